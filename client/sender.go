@@ -1,0 +1,62 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/alovago/alova/cache"
+)
+
+// Sender is anything that sends like a method: a [*Method], or a server hook
+// wrapped around one ([Retry], [RateLimit], [Atomize]). Hooks take a Sender and
+// return a Sender, so they compose in any order and to any depth:
+//
+//	client.Retry(client.RateLimit(client.Atomize(m, locker, client.AtomizeOptions{}), limiter, "user:42"), client.RetryOptions{})
+//
+// Send must be safe to call concurrently and more than once; each call is an
+// independent send.
+type Sender interface {
+	Send(ctx context.Context) (*Response, error)
+}
+
+// SenderFunc adapts an ordinary function to the [Sender] interface.
+type SenderFunc func(ctx context.Context) (*Response, error)
+
+// Send calls f(ctx).
+func (f SenderFunc) Send(ctx context.Context) (*Response, error) { return f(ctx) }
+
+// Response is a downstream answer, read whole. A Response handed to a caller
+// is the caller's own: changing it never changes what is cached or what other
+// callers sharing the same request see.
+type Response struct {
+	// StatusCode is the HTTP status code, e.g. 200.
+	StatusCode int
+	// Header holds the response headers.
+	Header http.Header
+	// Body is the whole response body.
+	Body []byte
+	// Source says where the answer came from: cache.TierL1, cache.TierL2, or
+	// cache.TierOrigin for a network answer.
+	Source cache.Tier
+}
+
+// HTTPError is the error returned for a downstream answer whose status is not
+// 2xx. Use [errors.As] to read it:
+//
+//	var he *client.HTTPError
+//	if errors.As(err, &he) && he.StatusCode == http.StatusNotFound { … }
+type HTTPError struct {
+	// Method and URL identify the request that failed.
+	Method, URL string
+	// StatusCode, Header and Body are the downstream answer.
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// Error reports the method, URL and status; the body is left out, as it may
+// hold data that should not reach a log.
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("client: %s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+}
