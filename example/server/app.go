@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
+)
+
+// app holds what the server creates once per process: Redis, the demo
+// downstream, the cache tiers, the client and the captcha provider.
+type app struct {
+	cfg           config
+	log           *slog.Logger
+	redis         *redisConn
+	demo          *demo // nil when -downstream is set
+	downstreamURL string
+}
+
+// newApp connects to Redis (or starts the embedded one), starts the demo
+// downstream unless cfg.Downstream is set, and builds the library objects.
+func newApp(cfg config, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, downstreamURL: cfg.Downstream}
+	defer func() {
+		if err != nil {
+			_ = a.Close(context.Background())
+		}
+	}()
+	if a.redis, err = openRedis(cfg.RedisURL); err != nil {
+		return nil, err
+	}
+	if cfg.Downstream == "" {
+		if a.demo, err = startDemo(cfg.DemoLatency, cfg.DemoFailRate, log); err != nil {
+			return nil, err
+		}
+		a.downstreamURL = a.demo.URL()
+	}
+	return a, nil
+}
+
+// Close releases everything newApp created. It is safe on a partly built app.
+func (a *app) Close(ctx context.Context) error {
+	var errs []error
+	if a.demo != nil {
+		errs = append(errs, a.demo.Close(ctx))
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Handler returns the server's routes.
+func (a *app) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(chimw.RequestID, a.clientIP(), requestLog(a.log), chimw.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not_found") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")
+	})
+
+	r.Get("/healthz", a.healthz)
+	if a.demo != nil {
+		r.Get("/demo/outbox", a.demo.handleOutbox)
+		r.Get("/demo/stats", a.demo.handleStats)
+	}
+	return r
+}
+
+// clientIP picks chi's client-IP middleware: the TCP peer by default, or the
+// first X-Forwarded-For hop outside -trusted-proxies when that is set. Never
+// RealIP: it believes headers anyone can forge.
+func (a *app) clientIP() func(http.Handler) http.Handler {
+	if len(a.cfg.TrustedProxies) > 0 {
+		return chimw.ClientIPFromXFF(a.cfg.TrustedProxies...)
+	}
+	return chimw.ClientIPFromRemoteAddr
+}
+
+// healthTimeout bounds the Redis ping of /healthz.
+const healthTimeout = 500 * time.Millisecond
+
+// healthz answers 200 {"status":"ok","redis":"embedded"|"external"} when Redis
+// answers a PING, else 503 with "status":"unavailable".
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	if err := a.redis.Client.Ping(ctx).Err(); err != nil {
+		a.log.Warn("healthz: redis ping failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": a.redis.Kind})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": a.redis.Kind})
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// config is everything the server reads from its flags and environment.
+type config struct {
+	Addr           string        // -addr, env PORT
+	RedisURL       string        // env REDIS_URL; "" = embedded miniredis
+	Downstream     string        // -downstream; "" = the built-in demo downstream
+	TrustedProxies []string      // -trusted-proxies, CIDR prefixes
+	IPLimit        int           // -ip-limit, captcha requests per minute per client IP
+	ResendInterval time.Duration // -resend-interval
+	CodeTTL        time.Duration // -code-ttl
+	CacheTTL       time.Duration // -cache-ttl
+	CacheSize      int           // -cache-size, L1 entries
+	Retries        int           // -retries, for downstream calls
+	RetryDelay     time.Duration // -retry-delay, first backoff step
+	Timeout        time.Duration // -timeout, per downstream attempt
+	DemoLatency    time.Duration // -demo-latency
+	DemoFailRate   float64       // -demo-fail-rate
+	LogFormat      string        // -log-format: text or json
+}
+
+// parseConfig reads the command line (without the program name) and the
+// environment through getenv. Flag errors and -h output go to out.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	var (
+		c       config
+		proxies string
+	)
+	addr := ":8080"
+	if p := getenv("PORT"); p != "" {
+		addr = ":" + p
+	}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.Addr, "addr", addr, "listen address (default from env PORT as :PORT, else :8080)")
+	fs.StringVar(&c.Downstream, "downstream", "", "base URL of the real downstream (products and SMS gateway); switches the demo downstream off")
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDR prefixes of reverse proxies whose X-Forwarded-For is trusted (default: none, the TCP peer is the client)")
+	fs.IntVar(&c.IPLimit, "ip-limit", 20, "requests per minute per client IP on each captcha endpoint")
+	fs.DurationVar(&c.ResendInterval, "resend-interval", 60*time.Second, "minimum time between two codes sent to one key")
+	fs.DurationVar(&c.CodeTTL, "code-ttl", 5*time.Minute, "how long a code stays valid")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", 5*time.Minute, "how long a product stays cached (L1 and L2)")
+	fs.IntVar(&c.CacheSize, "cache-size", 10_000, "L1 (in-process) cache size in entries")
+	fs.IntVar(&c.Retries, "retries", 3, "retries of a failed downstream call (after the first try)")
+	fs.DurationVar(&c.RetryDelay, "retry-delay", 100*time.Millisecond, "delay before the first retry; it doubles on each retry")
+	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "timeout of one downstream attempt")
+	fs.DurationVar(&c.DemoLatency, "demo-latency", 20*time.Millisecond, "demo downstream: latency of GET /products/{id}")
+	fs.Float64Var(&c.DemoFailRate, "demo-fail-rate", 0, "demo downstream: fraction of calls answered 503, spread evenly (0.5 = every second call)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.RedisURL = strings.TrimSpace(getenv("REDIS_URL"))
+	c.TrustedProxies = splitList(proxies)
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	var errs []error
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("-trusted-proxies: %q is not a CIDR prefix (e.g. 10.0.0.0/8)", p))
+		}
+	}
+	if c.Downstream != "" && !strings.HasPrefix(c.Downstream, "http://") && !strings.HasPrefix(c.Downstream, "https://") {
+		errs = append(errs, fmt.Errorf("-downstream: %q is not an http(s) URL", c.Downstream))
+	}
+	positive := []struct {
+		name string
+		ok   bool
+	}{
+		{"-ip-limit", c.IPLimit > 0},
+		{"-resend-interval", c.ResendInterval > 0},
+		{"-code-ttl", c.CodeTTL > 0},
+		{"-cache-ttl", c.CacheTTL > 0},
+		{"-cache-size", c.CacheSize > 0},
+		{"-retries", c.Retries >= 0},
+		{"-retry-delay", c.RetryDelay > 0},
+		{"-timeout", c.Timeout > 0},
+		{"-demo-latency", c.DemoLatency >= 0},
+		{"-demo-fail-rate", c.DemoFailRate >= 0 && c.DemoFailRate < 1},
+	}
+	for _, p := range positive {
+		if !p.ok {
+			errs = append(errs, fmt.Errorf("%s: out of range", p.name))
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("-log-format: %q is neither text nor json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+// Command server is the alova-go example: a chi server that calls a
+// downstream product API through the request-scoped client with L1 (in
+// process) and L2 (Redis) caching, and serves verification codes (captcha)
+// delivered through an SMS gateway with retries.
+//
+// It needs no setup:
+//
+//	go run ./example/server
+//
+// runs it on :8080 with an embedded Redis (miniredis) and a built-in demo
+// downstream on a loopback port of its own. Set REDIS_URL to use a real Redis
+// or Redis Cluster, and -downstream to call a real downstream. Try:
+//
+//	curl -i localhost:8080/api/products/42          # X-Cache: MISS, then L1
+//	curl -i -X DELETE localhost:8080/api/products/42/cache
+//	curl -i -d '{"key":"a@example.com"}' -H 'Content-Type: application/json' localhost:8080/captcha/send
+//	curl -i 'localhost:8080/demo/outbox?key=a@example.com'
+//	curl -i -d '{"key":"a@example.com","code":"1234"}' -H 'Content-Type: application/json' localhost:8080/captcha/verify
+//
+// Run it with -h for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownTimeout bounds the graceful shutdown: requests still running after
+// it are cut off.
+const shutdownTimeout = 10 * time.Second
+
+// run starts the server and serves until ctx ends, then shuts down
+// gracefully: it stops accepting connections, waits for the requests in
+// flight, and closes the cache, Redis and the demo downstream.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat, stderr)
+	a, err := newApp(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := a.Close(cctx); err != nil {
+			log.Error("close", "err", err)
+		}
+		log.Info("stopped")
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "redis", a.redis.Kind, "downstream", a.downstreamURL)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
