@@ -1,0 +1,103 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+var _ Store = (*MemoryStore)(nil)
+
+// MemoryStore is a [Store] in process memory, for a single instance. It is
+// safe for concurrent use. Expired windows are dropped lazily: every so
+// often (after as many calls as it holds keys) a call sweeps the whole map,
+// so memory stays bounded by the live keys without a background goroutine
+// and there is nothing to close.
+type MemoryStore struct {
+	mu    sync.Mutex
+	m     map[string]memEntry
+	calls int // calls since the last sweep
+	now   func() time.Time
+}
+
+type memEntry struct {
+	count   int
+	expires time.Time
+}
+
+// NewMemoryStore returns an empty in-memory store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{m: make(map[string]memEntry), now: time.Now}
+}
+
+// Add implements [Store].
+func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(now)
+	e, ok := s.m[key]
+	if !ok || !now.Before(e.expires) {
+		e = memEntry{expires: now.Add(window)}
+	}
+	old := e.count
+	e.count = max(old+n, 0)
+	if block > 0 && old <= limit && e.count > limit {
+		e.expires = now.Add(block)
+	}
+	s.m[key] = e
+	return e.count, e.expires.Sub(now), nil
+}
+
+// Set implements [Store].
+func (s *MemoryStore) Set(_ context.Context, key string, count int, ttl time.Duration) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(now)
+	s.m[key] = memEntry{count: count, expires: now.Add(ttl)}
+	return nil
+}
+
+// Get implements [Store].
+func (s *MemoryStore) Get(_ context.Context, key string) (int, time.Duration, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	if !ok || !now.Before(e.expires) {
+		return 0, 0, nil
+	}
+	return e.count, e.expires.Sub(now), nil
+}
+
+// Delete implements [Store].
+func (s *MemoryStore) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	return nil
+}
+
+// Len returns the number of keys held, expired ones not yet swept included.
+func (s *MemoryStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// sweepLocked drops expired keys once the calls since the last sweep reach
+// the number of keys held (at least 64), which keeps the cost O(1) per call
+// amortized. The caller holds s.mu.
+func (s *MemoryStore) sweepLocked(now time.Time) {
+	s.calls++
+	if s.calls < max(len(s.m), 64) {
+		return
+	}
+	s.calls = 0
+	for k, e := range s.m {
+		if !now.Before(e.expires) {
+			delete(s.m, k)
+		}
+	}
+}
