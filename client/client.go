@@ -1,0 +1,242 @@
+package client
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alovago/alova/cache"
+	"github.com/alovago/alova/internal/flight"
+)
+
+// DefaultTimeout bounds a send when neither the method nor [Options.Timeout]
+// sets a timeout.
+const DefaultTimeout = 10 * time.Second
+
+// DefaultMaxResponseBytes is the largest response body read when
+// [Options.MaxResponseBytes] is zero: 32 MiB.
+const DefaultMaxResponseBytes = 32 << 20
+
+// DefaultForwardHeaders are the request headers a request-scoped client
+// forwards when [Options.ForwardHeaders] is nil: the request id set by chi's
+// middleware.RequestID and the W3C trace context.
+var DefaultForwardHeaders = []string{"X-Request-Id", "Traceparent"}
+
+// Options configures a [Client]. The zero value works: no base URL, a 10 s
+// timeout, the shared tuned transport, no cache, request sharing on.
+type Options struct {
+	// BaseURL is joined to every relative method URL: BaseURL with one
+	// trailing "/" trimmed, then the path with a leading "/". An absolute
+	// method URL (http:// or https://) ignores it. Default: none.
+	BaseURL string
+
+	// Timeout bounds each downstream call (not a cache hit) when the method
+	// sets no timeout of its own. Zero means [DefaultTimeout] (10 s). There is
+	// no "no timeout" setting: a server should never wait forever; pick a long
+	// one for long polls. The caller's context bounds every send as well.
+	Timeout time.Duration
+
+	// HTTPClient sends the requests. Default: a client on a transport shared
+	// by every Client of the process, tuned for a server calling a few
+	// downstream hosts (64 idle connections per host, 5 s dial and TLS
+	// handshake timeouts, HTTP/2 when offered, proxies from the environment).
+	HTTPClient *http.Client
+
+	// CACHEFIELD
+
+	// DefaultCache is the cache policy of GET methods that set none (alova's
+	// cacheFor: {GET: 5 min}). The zero value means CacheFor(5 * time.Minute):
+	// through L1 and L2 when the tiers have both. Use [NoCache] to cache
+	// nothing unless a method asks. Other HTTP methods are cached only when the
+	// method sets a policy.
+	DefaultCache Policy
+
+	// ForwardHeaders names the headers of the incoming request that a
+	// request-scoped client (see [Client.WithRequest]) copies onto every
+	// downstream request, unless the method sets them itself. They are never
+	// part of the cache key. Nil means [DefaultForwardHeaders]; an empty
+	// non-nil slice forwards nothing.
+	ForwardHeaders []string
+
+	// MaxResponseBytes caps the body read from a downstream answer; a larger
+	// body fails the send with [ErrBodyTooLarge]. Zero means
+	// [DefaultMaxResponseBytes] (32 MiB).
+	MaxResponseBytes int64
+
+	// BeforeRequest runs at the start of every send, cache hits included, on
+	// a copy of the method (alova's beforeRequest): it may add headers or
+	// params, sign the request, read the method's meta. Returning an error
+	// refuses the send: the error, wrapped, is the send's error and nothing
+	// goes downstream. The cache key is computed after it, so headers it adds
+	// are part of the key (a per-user Authorization header keeps users apart).
+	// A hook that adds a value that changes on every send (a signature, a
+	// nonce) should first freeze the key with m.CacheKey(m.Key()). Default: none.
+	BeforeRequest func(ctx context.Context, m *Method) error
+
+	// OnSuccess runs on every 2xx network answer, once per downstream call
+	// (inside a shared call, with the method of the caller that started it),
+	// before the answer is cached. What it returns is what is cached and
+	// returned; an error it returns fails the send and caches nothing (use it
+	// to turn a "200 {error: …}" envelope into an error). It does not run on
+	// cache hits. Default: none.
+	OnSuccess func(ctx context.Context, m *Method, resp *Response) (*Response, error)
+
+	// OnError runs on every failed send: transport errors, [*HTTPError],
+	// errors from BeforeRequest and OnSuccess, context errors. Returning a
+	// response turns the failure into a success for this caller; such a
+	// response is never cached nor shared. Returning (nil, err) keeps an
+	// error (the same or another); returning (nil, nil) keeps the original
+	// error. Default: none.
+	OnError func(ctx context.Context, m *Method, err error) (*Response, error)
+
+	// OnComplete runs at the end of every send, after OnError, with what the
+	// caller is about to get (alova's onComplete). Default: none.
+	OnComplete func(ctx context.Context, m *Method, resp *Response, err error)
+
+	// OnCacheError is told when a cache tier fails a read, a write or an
+	// invalidation made on behalf of a send. The send goes on as if the
+	// cache had missed: a broken cache never fails a request. Default: ignored
+	// (the tiers report their own errors through their logger).
+	OnCacheError func(ctx context.Context, err error)
+}
+
+// Client sends methods to downstream services, with caching, request sharing
+// and hooks. Create one per process (or per downstream service) with [New] and
+// share it: it is safe for concurrent use, and it owns the state that must be
+// shared (connections, the in-flight map). For each incoming request derive a
+// cheap request-scoped client with [Client.WithRequest] or [Bind].
+type Client struct {
+	s *core
+	// Set on request-scoped clients only.
+	ctx    context.Context // the incoming request's context
+	fwd    http.Header     // the incoming request's headers
+	holder *scope          // the allocation this Client lives in
+}
+
+// core is the process-wide state a Client and all its scoped clients share.
+type core struct {
+	base       string
+	timeout    time.Duration
+	hc         *http.Client
+	tiers      tiers // nil: no caching
+	defPolicy  Policy
+	forward    []string // canonical header names
+	maxBody    int64
+	before     func(context.Context, *Method) error
+	onSuccess  func(context.Context, *Method, *Response) (*Response, error)
+	onError    func(context.Context, *Method, error) (*Response, error)
+	onComplete func(context.Context, *Method, *Response, error)
+	onCacheErr func(context.Context, error)
+	flight     flight.Group[*Response]
+	patterns   sync.Map // hitSource pattern string → *regexp.Regexp (or nil when invalid)
+}
+
+// tiers is what the client needs from [cache.Tiered]; tests plug fakes in.
+type tiers interface {
+	Get(ctx context.Context, key string, mode cache.Mode) ([]byte, cache.Tier, error)
+	Set(ctx context.Context, key string, e cache.Entry, mode cache.Mode) error
+	Delete(ctx context.Context, keys ...string) error
+	DeleteTags(ctx context.Context, tags ...string) error
+	KnownTags(ctx context.Context, prefix string) ([]string, error)
+}
+
+// TIEREDCHECK
+
+// sharedHTTPClient is the default HTTPClient of every Client.
+var sharedHTTPClient = &http.Client{Transport: &http.Transport{
+	Proxy: http.ProxyFromEnvironment,
+	DialContext: (&net.Dialer{
+		Timeout:   5 * time.Second,
+		KeepAlive: 30 * time.Second,
+	}).DialContext,
+	ForceAttemptHTTP2:     true,
+	MaxIdleConns:          512,
+	MaxIdleConnsPerHost:   64,
+	IdleConnTimeout:       90 * time.Second,
+	TLSHandshakeTimeout:   5 * time.Second,
+	ExpectContinueTimeout: time.Second,
+}}
+
+// New returns a client configured by opts (see [Options] for the defaults).
+// It starts nothing and holds nothing that needs closing; the cache tiers are
+// the caller's to close.
+func New(opts Options) *Client {
+	s := &core{
+		base:       strings.TrimSuffix(opts.BaseURL, "/"),
+		timeout:    opts.Timeout,
+		hc:         opts.HTTPClient,
+		defPolicy:  opts.DefaultCache,
+		maxBody:    opts.MaxResponseBytes,
+		before:     opts.BeforeRequest,
+		onSuccess:  opts.OnSuccess,
+		onError:    opts.OnError,
+		onComplete: opts.OnComplete,
+		onCacheErr: opts.OnCacheError,
+	}
+	// CACHEWIRE
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.hc == nil {
+		s.hc = sharedHTTPClient
+	}
+	if s.defPolicy.kind == policyUnset {
+		s.defPolicy = CacheFor(5 * time.Minute)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxResponseBytes
+	}
+	fw := opts.ForwardHeaders
+	if fw == nil {
+		fw = DefaultForwardHeaders
+	}
+	for _, h := range fw {
+		s.forward = append(s.forward, http.CanonicalHeaderKey(h))
+	}
+	return &Client{s: s}
+}
+
+// Request returns a method with the given HTTP verb (GET, POST, …, or any
+// extension method) and URL, relative to [Options.BaseURL] or absolute.
+func (c *Client) Request(verb, url string) *Method {
+	return &Method{c: c, verb: verb, path: url}
+}
+
+// Get returns a GET method for url. GETs are cached by default (see
+// [Options.DefaultCache]) and shared.
+func (c *Client) Get(url string) *Method { return c.Request(http.MethodGet, url) }
+
+// Head returns a HEAD method for url.
+func (c *Client) Head(url string) *Method { return c.Request(http.MethodHead, url) }
+
+// Options returns an OPTIONS method for url.
+func (c *Client) Options(url string) *Method { return c.Request(http.MethodOptions, url) }
+
+// Delete returns a DELETE method for url.
+func (c *Client) Delete(url string) *Method { return c.Request(http.MethodDelete, url) }
+
+// Post returns a POST method for url with body (see [Method.Body] for the
+// accepted forms; nil sends none).
+func (c *Client) Post(url string, body any) *Method {
+	return c.Request(http.MethodPost, url).Body(body)
+}
+
+// Put returns a PUT method for url with body (see [Method.Body]).
+func (c *Client) Put(url string, body any) *Method {
+	return c.Request(http.MethodPut, url).Body(body)
+}
+
+// Patch returns a PATCH method for url with body (see [Method.Body]).
+func (c *Client) Patch(url string, body any) *Method {
+	return c.Request(http.MethodPatch, url).Body(body)
+}
+
+// cacheErr reports a cache failure to OnCacheError.
+func (s *core) cacheErr(ctx context.Context, err error) {
+	if s.onCacheErr != nil && err != nil {
+		s.onCacheErr(ctx, err)
+	}
+}

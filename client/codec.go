@@ -1,0 +1,180 @@
+package client
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/http"
+)
+
+// Clone returns a deep copy of r: changing one never changes the other.
+func (r *Response) Clone() *Response {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Header = r.Header.Clone()
+	c.Body = bytes.Clone(r.Body)
+	return &c
+}
+
+// clone returns a deep copy of e.
+func (e *HTTPError) clone() *HTTPError {
+	c := *e
+	c.Header = e.Header.Clone()
+	c.Body = bytes.Clone(e.Body)
+	return &c
+}
+
+// notCached are the response headers never written to the cache: hop-by-hop
+// headers, and Set-Cookie, which belongs to the one request that got it and
+// must never be replayed to other callers.
+var notCached = map[string]bool{
+	"Connection":        true,
+	"Keep-Alive":        true,
+	"Proxy-Connection":  true,
+	"Transfer-Encoding": true,
+	"Upgrade":           true,
+	"Trailer":           true,
+	"Set-Cookie":        true,
+}
+
+// Cached entries are: a version byte, the status, the number of headers, each
+// header as its name and its values (length-prefixed, uvarints), then the body.
+const codecVersion = 1
+
+var errCorrupt = errors.New("client: corrupt cache entry")
+
+// encodeResponse serializes r for the cache.
+func encodeResponse(r *Response) []byte {
+	n := 1 + 2*binary.MaxVarintLen64 + len(r.Body)
+	for k, vs := range r.Header {
+		n += binary.MaxVarintLen64*2 + len(k)
+		for _, v := range vs {
+			n += binary.MaxVarintLen64 + len(v)
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, codecVersion)
+	b = binary.AppendUvarint(b, uint64(r.StatusCode))
+	kept := 0
+	for k := range r.Header {
+		if !notCached[k] {
+			kept++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(kept))
+	for k, vs := range r.Header {
+		if notCached[k] {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(vs)))
+		for _, v := range vs {
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		}
+	}
+	return append(b, r.Body...)
+}
+
+// decodeResponse rebuilds a Response from a cache entry. The result shares no
+// memory with b, so b may be the cache's own copy. It costs five allocations
+// whatever the number of headers: the Response, the header map, one string
+// holding every name and value, one slice holding every value, and the body.
+func decodeResponse(b []byte) (*Response, error) {
+	if len(b) == 0 || b[0] != codecVersion {
+		return nil, errCorrupt
+	}
+	p := 1
+	status, ok := uvarint(b, &p)
+	if !ok {
+		return nil, errCorrupt
+	}
+	nh, ok := uvarint(b, &p)
+	if !ok || nh > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	// First pass: find the end of the headers and count the values.
+	start, nvals := p, 0
+	for i := uint64(0); i < nh; i++ {
+		if !skip(b, &p) {
+			return nil, errCorrupt
+		}
+		nv, ok := uvarint(b, &p)
+		if !ok || nv > uint64(len(b)) {
+			return nil, errCorrupt
+		}
+		nvals += int(nv)
+		for j := uint64(0); j < nv; j++ {
+			if !skip(b, &p) {
+				return nil, errCorrupt
+			}
+		}
+	}
+	// Second pass: slice names and values out of one string.
+	hs := string(b[start:p])
+	vals := make([]string, nvals)
+	h := make(http.Header, nh)
+	q := 0
+	for i := uint64(0); i < nh; i++ {
+		k := str(hs, &q)
+		n := int(uvarintString(hs, &q))
+		vs := vals[:n:n]
+		vals = vals[n:]
+		for j := range vs {
+			vs[j] = str(hs, &q)
+		}
+		h[k] = vs
+	}
+	var body []byte
+	if p < len(b) {
+		body = bytes.Clone(b[p:])
+	}
+	return &Response{StatusCode: int(status), Header: h, Body: body}, nil
+}
+
+// uvarint reads a uvarint from b at *p and advances *p.
+func uvarint(b []byte, p *int) (uint64, bool) {
+	v, n := binary.Uvarint(b[*p:])
+	if n <= 0 {
+		return 0, false
+	}
+	*p += n
+	return v, true
+}
+
+// skip advances *p over one length-prefixed string.
+func skip(b []byte, p *int) bool {
+	n, ok := uvarint(b, p)
+	if !ok || n > uint64(len(b)-*p) {
+		return false
+	}
+	*p += int(n)
+	return true
+}
+
+// uvarintString reads a uvarint from a string already validated by decode's
+// first pass.
+func uvarintString(s string, q *int) uint64 {
+	var v uint64
+	var shift uint
+	for {
+		c := s[*q]
+		*q++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+		shift += 7
+	}
+}
+
+// str reads one length-prefixed string out of s (validated) as a substring.
+func str(s string, q *int) string {
+	n := int(uvarintString(s, q))
+	v := s[*q : *q+n]
+	*q += n
+	return v
+}

@@ -1,0 +1,237 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/alovago/alova/cache"
+)
+
+// Cache tags the client writes next to each entry. They live in L2 when the
+// entry does, so every process sharing the Redis sees them, across restarts.
+const (
+	tagURL       = "client/url:"  // + full URL: ByURLPrefix, ByURLMatch
+	tagName      = "client/name:" // + method name: ByName
+	tagHitMethod = "client/hs:m:" // + verb + " " + URL of a *Method source
+	tagHitName   = "client/hs:n:" // + name of a source
+	tagHitRegexp = "client/hs:r:" // + pattern matched against source names
+)
+
+// tags returns the tags of an entry cached for p.
+func (p *Method) tags(in *methodInfo) []string {
+	tags := make([]string, 0, 2+len(p.sources))
+	tags = append(tags, tagURL+in.url)
+	if p.name != "" {
+		tags = append(tags, tagName+p.name)
+	}
+	for _, src := range p.sources {
+		switch v := src.(type) {
+		case *Method:
+			tags = append(tags, tagHitMethod+v.verb+" "+v.URL())
+		case string:
+			tags = append(tags, tagHitName+v)
+		case *regexp.Regexp:
+			tags = append(tags, tagHitRegexp+v.String())
+		}
+	}
+	return tags
+}
+
+// hitSources drops the entries of the methods that name p as a hitSource,
+// after a successful network answer of p.
+func (p *Method) hitSources(ctx context.Context, in *methodInfo) {
+	s := p.c.s
+	tags := make([]string, 1, 3)
+	tags[0] = tagHitMethod + p.verb + " " + in.url
+	if p.name != "" {
+		tags = append(tags, tagHitName+p.name)
+		known, err := s.tiers.KnownTags(ctx, tagHitRegexp)
+		if err != nil {
+			s.cacheErr(ctx, fmt.Errorf("client: %s %s: hitSource patterns: %w", p.verb, in.url, err))
+		}
+		for _, t := range known {
+			if re := s.pattern(strings.TrimPrefix(t, tagHitRegexp)); re != nil && re.MatchString(p.name) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	if err := s.tiers.DeleteTags(ctx, tags...); err != nil {
+		s.cacheErr(ctx, fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
+	}
+}
+
+// pattern returns the compiled hitSource pattern, or nil if it does not
+// compile (it came from another process's Redis tags).
+func (s *core) pattern(pat string) *regexp.Regexp {
+	if v, ok := s.patterns.Load(pat); ok {
+		return v.(*regexp.Regexp)
+	}
+	re, err := regexp.Compile(pat)
+	if err != nil {
+		re = nil
+	}
+	s.patterns.Store(pat, re)
+	return re
+}
+
+// ByName targets the entries of the methods named name (see [Method.Name]).
+func ByName(name string) Target { return byName(name) }
+
+// ByURLPrefix targets the entries whose full URL starts with prefix. A
+// relative prefix is joined to the client's BaseURL first, so
+// ByURLPrefix("/products") on a client of http://shop drops
+// http://shop/products, http://shop/products/1 and
+// http://shop/products?page=2.
+func ByURLPrefix(prefix string) Target { return byURLPrefix(prefix) }
+
+// ByURLMatch targets the entries whose full URL (base URL, path and sorted
+// params) matches re.
+func ByURLMatch(re *regexp.Regexp) Target { return byURLMatch{re} }
+
+type (
+	byName      string
+	byURLPrefix string
+	byURLMatch  struct{ re *regexp.Regexp }
+)
+
+func (byName) target()      {}
+func (byURLPrefix) target() {}
+func (byURLMatch) target()  {}
+
+// Invalidate drops cached answers from every tier (alova's invalidateCache),
+// in this process and, through the cache's invalidation, in every process
+// sharing its L2. Targets are methods (their exact entry: the key is computed
+// as Send computes it, BeforeRequest included), [ByName], [ByURLPrefix] and
+// [ByURLMatch]. With no target it drops every entry under the client's
+// BaseURL (every entry of the tiers if there is no BaseURL). It does nothing
+// on a client without a cache. The errors of every target are joined.
+func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
+	s := c.s
+	if s.tiers == nil {
+		return nil
+	}
+	if len(targets) == 0 {
+		targets = []Target{ByURLPrefix("")}
+	}
+	var keys, tags []string
+	var errs []error
+	for _, t := range targets {
+		switch t := t.(type) {
+		case *Method:
+			p, err := t.prepare(ctx)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			keys = append(keys, p.Key())
+		case byName:
+			tags = append(tags, tagName+string(t))
+		case byURLPrefix:
+			u := string(t)
+			if !isAbsolute(u) {
+				u = joinURL(s.base, u)
+			}
+			known, err := s.tiers.KnownTags(ctx, tagURL+u)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("client: invalidate prefix %q: %w", u, err))
+			}
+			tags = append(tags, known...)
+		case byURLMatch:
+			known, err := s.tiers.KnownTags(ctx, tagURL)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("client: invalidate %v: %w", t.re, err))
+			}
+			for _, k := range known {
+				if t.re.MatchString(strings.TrimPrefix(k, tagURL)) {
+					tags = append(tags, k)
+				}
+			}
+		default:
+			errs = append(errs, fmt.Errorf("client: invalidate: unknown target %T", t))
+		}
+	}
+	if len(keys) > 0 {
+		if err := s.tiers.Delete(ctx, keys...); err != nil {
+			errs = append(errs, fmt.Errorf("client: invalidate: %w", err))
+		}
+	}
+	if len(tags) > 0 {
+		if err := s.tiers.DeleteTags(ctx, tags...); err != nil {
+			errs = append(errs, fmt.Errorf("client: invalidate: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetCache writes resp as m's cached answer (alova's setCache), with m's
+// cache policy (its TTL and tiers) and tags, as if m had just been sent; the
+// cache keeps its own copy. It returns [ErrNoCache] on a client without a
+// cache and [ErrNotCacheable] when m's policy caches nothing or m has a
+// reader body.
+func (c *Client) SetCache(ctx context.Context, m *Method, resp *Response) error {
+	s := c.s
+	if s.tiers == nil {
+		return ErrNoCache
+	}
+	p, err := m.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	pol := p.effectivePolicy()
+	if p.reader != nil || !pol.enabled() {
+		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, p.URL(), ErrNotCacheable)
+	}
+	ttl := pol.ttl(resp)
+	if ttl <= 0 {
+		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, p.URL(), ErrNotCacheable, ttl)
+	}
+	in := p.info()
+	e := cache.Entry{Value: encodeResponse(resp), TTL: ttl, Tags: p.tags(in)}
+	if err := s.tiers.Set(ctx, in.key, e, pol.mode); err != nil {
+		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, in.url, err)
+	}
+	return nil
+}
+
+// QueryCache returns m's cached answer (alova's queryCache), read from the
+// tiers m's policy uses, without going downstream; Response.Source names the
+// tier. A miss, or a client without a cache, returns an error that
+// errors.Is(err, cache.ErrMiss).
+func (c *Client) QueryCache(ctx context.Context, m *Method) (*Response, error) {
+	s := c.s
+	p, err := m.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := p.info()
+	if s.tiers == nil {
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, cache.ErrMiss)
+	}
+	v, tier, err := s.tiers.Get(ctx, in.key, p.effectivePolicy().mode)
+	if err != nil {
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
+	}
+	resp, err := decodeResponse(v)
+	if err != nil {
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
+	}
+	resp.Source = tier
+	return resp, nil
+}
+
+// prepare returns the method as Send would see it: after BeforeRequest, run
+// on a copy.
+func (m *Method) prepare(ctx context.Context) (*Method, error) {
+	before := m.c.s.before
+	if before == nil {
+		return m, nil
+	}
+	p := m.clone()
+	if err := before(ctx, p); err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %w", ErrRefused, p.verb, p.URL(), err)
+	}
+	return p, nil
+}

@@ -1,0 +1,58 @@
+package client
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"sync"
+)
+
+// keyBufs recycles the buffers cache keys are hashed from.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// hashKey derives a bounded cache key from what makes an answer: the HTTP
+// method, the full URL (params already sorted), the headers set on the method
+// (sorted, so the order they were set in does not matter) and the body. Each
+// part is length-prefixed, so no two different requests hash the same input.
+// The key is the first 128 bits of a SHA-256, in hex: 32 characters.
+func hashKey(verb, url string, h http.Header, body []byte) string {
+	bp := keyBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = appendPart(b, verb)
+	b = appendPart(b, url)
+	if len(h) > 0 {
+		var arr [16]string
+		names := arr[:0]
+		for k := range h {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			vs := h[k]
+			b = appendPart(b, k)
+			b = appendLen(b, len(vs))
+			for _, v := range vs {
+				b = appendPart(b, v)
+			}
+		}
+	}
+	b = appendLen(b, len(body))
+	b = append(b, body...)
+	sum := sha256.Sum256(b)
+	if cap(b) <= 64<<10 { // do not keep huge buffers alive
+		*bp = b
+		keyBufs.Put(bp)
+	}
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
+}
+
+func appendLen(b []byte, n int) []byte {
+	return append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+func appendPart(b []byte, s string) []byte {
+	return append(appendLen(b, len(s)), s...)
+}

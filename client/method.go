@@ -1,0 +1,356 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Method is one request to send: alova's method instance. Build it from a
+// [Client] (c.Get, c.Post, …), adjust it with the chainable setters, and send
+// it with [Method.Send]; a Method is a [Sender], so server hooks wrap it.
+//
+// Setters change the method in place and return it. They must not run while
+// the method is being sent; Send itself is safe to call concurrently and more
+// than once (each call is an independent send), so a method may be built once
+// and sent many times.
+type Method struct {
+	c       *Client
+	verb    string
+	path    string
+	params  url.Values
+	header  http.Header
+	body    []byte
+	reader  io.Reader // a stream body: never shared nor cached
+	bodyErr error     // a body that failed to encode; reported by Send
+	meta    map[string]any
+	name    string
+	timeout time.Duration
+	policy  Policy
+	force   bool
+	share   int8 // 0: default for the verb, 1: on, -1: off
+	key     string
+	sources []any // *Method, string or *regexp.Regexp
+
+	memo atomic.Pointer[methodInfo] // derived URL and key; reset by setters
+}
+
+// methodInfo is what Send derives from a method, computed once.
+type methodInfo struct {
+	url string // full URL with sorted params
+	key string // cache key
+}
+
+// Target is something [Client.Invalidate] can drop from the cache: a
+// [*Method], or what [ByName], [ByURLPrefix] and [ByURLMatch] return.
+type Target interface{ target() }
+
+func (*Method) target() {}
+
+// reset drops the derived URL and key after a change.
+func (m *Method) reset() { m.memo.Store(nil) }
+
+// Param sets the query parameter key to value, replacing any value it had.
+// Params are encoded sorted by key, so the order of calls never changes the
+// URL nor the cache key.
+func (m *Method) Param(key, value string) *Method {
+	if m.params == nil {
+		m.params = url.Values{}
+	}
+	m.params.Set(key, value)
+	m.reset()
+	return m
+}
+
+// Params adds every value of v to the query parameters.
+func (m *Method) Params(v url.Values) *Method {
+	if m.params == nil {
+		m.params = make(url.Values, len(v))
+	}
+	for k, vs := range v {
+		m.params[k] = append(m.params[k], vs...)
+	}
+	m.reset()
+	return m
+}
+
+// Header sets the request header key to value, replacing any value it had.
+// Headers set on the method are part of the cache key.
+func (m *Method) Header(key, value string) *Method {
+	if m.header == nil {
+		m.header = http.Header{}
+	}
+	m.header.Set(key, value)
+	m.reset()
+	return m
+}
+
+// Headers returns the method's request headers, for reading or changing in
+// place (e.g. from [Options.BeforeRequest]). Forwarded headers of a
+// request-scoped client are not in it: they are added on the way out.
+func (m *Method) Headers() http.Header {
+	if m.header == nil {
+		m.header = http.Header{}
+	}
+	m.reset()
+	return m.header
+}
+
+// Body sets the request body from v:
+//
+//   - nil: no body;
+//   - []byte, string or json.RawMessage: sent as is (the bytes are not copied:
+//     do not change them until the method is no longer sent);
+//   - url.Values: a form, with Content-Type application/x-www-form-urlencoded;
+//   - io.Reader: streamed as is. A stream can be read once, so a method with a
+//     reader body is never shared nor cached, and can be sent only once;
+//   - anything else: encoded as JSON, with Content-Type application/json.
+//     An encoding error is returned by Send.
+//
+// The Content-Type is set only when the method has none. The body is part of
+// the cache key.
+func (m *Method) Body(v any) *Method {
+	m.body, m.reader, m.bodyErr = nil, nil, nil
+	switch b := v.(type) {
+	case nil:
+	case []byte:
+		m.body = b
+	case string:
+		m.body = []byte(b)
+	case json.RawMessage:
+		m.body = b
+	case url.Values:
+		m.body = []byte(b.Encode())
+		m.defaultType("application/x-www-form-urlencoded")
+	case io.Reader:
+		m.reader = b
+	default:
+		enc, err := json.Marshal(v)
+		if err != nil {
+			m.bodyErr = fmt.Errorf("client: encode %T body as JSON: %w", v, err)
+			break
+		}
+		m.body = enc
+		m.defaultType("application/json")
+	}
+	m.reset()
+	return m
+}
+
+func (m *Method) defaultType(ct string) {
+	if m.header.Get("Content-Type") == "" {
+		m.Header("Content-Type", ct)
+	}
+}
+
+// Meta attaches a free-form value to the method under key, for the hooks to
+// read with [Method.MetaValue] (alova's meta: "skip auth", "log as …"). Meta is
+// not sent and not part of the cache key.
+func (m *Method) Meta(key string, value any) *Method {
+	if m.meta == nil {
+		m.meta = map[string]any{}
+	}
+	m.meta[key] = value
+	return m
+}
+
+// MetaValue returns the meta value stored under key, or nil.
+func (m *Method) MetaValue(key string) any { return m.meta[key] }
+
+// Name names the method, for [ByName] invalidation and as a hitSource other
+// methods can refer to (see [Method.HitSource]). Default: none.
+func (m *Method) Name(name string) *Method {
+	m.name = name
+	return m
+}
+
+// Timeout bounds this method's downstream call, overriding
+// [Options.Timeout]. Zero restores the client's timeout.
+func (m *Method) Timeout(d time.Duration) *Method {
+	m.timeout = d
+	return m
+}
+
+// Cache sets the method's cache policy (alova's cacheFor), overriding
+// [Options.DefaultCache]: [CacheFor], [CacheL1], [CacheUntil], [CacheFunc] or
+// [NoCache].
+func (m *Method) Cache(p Policy) *Method {
+	m.policy = p
+	return m
+}
+
+// Force makes a send skip the cache reads and go downstream; a successful
+// answer then refreshes every tier the policy uses, L2 included (alova's
+// forceRequest; its issue #624 is that it forgot L2). Default: off.
+func (m *Method) Force(on bool) *Method {
+	m.force = on
+	return m
+}
+
+// Share turns request sharing on or off for this method. When on, identical
+// sends in flight at the same time (same cache key) make one downstream call
+// and each gets its own copy of the answer. Default: on for the idempotent
+// HTTP methods (GET, HEAD, OPTIONS, PUT, DELETE), off for POST and PATCH —
+// unlike alova, which shares everything: two identical POSTs are usually two
+// intended actions. A method with an io.Reader body is never shared.
+func (m *Method) Share(on bool) *Method {
+	m.share = -1
+	if on {
+		m.share = 1
+	}
+	return m
+}
+
+// CacheKey replaces the derived cache key (also the request-sharing key) with
+// key; "" restores the derived one. Two methods with the same key share cache
+// entries, so make it as specific as the answer.
+func (m *Method) CacheKey(key string) *Method {
+	m.key = key
+	m.reset()
+	return m
+}
+
+// HitSource names the sources of this method's cached answer (alova's
+// hitSource): when a source gets a successful network answer, this method's
+// cache entries are dropped, in every process that shares the L2 tier. A
+// source is a [*Method] (matching any send with its HTTP method and URL), a
+// string (a method [Method.Name]) or a *regexp.Regexp (matched against method
+// names). The sources are kept as cache tags next to the entry, in L2 when the
+// entry is there, so they survive restarts. HitSource panics on any other
+// type.
+func (m *Method) HitSource(sources ...any) *Method {
+	for _, s := range sources {
+		switch s.(type) {
+		case *Method, string, *regexp.Regexp:
+		default:
+			panic(fmt.Sprintf("client: HitSource: unsupported source type %T (want *client.Method, string or *regexp.Regexp)", s))
+		}
+	}
+	m.sources = append(m.sources, sources...)
+	return m
+}
+
+// Verb returns the method's HTTP method, e.g. "GET".
+func (m *Method) Verb() string { return m.verb }
+
+// URL returns the full URL the method is sent to: the base URL joined to the
+// method's URL, then the params sorted by key.
+func (m *Method) URL() string { return m.info().url }
+
+// Key returns the method's cache key as it is now: [Method.CacheKey] if set,
+// otherwise a hash of the HTTP method, the URL, the headers set on the method
+// and the body. Forwarded headers never count.
+func (m *Method) Key() string { return m.info().key }
+
+// info computes (once) the derived URL and key.
+func (m *Method) info() *methodInfo {
+	if in := m.memo.Load(); in != nil {
+		return in
+	}
+	in := &methodInfo{url: m.fullURL()}
+	in.key = m.key
+	if in.key == "" {
+		in.key = hashKey(m.verb, in.url, m.header, m.body)
+	}
+	m.memo.Store(in)
+	return in
+}
+
+// fullURL joins the base URL, the path and the sorted params.
+func (m *Method) fullURL() string {
+	u := m.path
+	if !isAbsolute(u) {
+		u = joinURL(m.c.s.base, u)
+	}
+	if len(m.params) == 0 {
+		return u
+	}
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + m.params.Encode()
+}
+
+func joinURL(base, path string) string {
+	if path == "" {
+		return base
+	}
+	if base != "" && !strings.HasPrefix(path, "/") {
+		return base + "/" + path
+	}
+	return base + path
+}
+
+// isAbsolute reports whether u starts with http:// or https:// (any case).
+func isAbsolute(u string) bool {
+	return hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://")
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// shares reports whether the method takes part in request sharing.
+func (m *Method) shares() bool {
+	if m.reader != nil {
+		return false
+	}
+	if m.share != 0 {
+		return m.share > 0
+	}
+	return m.verb != http.MethodPost && m.verb != http.MethodPatch
+}
+
+// effectivePolicy is the method's policy, or the default for its verb.
+func (m *Method) effectivePolicy() Policy {
+	if m.policy.kind != policyUnset {
+		return m.policy
+	}
+	if m.verb == http.MethodGet {
+		return m.c.s.defPolicy
+	}
+	return NoCache
+}
+
+// clone returns a copy that can be changed without touching m (the copy
+// BeforeRequest works on).
+func (m *Method) clone() *Method {
+	return &Method{
+		c:       m.c,
+		verb:    m.verb,
+		path:    m.path,
+		params:  cloneValues(m.params),
+		header:  m.header.Clone(),
+		body:    m.body,
+		reader:  m.reader,
+		bodyErr: m.bodyErr,
+		meta:    maps.Clone(m.meta),
+		name:    m.name,
+		timeout: m.timeout,
+		policy:  m.policy,
+		force:   m.force,
+		share:   m.share,
+		key:     m.key,
+		sources: slices.Clip(m.sources),
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	c := maps.Clone(v)
+	for k, vs := range c {
+		c[k] = slices.Clone(vs)
+	}
+	return c
+}

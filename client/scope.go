@@ -1,0 +1,137 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// ctxKey is the context key under which a *Client is stored.
+type ctxKey struct{}
+
+// holderKey is answered only by a scope, with itself: a context that answers
+// it is the scope or derives from it, so it is cancelled with the request.
+type holderKey struct{}
+
+// scope is the one allocation behind a request-scoped client: the Client
+// itself, and a context.Context that is the request's context plus the client
+// as a value. Handing the scope to r.WithContext puts the client in the
+// request's context at no extra cost.
+type scope struct {
+	Client
+}
+
+var _ context.Context = (*scope)(nil)
+
+// Deadline returns the request context's deadline.
+func (s *scope) Deadline() (time.Time, bool) { return s.ctx.Deadline() }
+
+// Done returns the request context's Done channel.
+func (s *scope) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Err returns the request context's error.
+func (s *scope) Err() error { return s.ctx.Err() }
+
+// Value answers the client's key with the scoped client and defers every
+// other key to the request context.
+func (s *scope) Value(key any) any {
+	switch key.(type) {
+	case ctxKey:
+		return &s.Client
+	case holderKey:
+		return s
+	}
+	return s.ctx.Value(key)
+}
+
+// String describes the context, like the context package's own.
+func (s *scope) String() string { return "client.scope" }
+
+// WithRequest returns a client bound to the incoming request r. It shares c's
+// transport, cache tiers, hooks and in-flight map, and adds two things:
+//
+//   - r's context: when the caller hangs up (or the request's deadline
+//     passes), the downstream calls made through the scoped client are
+//     cancelled, even when Send was given another context. A call shared with
+//     other requests goes on for them (see [Method.Share]).
+//   - r's headers named in [Options.ForwardHeaders] (X-Request-Id, traceparent
+//     by default) are copied onto each downstream request, unless the method
+//     sets them. They are not part of the cache key: each request has its own
+//     id, and a key that included it would never hit.
+//
+// WithRequest costs one small allocation and registers nothing anywhere: the
+// scoped client is garbage once the request is done, so deriving one per
+// request cannot grow memory (alova's users ran out of memory creating an
+// instance per request: its issues #647 and #826). Use [Bind] to put it into
+// the request's context in the same allocation. A scoped client of a scoped
+// client is scoped to the new request only.
+func (c *Client) WithRequest(r *http.Request) *Client {
+	s := &scope{Client{s: c.s, ctx: r.Context(), fwd: r.Header}}
+	s.holder = s
+	return &s.Client
+}
+
+// Bind returns a shallow copy of r whose context carries c scoped to r (see
+// [Client.WithRequest]), for a middleware:
+//
+//	next.ServeHTTP(w, client.Bind(r, api))
+//
+// A handler then gets the scoped client with client.FromContext(r.Context()).
+// Bind costs two allocations: the scoped client, which is also the new
+// context, and the request copy that r.WithContext makes.
+func Bind(r *http.Request, c *Client) *http.Request {
+	return r.WithContext(c.WithRequest(r).holder)
+}
+
+// NewContext returns a context derived from ctx that carries c, for
+// [FromContext]. When c is a request-scoped client and ctx is the context it
+// was scoped to, NewContext returns the scoped client's own context and
+// allocates nothing; otherwise it costs one allocation (context.WithValue).
+func NewContext(ctx context.Context, c *Client) context.Context {
+	if c.holder != nil && (ctx == c.ctx || ctx == context.Context(c.holder)) {
+		return c.holder
+	}
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// FromContext returns the client stored in ctx by [NewContext] or [Bind]. It
+// never returns nil: without one it returns a process-wide default client
+// (New(Options{}): no base URL, no cache). It does not allocate.
+func FromContext(ctx context.Context) *Client {
+	if c, ok := ctx.Value(ctxKey{}).(*Client); ok && c != nil {
+		return c
+	}
+	return defaultClient
+}
+
+var defaultClient = New(Options{})
+
+// bind returns a context for a send made with ctx through c: cancelled when
+// ctx ends and, for a request-scoped client, when the request's context ends.
+// It allocates only when ctx is unrelated to the request's context (the usual
+// call passes r.Context(), which needs nothing). stop must be called when the
+// send is over; it may be nil.
+func (c *Client) bind(ctx context.Context) (_ context.Context, stop func()) {
+	rc := c.ctx
+	if rc == nil || ctx == rc {
+		return ctx, nil
+	}
+	rd := rc.Done()
+	if rd == nil || ctx.Done() == rd {
+		return ctx, nil // the request never ends, or ctx ends with it
+	}
+	if h, _ := ctx.Value(holderKey{}).(*scope); h == c.holder {
+		return ctx, nil // ctx derives from the scope, so from the request
+	}
+	if err := rc.Err(); err != nil {
+		mctx, cancel := context.WithCancelCause(ctx)
+		cancel(context.Cause(rc))
+		return mctx, func() {}
+	}
+	mctx, cancel := context.WithCancelCause(ctx)
+	after := context.AfterFunc(rc, func() { cancel(context.Cause(rc)) })
+	return mctx, func() {
+		after()
+		cancel(nil)
+	}
+}
