@@ -1,0 +1,210 @@
+package captcha_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/alovago/alova/captcha"
+	"github.com/alovago/alova/internal/testredis"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// backend is a place records can live. open returns a function making stores
+// that share state, like separate processes on one Redis.
+type backend struct {
+	name string
+	open func(t *testing.T) (newStore func() captcha.Store)
+}
+
+// backends lists the memory store, miniredis and the real Redis of REDIS_URL
+// (skipped when unset).
+func backends() []backend {
+	return []backend{
+		{"memory", func(t *testing.T) func() captcha.Store {
+			t.Helper()
+			s := captcha.NewMemoryStore()
+			return func() captcha.Store { return s }
+		}},
+		{"miniredis", func(t *testing.T) func() captcha.Store {
+			t.Helper()
+			mr, _ := testredis.Mini(t)
+			prefix := testredis.Prefix(t, nil)
+			return func() captcha.Store { return captcha.NewRedisStore(fastClient(t, mr.Addr()), prefix) }
+		}},
+		{"redis", func(t *testing.T) func() captcha.Store {
+			t.Helper()
+			rdb := testredis.Real(t)
+			prefix := testredis.Prefix(t, rdb)
+			return func() captcha.Store { return captcha.NewRedisStore(realClient(t), prefix) }
+		}},
+	}
+}
+
+// realClient returns a new client on REDIS_URL (a second "process"),
+// closed when the test ends.
+func realClient(t testing.TB) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(os.Getenv("REDIS_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// fastClient returns a client on addr that gives up quickly when the server
+// is down, closed when the test ends.
+func fastClient(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: 100 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// forEachBackend runs f as a subtest on every backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, newStore func() captcha.Store)) {
+	t.Helper()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b.open(t))
+		})
+	}
+}
+
+// clock is a fake clock, safe for concurrent use.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock {
+	return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// seqGen returns a generator of distinct codes "c0001", "c0002", ….
+func seqGen() func() string {
+	var n atomic.Int64
+	return func() string { return fmt.Sprintf("c%04d", n.Add(1)) }
+}
+
+// outbox records deliveries; its deliver can be made to fail.
+type outbox struct {
+	mu    sync.Mutex
+	codes []string
+	keys  []string
+	fail  error
+}
+
+func (o *outbox) deliver(_ context.Context, code, key string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.codes = append(o.codes, code)
+	o.keys = append(o.keys, key)
+	return o.fail
+}
+
+func (o *outbox) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.codes)
+}
+
+// last returns the last delivered code, failing t if there is none.
+func (o *outbox) last(t *testing.T) string {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.codes) == 0 {
+		t.Fatal("no code delivered")
+	}
+	return o.codes[len(o.codes)-1]
+}
+
+// mustSend sends for key and fails t unless it succeeds, returning the
+// delivered code.
+func mustSend(t *testing.T, p *captcha.Provider, o *outbox, key string) string {
+	t.Helper()
+	before := o.count()
+	if _, err := p.Send(context.Background(), key, o.deliver); err != nil {
+		t.Fatalf("Send(%q) = %v, want nil", key, err)
+	}
+	if got := o.count(); got != before+1 {
+		t.Fatalf("Send(%q) delivered %d codes, want 1", key, got-before)
+	}
+	return o.last(t)
+}
+
+// wantVerify checks Verify(key, code) against want (nil or an error to match).
+func wantVerify(t *testing.T, p *captcha.Provider, key, code string, want error) {
+	t.Helper()
+	err := p.Verify(context.Background(), key, code)
+	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+		t.Fatalf("Verify(%q, %q) = %v, want %v", key, code, err, want)
+	}
+}
+
+// counter is a go-redis hook counting round trips (commands and pipelines)
+// and remembering the commands.
+type counter struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	cmds [][]any
+}
+
+func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		c.mu.Lock()
+		c.cmds = append(c.cmds, cmd.Args())
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		c.mu.Lock()
+		for _, cmd := range cmds {
+			c.cmds = append(c.cmds, cmd.Args())
+		}
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// take returns the round trips and commands since the last take.
+func (c *counter) take() (int64, [][]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cmds := c.cmds
+	c.cmds = nil
+	return c.n.Swap(0), cmds
+}
