@@ -1,0 +1,46 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/alovago/alova/lock"
+	"github.com/redis/go-redis/v9"
+)
+
+func ExampleAcquire() {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+
+	locker := lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: "shop:lock:"})
+	ctx := context.Background()
+
+	// Two names, taken in sorted order whatever order they are given in.
+	lease, err := lock.Acquire(ctx, locker, []string{"stock", "orders"}, lock.Options{})
+	if err != nil {
+		fmt.Println("not acquired:", err)
+		return
+	}
+	fmt.Println("held:", mr.Keys())
+
+	// Another caller waits at most 30 ms for one of them.
+	_, err = lock.Acquire(ctx, locker, []string{"orders"}, lock.Options{Timeout: 30 * time.Millisecond, Interval: 10 * time.Millisecond})
+	fmt.Println(errors.Is(err, lock.ErrTimeout), err)
+
+	if err := lease.Release(ctx); err != nil {
+		fmt.Println("release:", err)
+	}
+	fmt.Println("held after release:", mr.Keys())
+	// Output:
+	// held: [shop:lock:orders shop:lock:stock]
+	// true lock: failed to acquire lock within 30ms: "orders" is held
+	// held after release: []
+}

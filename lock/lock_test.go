@@ -1,0 +1,423 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alovago/alova/internal/testredis"
+	"github.com/alovago/alova/lock"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// backend is one Locker to run a test body against. advance lets lock TTLs
+// run down by d: a fake clock or miniredis FastForward (fake is true), or
+// real sleeping on real Redis.
+type backend struct {
+	locker  lock.Locker
+	advance func(d time.Duration)
+	fake    bool
+}
+
+// forEachLocker runs body against Memory (fake clock), miniredis and the
+// real Redis of REDIS_URL, each in its own subtest.
+func forEachLocker(t *testing.T, body func(t *testing.T, b backend)) {
+	t.Helper()
+	t.Run("memory", func(t *testing.T) {
+		clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+		m := lock.NewMemory()
+		m.SetNow(clock.Now)
+		body(t, backend{locker: m, advance: clock.Advance, fake: true})
+	})
+	t.Run("miniredis", func(t *testing.T) {
+		mr, rdb := testredis.Mini(t)
+		body(t, backend{locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: testredis.Prefix(t, nil)}), advance: mr.FastForward, fake: true})
+	})
+	t.Run("redis", func(t *testing.T) {
+		rdb := testredis.Real(t)
+		body(t, backend{locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: testredis.Prefix(t, rdb)}), advance: time.Sleep})
+	})
+}
+
+// fast are options for tests: short waits, renewal off unless asked.
+var fast = lock.Options{Timeout: 2 * time.Second, Interval: time.Millisecond, TTL: 10 * time.Second, NoRenew: true}
+
+func acquire(t *testing.T, l lock.Locker, opts lock.Options, names ...string) *lock.Lease {
+	t.Helper()
+	lease, err := lock.Acquire(context.Background(), l, names, opts)
+	if err != nil {
+		t.Fatalf("Acquire(%q): %v", names, err)
+	}
+	return lease
+}
+
+// held reports whether name is held by someone, trying to take it under a
+// throwaway token (and giving it back if that worked).
+func held(t *testing.T, l lock.Locker, name string) bool {
+	t.Helper()
+	ctx := context.Background()
+	ok, err := l.TryLock(ctx, name, "probe", time.Second)
+	if err != nil {
+		t.Fatalf("TryLock(%q): %v", name, err)
+	}
+	if ok {
+		if _, err := l.Unlock(ctx, name, "probe"); err != nil {
+			t.Fatalf("Unlock(%q): %v", name, err)
+		}
+	}
+	return !ok
+}
+
+// TestMutualExclusion: goroutines doing a read-sleep-write on a counter lose
+// updates and overlap without the lock, and never with it.
+func TestMutualExclusion(t *testing.T) {
+	const workers = 12
+	run := func(t *testing.T, l lock.Locker) (counter, maxInside int32) {
+		t.Helper()
+		var value, inside, most atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range workers {
+			wg.Go(func() {
+				<-start
+				var lease *lock.Lease
+				if l != nil {
+					var err error
+					if lease, err = lock.Acquire(context.Background(), l, []string{"counter"}, fast); err != nil {
+						t.Errorf("Acquire: %v", err)
+						return
+					}
+				}
+				n := inside.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				v := value.Load()
+				time.Sleep(2 * time.Millisecond)
+				value.Store(v + 1)
+				inside.Add(-1)
+				if lease != nil {
+					if err := lease.Release(context.Background()); err != nil {
+						t.Errorf("Release: %v", err)
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		return value.Load(), most.Load()
+	}
+	t.Run("without a lock", func(t *testing.T) {
+		if counter, most := run(t, nil); counter == workers || most < 2 {
+			t.Fatalf("without a lock: counter %d, at most %d inside; want lost updates and overlap", counter, most)
+		}
+	})
+	forEachLocker(t, func(t *testing.T, b backend) {
+		if counter, most := run(t, b.locker); counter != workers || most != 1 {
+			t.Fatalf("with the lock: counter %d, at most %d inside; want %d and 1", counter, most, workers)
+		}
+	})
+}
+
+func TestTimeout(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		holder := acquire(t, b.locker, fast, "x")
+		defer holder.Release(context.Background())
+		start := time.Now()
+		_, err := lock.Acquire(context.Background(), b.locker, []string{"x"}, lock.Options{Timeout: 50 * time.Millisecond, Interval: 10 * time.Millisecond})
+		elapsed := time.Since(start)
+		if !errors.Is(err, lock.ErrTimeout) {
+			t.Fatalf("Acquire of a held lock = %v, want ErrTimeout", err)
+		}
+		if want := `lock: failed to acquire lock within 50ms: "x" is held`; err.Error() != want {
+			t.Fatalf("error = %q, want %q", err, want)
+		}
+		if elapsed < 50*time.Millisecond || elapsed > time.Second {
+			t.Fatalf("Acquire gave up after %s, want about 50ms", elapsed)
+		}
+		if !held(t, b.locker, "x") {
+			t.Fatal("the holder lost its lock to a timed-out Acquire")
+		}
+	})
+}
+
+// TestWaitsForRelease: a waiter gets the lock soon after the holder lets go.
+func TestWaitsForRelease(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		holder := acquire(t, b.locker, fast, "x")
+		got := make(chan error, 1)
+		go func() {
+			lease, err := lock.Acquire(context.Background(), b.locker, []string{"x"}, fast)
+			if err == nil {
+				err = lease.Release(context.Background())
+			}
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			t.Fatalf("Acquire returned %v while the lock was held", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := holder.Release(context.Background()); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("waiter: %v", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("waiter did not get the lock within 1s of its release")
+		}
+	})
+}
+
+// TestCancelReleasesWhatWasTaken: a caller holding "a" and waiting for "b"
+// gives "a" back when its ctx ends.
+func TestCancelReleasesWhatWasTaken(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		holder := acquire(t, b.locker, fast, "b")
+		defer holder.Release(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan error, 1)
+		go func() {
+			_, err := lock.Acquire(ctx, b.locker, []string{"b", "a"}, fast)
+			got <- err
+		}()
+		deadline := time.Now().Add(time.Second)
+		for !held(t, b.locker, "a") { // the waiter takes "a" first (sorted order)
+			if time.Now().After(deadline) {
+				t.Fatal(`the waiter never took "a"`)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		select {
+		case err := <-got:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Acquire after cancel = %v, want context.Canceled", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("Acquire did not return within 1s of its ctx ending")
+		}
+		if held(t, b.locker, "a") {
+			t.Fatal(`"a" is still held after the cancelled Acquire returned`)
+		}
+	})
+}
+
+// TestCrashedHolderExpires: a lock whose holder never releases it (a crash)
+// is free once its TTL has run out.
+func TestCrashedHolderExpires(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		if ok, err := b.locker.TryLock(ctx, "x", "crashed-holder", 100*time.Millisecond); !ok || err != nil {
+			t.Fatalf("TryLock = %v, %v; want true, nil", ok, err)
+		}
+		_, err := lock.Acquire(ctx, b.locker, []string{"x"}, lock.Options{Timeout: 10 * time.Millisecond, Interval: time.Millisecond})
+		if !errors.Is(err, lock.ErrTimeout) {
+			t.Fatalf("Acquire before the TTL = %v, want ErrTimeout", err)
+		}
+		b.advance(150 * time.Millisecond)
+		lease := acquire(t, b.locker, fast, "x")
+		if err := lease.Release(ctx); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	})
+}
+
+// TestReleaseLeavesOthersLock: a holder whose lock expired and was taken by
+// another must not release the other's lock.
+func TestReleaseLeavesOthersLock(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		slow := acquire(t, b.locker, lock.Options{TTL: 50 * time.Millisecond, NoRenew: true}, "x")
+		b.advance(80 * time.Millisecond)
+		next := acquire(t, b.locker, fast, "x")
+		if err := slow.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("Release of an expired lock = %v, want ErrNotHeld", err)
+		}
+		if !held(t, b.locker, "x") {
+			t.Fatal("the expired holder's Release freed the new holder's lock")
+		}
+		if err := next.Release(ctx); err != nil {
+			t.Fatalf("new holder's Release: %v", err)
+		}
+		if err := next.Release(ctx); err != nil {
+			t.Fatalf("second Release = %v, want nil", err)
+		}
+		if held(t, b.locker, "x") {
+			t.Fatal("x is held after its holder released it")
+		}
+	})
+}
+
+// TestRenewalKeepsALongHolder: with renewal on, a lock held for several TTLs
+// stays held; with it off, it expires.
+func TestRenewalKeepsALongHolder(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		const ttl, step = 150 * time.Millisecond, 25 * time.Millisecond
+		pass := func(d time.Duration) { // let d pass for the store and the renewal goroutine
+			b.advance(d)
+			if b.fake {
+				time.Sleep(d)
+			}
+		}
+		renewed := acquire(t, b.locker, lock.Options{TTL: ttl}, "renewed")
+		plain := acquire(t, b.locker, lock.Options{TTL: ttl, NoRenew: true}, "plain")
+		for range 12 { // 300ms: two TTLs
+			pass(step)
+		}
+		if !held(t, b.locker, "renewed") {
+			t.Fatal("a renewed lock expired while held")
+		}
+		if held(t, b.locker, "plain") {
+			t.Fatal("a lock without renewal outlived its TTL")
+		}
+		if err := renewed.Release(context.Background()); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		if held(t, b.locker, "renewed") {
+			t.Fatal("the renewed lock is held after Release")
+		}
+		if err := plain.Release(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("Release of the expired lock = %v, want ErrNotHeld", err)
+		}
+	})
+}
+
+// TestSortedOrderAvoidsDeadlock: callers asking for the same names in
+// opposite orders all get them.
+func TestSortedOrderAvoidsDeadlock(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			names := []string{"a", "b", "c"}
+			if i%2 == 1 {
+				names = []string{"c", "b", "a", "b"} // reversed, with a duplicate
+			}
+			wg.Go(func() {
+				for range 5 {
+					lease, err := lock.Acquire(context.Background(), b.locker, names, fast)
+					if err != nil {
+						t.Errorf("Acquire(%q): %v", names, err)
+						return
+					}
+					if err := lease.Release(context.Background()); err != nil {
+						t.Errorf("Release(%q): %v", names, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, name := range []string{"a", "b", "c"} {
+			if held(t, b.locker, name) {
+				t.Fatalf("%q still held after every lease was released", name)
+			}
+		}
+	})
+}
+
+func TestStoreErrorEndsTheWait(t *testing.T) {
+	mr, rdb := testredis.Mini(t)
+	l := lock.NewRedis(rdb, lock.RedisOptions{})
+	mr.SetError("READONLY You can't write against a read only replica.")
+	_, err := lock.Acquire(context.Background(), l, []string{"x"}, lock.Options{})
+	if err == nil || errors.Is(err, lock.ErrTimeout) || !strings.Contains(err.Error(), "READONLY") {
+		t.Fatalf("Acquire with Redis failing = %v, want the store error", err)
+	}
+	mr.SetError("")
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Fatalf("keys after a failed Acquire = %q, want none", keys)
+	}
+}
+
+func TestRedisKeys(t *testing.T) {
+	mr, rdb := testredis.Mini(t)
+	lease := acquire(t, lock.NewRedis(rdb, lock.RedisOptions{}), lock.Options{NoRenew: true}, "orders")
+	if keys := mr.Keys(); len(keys) != 1 || keys[0] != "alova:lock:orders" {
+		t.Fatalf("keys = %q, want [alova:lock:orders]", keys)
+	}
+	if ttl := mr.TTL("alova:lock:orders"); ttl != lock.DefaultTTL {
+		t.Fatalf("TTL = %s, want %s", ttl, lock.DefaultTTL)
+	}
+	if token, _ := mr.Get("alova:lock:orders"); len(token) < 26 {
+		t.Fatalf("token %q is shorter than 128 random bits", token)
+	}
+	if err := lease.Release(context.Background()); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if mr.Exists("alova:lock:orders") {
+		t.Fatal("the key is still there after Release")
+	}
+}
+
+func TestInvalidArguments(t *testing.T) {
+	l := lock.NewMemory()
+	cases := []struct {
+		name  string
+		names []string
+		opts  lock.Options
+	}{
+		{"no names", nil, lock.Options{}},
+		{"negative timeout", []string{"x"}, lock.Options{Timeout: -1}},
+		{"negative interval", []string{"x"}, lock.Options{Interval: -1}},
+		{"negative TTL", []string{"x"}, lock.Options{TTL: -1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if lease, err := lock.Acquire(context.Background(), l, tc.names, tc.opts); err == nil {
+				lease.Release(context.Background())
+				t.Fatalf("Acquire(%q, %+v) = nil error, want one", tc.names, tc.opts)
+			}
+		})
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("NewRedis(nil) did not panic")
+		}
+	}()
+	lock.NewRedis(nil, lock.RedisOptions{})
+}
+
+func TestMemorySweepsExpiredLocks(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	m := lock.NewMemory()
+	m.SetNow(clock.Now)
+	ctx := context.Background()
+	for i := range 500 {
+		if ok, _ := m.TryLock(ctx, fmt.Sprint("job-", i), "crashed", time.Second); !ok {
+			t.Fatalf("TryLock(job-%d) failed", i)
+		}
+	}
+	clock.Advance(2 * time.Second)
+	for range 500 {
+		_, _ = m.TryLock(ctx, "live", "t", time.Minute)
+	}
+	if n := m.Len(); n != 1 {
+		t.Fatalf("Len() after the crashed locks expired = %d, want 1", n)
+	}
+}
