@@ -1,0 +1,79 @@
+// Package client is alova's request side for Go servers: an HTTP client for
+// calling other services, with multi-level caching, request sharing,
+// automatic invalidation and hooks, built to be created once per process and
+// used from every request handler.
+//
+// # A client, a method, a send
+//
+// Create one [Client] per process (or per downstream service) and share it:
+//
+//	api := client.New(client.Options{
+//		BaseURL: "http://products.internal",
+//		Timeout: 2 * time.Second,
+//		Cache:   tiers, // a *cache.Tiered: L1 in process, L2 in Redis
+//	})
+//
+// Build a [Method] from it, adjust it, send it, decode the answer:
+//
+//	p, err := client.Decode[Product](api.Get("/products/" + id).Param("lang", "en").Send(ctx))
+//
+// A non-2xx answer is a [*HTTPError] (status, headers, body), found with
+// errors.As through any wrapping.
+//
+// # Caching
+//
+// GET answers are cached for 5 minutes through every tier the cache has
+// ([Options.DefaultCache]); other methods are not cached unless they set a
+// [Policy] with [Method.Cache]: [CacheFor], [CacheL1] (in-process only,
+// alova's "memory" mode), [CacheUntil], [CacheFunc] or [NoCache]. Only 2xx
+// answers are cached; Set-Cookie never is. A cached answer is stored encoded,
+// so no caller can change what others get. [Method.Force] skips the cache
+// reads and refreshes every tier. The cache key hashes the HTTP method, the
+// full URL with sorted params, the headers set on the method (BeforeRequest
+// included) and the body; [Method.CacheKey] overrides it.
+//
+// [Client.Invalidate] drops entries by method, [ByName], [ByURLPrefix] or
+// [ByURLMatch]; [Client.SetCache] and [Client.QueryCache] write and read
+// them. [Method.HitSource] declares what a cached answer depends on: a
+// successful network answer from a source drops it (alova's hitSource). The
+// bookkeeping lives in cache tags, in Redis when there is an L2, so it holds
+// across processes and restarts.
+//
+// # Request sharing
+//
+// Identical sends in flight at the same time make one downstream call
+// ([Method.Share]; on by default except for POST and PATCH, never for a
+// streamed body). Each caller waits on its own context and gets its own copy:
+// a caller that gives up leaves at once, and the call is cancelled only when
+// every caller has left.
+//
+// # Request-scoped clients
+//
+// A middleware binds the client to each incoming request, in one call that
+// costs the scoped client plus the request copy r.WithContext makes:
+//
+//	func Client(api *client.Client) func(http.Handler) http.Handler {
+//		return func(next http.Handler) http.Handler {
+//			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+//				next.ServeHTTP(w, client.Bind(r, api))
+//			})
+//		}
+//	}
+//
+// and handlers get it back with [FromContext]:
+//
+//	c := client.FromContext(r.Context())
+//
+// The scoped client forwards the request's X-Request-Id and traceparent
+// headers (outside the cache key) and is cancelled when the caller hangs up.
+// It is one small allocation that registers nothing, so a client per request
+// never grows memory.
+//
+// # Hooks
+//
+// [Options.BeforeRequest] may change or refuse a send; [Options.OnSuccess],
+// [Options.OnError] and [Options.OnComplete] see its outcome (alova's
+// beforeRequest and responded). A [*Method] is a [Sender]; server hooks such
+// as retry, rate limiting and locking take a Sender and return one, so they
+// compose in any order.
+package client
