@@ -1,0 +1,41 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/alovago/alova/ratelimit"
+)
+
+// RateLimit returns a Sender that consumes one point of key in l before each
+// send of next (alova's rateLimit). Over the limit it never waits and never
+// sends: it returns at once a [*ratelimit.LimitedError] (errors.Is(err,
+// ratelimit.ErrLimited)) whose RetryAfter says when a point is free again.
+// Wrapped in [Retry], a limited send is retried after that wait.
+//
+// When the limiter's store fails, the send is refused with that error (fail
+// closed): a limit that protects a paid or fragile downstream should not
+// vanish with Redis. RateLimit panics if next or l is nil. The returned
+// Sender is safe for concurrent use.
+func RateLimit(next Sender, l *ratelimit.Limiter, key string) Sender {
+	return RateLimitBy(next, l, func(context.Context) string { return key })
+}
+
+// RateLimitBy is [RateLimit] with the key computed from the send's context at
+// each send: wrap one method once, and limit it per user or per client IP put
+// in the context by a middleware.
+func RateLimitBy(next Sender, l *ratelimit.Limiter, key func(ctx context.Context) string) Sender {
+	if next == nil || l == nil || key == nil {
+		panic("client: RateLimit with a nil Sender, Limiter or key function")
+	}
+	return SenderFunc(func(ctx context.Context) (*Response, error) {
+		res, err := l.Allow(ctx, key(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("client: rate limit: %w", err)
+		}
+		if err := res.Err(); err != nil {
+			return nil, err
+		}
+		return next.Send(ctx)
+	})
+}
