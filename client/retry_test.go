@@ -83,8 +83,16 @@ type recorder struct {
 	fails   []client.RetryEvent
 }
 
-func (r *recorder) onRetry(e client.RetryEvent) { r.mu.Lock(); r.retries = append(r.retries, e); r.mu.Unlock() }
-func (r *recorder) onFail(e client.RetryEvent)  { r.mu.Lock(); r.fails = append(r.fails, e); r.mu.Unlock() }
+func (r *recorder) onRetry(e client.RetryEvent) {
+	r.mu.Lock()
+	r.retries = append(r.retries, e)
+	r.mu.Unlock()
+}
+func (r *recorder) onFail(e client.RetryEvent) {
+	r.mu.Lock()
+	r.fails = append(r.fails, e)
+	r.mu.Unlock()
+}
 
 func hookCtx(t testing.TB) context.Context {
 	t.Helper()
