@@ -9,7 +9,19 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
+
+	"github.com/alovago/alova/cache"
+	"github.com/alovago/alova/client"
 )
+
+// bindClient is a stand-in for middleware.Client until it lands. TODO(h6).
+func bindClient(api *client.Client) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, client.Bind(r, api))
+		})
+	}
+}
 
 // app holds what the server creates once per process: Redis, the demo
 // downstream, the cache tiers, the client and the captcha provider.
@@ -19,7 +31,14 @@ type app struct {
 	redis         *redisConn
 	demo          *demo // nil when -downstream is set
 	downstreamURL string
+
+	tiers *cache.Tiered       // L1 in process, L2 in Redis
+	api   *client.Client      // the downstream client, bound to each request by middleware
+	retry client.RetryOptions // for every downstream call
 }
+
+// cachePrefix is where the server's L2 entries live in Redis.
+const cachePrefix = "alova-example:cache:"
 
 // newApp connects to Redis (or starts the embedded one), starts the demo
 // downstream unless cfg.Downstream is set, and builds the library objects.
@@ -39,12 +58,34 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 		}
 		a.downstreamURL = a.demo.URL()
 	}
+
+	a.tiers = cache.NewTiered(cache.NewLRU(cfg.CacheSize), cache.NewRedis(a.redis.Client, cachePrefix),
+		cache.TieredOptions{Logger: log})
+	a.api = client.New(client.Options{
+		BaseURL:      a.downstreamURL,
+		Timeout:      cfg.Timeout,
+		Cache:        a.tiers,
+		DefaultCache: client.CacheFor(cfg.CacheTTL),
+	})
+	a.retry = client.RetryOptions{
+		Retries:    cfg.Retries,
+		NoRetry:    cfg.Retries == 0,
+		Delay:      cfg.RetryDelay,
+		Multiplier: 2,
+		EndQuiver:  0.2, // up to 20% random extra per wait
+		OnRetry: func(e client.RetryEvent) {
+			log.Info("downstream call failed; retrying", "attempt", e.Attempt, "delay", e.Delay, "err", e.Err)
+		},
+	}
 	return a, nil
 }
 
 // Close releases everything newApp created. It is safe on a partly built app.
 func (a *app) Close(ctx context.Context) error {
 	var errs []error
+	if a.tiers != nil {
+		errs = append(errs, a.tiers.Close())
+	}
 	if a.demo != nil {
 		errs = append(errs, a.demo.Close(ctx))
 	}
@@ -64,6 +105,12 @@ func (a *app) Handler() http.Handler {
 	})
 
 	r.Get("/healthz", a.healthz)
+	r.Get("/debug/cache", a.debugCache)
+	r.Route("/api", func(r chi.Router) {
+		r.Use(bindClient(a.api))
+		r.Get("/products/{id}", a.getProduct)
+		r.Delete("/products/{id}/cache", a.invalidateProduct)
+	})
 	if a.demo != nil {
 		r.Get("/demo/outbox", a.demo.handleOutbox)
 		r.Get("/demo/stats", a.demo.handleStats)

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		getenv  func(string) string
+		check   func(t *testing.T, c config)
+		wantErr string
+	}{
+		{name: "defaults", getenv: env(), check: func(t *testing.T, c config) {
+			if c.Addr != ":8080" || c.IPLimit != 20 || c.ResendInterval != time.Minute || c.CodeTTL != 5*time.Minute ||
+				c.CacheTTL != 5*time.Minute || c.Downstream != "" || c.RedisURL != "" || c.TrustedProxies != nil {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "PORT env", getenv: env("PORT", "9000"), check: func(t *testing.T, c config) {
+			if c.Addr != ":9000" {
+				t.Errorf("Addr = %q, want :9000", c.Addr)
+			}
+		}},
+		{name: "flag beats PORT", args: []string{"-addr", "127.0.0.1:7000"}, getenv: env("PORT", "9000"),
+			check: func(t *testing.T, c config) {
+				if c.Addr != "127.0.0.1:7000" {
+					t.Errorf("Addr = %q, want 127.0.0.1:7000", c.Addr)
+				}
+			}},
+		{name: "REDIS_URL", getenv: env("REDIS_URL", " redis://r:6379/1 "), check: func(t *testing.T, c config) {
+			if c.RedisURL != "redis://r:6379/1" {
+				t.Errorf("RedisURL = %q", c.RedisURL)
+			}
+		}},
+		{name: "trusted proxies", args: []string{"-trusted-proxies", "10.0.0.0/8, 192.168.1.1/32,,"}, getenv: env(),
+			check: func(t *testing.T, c config) {
+				if want := []string{"10.0.0.0/8", "192.168.1.1/32"}; !reflect.DeepEqual(c.TrustedProxies, want) {
+					t.Errorf("TrustedProxies = %q, want %q", c.TrustedProxies, want)
+				}
+			}},
+		{name: "captcha flags", args: []string{"-ip-limit", "5", "-resend-interval", "2s", "-code-ttl", "1m"}, getenv: env(),
+			check: func(t *testing.T, c config) {
+				if c.IPLimit != 5 || c.ResendInterval != 2*time.Second || c.CodeTTL != time.Minute {
+					t.Errorf("got %d %v %v", c.IPLimit, c.ResendInterval, c.CodeTTL)
+				}
+			}},
+		{name: "bad proxy", args: []string{"-trusted-proxies", "10.0.0.1"}, getenv: env(), wantErr: "not a CIDR"},
+		{name: "bad downstream", args: []string{"-downstream", "ftp://x"}, getenv: env(), wantErr: "-downstream"},
+		{name: "zero ip limit", args: []string{"-ip-limit", "0"}, getenv: env(), wantErr: "-ip-limit"},
+		{name: "fail rate 1", args: []string{"-demo-fail-rate", "1"}, getenv: env(), wantErr: "-demo-fail-rate"},
+		{name: "bad log format", args: []string{"-log-format", "xml"}, getenv: env(), wantErr: "-log-format"},
+		{name: "stray argument", args: []string{"extra"}, getenv: env(), wantErr: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"-nope"}, getenv: env(), wantErr: "not defined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(tc.args, tc.getenv, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseConfig(%q) error = %v, want one containing %q", tc.args, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseConfig(%q): %v", tc.args, err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestNewRedisClient(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url       string
+		wantAddrs []string // for a cluster
+		wantAddr  string   // for one server
+		wantDB    int
+		wantTLS   bool
+		wantRead  time.Duration
+		wantErr   string
+	}{
+		{url: "redis://127.0.0.1:6379/2", wantAddr: "127.0.0.1:6379", wantDB: 2, wantRead: redisIOTimeout},
+		{url: "rediss://user:pw@cache.example:6380/0", wantAddr: "cache.example:6380", wantTLS: true, wantRead: redisIOTimeout},
+		{url: "redis://127.0.0.1:6379/0?read_timeout=3s", wantAddr: "127.0.0.1:6379", wantRead: 3 * time.Second},
+		{url: "redis-cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000",
+			wantAddrs: []string{"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"}, wantRead: redisIOTimeout},
+		{url: "rediss-cluster://u:p@10.0.0.1:7000,10.0.0.2:7000/?read_timeout=2s",
+			wantAddrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, wantTLS: true, wantRead: 2 * time.Second},
+		{url: "10.0.0.1:7000, 10.0.0.2:7000", wantAddrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, wantRead: redisIOTimeout},
+		{url: "10.0.0.1:7000", wantErr: "want redis://"},
+		{url: "memcached://x:1", wantErr: "unknown scheme"},
+		{url: "redis-cluster://", wantErr: "at least one"},
+		{url: "redis://h:1/0?bogus=1", wantErr: "REDIS_URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			rdb, err := newRedisClient(tc.url)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("newRedisClient(%q) error = %v, want one containing %q", tc.url, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("newRedisClient(%q): %v", tc.url, err)
+			}
+			defer rdb.Close()
+			switch c := rdb.(type) {
+			case *redis.Client:
+				o := c.Options()
+				if tc.wantAddrs != nil || o.Addr != tc.wantAddr || o.DB != tc.wantDB || (o.TLSConfig != nil) != tc.wantTLS ||
+					o.ReadTimeout != tc.wantRead || o.MaxRetries != redisMaxRetries {
+					t.Errorf("newRedisClient(%q) = client{Addr %q DB %d TLS %v Read %v Retries %d}", tc.url, o.Addr, o.DB,
+						o.TLSConfig != nil, o.ReadTimeout, o.MaxRetries)
+				}
+			case *redis.ClusterClient:
+				o := c.Options()
+				if !reflect.DeepEqual(o.Addrs, tc.wantAddrs) || (o.TLSConfig != nil) != tc.wantTLS || o.ReadTimeout != tc.wantRead {
+					t.Errorf("newRedisClient(%q) = cluster{Addrs %q TLS %v Read %v}", tc.url, o.Addrs, o.TLSConfig != nil, o.ReadTimeout)
+				}
+			default:
+				t.Fatalf("newRedisClient(%q) = %T", tc.url, rdb)
+			}
+		})
+	}
+}

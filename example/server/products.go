@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/alovago/alova/client"
+)
+
+// validID accepts product ids of 1–64 letters, digits, '-' and '_': anything
+// else never reaches the downstream (nor the cache).
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// productMethod is the downstream call for one product. The same method is
+// sent by GET and named by DELETE, so both compute the same cache key. The
+// key names the product rather than the downstream's address, so instances
+// share the entry even when each calls a downstream of its own (the demo).
+func productMethod(c *client.Client, id string) *client.Method {
+	return c.Get("/products/" + id).CacheKey("product:" + id)
+}
+
+// getProduct serves GET /api/products/{id}: the downstream product through the
+// request-scoped client (cached in L1 and L2, retried on failure), with
+// X-Cache saying which tier answered: L1, L2 or MISS.
+func (a *app) getProduct(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		writeError(w, http.StatusBadRequest, "invalid_id")
+		return
+	}
+	c := client.FromContext(r.Context())
+	resp, err := client.Retry(productMethod(c, id), a.retry).Send(r.Context())
+	if err != nil {
+		a.downstreamError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Cache", resp.Source.String())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp.Body)
+}
+
+// downstreamError answers for a product call that failed, with a stable code.
+func (a *app) downstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *client.HTTPError
+	switch {
+	case r.Context().Err() != nil:
+		// The caller hung up: the downstream call was cancelled with it and
+		// nobody reads this answer.
+		a.log.Info("product: caller went away", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "cancelled")
+	case errors.As(err, &he) && he.StatusCode == http.StatusNotFound:
+		writeError(w, http.StatusNotFound, "not_found")
+	case errors.Is(err, context.DeadlineExceeded):
+		a.log.Warn("product: downstream timed out", "err", err)
+		writeError(w, http.StatusGatewayTimeout, "downstream_timeout")
+	default:
+		a.log.Warn("product: downstream failed", "err", err)
+		writeError(w, http.StatusBadGateway, "downstream_unavailable")
+	}
+}
+
+// invalidateProduct serves DELETE /api/products/{id}/cache: the product is
+// dropped from L2 and from the L1 of this and every other instance sharing
+// the Redis (the cache publishes the invalidation). 503 when Redis cannot be
+// reached: other instances might still hold it.
+func (a *app) invalidateProduct(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		writeError(w, http.StatusBadRequest, "invalid_id")
+		return
+	}
+	c := client.FromContext(r.Context())
+	if err := c.Invalidate(r.Context(), productMethod(c, id)); err != nil {
+		// Only Redis can fail here (cache.ErrUnavailable).
+		a.log.Warn("product: invalidation failed", "id", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "cache_unavailable")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// cacheStats is the body of GET /debug/cache.
+type cacheStats struct {
+	L1            tierStats `json:"l1"`
+	L2            tierStats `json:"l2"`
+	Invalidations uint64    `json:"invalidations"` // received from other instances
+}
+
+type tierStats struct {
+	Hits    uint64 `json:"hits"`
+	Misses  uint64 `json:"misses"`
+	Errors  uint64 `json:"errors,omitempty"`  // L2 only
+	Skipped uint64 `json:"skipped,omitempty"` // L2 only: calls skipped while Redis cools down
+}
+
+// debugCache serves GET /debug/cache: the tiers' counters.
+func (a *app) debugCache(w http.ResponseWriter, _ *http.Request) {
+	s := a.tiers.Stats()
+	writeJSON(w, http.StatusOK, cacheStats{
+		L1:            tierStats{Hits: s.L1Hits, Misses: s.L1Misses},
+		L2:            tierStats{Hits: s.L2Hits, Misses: s.L2Misses, Errors: s.L2Errors, Skipped: s.L2Skipped},
+		Invalidations: s.Invalidations,
+	})
+}
