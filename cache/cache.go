@@ -9,13 +9,23 @@ import (
 // ErrMiss is returned by a read when the key is absent or has expired.
 var ErrMiss = errors.New("cache: miss")
 
+// ErrUnavailable is wrapped by the errors of the [Tiered] operations that
+// cannot be answered without L2 (Delete, DeleteTags, KnownTags) when Redis
+// fails, times out, or is being skipped during a cool-down. Reads never
+// return it: a read degrades to the origin instead.
+var ErrUnavailable = errors.New("cache: L2 unavailable")
+
 // Store is one cache tier. Both [LRU] (L1) and [Redis] (L2) implement it.
 // Implementations are safe for concurrent use.
 type Store interface {
 	// Get returns the value stored under key and the time it has left.
-	// It returns ErrMiss when there is no live entry.
+	// It returns ErrMiss when there is no live entry. The value belongs to
+	// the caller: changing it never changes what is stored. A ttl < 0 means
+	// the entry has no expiry (only possible for keys written by others);
+	// a ttl of 0 means it expires within the store's resolution.
 	Get(ctx context.Context, key string) (value []byte, ttl time.Duration, err error)
-	// Set stores value under key for ttl. A ttl <= 0 stores nothing.
+	// Set stores a copy of value under key for ttl. A ttl <= 0 stores
+	// nothing and removes any entry under key.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Delete removes the keys; absent keys are not an error.
 	Delete(ctx context.Context, keys ...string) error

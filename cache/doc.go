@@ -1,0 +1,71 @@
+// Package cache holds alova-go's cache tiers: an in-process LRU (L1), Redis
+// (L2), and [Tiered], which reads through both to the origin with stampede
+// protection. It knows nothing of HTTP: the client package builds keys and
+// loaders and calls it.
+//
+// # The read path
+//
+// Create the tiers once per process and share them:
+//
+//	tiers := cache.NewTiered(cache.NewLRU(10_000), cache.NewRedis(rdb, "app:cache:"), cache.TieredOptions{})
+//	defer tiers.Close()
+//	v, tier, err := tiers.GetOrLoad(ctx, key, loadFromOrigin, cache.LoadOptions{})
+//
+// [Tiered.GetOrLoad] follows the seed's chart:
+//
+//  1. L1. A hit returns a copy of the value (tier "L1").
+//  2. On an L1 miss, L2: one round trip returns the value and its remaining
+//     TTL. A hit fills L1 for that remaining TTL only (capped by
+//     [TieredOptions.L1MaxTTL]) and returns (tier "L2").
+//  3. On an L2 miss, the loader (the origin). Its answer is written to L2
+//     (SET … PX ttl, with its tags), then to L1, then returned (tier "MISS").
+//     A loader error is returned and not cached (unless
+//     [TieredOptions.NegativeTTL] asks for it); an [Entry] with TTL <= 0 is
+//     returned and not cached.
+//
+// Concurrent callers missing the same key in one process share one L2 lookup
+// and one loader call. A caller that gives up (its ctx ends) leaves at once;
+// the load goes on for the others and is cancelled when all have left.
+//
+// [ModeL1] keeps a read or write in L1 only (alova's memory mode).
+// [LoadOptions].Force skips both reads and refreshes both tiers.
+//
+// # Values are never shared
+//
+// Every tier copies a value on the way in and on the way out: no caller can
+// change what is cached by changing a slice it gave or was given (alova's
+// issue #588).
+//
+// # When Redis fails
+//
+// Reads degrade, never fail: an L2 error or timeout ([TieredOptions.L2Timeout],
+// 200 ms by default, enforced even if the Redis client ignores context
+// deadlines) counts as an L2 miss, is counted in [Stats] and logged, and the
+// origin answers. After [TieredOptions.L2Failures] consecutive failures L2
+// is skipped for [TieredOptions.L2Cooldown], so a dead Redis adds no latency;
+// then one call probes it, and L2 comes back by itself. Writes and
+// invalidations do what they can (L1) and report the L2 part with an error
+// wrapping [ErrUnavailable]; GetOrLoad ignores those.
+//
+// # Invalidation
+//
+// [Tiered.Delete] removes keys; [Tiered.DeleteTags] removes every entry
+// carrying a tag ([Entry].Tags), through a tag index kept in Redis under the
+// hash tag {tags} so that it works in Redis Cluster; [Tiered.KnownTags]
+// lists the tags in use. A Delete, DeleteTags, Set or forced load on one
+// process is published on a Redis pub/sub channel, and every other [Tiered]
+// on the same Redis and prefix drops the keys from its L1 within
+// milliseconds (alova's @alova/psc, across hosts). A Tiered purges its L1
+// whenever its subscription is re-established, because messages sent while
+// it was disconnected are lost. [TieredOptions.NoInvalidation] turns this
+// off; [TieredOptions.L1MaxTTL] bounds how stale an L1 copy can get either
+// way.
+//
+// # Expiry
+//
+// Every entry has its own TTL, kept by Redis itself in L2 and as an absolute
+// monotonic expiry in L1 (no sweeper goroutine: an expired entry is dropped
+// when seen or evicted). Written TTLs get a random jitter (up to 10% shorter
+// by default, [TieredOptions.Jitter]) so that keys written together do not
+// expire together.
+package cache

@@ -1,0 +1,133 @@
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// errBadMessage is returned by decodeMessage for a payload it cannot read.
+var errBadMessage = errors.New("cache: malformed invalidation message")
+
+// msgVersion is the first byte of every invalidation message.
+const msgVersion = 1
+
+// message is one invalidation broadcast on the pub/sub channel: the keys to
+// drop from L1, and the tags whose L1 entries to drop, sent by the [Tiered]
+// whose instance id is from.
+//
+// Wire format (binary, so keys of any bytes survive): the version byte, then
+// from, the keys and the tags, each string as a uvarint length and its bytes,
+// each list as a uvarint count and its strings.
+type message struct {
+	from string
+	keys []string
+	tags []string
+}
+
+// encode returns the wire form of m.
+func (m message) encode() []byte {
+	n := 1 + binary.MaxVarintLen64*(3+len(m.keys)+len(m.tags)) + len(m.from)
+	for _, k := range m.keys {
+		n += len(k)
+	}
+	for _, t := range m.tags {
+		n += len(t)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, msgVersion)
+	b = appendString(b, m.from)
+	b = appendList(b, m.keys)
+	b = appendList(b, m.tags)
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendList(b []byte, l []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(l)))
+	for _, s := range l {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// decodeMessage reads a message written by encode. It never panics and never
+// allocates more than a small multiple of len(b), whatever b holds.
+func decodeMessage(b string) (message, error) {
+	var m message
+	if len(b) == 0 || b[0] != msgVersion {
+		return m, errBadMessage
+	}
+	d := decoder{b: b[1:]}
+	m.from = d.string()
+	m.keys = d.list()
+	m.tags = d.list()
+	if d.bad || len(d.b) != 0 {
+		return message{}, errBadMessage
+	}
+	return m, nil
+}
+
+// decoder reads the wire format from b; bad records the first error.
+type decoder struct {
+	b   string
+	bad bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.bad {
+		return 0
+	}
+	var x uint64
+	var s uint
+	for i := 0; i < len(d.b) && i < binary.MaxVarintLen64; i++ {
+		c := d.b[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflow
+			}
+			d.b = d.b[i+1:]
+			return x | uint64(c)<<s
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	d.bad = true
+	return 0
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.b)) {
+		d.bad = true
+		return ""
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) list() []string {
+	n := d.uvarint()
+	// Every string takes at least one byte, so a count larger than what is
+	// left is a lie: refuse it before allocating.
+	if d.bad || n > uint64(len(d.b)) {
+		d.bad = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	l := make([]string, 0, n)
+	for range n {
+		s := d.string()
+		if d.bad {
+			return nil
+		}
+		l = append(l, s)
+	}
+	return l
+}

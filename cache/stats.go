@@ -1,0 +1,55 @@
+package cache
+
+import "sync/atomic"
+
+// Stats is a snapshot of a [Tiered]'s counters, all counted since it was
+// created. Reading them costs a handful of atomic loads.
+type Stats struct {
+	// L1Hits and L1Misses count the L1 lookups of reads (Get, GetOrLoad
+	// without Force) on a Tiered with an L1.
+	L1Hits, L1Misses uint64
+	// L2Hits and L2Misses count L2 lookups that Redis answered. Concurrent
+	// GetOrLoad misses of one key share a single lookup. A failed or skipped
+	// lookup counts in L2Errors or L2Skipped instead.
+	L2Hits, L2Misses uint64
+	// Loads counts loader calls; LoadErrors those that returned an error.
+	Loads, LoadErrors uint64
+	// SharedLoads counts GetOrLoad callers that joined a load (or L2 lookup)
+	// another caller had started instead of starting their own.
+	SharedLoads uint64
+	// NegativeHits counts reads answered by a cached loader error (see
+	// TieredOptions.NegativeTTL); they are also counted in L1Hits.
+	NegativeHits uint64
+	// L2Errors counts L2 calls that failed or timed out (a miss is not an
+	// error); L2Skipped the calls not made because L2 was cooling down after
+	// repeated failures.
+	L2Errors, L2Skipped uint64
+	// Invalidations counts the invalidation messages received from other
+	// instances and applied to L1.
+	Invalidations uint64
+}
+
+// counters are the live counters behind [Stats].
+type counters struct {
+	l1Hits, l1Misses, l2Hits, l2Misses atomic.Uint64
+	loads, loadErrors, sharedLoads     atomic.Uint64
+	negativeHits                       atomic.Uint64
+	l2Errors, l2Skipped                atomic.Uint64
+	invalidations                      atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		L1Hits:        c.l1Hits.Load(),
+		L1Misses:      c.l1Misses.Load(),
+		L2Hits:        c.l2Hits.Load(),
+		L2Misses:      c.l2Misses.Load(),
+		Loads:         c.loads.Load(),
+		LoadErrors:    c.loadErrors.Load(),
+		SharedLoads:   c.sharedLoads.Load(),
+		NegativeHits:  c.negativeHits.Load(),
+		L2Errors:      c.l2Errors.Load(),
+		L2Skipped:     c.l2Skipped.Load(),
+		Invalidations: c.invalidations.Load(),
+	}
+}

@@ -1,0 +1,909 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+// TestTieredSeedFlow walks the seed's chart one step at a time and checks,
+// at each step, which tier answered, which tier was filled and with what TTL.
+func TestTieredSeedFlow(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr := newTiered(t, b, p, TieredOptions{NoJitter: true, NoInvalidation: true})
+		ld := &counter{entry: Entry{Value: []byte("v1"), TTL: 10 * time.Second}}
+		const key = "GET /products/1"
+
+		steps := []struct {
+			name      string
+			before    func()
+			wantTier  Tier
+			wantLoads int64
+			// the TTL range the key must then have in each tier (0, 0: absent)
+			l1Min, l1Max time.Duration
+			l2Min, l2Max time.Duration
+		}{
+			{name: "cold: origin answers, L2 then L1 written for the entry's TTL",
+				wantTier: TierOrigin, wantLoads: 1,
+				l1Min: 9 * time.Second, l1Max: 10 * time.Second, l2Min: 9 * time.Second, l2Max: 10 * time.Second},
+			{name: "warm: L1 answers, nothing else touched",
+				wantTier: TierL1, wantLoads: 1,
+				l1Min: 9 * time.Second, l1Max: 10 * time.Second, l2Min: 9 * time.Second, l2Max: 10 * time.Second},
+			{name: "L1 lost, 7s later: L2 answers and fills L1 for the 3s left",
+				before: func() {
+					_ = tr.l1.Delete(ctx, key)
+					b.age(t, p+key, 7*time.Second)
+				},
+				wantTier: TierL2, wantLoads: 1,
+				l1Min: 2 * time.Second, l1Max: 3 * time.Second, l2Min: 2 * time.Second, l2Max: 3 * time.Second},
+			{name: "L1 answers again",
+				wantTier: TierL1, wantLoads: 1,
+				l1Min: 2 * time.Second, l1Max: 3 * time.Second, l2Min: 2 * time.Second, l2Max: 3 * time.Second},
+			{name: "both gone: origin again",
+				before: func() {
+					_ = tr.l1.Delete(ctx, key)
+					b.direct.Del(ctx, p+key)
+				},
+				wantTier: TierOrigin, wantLoads: 2,
+				l1Min: 9 * time.Second, l1Max: 10 * time.Second, l2Min: 9 * time.Second, l2Max: 10 * time.Second},
+		}
+		for _, s := range steps {
+			if s.before != nil {
+				s.before()
+			}
+			v, tier, err := tr.GetOrLoad(ctx, key, ld.load, LoadOptions{})
+			if err != nil || string(v) != "v1" || tier != s.wantTier {
+				t.Fatalf("%s: GetOrLoad = %q, %v, %v; want v1 from %v", s.name, v, tier, err, s.wantTier)
+			}
+			if n := ld.calls.Load(); n != s.wantLoads {
+				t.Errorf("%s: loader calls = %d, want %d", s.name, n, s.wantLoads)
+			}
+			if ttl := l1TTL(t, tr, key); ttl <= s.l1Min || ttl > s.l1Max {
+				t.Errorf("%s: L1 TTL = %v, want in (%v, %v]", s.name, ttl, s.l1Min, s.l1Max)
+			}
+			if ttl := b.direct.PTTL(ctx, p+key).Val(); ttl <= s.l2Min || ttl > s.l2Max {
+				t.Errorf("%s: L2 PTTL = %v, want in (%v, %v]", s.name, ttl, s.l2Min, s.l2Max)
+			}
+		}
+		want := Stats{L1Hits: 2, L1Misses: 3, L2Hits: 1, L2Misses: 2, Loads: 2}
+		if got := tr.Stats(); got != want {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+	})
+}
+
+func TestTieredL1Cap(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr := newTiered(t, b, p, TieredOptions{NoJitter: true, NoInvalidation: true, L1MaxTTL: time.Second})
+		ld := &counter{entry: Entry{Value: []byte("v"), TTL: 10 * time.Second}}
+
+		if _, tier, _ := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{}); tier != TierOrigin {
+			t.Fatalf("tier = %v, want MISS", tier)
+		}
+		if ttl := l1TTL(t, tr, "k"); ttl > time.Second {
+			t.Errorf("after a load: L1 TTL = %v, want <= 1s (the cap)", ttl)
+		}
+		if ttl := b.direct.PTTL(ctx, p+"k").Val(); ttl <= 9*time.Second {
+			t.Errorf("after a load: L2 PTTL = %v, want > 9s (not capped)", ttl)
+		}
+
+		tests := []struct {
+			name     string
+			l2TTL    time.Duration // 0: no expiry
+			wantFill bool
+			max      time.Duration
+		}{
+			{"L2 has more than the cap: L1 gets the cap", 5 * time.Second, true, time.Second},
+			{"L2 has less than the cap: L1 gets what is left", 300 * time.Millisecond, true, 300 * time.Millisecond},
+			{"L2 entry without expiry: L1 gets the cap", 0, true, time.Second},
+		}
+		for _, tc := range tests {
+			key := "fill:" + tc.name
+			b.direct.Set(ctx, p+key, "x", tc.l2TTL)
+			if _, tier, err := tr.Get(ctx, key, ModeAll); tier != TierL2 || err != nil {
+				t.Fatalf("%s: Get = %v, %v; want an L2 hit", tc.name, tier, err)
+			}
+			if ttl := l1TTL(t, tr, key); ttl > tc.max || ttl < tc.max-200*time.Millisecond {
+				t.Errorf("%s: L1 TTL = %v, want just under %v", tc.name, ttl, tc.max)
+			}
+		}
+	})
+}
+
+func TestTieredNoExpiryWithoutCapNotFilled(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
+		b.direct.Set(ctx, p+"forever", "x", 0)
+		if v, tier, err := tr.Get(ctx, "forever", ModeAll); tier != TierL2 || string(v) != "x" || err != nil {
+			t.Fatalf("Get = %q, %v, %v; want x from L2", v, tier, err)
+		}
+		if inL1(tr, "forever") {
+			t.Error("an L2 entry without expiry was copied into an uncapped L1: it would never expire there")
+		}
+	})
+}
+
+func TestTieredJitter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		opts     TieredOptions
+		min, max time.Duration
+	}{
+		{"default 10%", TieredOptions{}, 900 * time.Millisecond, time.Second},
+		{"50%", TieredOptions{Jitter: 0.5}, 500 * time.Millisecond, time.Second},
+		{"off", TieredOptions{NoJitter: true}, time.Second, time.Second},
+		{"L1 cap jittered too", TieredOptions{Jitter: 0.5, L1MaxTTL: 100 * time.Millisecond}, 50 * time.Millisecond, 100 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l1, _ := newClockedLRU(1000) // frozen clock: the TTL left is the TTL written
+			tr := NewTiered(l1, nil, tc.opts)
+			var lo, hi time.Duration = 1 << 62, 0
+			for i := range 300 {
+				key := fmt.Sprint(i)
+				_ = tr.Set(ctx, key, Entry{Value: []byte("v"), TTL: time.Second}, ModeAll)
+				ttl := l1TTL(t, tr, key)
+				lo, hi = min(lo, ttl), max(hi, ttl)
+			}
+			if lo < tc.min || hi > tc.max {
+				t.Errorf("TTLs in [%v, %v], want within [%v, %v]", lo, hi, tc.min, tc.max)
+			}
+			if spread := tc.max - tc.min; spread > 0 && hi-lo < spread/2 {
+				t.Errorf("TTLs in [%v, %v]: spread %v, want them spread over most of %v", lo, hi, hi-lo, spread)
+			}
+		})
+	}
+}
+
+// TestTieredStampede: 1,000 goroutines miss one key at once; the loader runs
+// once, whichever tiers are present.
+func TestTieredStampede(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		p := b.prefix(t)
+		tiers := []struct {
+			name string
+			l1   bool
+			l2   bool
+		}{{"L1+L2", true, true}, {"L1 only", true, false}, {"L2 only", false, true}, {"no tier", false, false}}
+		for _, tc := range tiers {
+			t.Run(tc.name, func(t *testing.T) {
+				var l1 *LRU
+				var l2 *Redis
+				if tc.l1 {
+					l1 = NewLRU(10)
+				}
+				if tc.l2 {
+					l2 = NewRedis(b.rdb, p+tc.name+":")
+				}
+				tr := NewTiered(l1, l2, TieredOptions{NoInvalidation: true})
+				defer tr.Close()
+
+				var calls atomic.Int64
+				release := make(chan struct{})
+				load := func(ctx context.Context) (Entry, error) {
+					calls.Add(1)
+					<-release
+					return Entry{Value: []byte("v"), TTL: time.Minute}, nil
+				}
+				const n = 1000
+				var started, done sync.WaitGroup
+				started.Add(n)
+				errs := make(chan error, n)
+				for range n {
+					done.Go(func() {
+						started.Done()
+						v, _, err := tr.GetOrLoad(context.Background(), "hot", load, LoadOptions{})
+						if err == nil && string(v) != "v" {
+							err = fmt.Errorf("value %q", v)
+						}
+						if err != nil {
+							errs <- err
+						}
+					})
+				}
+				started.Wait()
+				close(release)
+				done.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatalf("a caller got %v", err)
+				}
+				want := int64(1)
+				if !tc.l1 && !tc.l2 {
+					// Nothing to remember the value in: late callers load
+					// again, but never while a load is in flight.
+					want = calls.Load()
+				}
+				if got := calls.Load(); got != want || tr.Stats().Loads != uint64(got) {
+					t.Fatalf("loader calls = %d (Stats.Loads %d), want %d", got, tr.Stats().Loads, want)
+				}
+				if s := tr.Stats(); s.SharedLoads == 0 {
+					t.Errorf("Stats.SharedLoads = 0: no caller joined the load (%+v)", s)
+				}
+			})
+		}
+	})
+}
+
+func TestTieredLoaderError(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		tr := newTiered(t, b, b.prefix(t), TieredOptions{NoInvalidation: true})
+		boom := errors.New("origin down")
+		var calls atomic.Int64
+		release := make(chan struct{})
+		load := func(context.Context) (Entry, error) {
+			calls.Add(1)
+			<-release
+			return Entry{}, fmt.Errorf("load: %w", boom)
+		}
+		const n = 20
+		var wg sync.WaitGroup
+		var ok atomic.Int64
+		for range n {
+			wg.Go(func() {
+				_, tier, err := tr.GetOrLoad(context.Background(), "k", load, LoadOptions{})
+				if errors.Is(err, boom) && tier == TierOrigin {
+					ok.Add(1)
+				}
+			})
+		}
+		eventually(t, 5*time.Second, "callers waiting on the load", func() bool { return tr.flight.InFlight() == 1 && calls.Load() == 1 })
+		close(release)
+		wg.Wait()
+		if ok.Load() != n {
+			t.Errorf("%d of %d callers got the loader's error from MISS", ok.Load(), n)
+		}
+		// Not cached: the next read loads again.
+		_, _, err := tr.GetOrLoad(context.Background(), "k", load, LoadOptions{})
+		if !errors.Is(err, boom) || calls.Load() < 2 {
+			t.Errorf("after an error: GetOrLoad = %v, loader calls = %d; want the loader called again", err, calls.Load())
+		}
+		if s := tr.Stats(); s.LoadErrors != uint64(calls.Load()) {
+			t.Errorf("Stats.LoadErrors = %d, want %d", s.LoadErrors, calls.Load())
+		}
+	})
+}
+
+func TestTieredNegativeCaching(t *testing.T) {
+	t.Parallel()
+	notFound := errors.New("not found")
+	isNotFound := func(err error) bool { return errors.Is(err, notFound) }
+	tests := []struct {
+		name       string
+		opts       TieredOptions
+		err        error
+		wantCached bool
+	}{
+		{"negative error cached", TieredOptions{NegativeTTL: time.Second, IsNegative: isNotFound}, notFound, true},
+		{"other error not cached", TieredOptions{NegativeTTL: time.Second, IsNegative: isNotFound}, errors.New("500"), false},
+		{"off without IsNegative", TieredOptions{NegativeTTL: time.Second}, notFound, false},
+		{"off without NegativeTTL", TieredOptions{IsNegative: isNotFound}, notFound, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l1, clock := newClockedLRU(10)
+			tr := NewTiered(l1, nil, tc.opts)
+			ld := &counter{err: fmt.Errorf("GET /x: %w", tc.err)}
+
+			_, tier, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{})
+			if !errors.Is(err, tc.err) || tier != TierOrigin {
+				t.Fatalf("first GetOrLoad = %v, %v; want %v from MISS", tier, err, tc.err)
+			}
+			_, tier, err = tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{})
+			cached := ld.calls.Load() == 1
+			if cached != tc.wantCached || !errors.Is(err, tc.err) {
+				t.Fatalf("second GetOrLoad = %v, %v, loader calls %d; want cached=%v", tier, err, ld.calls.Load(), tc.wantCached)
+			}
+			if !tc.wantCached {
+				return
+			}
+			if tier != TierL1 || tr.Stats().NegativeHits != 1 {
+				t.Errorf("negative hit: tier %v, Stats %+v; want L1 and NegativeHits 1", tier, tr.Stats())
+			}
+			if _, tier, err := tr.Get(ctx, "k", ModeAll); !errors.Is(err, tc.err) || tier != TierL1 {
+				t.Errorf("Get of a negative entry = %v, %v; want the cached error from L1", tier, err)
+			}
+			clock.advance(time.Second)
+			_, _, _ = tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{})
+			if n := ld.calls.Load(); n != 2 {
+				t.Errorf("after NegativeTTL: loader calls = %d, want 2", n)
+			}
+		})
+	}
+}
+
+// TestTieredTwoInstances: a Delete, an overwrite or a DeleteTags on one
+// instance drops the key from the other's L1 within 100 ms.
+func TestTieredTwoInstances(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		a := newTiered(t, b, p, TieredOptions{NoJitter: true})
+		bb := newTiered(t, b, p, TieredOptions{NoJitter: true})
+		waitSubscribed(t, a, 1)
+		waitSubscribed(t, bb, 1)
+		const within = 100 * time.Millisecond
+
+		// fill loads key through a and reads it into bb's L1 from L2.
+		fill := func(key string, tags ...string) {
+			t.Helper()
+			ld := &counter{entry: Entry{Value: []byte("v1"), TTL: time.Minute, Tags: tags}}
+			if _, tier, err := a.GetOrLoad(ctx, key, ld.load, LoadOptions{}); tier != TierOrigin || err != nil {
+				t.Fatalf("a.GetOrLoad(%q) = %v, %v", key, tier, err)
+			}
+			if _, tier, err := bb.GetOrLoad(ctx, key, ld.load, LoadOptions{}); tier != TierL2 || err != nil {
+				t.Fatalf("b.GetOrLoad(%q) = %v, %v; want an L2 hit", key, tier, err)
+			}
+			if !inL1(bb, key) {
+				t.Fatalf("%q not in b's L1 after an L2 hit", key)
+			}
+		}
+
+		t.Run("Delete", func(t *testing.T) {
+			fill("del")
+			if err := a.Delete(ctx, "del"); err != nil {
+				t.Fatal(err)
+			}
+			took := eventually(t, within, "b drops the deleted key", func() bool { return !inL1(bb, "del") })
+			t.Logf("%s: dropped from the other L1 after %v", b.name, took)
+		})
+
+		t.Run("overwrite", func(t *testing.T) {
+			fill("over")
+			if err := a.Set(ctx, "over", Entry{Value: []byte("v2"), TTL: time.Minute}, ModeAll); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, within, "b drops the overwritten key", func() bool { return !inL1(bb, "over") })
+			if v, tier, _ := bb.Get(ctx, "over", ModeAll); string(v) != "v2" || tier != TierL2 {
+				t.Errorf("b.Get after the overwrite = %q from %v, want v2 from L2", v, tier)
+			}
+		})
+
+		t.Run("DeleteTags", func(t *testing.T) {
+			fill("tagged", "t1")
+			// b's own memory-only entry carrying the tag: known to b alone.
+			if err := bb.Set(ctx, "local", Entry{Value: []byte("l"), TTL: time.Minute, Tags: []string{"t1"}}, ModeL1); err != nil {
+				t.Fatal(err)
+			}
+			fill("other", "t2")
+			if err := a.DeleteTags(ctx, "t1"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, within, "b drops the tagged keys", func() bool { return !inL1(bb, "tagged") && !inL1(bb, "local") })
+			if !inL1(bb, "other") || !inL1(a, "other") {
+				t.Error("an entry with another tag was dropped")
+			}
+		})
+
+		t.Run("own messages ignored", func(t *testing.T) {
+			before := a.Stats().Invalidations
+			if err := a.Set(ctx, "mine", Entry{Value: []byte("m"), TTL: time.Minute}, ModeAll); err != nil {
+				t.Fatal(err)
+			}
+			// Redis delivers one publisher's messages in order: once b's
+			// marker reaches a, so has a's own message.
+			if err := bb.Delete(ctx, "marker"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, time.Second, "a gets b's marker", func() bool { return a.Stats().Invalidations > before })
+			if !inL1(a, "mine") {
+				t.Error("a dropped its own write on its own message")
+			}
+			if got := a.Stats().Invalidations - before; got != 1 {
+				t.Errorf("a applied %d messages, want 1 (b's marker only)", got)
+			}
+		})
+	})
+}
+
+func TestTieredInvalidationSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		a := newTiered(t, b, p, TieredOptions{L2Cooldown: 50 * time.Millisecond, Logger: quiet})
+		bb := newTiered(t, b, p, TieredOptions{L2Cooldown: 50 * time.Millisecond, Logger: quiet})
+		waitSubscribed(t, a, 1)
+		waitSubscribed(t, bb, 1)
+		_ = bb.Set(ctx, "stale", Entry{Value: []byte("s"), TTL: time.Minute}, ModeL1)
+
+		b.down()
+		b.up()
+		waitSubscribed(t, a, 2)
+		waitSubscribed(t, bb, 2)
+		if inL1(bb, "stale") {
+			t.Error("L1 not purged on resubscribing: invalidations sent while away are lost")
+		}
+
+		ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute}}
+		eventually(t, 5*time.Second, "L2 usable again", func() bool {
+			_ = a.Delete(ctx, "k")
+			_, tier, _ := a.GetOrLoad(ctx, "k", ld.load, LoadOptions{})
+			_, tier2, _ := bb.GetOrLoad(ctx, "k", ld.load, LoadOptions{})
+			return tier == TierOrigin && tier2 == TierL2
+		})
+		if err := a.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 100*time.Millisecond, "b drops the key after the restart", func() bool { return !inL1(bb, "k") })
+	})
+}
+
+// logCounter is a slog.Handler counting records by level.
+type logCounter struct {
+	mu sync.Mutex
+	n  map[slog.Level]int
+}
+
+func (h *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == nil {
+		h.n = map[slog.Level]int{}
+	}
+	h.n[r.Level]++
+	return nil
+}
+func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logCounter) WithGroup(string) slog.Handler      { return h }
+func (h *logCounter) count(l slog.Level) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[l]
+}
+
+// TestTieredRedisDown: with Redis stopped, reads are served by the origin
+// without an error; after L2Failures failures L2 is skipped; when Redis is
+// back, L2 is used again by itself.
+func TestTieredRedisDown(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		logs := &logCounter{}
+		tr := newTiered(t, b, p, TieredOptions{L2Failures: 2, L2Cooldown: 100 * time.Millisecond,
+			L2Timeout: 100 * time.Millisecond, Logger: slog.New(logs)})
+		ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute}}
+		if _, tier, _ := tr.GetOrLoad(ctx, "primed", ld.load, LoadOptions{}); tier != TierOrigin {
+			t.Fatalf("priming: tier %v", tier)
+		}
+
+		b.down()
+		restored := false
+		defer func() {
+			if !restored {
+				b.up()
+			}
+		}()
+		for i := range 4 {
+			key := fmt.Sprint("down", i)
+			start := time.Now()
+			v, tier, err := tr.GetOrLoad(ctx, key, ld.load, LoadOptions{})
+			if err != nil || string(v) != "v" || tier != TierOrigin {
+				t.Fatalf("read %d with Redis down = %q, %v, %v; want v from the origin, no error", i, v, tier, err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("read %d took %v with Redis down", i, took)
+			}
+		}
+		s := tr.Stats()
+		if s.L2Errors < 2 || s.L2Skipped == 0 {
+			t.Errorf("Stats with Redis down = %+v; want L2Errors >= 2 and L2Skipped > 0", s)
+		}
+		if logs.count(slog.LevelWarn) == 0 || logs.count(slog.LevelError) == 0 {
+			t.Errorf("logged %v; want a warning per error and an error when L2 is skipped", logs.n)
+		}
+		// A delete cannot reach L2: it says so, and still clears L1.
+		if err := tr.Delete(ctx, "down0"); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Delete with Redis down = %v, want ErrUnavailable", err)
+		}
+		if inL1(tr, "down0") {
+			t.Error("Delete with Redis down left the key in L1")
+		}
+
+		b.up()
+		restored = true
+		_ = tr.l1.Delete(ctx, "primed")
+		eventually(t, 5*time.Second, "L2 answering again", func() bool {
+			_, tier, err := tr.Get(ctx, "primed", ModeAll)
+			_ = tr.l1.Delete(ctx, "primed")
+			return tier == TierL2 && err == nil
+		})
+		if logs.count(slog.LevelInfo) == 0 {
+			t.Errorf("logged %v; want an Info when L2 is back", logs.n)
+		}
+	})
+}
+
+// TestTieredHungRedis: a server that accepts connections and never answers
+// holds a read no longer than L2Timeout, even with a client whose own
+// ReadTimeout is long and which ignores context deadlines (go-redis's default).
+func TestTieredHungRedis(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		px := newProxy(t, b.addr)
+		opt := clientOptions(px.addr, b.db)
+		opt.ReadTimeout, opt.WriteTimeout = 3*time.Second, 3*time.Second
+		rdb := redis.NewClient(opt)
+		t.Cleanup(func() { _ = rdb.Close() })
+		px.hang.Store(true)
+
+		tr := NewTiered(NewLRU(10), NewRedis(rdb, b.prefix(t)), TieredOptions{L2Timeout: 50 * time.Millisecond, Logger: quiet})
+		t.Cleanup(func() { _ = tr.Close() })
+		// Close waits for the subscriber, stuck in a 3 s read on the hung
+		// server: let the server fail first (cleanups run last-in first).
+		t.Cleanup(px.stop)
+		ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute}}
+		start := time.Now()
+		v, tier, err := tr.GetOrLoad(context.Background(), "k", ld.load, LoadOptions{})
+		took := time.Since(start)
+		if err != nil || string(v) != "v" || tier != TierOrigin {
+			t.Fatalf("GetOrLoad with a hung Redis = %q, %v, %v; want v from the origin", v, tier, err)
+		}
+		// One L2 read and one L2 write, 50 ms each at most; generous bound
+		// far below the client's 3 s ReadTimeout.
+		if took > time.Second {
+			t.Errorf("GetOrLoad with a hung Redis took %v, want about 100ms", took)
+		}
+		if s := tr.Stats(); s.L2Errors != 2 {
+			t.Errorf("Stats.L2Errors = %d, want 2 (the read and the write timed out)", s.L2Errors)
+		}
+	})
+}
+
+// TestTieredCallerCannotMutate: no slice a caller gives or gets is the cached
+// one (alova's issue #588).
+func TestTieredCallerCannotMutate(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		tr := newTiered(t, b, b.prefix(t), TieredOptions{NoInvalidation: true})
+		origin := []byte("original")
+		load := func(context.Context) (Entry, error) { return Entry{Value: origin, TTL: time.Minute}, nil }
+		check := func(step string) {
+			t.Helper()
+			v, _, err := tr.GetOrLoad(ctx, "k", load, LoadOptions{})
+			if err != nil || string(v) != "original" {
+				t.Fatalf("%s: cached value became %q (%v)", step, v, err)
+			}
+		}
+
+		v, _, _ := tr.GetOrLoad(ctx, "k", load, LoadOptions{})
+		v[0] = 'X'
+		check("caller changed the loaded value")
+		origin[0] = 'Y' // the loader changes the slice it returned
+		origin = []byte("original")
+		check("loader changed its slice")
+		v, _, _ = tr.GetOrLoad(ctx, "k", load, LoadOptions{})
+		v[0] = 'Z'
+		check("caller changed an L1 hit")
+		_ = tr.l1.Delete(ctx, "k")
+		v, tier, _ := tr.GetOrLoad(ctx, "k", load, LoadOptions{})
+		v[0] = 'W'
+		if tier != TierL2 {
+			t.Fatalf("tier %v, want L2", tier)
+		}
+		check("caller changed an L2 hit")
+		_ = tr.l1.Delete(ctx, "k")
+		v, _, _ = tr.Get(ctx, "k", ModeAll)
+		v[0] = 'V'
+		check("caller changed a Get from L2")
+
+		in := []byte("original")
+		_ = tr.Set(ctx, "k", Entry{Value: in, TTL: time.Minute}, ModeAll)
+		in[0] = 'U'
+		check("caller changed the slice it Set")
+
+		// Callers sharing one load each get their own copy.
+		release := make(chan struct{})
+		slow := func(context.Context) (Entry, error) {
+			<-release
+			return Entry{Value: []byte("shared"), TTL: time.Minute}, nil
+		}
+		got := make([][]byte, 2)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() { got[i], _, _ = tr.GetOrLoad(ctx, "s", slow, LoadOptions{}) })
+		}
+		eventually(t, time.Second, "two callers on one load", func() bool { return tr.Stats().SharedLoads >= 1 || tr.flight.InFlight() == 1 })
+		close(release)
+		wg.Wait()
+		got[0][0] = 'X'
+		if string(got[1]) != "shared" {
+			t.Errorf("a caller's change showed in another caller's value: %q", got[1])
+		}
+	})
+}
+
+func TestTieredTags(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
+		load := func(tags ...string) Loader {
+			return func(context.Context) (Entry, error) { return Entry{Value: []byte("v"), TTL: time.Minute, Tags: tags}, nil }
+		}
+		_, _, _ = tr.GetOrLoad(ctx, "/products/1", load("products", "product:1"), LoadOptions{})
+		_, _, _ = tr.GetOrLoad(ctx, "/products/2", load("products", "product:2"), LoadOptions{})
+		_, _, _ = tr.GetOrLoad(ctx, "/users/1", load("users"), LoadOptions{})
+		_ = tr.Set(ctx, "/memory", Entry{Value: []byte("m"), TTL: time.Minute, Tags: []string{"products:memory"}}, ModeL1)
+
+		tags, err := tr.KnownTags(ctx, "product")
+		if want := []string{"product:1", "product:2", "products", "products:memory"}; err != nil || !slices.Equal(tags, want) {
+			t.Errorf("KnownTags(product) = %q, %v; want %q", tags, err, want)
+		}
+		if err := tr.DeleteTags(ctx, "products", "products:memory"); err != nil {
+			t.Fatal(err)
+		}
+		for key, want := range map[string]bool{"/products/1": false, "/products/2": false, "/memory": false, "/users/1": true} {
+			if got := inL1(tr, key); got != want {
+				t.Errorf("after DeleteTags: %q in L1 = %v, want %v", key, got, want)
+			}
+			if key == "/memory" {
+				continue
+			}
+			if got := b.direct.Exists(ctx, p+key).Val() == 1; got != want {
+				t.Errorf("after DeleteTags: %q in L2 = %v, want %v", key, got, want)
+			}
+		}
+		tags, _ = tr.KnownTags(ctx, "")
+		if want := []string{"product:1", "product:2", "users"}; !slices.Equal(tags, want) {
+			t.Errorf("KnownTags after DeleteTags = %q, want %q", tags, want)
+		}
+	})
+}
+
+func TestTieredModeL1(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr := newTiered(t, b, p, TieredOptions{Logger: quiet})
+		ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute}}
+		if _, tier, _ := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{Mode: ModeL1}); tier != TierOrigin {
+			t.Fatalf("tier %v, want MISS", tier)
+		}
+		if b.direct.Exists(ctx, p+"k").Val() != 0 {
+			t.Error("ModeL1 GetOrLoad wrote L2")
+		}
+		if _, tier, _ := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{Mode: ModeL1}); tier != TierL1 {
+			t.Errorf("second ModeL1 read from %v, want L1", tier)
+		}
+		b.direct.Set(ctx, p+"only-in-l2", "x", time.Minute)
+		if _, _, err := tr.Get(ctx, "only-in-l2", ModeL1); !errors.Is(err, ErrMiss) {
+			t.Errorf("ModeL1 Get of an L2-only key = %v, want ErrMiss", err)
+		}
+		b.down()
+		defer b.up()
+		before := tr.Stats()
+		if _, tier, err := tr.GetOrLoad(ctx, "k2", ld.load, LoadOptions{Mode: ModeL1}); tier != TierOrigin || err != nil {
+			t.Fatalf("ModeL1 with Redis down = %v, %v", tier, err)
+		}
+		if s := tr.Stats(); s.L2Errors != before.L2Errors || s.L2Skipped != before.L2Skipped || s.L2Misses != before.L2Misses {
+			t.Errorf("ModeL1 read touched L2: stats %+v -> %+v", before, s)
+		}
+	})
+}
+
+func TestTieredForce(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		a := newTiered(t, b, p, TieredOptions{NoJitter: true})
+		other := newTiered(t, b, p, TieredOptions{NoJitter: true})
+		waitSubscribed(t, other, 1)
+		v1 := &counter{entry: Entry{Value: []byte("v1"), TTL: time.Minute}}
+		_, _, _ = a.GetOrLoad(ctx, "k", v1.load, LoadOptions{})
+		_, _, _ = other.GetOrLoad(ctx, "k", v1.load, LoadOptions{})
+
+		v2 := &counter{entry: Entry{Value: []byte("v2"), TTL: 2 * time.Minute}}
+		v, tier, err := a.GetOrLoad(ctx, "k", v2.load, LoadOptions{Force: true})
+		if string(v) != "v2" || tier != TierOrigin || err != nil || v2.calls.Load() != 1 {
+			t.Fatalf("forced GetOrLoad = %q, %v, %v (loader calls %d); want v2 from a load", v, tier, err, v2.calls.Load())
+		}
+		if got, _ := b.direct.Get(ctx, p+"k").Result(); got != "v2" {
+			t.Errorf("L2 after Force = %q, want v2", got)
+		}
+		if ttl := l1TTL(t, a, "k"); ttl <= time.Minute {
+			t.Errorf("L1 TTL after Force = %v, want the new 2m", ttl)
+		}
+		eventually(t, 100*time.Millisecond, "the other instance drops the forced key", func() bool { return !inL1(other, "k") })
+
+		// A forced load that must not be cached removes the old copies.
+		none := &counter{entry: Entry{Value: []byte("v3")}}
+		if v, _, _ := a.GetOrLoad(ctx, "k", none.load, LoadOptions{Force: true}); string(v) != "v3" {
+			t.Fatalf("forced uncacheable load = %q", v)
+		}
+		if inL1(a, "k") || b.direct.Exists(ctx, p+"k").Val() != 0 {
+			t.Error("a forced load with TTL 0 left the old value cached")
+		}
+	})
+}
+
+func TestTieredGet(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
+		if v, tier, err := tr.Get(ctx, "k", ModeAll); !errors.Is(err, ErrMiss) || tier != TierNone {
+			t.Fatalf("Get(absent) = %q, %v, %v; want ErrMiss", v, tier, err)
+		}
+		b.direct.Set(ctx, p+"k", "v", time.Minute)
+		if v, tier, err := tr.Get(ctx, "k", ModeAll); string(v) != "v" || tier != TierL2 || err != nil {
+			t.Fatalf("Get = %q, %v, %v; want v from L2", v, tier, err)
+		}
+		if v, tier, err := tr.Get(ctx, "k", ModeAll); string(v) != "v" || tier != TierL1 || err != nil {
+			t.Fatalf("second Get = %q, %v, %v; want v from L1", v, tier, err)
+		}
+		// An uncacheable Set deletes.
+		_ = tr.Set(ctx, "k", Entry{Value: []byte("x")}, ModeAll)
+		if _, _, err := tr.Get(ctx, "k", ModeAll); !errors.Is(err, ErrMiss) {
+			t.Errorf("Get after Set(TTL 0) = %v, want ErrMiss", err)
+		}
+	})
+}
+
+// TestTieredWaiterLeaves: a caller whose ctx ends leaves at once; the load
+// goes on for the callers still waiting.
+func TestTieredWaiterLeaves(t *testing.T) {
+	t.Parallel()
+	tr := NewTiered(NewLRU(10), nil, TieredOptions{})
+	release := make(chan struct{})
+	loadCtx := make(chan context.Context, 1)
+	load := func(ctx context.Context) (Entry, error) {
+		loadCtx <- ctx
+		<-release
+		return Entry{Value: []byte("v"), TTL: time.Minute}, nil
+	}
+	patient := make(chan []byte, 1)
+	go func() {
+		v, _, _ := tr.GetOrLoad(context.Background(), "k", load, LoadOptions{})
+		patient <- v
+	}()
+	lctx := <-loadCtx // the patient caller's load is running
+
+	impatient, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() {
+		_, _, err := tr.GetOrLoad(impatient, "k", load, LoadOptions{})
+		res <- err
+	}()
+	cancel()
+	select {
+	case err := <-res:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("impatient caller got %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("impatient caller still waiting after its ctx ended")
+	}
+	if lctx.Err() != nil {
+		t.Fatal("the load was cancelled while a caller still waited")
+	}
+	close(release)
+	if v := <-patient; string(v) != "v" {
+		t.Fatalf("patient caller got %q", v)
+	}
+}
+
+func TestTieredSingleTier(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute, Tags: []string{"t"}}}
+
+	t.Run("L1 only", func(t *testing.T) {
+		t.Parallel()
+		tr := NewTiered(NewLRU(10), nil, TieredOptions{})
+		defer tr.Close()
+		for _, want := range []Tier{TierOrigin, TierL1} {
+			if _, tier, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{}); tier != want || err != nil {
+				t.Fatalf("GetOrLoad = %v, %v; want %v", tier, err, want)
+			}
+		}
+		if tags, err := tr.KnownTags(ctx, ""); err != nil || !slices.Equal(tags, []string{"t"}) {
+			t.Errorf("KnownTags = %q, %v", tags, err)
+		}
+		if err := tr.DeleteTags(ctx, "t"); err != nil || inL1(tr, "k") {
+			t.Errorf("DeleteTags = %v, key still in L1: %v", err, inL1(tr, "k"))
+		}
+		if err := tr.Delete(ctx, "k"); err != nil {
+			t.Error(err)
+		}
+	})
+	eachBackend(t, func(t *testing.T, b *backend) {
+		p := b.prefix(t)
+		tr := NewTiered(nil, NewRedis(b.rdb, p), TieredOptions{})
+		defer tr.Close()
+		if tr.ps != nil {
+			t.Error("an L2-only Tiered subscribed: it has no L1 to invalidate")
+		}
+		for _, want := range []Tier{TierOrigin, TierL2} {
+			if _, tier, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{}); tier != want || err != nil {
+				t.Fatalf("GetOrLoad = %v, %v; want %v", tier, err, want)
+			}
+		}
+		if err := tr.DeleteTags(ctx, "t"); err != nil || b.direct.Exists(ctx, p+"k").Val() != 0 {
+			t.Errorf("DeleteTags = %v; key left in L2", err)
+		}
+	})
+}
+
+func TestTieredCloseStopsSubscriber(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		if err := b.rdb.Ping(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		tr := NewTiered(NewLRU(10), NewRedis(b.rdb, b.prefix(t)), TieredOptions{})
+		waitSubscribed(t, tr, 1)
+		if err := tr.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Close(); err != nil {
+			t.Fatalf("second Close = %v", err)
+		}
+	})
+}
+
+func TestNewTieredPanics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts TieredOptions
+	}{
+		{"jitter 1", TieredOptions{Jitter: 1}},
+		{"negative jitter", TieredOptions{Jitter: -0.1}},
+		{"negative timeout", TieredOptions{L2Timeout: -time.Second}},
+		{"negative failures", TieredOptions{L2Failures: -1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("NewTiered(%+v) did not panic", tc.opts)
+				}
+			}()
+			NewTiered(nil, nil, tc.opts)
+		})
+	}
+}
+
+func TestTierString(t *testing.T) {
+	t.Parallel()
+	for tier, want := range map[Tier]string{TierNone: "NONE", TierL1: "L1", TierL2: "L2", TierOrigin: "MISS"} {
+		if got := tier.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", tier, got, want)
+		}
+	}
+}
