@@ -331,3 +331,22 @@ func TestHooksCompose(t *testing.T) {
 		})
 	})
 }
+
+// BenchmarkAtomizeMemory is Atomize around a send that succeeds at once, on
+// the memory locker, with renewal on (the default) and off.
+func BenchmarkAtomizeMemory(b *testing.B) {
+	resp := &client.Response{StatusCode: http.StatusOK}
+	inner := client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil })
+	for _, noRenew := range []bool{false, true} {
+		b.Run(fmt.Sprintf("norenew=%v", noRenew), func(b *testing.B) {
+			s := client.Atomize(inner, lock.NewMemory(), client.AtomizeOptions{NoRenew: noRenew})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Send(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -200,3 +200,18 @@ func TestRateLimitPanicsOnNil(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRateLimitMemory is RateLimit around a send that succeeds at once,
+// on the memory store.
+func BenchmarkRateLimitMemory(b *testing.B) {
+	resp := &client.Response{StatusCode: http.StatusOK}
+	lim := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 1 << 30, Duration: time.Hour})
+	s := client.RateLimit(client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil }), lim, "k")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Send(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

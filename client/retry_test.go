@@ -595,3 +595,17 @@ func TestRetryPanicsOnBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRetryOverhead is the cost Retry adds to a send that succeeds at
+// once: a fresh budget (backoff) per send.
+func BenchmarkRetryOverhead(b *testing.B) {
+	resp := &client.Response{StatusCode: http.StatusOK}
+	s := client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil }), client.RetryOptions{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Send(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
