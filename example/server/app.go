@@ -12,16 +12,8 @@ import (
 
 	"github.com/alovago/alova/cache"
 	"github.com/alovago/alova/client"
+	"github.com/alovago/alova/middleware"
 )
-
-// bindClient is a stand-in for middleware.Client until it lands. TODO(h6).
-func bindClient(api *client.Client) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, client.Bind(r, api))
-		})
-	}
-}
 
 // app holds what the server creates once per process: Redis, the demo
 // downstream, the cache tiers, the client and the captcha provider.
@@ -98,7 +90,7 @@ func (a *app) Close(ctx context.Context) error {
 // Handler returns the server's routes.
 func (a *app) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(chimw.RequestID, a.clientIP(), requestLog(a.log), chimw.Recoverer)
+	r.Use(chimw.RequestID, a.clientIP(), requestLog(a.log), chimw.Recoverer, middleware.Client(a.api))
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not_found") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")
@@ -106,11 +98,8 @@ func (a *app) Handler() http.Handler {
 
 	r.Get("/healthz", a.healthz)
 	r.Get("/debug/cache", a.debugCache)
-	r.Route("/api", func(r chi.Router) {
-		r.Use(bindClient(a.api))
-		r.Get("/products/{id}", a.getProduct)
-		r.Delete("/products/{id}/cache", a.invalidateProduct)
-	})
+	r.Get("/api/products/{id}", a.getProduct)
+	r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 	if a.demo != nil {
 		r.Get("/demo/outbox", a.demo.handleOutbox)
 		r.Get("/demo/stats", a.demo.handleStats)
@@ -138,8 +127,8 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := a.redis.Client.Ping(ctx).Err(); err != nil {
 		a.log.Warn("healthz: redis ping failed", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": a.redis.Kind})
+		middleware.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": a.redis.Kind})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": a.redis.Kind})
+	middleware.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": a.redis.Kind})
 }

@@ -106,7 +106,7 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		st, h, body := call(t, srv, tc.method, tc.path, "", "")
-		if st != tc.status || field(t, body, "error") != tc.code || h.Get("Content-Type") != "application/json" {
+		if st != tc.status || errCode(t, body) != tc.code || h.Get("Content-Type") != "application/json" {
 			t.Errorf("%s %s = %d %s %s, want %d {error: %s}", tc.method, tc.path, st, h.Get("Content-Type"), body, tc.status, tc.code)
 		}
 	}
@@ -120,4 +120,16 @@ func TestDemoRoutesOnlyWithTheDemo(t *testing.T) {
 			t.Errorf("with -downstream: GET %s = %d, want 404", path, st)
 		}
 	}
+}
+
+// errCode returns the code of a JSON error answer {"error":{"code":…}}.
+func errCode(t *testing.T, body string) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("body %q is not a JSON error with a code and a message (%v)", body, err)
+	}
+	return e.Error.Code
 }

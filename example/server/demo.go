@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/alovago/alova/middleware"
 )
 
 // demo is the built-in downstream: the services a real server would call,
@@ -129,7 +131,7 @@ func (d *demo) product(w http.ResponseWriter, r *http.Request) {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	writeJSON(w, http.StatusOK, product{ID: id, Name: "Product " + id, Price: 100 + int(h.Sum32()%10_000)})
+	middleware.WriteJSON(w, http.StatusOK, product{ID: id, Name: "Product " + id, Price: 100 + int(h.Sum32()%10_000)})
 }
 
 func (d *demo) sms(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +155,7 @@ func (d *demo) sms(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	d.deliveries.Add(1)
 	d.log.Info("demo gateway: code delivered", "to", in.To)
-	writeJSON(w, http.StatusOK, map[string]bool{"delivered": true})
+	middleware.WriteJSON(w, http.StatusOK, map[string]bool{"delivered": true})
 }
 
 // lastCode returns the last code delivered to key.
@@ -176,7 +178,7 @@ func (d *demo) handleOutbox(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"key": key, "code": code})
+	middleware.WriteJSON(w, http.StatusOK, map[string]string{"key": key, "code": code})
 }
 
 // demoStats is the body of GET /demo/stats.
@@ -188,6 +190,6 @@ type demoStats struct {
 
 // handleStats serves GET /demo/stats on the main server.
 func (d *demo) handleStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, demoStats{Products: d.products.Load(),
+	middleware.WriteJSON(w, http.StatusOK, demoStats{Products: d.products.Load(),
 		Deliveries: d.deliveries.Load(), Cancelled: d.cancelled.Load()})
 }

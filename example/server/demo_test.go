@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -56,11 +57,11 @@ func TestDemoDownstream(t *testing.T) {
 		wantBody           string
 	}{
 		{"GET", "/products/42", "", 200, `"id":"42"`},
-		{"GET", "/products/missing-1", "", 404, `"error":"not_found"`},
+		{"GET", "/products/missing-1", "", 404, `"code":"not_found"`},
 		{"POST", "/sms/send", `{"to":"a@example.com","code":"1234"}`, 200, `"delivered":true`},
 		{"POST", "/sms/send", `{"to":"a@example.com","code":"9876"}`, 200, `"delivered":true`},
-		{"POST", "/sms/send", `{"to":"a@example.com"}`, 400, `"error":"bad_request"`},
-		{"POST", "/sms/send", `not json`, 400, `"error":"bad_request"`},
+		{"POST", "/sms/send", `{"to":"a@example.com"}`, 400, `"code":"bad_request"`},
+		{"POST", "/sms/send", `not json`, 400, `"code":"bad_request"`},
 	}
 	for _, tc := range tests {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
@@ -122,8 +123,8 @@ func TestDemoRoutesOnMainServer(t *testing.T) {
 		want    map[string]any
 	}{
 		{"outbox hit", d.handleOutbox, "/demo/outbox?key=k@example.com", 200, map[string]any{"key": "k@example.com", "code": "4321"}},
-		{"outbox miss", d.handleOutbox, "/demo/outbox?key=nobody", 404, map[string]any{"error": "not_found"}},
-		{"outbox no key", d.handleOutbox, "/demo/outbox", 400, map[string]any{"error": "missing_key"}},
+		{"outbox miss", d.handleOutbox, "/demo/outbox?key=nobody", 404, map[string]any{"error": map[string]any{"code": "not_found", "message": errorMessages["not_found"]}}},
+		{"outbox no key", d.handleOutbox, "/demo/outbox", 400, map[string]any{"error": map[string]any{"code": "missing_key", "message": errorMessages["missing_key"]}}},
 		{"stats", d.handleStats, "/demo/stats", 200, map[string]any{"products": 3.0, "deliveries": 1.0, "cancelled": 0.0}},
 	}
 	for _, tc := range tests {
@@ -135,7 +136,7 @@ func TestDemoRoutesOnMainServer(t *testing.T) {
 				t.Fatalf("GET %s = %d %s, want %d JSON", tc.target, rec.Code, rec.Body, tc.status)
 			}
 			for k, v := range tc.want {
-				if got[k] != v {
+				if !reflect.DeepEqual(got[k], v) {
 					t.Errorf("GET %s: %s = %v, want %v", tc.target, k, got[k], v)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/alovago/alova/client"
+	"github.com/alovago/alova/middleware"
 )
 
 // validID accepts product ids of 1–64 letters, digits, '-' and '_': anything
@@ -110,7 +111,7 @@ type tierStats struct {
 // debugCache serves GET /debug/cache: the tiers' counters.
 func (a *app) debugCache(w http.ResponseWriter, _ *http.Request) {
 	s := a.tiers.Stats()
-	writeJSON(w, http.StatusOK, cacheStats{
+	middleware.WriteJSON(w, http.StatusOK, cacheStats{
 		L1:            tierStats{Hits: s.L1Hits, Misses: s.L1Misses},
 		L2:            tierStats{Hits: s.L2Hits, Misses: s.L2Misses, Errors: s.L2Errors, Skipped: s.L2Skipped},
 		Invalidations: s.Invalidations,

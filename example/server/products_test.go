@@ -120,7 +120,7 @@ func TestProductErrors(t *testing.T) {
 			t.Parallel()
 			_, srv := newTestApp(t, testConfig(t, tc.args...))
 			st, h, body := call(t, srv, tc.method, tc.path, "", "")
-			if st != tc.status || field(t, body, "error") != tc.code || h.Get("Content-Type") != "application/json" {
+			if st != tc.status || errCode(t, body) != tc.code || h.Get("Content-Type") != "application/json" {
 				t.Errorf("%s %s = %d %s, want %d {error: %s}", tc.method, tc.path, st, body, tc.status, tc.code)
 			}
 		})
@@ -150,7 +150,7 @@ func TestInvalidateWithRedisDown(t *testing.T) {
 		t.Fatalf("Redis down: GET product = %d %s, want 200 from the origin", st, body)
 	}
 	st, _, body := call(t, srv, "DELETE", "/api/products/7/cache", "", "")
-	if st != 503 || field(t, body, "error") != "cache_unavailable" {
+	if st != 503 || errCode(t, body) != "cache_unavailable" {
 		t.Fatalf("Redis down: DELETE = %d %s, want 503 cache_unavailable", st, body)
 	}
 }

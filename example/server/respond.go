@@ -1,25 +1,36 @@
 package main
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
 
 	chimw "github.com/go-chi/chi/v5/middleware"
+
+	"github.com/alovago/alova/middleware"
 )
 
-// writeJSON writes v as the JSON body of a status answer.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// errorMessages holds the error codes this server writes itself (the captcha
+// handlers and the rate limiter have their own), with the sentence sent
+// along. Codes are stable; clients switch on them.
+var errorMessages = map[string]string{
+	"not_found":              "no such resource",
+	"method_not_allowed":     "method not allowed on this resource",
+	"invalid_id":             "the id must be 1 to 64 letters, digits, '-' or '_'",
+	"missing_key":            "the key query parameter is required",
+	"bad_request":            "malformed request",
+	"downstream_unavailable": "the product service failed; try again later",
+	"downstream_timeout":     "the product service did not answer in time",
+	"cancelled":              "the request was cancelled",
+	"cache_unavailable":      "the shared cache is unavailable; nothing was invalidated on other instances",
+	"demo_failure":           "demo downstream: simulated failure",
 }
 
-// writeError writes {"error": code}: a stable machine-readable code, never an
+// writeError writes the JSON error answer {"error":{"code":…,"message":…}}
+// shared with the library's middleware and handlers: a stable code, never an
 // error's text (details go to the log).
 func writeError(w http.ResponseWriter, status int, code string) {
-	writeJSON(w, status, map[string]string{"error": code})
+	middleware.WriteError(w, status, code, errorMessages[code])
 }
 
 // requestLog logs one line per request with slog: method, path, status,
