@@ -36,6 +36,9 @@ type Redis struct {
 	tagBase string // prefix + "{tags}:"
 	tagAll  string // the set of tag names
 	channel string // the invalidation channel
+	// deadlines is set when rdb bounds its I/O by context deadlines
+	// (ContextTimeoutEnabled), so Tiered can call it without a watchdog.
+	deadlines bool
 }
 
 // NewRedis returns an L2 on rdb whose keys all start with prefix (for example
@@ -45,7 +48,22 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 		panic("cache: NewRedis: nil redis client")
 	}
 	base := prefix + "{tags}:"
-	return &Redis{rdb: rdb, prefix: prefix, tagBase: base, tagAll: base + "all", channel: base + "invalidate"}
+	return &Redis{rdb: rdb, prefix: prefix, tagBase: base, tagAll: base + "all", channel: base + "invalidate",
+		deadlines: honoursDeadlines(rdb)}
+}
+
+// honoursDeadlines reports whether rdb's options say it bounds socket reads
+// and writes by the context's deadline. Unknown client types are assumed not to.
+func honoursDeadlines(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 // Key returns the Redis key that holds the value of key.

@@ -55,9 +55,13 @@ type TieredOptions struct {
 
 	// L2Timeout bounds every call to L2, so that a hung Redis cannot stall
 	// a read: past it the call counts as failed and the read goes on to the
-	// origin. The bound holds even when the Redis client ignores context
-	// deadlines (its default): the call runs in a goroutine of its own that
-	// the read stops waiting for. Zero means DefaultL2Timeout (200 ms).
+	// origin. Zero means DefaultL2Timeout (200 ms).
+	//
+	// The bound holds even when the Redis client ignores context deadlines
+	// (go-redis's default): each L2 call then runs in a goroutine of its own
+	// that the read stops waiting for, which costs a goroutine hand-off per
+	// call. Set ContextTimeoutEnabled in the client's options to let the
+	// client enforce the deadline itself and skip that hand-off.
 	L2Timeout time.Duration
 	// L2Failures is the number of consecutive L2 failures after which L2
 	// is skipped for L2Cooldown. Zero means DefaultL2Failures (3).
@@ -542,7 +546,7 @@ func l2call[T any](t *Tiered, ctx context.Context, op string, fn func(context.Co
 		var zero T
 		return zero, ErrUnavailable
 	}
-	v, err := bounded(ctx, t.opts.L2Timeout, fn)
+	v, err := bounded(ctx, t.opts.L2Timeout, !t.l2.deadlines, fn)
 	if err == nil || errors.Is(err, ErrMiss) {
 		if t.brk.success() {
 			t.log.Info("cache: L2 is back", "op", op)
@@ -568,15 +572,19 @@ type result[T any] struct {
 	err error
 }
 
-// bounded runs fn with a context that ends after timeout, and stops waiting
-// for it then even if fn does not return: go-redis ignores context deadlines
-// unless the client sets ContextTimeoutEnabled, so a hung server would
-// otherwise hold the caller for the client's ReadTimeout. An abandoned fn
-// ends on its own at that timeout; its result is then dropped. fn must not
-// write anything the caller reads: its result comes back over the channel.
-func bounded[T any](ctx context.Context, timeout time.Duration, fn func(context.Context) (T, error)) (T, error) {
+// bounded runs fn with a context that ends after timeout. With watch set it
+// runs fn in a goroutine and stops waiting for it at the timeout even if fn
+// does not return: go-redis ignores context deadlines unless the client sets
+// ContextTimeoutEnabled, so a hung server would otherwise hold the caller for
+// the client's ReadTimeout. An abandoned fn ends on its own at that timeout;
+// its result is then dropped. fn must not write anything the caller reads:
+// its result comes back over the channel.
+func bounded[T any](ctx context.Context, timeout time.Duration, watch bool, fn func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if !watch {
+		return fn(ctx)
+	}
 	done := make(chan result[T], 1)
 	go func() {
 		v, err := fn(ctx)

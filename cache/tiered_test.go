@@ -543,37 +543,48 @@ func TestTieredRedisDown(t *testing.T) {
 }
 
 // TestTieredHungRedis: a server that accepts connections and never answers
-// holds a read no longer than L2Timeout, even with a client whose own
-// ReadTimeout is long and which ignores context deadlines (go-redis's default).
+// holds a read no longer than L2Timeout, whether or not the client bounds its
+// I/O by context deadlines (go-redis's default is not to), even with a long
+// client ReadTimeout.
 func TestTieredHungRedis(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
-		px := newProxy(t, b.addr)
-		opt := clientOptions(px.addr, b.db)
-		opt.ReadTimeout, opt.WriteTimeout = 3*time.Second, 3*time.Second
-		rdb := redis.NewClient(opt)
-		t.Cleanup(func() { _ = rdb.Close() })
-		px.hang.Store(true)
+		for _, ctxDeadlines := range []bool{false, true} {
+			t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", ctxDeadlines), func(t *testing.T) {
+				px := newProxy(t, b.addr)
+				opt := clientOptions(px.addr, b.db)
+				opt.ReadTimeout, opt.WriteTimeout = 3*time.Second, 3*time.Second
+				opt.ContextTimeoutEnabled = ctxDeadlines
+				rdb := redis.NewClient(opt)
+				t.Cleanup(func() { _ = rdb.Close() })
+				px.hang.Store(true)
 
-		tr := NewTiered(NewLRU(10), NewRedis(rdb, b.prefix(t)), TieredOptions{L2Timeout: 50 * time.Millisecond, Logger: quiet})
-		t.Cleanup(func() { _ = tr.Close() })
-		// Close waits for the subscriber, stuck in a 3 s read on the hung
-		// server: let the server fail first (cleanups run last-in first).
-		t.Cleanup(px.stop)
-		ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute}}
-		start := time.Now()
-		v, tier, err := tr.GetOrLoad(context.Background(), "k", ld.load, LoadOptions{})
-		took := time.Since(start)
-		if err != nil || string(v) != "v" || tier != TierOrigin {
-			t.Fatalf("GetOrLoad with a hung Redis = %q, %v, %v; want v from the origin", v, tier, err)
-		}
-		// One L2 read and one L2 write, 50 ms each at most; generous bound
-		// far below the client's 3 s ReadTimeout.
-		if took > time.Second {
-			t.Errorf("GetOrLoad with a hung Redis took %v, want about 100ms", took)
-		}
-		if s := tr.Stats(); s.L2Errors != 2 {
-			t.Errorf("Stats.L2Errors = %d, want 2 (the read and the write timed out)", s.L2Errors)
+				l2 := NewRedis(rdb, b.prefix(t))
+				if l2.deadlines != ctxDeadlines {
+					t.Fatalf("NewRedis saw ContextTimeoutEnabled = %v, want %v", l2.deadlines, ctxDeadlines)
+				}
+				tr := NewTiered(NewLRU(10), l2, TieredOptions{L2Timeout: 50 * time.Millisecond, Logger: quiet})
+				t.Cleanup(func() { _ = tr.Close() })
+				// Close waits for the subscriber, stuck in a 3 s read on the
+				// hung server: let the server fail first (cleanups run
+				// last-in first).
+				t.Cleanup(px.stop)
+				ld := &counter{entry: Entry{Value: []byte("v"), TTL: time.Minute}}
+				start := time.Now()
+				v, tier, err := tr.GetOrLoad(context.Background(), "k", ld.load, LoadOptions{})
+				took := time.Since(start)
+				if err != nil || string(v) != "v" || tier != TierOrigin {
+					t.Fatalf("GetOrLoad with a hung Redis = %q, %v, %v; want v from the origin", v, tier, err)
+				}
+				// One L2 read and one L2 write, 50 ms each at most; a
+				// generous bound far below the client's 3 s ReadTimeout.
+				if took > time.Second {
+					t.Errorf("GetOrLoad with a hung Redis took %v, want about 100ms", took)
+				}
+				if s := tr.Stats(); s.L2Errors != 2 {
+					t.Errorf("Stats.L2Errors = %d, want 2 (the read and the write timed out)", s.L2Errors)
+				}
+			})
 		}
 	})
 }
@@ -649,7 +660,9 @@ func TestTieredTags(t *testing.T) {
 		p := b.prefix(t)
 		tr := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
 		load := func(tags ...string) Loader {
-			return func(context.Context) (Entry, error) { return Entry{Value: []byte("v"), TTL: time.Minute, Tags: tags}, nil }
+			return func(context.Context) (Entry, error) {
+				return Entry{Value: []byte("v"), TTL: time.Minute, Tags: tags}, nil
+			}
 		}
 		_, _, _ = tr.GetOrLoad(ctx, "/products/1", load("products", "product:1"), LoadOptions{})
 		_, _, _ = tr.GetOrLoad(ctx, "/products/2", load("products", "product:2"), LoadOptions{})

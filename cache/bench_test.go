@@ -1,0 +1,153 @@
+package cache
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alovago/alova/internal/testredis"
+	"github.com/redis/go-redis/v9"
+)
+
+var benchValue = make([]byte, 256)
+
+// benchRedis returns the Redis backends benchmarks run on: miniredis always,
+// the real server when REDIS_URL is set.
+func benchRedis(b *testing.B) map[string]func(*testing.B) redis.UniversalClient {
+	m := map[string]func(*testing.B) redis.UniversalClient{
+		"miniredis": func(b *testing.B) redis.UniversalClient { _, rdb := testredis.Mini(b); return rdb },
+	}
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		m["real"] = func(b *testing.B) redis.UniversalClient { return testredis.Real(b) }
+		// The same server with a client that enforces context deadlines
+		// itself: Tiered then calls it without a watchdog goroutine.
+		m["real+ctxdeadline"] = func(b *testing.B) redis.UniversalClient {
+			testredis.Real(b)
+			opt, err := redis.ParseURL(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opt.ContextTimeoutEnabled = true
+			rdb := redis.NewClient(opt)
+			b.Cleanup(func() { _ = rdb.Close() })
+			return rdb
+		}
+	}
+	return m
+}
+
+func trivialLoad(context.Context) (Entry, error) {
+	return Entry{Value: benchValue, TTL: time.Minute}, nil
+}
+
+func BenchmarkLRUGet(b *testing.B) {
+	ctx := context.Background()
+	l := NewLRU(1000)
+	_ = l.Set(ctx, "k", benchValue, time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := l.Get(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkTieredL1Hit(b *testing.B) {
+	ctx := context.Background()
+	tr := NewTiered(NewLRU(1000), nil, TieredOptions{})
+	_, _, _ = tr.GetOrLoad(ctx, "GET /products/1", trivialLoad, LoadOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, tier, err := tr.GetOrLoad(ctx, "GET /products/1", trivialLoad, LoadOptions{}); tier != TierL1 || err != nil {
+			b.Fatal(tier, err)
+		}
+	}
+}
+
+func BenchmarkTieredL1HitParallel(b *testing.B) {
+	ctx := context.Background()
+	tr := NewTiered(NewLRU(1000), nil, TieredOptions{})
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = "GET /products/" + strconv.Itoa(i)
+		_, _, _ = tr.GetOrLoad(ctx, keys[i], trivialLoad, LoadOptions{})
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, tier, err := tr.GetOrLoad(ctx, keys[i%len(keys)], trivialLoad, LoadOptions{}); tier != TierL1 || err != nil {
+				b.Fatal(tier, err)
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkTieredL2Hit reads through a Tiered without L1, so every read is
+// one L2 round trip.
+func BenchmarkTieredL2Hit(b *testing.B) {
+	for name, open := range benchRedis(b) {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			rdb := open(b)
+			tr := NewTiered(nil, NewRedis(rdb, testredis.Prefix(b, rdb)), TieredOptions{L2Timeout: time.Second})
+			defer tr.Close()
+			_, _, _ = tr.GetOrLoad(ctx, "k", trivialLoad, LoadOptions{})
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, tier, err := tr.GetOrLoad(ctx, "k", trivialLoad, LoadOptions{}); tier != TierL2 || err != nil {
+					b.Fatal(tier, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRedisGet is the bare L2 store, for comparison with the Tiered
+// overhead (flight, timeout goroutine, breaker).
+func BenchmarkRedisGet(b *testing.B) {
+	for name, open := range benchRedis(b) {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			rdb := open(b)
+			r := NewRedis(rdb, testredis.Prefix(b, rdb))
+			_ = r.Set(ctx, "k", benchValue, time.Minute)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := r.Get(ctx, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTieredMiss: every read misses (a new key each time) and calls a
+// trivial loader, whose answer is written to the tiers.
+func BenchmarkTieredMiss(b *testing.B) {
+	run := func(b *testing.B, tr *Tiered) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, tier, err := tr.GetOrLoad(ctx, strconv.Itoa(i), trivialLoad, LoadOptions{}); tier != TierOrigin || err != nil {
+				b.Fatal(tier, err)
+			}
+		}
+	}
+	b.Run("L1", func(b *testing.B) {
+		run(b, NewTiered(NewLRU(1000), nil, TieredOptions{}))
+	})
+	for name, open := range benchRedis(b) {
+		b.Run("L1+L2/"+name, func(b *testing.B) {
+			rdb := open(b)
+			tr := NewTiered(NewLRU(1000), NewRedis(rdb, testredis.Prefix(b, rdb)), TieredOptions{L2Timeout: time.Second, NoInvalidation: true})
+			defer tr.Close()
+			run(b, tr)
+		})
+	}
+}
