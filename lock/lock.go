@@ -131,6 +131,9 @@ func Acquire(ctx context.Context, l Locker, names []string, opts Options) (*Leas
 		for {
 			ok, err := l.TryLock(ctx, name, lease.token, opts.TTL)
 			if err != nil {
+				// The lock may have been taken though the reply was lost (a
+				// client timeout): release it too, under our token.
+				lease.names = append(lease.names, name)
 				return fail(fmt.Errorf("lock: %q: %w", name, err))
 			}
 			if ok {

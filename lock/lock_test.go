@@ -421,3 +421,26 @@ func TestMemorySweepsExpiredLocks(t *testing.T) {
 		t.Fatalf("Len() after the crashed locks expired = %d, want 1", n)
 	}
 }
+
+// lostReply is a Locker whose TryLock takes the lock but reports an error, as
+// when Redis applied the SET and the client timed out before the reply.
+type lostReply struct{ lock.Locker }
+
+func (l lostReply) TryLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+	_, _ = l.Locker.TryLock(ctx, name, token, ttl)
+	return false, errors.New("i/o timeout")
+}
+
+// TestLostReplyDoesNotLeaveALock: after a TryLock error, Acquire releases
+// the name under its token in case the lock was taken after all.
+func TestLostReplyDoesNotLeaveALock(t *testing.T) {
+	forEachLocker(t, func(t *testing.T, b backend) {
+		_, err := lock.Acquire(context.Background(), lostReply{b.locker}, []string{"x"}, fast)
+		if err == nil || !strings.Contains(err.Error(), "i/o timeout") {
+			t.Fatalf("Acquire = %v, want the TryLock error", err)
+		}
+		if held(t, b.locker, "x") {
+			t.Fatal("x is left held after a TryLock whose reply was lost")
+		}
+	})
+}
