@@ -1,0 +1,65 @@
+package middleware
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Error codes written by this package. They are part of the API: clients
+// switch on them, so they never change meaning.
+const (
+	// CodeRateLimited answers 429: the key spent its points for this window.
+	CodeRateLimited = "rate_limited"
+	// CodeRateLimitUnavailable answers 503: the limiter's store failed and
+	// the middleware fails closed (see [RateLimitOptions.FailOpen]).
+	CodeRateLimitUnavailable = "rate_limit_unavailable"
+)
+
+// Error is the machine-readable part of every error answer written by this
+// package and by package handlers. On the wire it is wrapped in an object
+// under "error":
+//
+//	{"error":{"code":"rate_limited","message":"too many requests; retry later"}}
+//
+// Code is stable and meant for programs; Message is a short English sentence
+// for people, chosen by the server: it never holds the text of an internal
+// error (those go to the log).
+type Error struct {
+	// Code is a stable snake_case identifier such as "rate_limited".
+	Code string `json:"code"`
+	// Message explains the code to a person.
+	Message string `json:"message"`
+}
+
+// errorBody is the wire envelope of an Error.
+type errorBody struct {
+	Error Error `json:"error"`
+}
+
+// WriteError writes the JSON error answer {"error":{"code":…,"message":…}}
+// with the given status (see [Error]). Headers set on w before the call
+// (Retry-After, Allow) are kept. Like [WriteJSON] it marks the answer
+// Cache-Control: no-store.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	WriteJSON(w, status, errorBody{Error{Code: code, Message: message}})
+}
+
+// WriteJSON writes v as the JSON body of an answer with the given status,
+// with Content-Type application/json, X-Content-Type-Options nosniff and
+// Cache-Control no-store (these answers are per request and per user). A v
+// that cannot be encoded is a programming error: WriteJSON then answers an
+// empty JSON object rather than a broken body, as the status is already
+// chosen.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		body = []byte("{}")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	body = append(body, '\n')
+	_, _ = w.Write(body)
+}
