@@ -31,7 +31,7 @@ func ExampleClient() {
 		c := client.FromContext(r.Context()) // cancelled if the caller hangs up
 		p, err := client.Decode[struct{ Name string }](c.Get("/products/" + chi.URLParam(r, "id")).Send(r.Context()))
 		if err != nil {
-			middleware.WriteError(w, http.StatusBadGateway, "downstream_failed", "the product service failed")
+			middleware.WriteError(w, http.StatusBadGateway, middleware.Error{Code: "downstream_failed", Message: "the product service failed"})
 			return
 		}
 		middleware.WriteJSON(w, http.StatusOK, map[string]string{"name": p.Name})
@@ -62,5 +62,5 @@ func ExampleRateLimit() {
 	// Output:
 	// 200 remaining=1 ok
 	// 200 remaining=0 ok
-	// 429 remaining=0 {"error":{"code":"rate_limited","message":"too many requests; retry later"}}
+	// 429 remaining=0 {"error":{"code":"rate_limited","message":"too many requests; retry later","retry_after":60}}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -61,14 +62,18 @@ func decodeError(t testing.TB, rec *httptest.ResponseRecorder) string {
 	}
 	var body struct {
 		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
+			Code       string `json:"code"`
+			Message    string `json:"message"`
+			RetryAfter int    `json:"retry_after"`
 		} `json:"error"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Error == nil || body.Error.Message == "" {
 		t.Fatalf("body %q is not a JSON error (err %v)", rec.Body.String(), err)
+	}
+	if ra := rec.Header().Get("Retry-After"); ra != "" && ra != strconv.Itoa(body.Error.RetryAfter) {
+		t.Errorf("Retry-After header %q, body retry_after %d: they differ", ra, body.Error.RetryAfter)
 	}
 	return body.Error.Code
 }

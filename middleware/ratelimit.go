@@ -60,10 +60,11 @@ type rateLimiter struct {
 // field), not a Unix time, so it does not depend on the clocks of the server
 // and the client agreeing. Over the limit the next handler is not called:
 // the answer is 429 Too Many Requests with Retry-After (seconds, at least 1)
-// and the JSON body {"error":{"code":"rate_limited",…}} (see [Error]).
+// and the JSON body {"error":{"code":"rate_limited",…,"retry_after":…}} (see
+// [Error]).
 //
 // When the limiter's store fails, the answer is 503 with the code
-// "rate_limit_unavailable" and the error is logged (its text never reaches
+// "rate_limit_unavailable" and Retry-After: 1, and the error is logged (its text never reaches
 // the client), unless opts.FailOpen lets the request through, still logging
 // it. Either way the failure is visible.
 //
@@ -101,9 +102,8 @@ func (rl *rateLimiter) Handler(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			w.Header().Set("Retry-After", "1")
-			WriteError(w, http.StatusServiceUnavailable, CodeRateLimitUnavailable,
-				"the rate limiter is unavailable; retry later")
+			WriteError(w, http.StatusServiceUnavailable, Error{Code: CodeRateLimitUnavailable,
+				Message: "the rate limiter is unavailable; retry later", RetryAfter: 1})
 			return
 		}
 		h := w.Header()
@@ -111,8 +111,8 @@ func (rl *rateLimiter) Handler(next http.Handler) http.Handler {
 		h.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
 		h.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(res.ResetAfter, 0)))
 		if !res.Allowed {
-			h.Set("Retry-After", strconv.Itoa(ceilSeconds(res.RetryAfter, 1)))
-			WriteError(w, http.StatusTooManyRequests, CodeRateLimited, "too many requests; retry later")
+			WriteError(w, http.StatusTooManyRequests, Error{Code: CodeRateLimited,
+				Message: "too many requests; retry later", RetryAfter: ceilSeconds(res.RetryAfter, 1)})
 			return
 		}
 		next.ServeHTTP(w, r)

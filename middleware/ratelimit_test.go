@@ -288,21 +288,27 @@ func TestRateLimitNilPanics(t *testing.T) {
 func TestWriteError(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
-	rec.Header().Set("Retry-After", "3")
-	middleware.WriteError(rec, http.StatusTooManyRequests, "some_code", "a message")
+	rec.Header().Set("Allow", "POST")
+	middleware.WriteError(rec, http.StatusTooManyRequests, middleware.Error{Code: "some_code", Message: "a message", RetryAfter: 3})
 	if rec.Code != http.StatusTooManyRequests {
 		t.Errorf("status %d, want 429", rec.Code)
 	}
 	if got := decodeError(t, rec); got != "some_code" {
 		t.Errorf("code %q, want some_code", got)
 	}
-	for k, want := range map[string]string{"Retry-After": "3", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+	for k, want := range map[string]string{"Retry-After": "3", "Allow": "POST", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
 		if got := rec.Header().Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
-	if got, want := rec.Body.String(), `{"error":{"code":"some_code","message":"a message"}}`+"\n"; got != want {
+	if got, want := rec.Body.String(), `{"error":{"code":"some_code","message":"a message","retry_after":3}}`+"\n"; got != want {
 		t.Errorf("body %q, want %q", got, want)
+	}
+
+	rec = httptest.NewRecorder()
+	middleware.WriteError(rec, http.StatusBadRequest, middleware.Error{Code: "c", Message: "m"})
+	if rec.Header().Get("Retry-After") != "" || strings.Contains(rec.Body.String(), "retry_after") {
+		t.Errorf("RetryAfter 0 wrote a wait: %q %q", rec.Header().Get("Retry-After"), rec.Body.String())
 	}
 
 	rec = httptest.NewRecorder()

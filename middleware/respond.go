@@ -3,6 +3,7 @@ package middleware
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // Error codes written by this package. They are part of the API: clients
@@ -29,6 +30,12 @@ type Error struct {
 	Code string `json:"code"`
 	// Message explains the code to a person.
 	Message string `json:"message"`
+	// RetryAfter, when positive, is the number of seconds to wait before
+	// asking again (429 and 503 answers). [WriteError] also sends it as the
+	// Retry-After header; it is repeated in the body because browsers hide
+	// that header from cross-origin scripts unless the server exposes it,
+	// and a countdown ("resend in 42 s") needs it. Omitted when zero.
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 // errorBody is the wire envelope of an Error.
@@ -36,12 +43,16 @@ type errorBody struct {
 	Error Error `json:"error"`
 }
 
-// WriteError writes the JSON error answer {"error":{"code":…,"message":…}}
-// with the given status (see [Error]). Headers set on w before the call
-// (Retry-After, Allow) are kept. Like [WriteJSON] it marks the answer
-// Cache-Control: no-store.
-func WriteError(w http.ResponseWriter, status int, code, message string) {
-	WriteJSON(w, status, errorBody{Error{Code: code, Message: message}})
+// WriteError writes e as the JSON error answer {"error":{"code":…,…}} with
+// the given status (see [Error]). When e.RetryAfter is positive it also sets
+// the Retry-After header to it, so header and body always agree. Headers set
+// on w before the call (Allow, X-RateLimit-*) are kept. Like [WriteJSON] it
+// marks the answer Cache-Control: no-store.
+func WriteError(w http.ResponseWriter, status int, e Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	WriteJSON(w, status, errorBody{e})
 }
 
 // WriteJSON writes v as the JSON body of an answer with the given status,
