@@ -45,7 +45,10 @@ type Options struct {
 	// handshake timeouts, HTTP/2 when offered, proxies from the environment).
 	HTTPClient *http.Client
 
-	// CACHEFIELD
+	// Cache holds the cache tiers (see [cache.NewTiered]): L1 only, L2 only
+	// or both. Nil means nothing is cached; request sharing works all the
+	// same. The client does not close it.
+	Cache *cache.Tiered
 
 	// DefaultCache is the cache policy of GET methods that set none (alova's
 	// cacheFor: {GET: 5 min}). The zero value means CacheFor(5 * time.Minute):
@@ -143,7 +146,7 @@ type tiers interface {
 	KnownTags(ctx context.Context, prefix string) ([]string, error)
 }
 
-// TIEREDCHECK
+var _ tiers = (*cache.Tiered)(nil)
 
 // sharedHTTPClient is the default HTTPClient of every Client.
 var sharedHTTPClient = &http.Client{Transport: &http.Transport{
@@ -176,7 +179,9 @@ func New(opts Options) *Client {
 		onComplete: opts.OnComplete,
 		onCacheErr: opts.OnCacheError,
 	}
-	// CACHEWIRE
+	if opts.Cache != nil {
+		s.tiers = opts.Cache
+	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"unsafe"
 )
 
 // Clone returns a deep copy of r: changing one never changes the other.
@@ -79,11 +80,14 @@ func encodeResponse(r *Response) []byte {
 	return append(b, r.Body...)
 }
 
-// decodeResponse rebuilds a Response from a cache entry. The result shares no
-// memory with b, so b may be the cache's own copy. It costs five allocations
-// whatever the number of headers: the Response, the header map, one string
-// holding every name and value, one slice holding every value, and the body.
-func decodeResponse(b []byte) (*Response, error) {
+// decodeResponse rebuilds a Response from a cache entry. When owned, b is
+// the caller's own copy (as [cache.Tiered.Get] returns), never written again:
+// the body is the tail of b and the header names and values are strings over
+// b's head, which nothing can reach any more (a slice cannot be extended
+// backwards). Otherwise everything is copied. An owned decode costs three
+// allocations whatever the number of headers (the Response with room for a
+// few values, the header map and its table), four with many values.
+func decodeResponse(b []byte, owned bool) (*Response, error) {
 	if len(b) == 0 || b[0] != codecVersion {
 		return nil, errCorrupt
 	}
@@ -114,8 +118,20 @@ func decodeResponse(b []byte) (*Response, error) {
 		}
 	}
 	// Second pass: slice names and values out of one string.
-	hs := string(b[start:p])
-	vals := make([]string, nvals)
+	var hs string
+	if owned && p > start {
+		hs = unsafe.String(&b[start], p-start)
+	} else {
+		hs = string(b[start:p])
+	}
+	var resp *Response
+	var vals []string
+	if nvals <= len(respWithValues{}.vals) {
+		rv := &respWithValues{}
+		resp, vals = &rv.Response, rv.vals[:nvals]
+	} else {
+		resp, vals = &Response{}, make([]string, nvals)
+	}
 	h := make(http.Header, nh)
 	q := 0
 	for i := uint64(0); i < nh; i++ {
@@ -129,10 +145,22 @@ func decodeResponse(b []byte) (*Response, error) {
 		h[k] = vs
 	}
 	var body []byte
-	if p < len(b) {
+	switch {
+	case p == len(b):
+	case owned:
+		body = b[p:len(b):len(b)]
+	default:
 		body = bytes.Clone(b[p:])
 	}
-	return &Response{StatusCode: int(status), Header: h, Body: body}, nil
+	resp.StatusCode, resp.Header, resp.Body = int(status), h, body
+	return resp, nil
+}
+
+// respWithValues holds a decoded Response and the backing array of its
+// header values in one allocation.
+type respWithValues struct {
+	Response
+	vals [6]string
 }
 
 // uvarint reads a uvarint from b at *p and advances *p.

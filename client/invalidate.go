@@ -214,7 +214,7 @@ func (c *Client) QueryCache(ctx context.Context, m *Method) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
 	}
-	resp, err := decodeResponse(v)
+	resp, err := decodeResponse(v, true)
 	if err != nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
 	}

@@ -92,7 +92,7 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 		v, tier, err := s.tiers.Get(ctx, in.key, pol.mode)
 		switch {
 		case err == nil:
-			if resp, derr := decodeResponse(v); derr == nil {
+			if resp, derr := decodeResponse(v, true); derr == nil {
 				resp.Source = tier
 				return resp, nil
 			}
