@@ -39,7 +39,9 @@ var hitSourceCases = []struct {
 		func(c *client.Client) *client.Method { return c.Delete("/orders/3").Name("order.cancel") },
 		true},
 	{"pattern not matching",
-		func(c *client.Client) *client.Method { return c.Get("/orders").HitSource(regexp.MustCompile(`^order\.create$`)) },
+		func(c *client.Client) *client.Method {
+			return c.Get("/orders").HitSource(regexp.MustCompile(`^order\.create$`))
+		},
 		func(c *client.Client) *client.Method { return c.Delete("/orders/3").Name("order.cancel") },
 		false},
 	{"unrelated source",
