@@ -86,8 +86,8 @@ func (d *decoder) uvarint() uint64 {
 	for i := 0; i < len(d.b) && i < binary.MaxVarintLen64; i++ {
 		c := d.b[i]
 		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				break // overflow
+			if i == binary.MaxVarintLen64-1 && c > 1 || c == 0 && i > 0 {
+				break // overflow, or a non-minimal encoding: encode never writes one
 			}
 			d.b = d.b[i+1:]
 			return x | uint64(c)<<s

@@ -42,6 +42,7 @@ func TestMessageMalformed(t *testing.T) {
 		{"huge count", "\x01\x00\xff\xff\xff\xff\x0f"},
 		{"huge length", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"},
 		{"varint overflow", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f"},
+		{"non-minimal varint", "\x01\x80\x00\x00\x00"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,12 +19,15 @@ import (
 
 // Defaults of [TieredOptions].
 const (
-	DefaultJitter      = 0.1
-	DefaultL2Timeout   = 200 * time.Millisecond
-	DefaultL2Failures  = 3
-	DefaultL2Cooldown  = 5 * time.Second
-	invalidationBuffer = 256
+	DefaultJitter     = 0.1
+	DefaultL2Timeout  = 200 * time.Millisecond
+	DefaultL2Failures = 3
+	DefaultL2Cooldown = 5 * time.Second
 )
+
+// invalidationBuffer is how many invalidation messages may wait for the
+// subscriber goroutine before go-redis blocks reading more.
+const invalidationBuffer = 256
 
 // TieredOptions configures a [Tiered]. The zero value is ready to use; every
 // field states its default.
@@ -327,15 +330,11 @@ func (t *Tiered) Set(ctx context.Context, key string, e Entry, mode Mode) error 
 // write is Set; publish says whether to announce the overwrite.
 func (t *Tiered) write(ctx context.Context, key string, e Entry, mode Mode, publish bool) error {
 	if e.TTL <= 0 {
-		if mode == ModeAll || (publish && t.announce) {
-			if err := t.l2Delete(ctx, []string{key}, mode == ModeAll, publish); err != nil {
-				return err
-			}
-		}
+		err := t.l2Delete(ctx, []string{key}, mode == ModeAll, publish)
 		if t.l1 != nil {
 			t.l1.store(key, l1Entry{}, 0)
 		}
-		return nil
+		return err
 	}
 	ttl := t.jitter(e.TTL)
 	var err error
@@ -447,7 +446,9 @@ func (t *Tiered) KnownTags(ctx context.Context, prefix string) ([]string, error)
 	var err error
 	if t.l2 != nil {
 		var remote []string
-		remote, err = l2call(t, ctx, "known tags", t.l2knownTags(prefix))
+		remote, err = l2call(t, ctx, "known tags", func(ctx context.Context) ([]string, error) {
+			return t.l2.KnownTags(ctx, prefix)
+		})
 		tags = append(tags, remote...)
 	}
 	slices.Sort(tags)
@@ -497,11 +498,6 @@ func (t *Tiered) l2Get(ctx context.Context, key string) ([]byte, time.Duration, 
 type l2Value struct {
 	v   []byte
 	ttl time.Duration
-}
-
-// l2knownTags returns the L2 call of KnownTags.
-func (t *Tiered) l2knownTags(prefix string) func(context.Context) ([]string, error) {
-	return func(ctx context.Context) ([]string, error) { return t.l2.KnownTags(ctx, prefix) }
 }
 
 // fillL1 stores an L2 hit (owned: v is not shared with a caller who may
