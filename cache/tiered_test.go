@@ -527,6 +527,12 @@ func TestTieredRedisDown(t *testing.T) {
 		if inL1(tr, "down0") {
 			t.Error("Delete with Redis down left the key in L1")
 		}
+		if err := tr.Set(ctx, "down1", Entry{Value: []byte("x")}, ModeAll); !errors.Is(err, ErrUnavailable) || inL1(tr, "down1") {
+			t.Errorf("uncacheable Set with Redis down = %v, in L1 %v; want ErrUnavailable and the key gone from L1", err, inL1(tr, "down1"))
+		}
+		if err := tr.Set(ctx, "down2", Entry{Value: []byte("x"), TTL: time.Minute}, ModeAll); !errors.Is(err, ErrUnavailable) || !inL1(tr, "down2") {
+			t.Errorf("Set with Redis down = %v, in L1 %v; want ErrUnavailable and the key in L1", err, inL1(tr, "down2"))
+		}
 
 		b.up()
 		restored = true
