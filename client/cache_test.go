@@ -340,6 +340,19 @@ func TestCacheKey(t *testing.T) {
 	}
 }
 
+func TestCacheKeyOverrideSharesEntry(t *testing.T) {
+	t.Parallel()
+	d := newCounting(t)
+	api := client.New(client.Options{BaseURL: d.URL, Cache: cache.NewTiered(cache.NewLRU(100), nil, cache.TieredOptions{})})
+	send(t, api.Get("/a").CacheKey("catalog"), "v1", cache.TierOrigin)
+	send(t, api.Get("/b").CacheKey("catalog"), "v1", cache.TierL1)
+	send(t, api.Get("/b"), "v1", cache.TierOrigin) // its own key: /b's first call
+	if err := api.Invalidate(testCtx(t), api.Get("/whatever").CacheKey("catalog")); err != nil {
+		t.Fatal(err)
+	}
+	send(t, api.Get("/a").CacheKey("catalog"), "v2", cache.TierOrigin)
+}
+
 func TestCacheKeyExcludesForwardedHeaders(t *testing.T) {
 	eachRedis(t, func(t *testing.T, b backend) {
 		d := newDownstream(t, nil)

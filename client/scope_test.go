@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/alovago/alova/client"
 )
@@ -229,4 +232,47 @@ func TestScopedDoesNotGrowMemory(t *testing.T) {
 	if after > before && after-before > 2<<20 {
 		t.Errorf("heap grew by %d bytes over %d derivations", after-before, n)
 	}
+}
+
+// Sends through scoped clients, shared or not, cancelled or not, leave no
+// goroutine behind (the flight call, the request-context watcher).
+func TestNoGoroutineLeft(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	release := make(chan struct{})
+	d := newDownstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	tr := &http.Transport{}
+	api := client.New(client.Options{BaseURL: d.URL, HTTPClient: &http.Client{Transport: tr}})
+	defer func() {
+		d.Close()
+		tr.CloseIdleConnections()
+	}()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		reqCtx, hangUp := context.WithCancel(context.Background())
+		c := api.WithRequest(incoming(t, reqCtx))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background() // unrelated: the request context is watched
+			if i%2 == 0 {
+				_, _ = c.Get("/wait").Send(ctx) // shared, then abandoned
+			} else {
+				_, _ = c.Get("/fast").Share(false).Send(ctx)
+			}
+		}()
+		if i%4 == 0 {
+			hangUp()
+		} else {
+			defer hangUp()
+		}
+	}
+	close(release)
+	wg.Wait()
 }

@@ -37,7 +37,9 @@ type Response struct {
 	// Body is the whole response body.
 	Body []byte
 	// Source says where the answer came from: cache.TierL1, cache.TierL2, or
-	// cache.TierOrigin for a network answer.
+	// cache.TierOrigin for a network answer (its String is "L1", "L2" or
+	// "MISS", e.g. for an X-Cache header). A response made up by
+	// Options.OnError keeps the Source it was given (cache.TierNone if unset).
 	Source cache.Tier
 }
 
