@@ -100,6 +100,7 @@ func (a *app) Handler() http.Handler {
 	r.Get("/debug/cache", a.debugCache)
 	r.Get("/api/products/{id}", a.getProduct)
 	r.Delete("/api/products/{id}/cache", a.invalidateProduct)
+	r.Mount("/captcha", a.captchaHandler())
 	if a.demo != nil {
 		r.Get("/demo/outbox", a.demo.handleOutbox)
 		r.Get("/demo/stats", a.demo.handleStats)

@@ -30,7 +30,7 @@ var errorMessages = map[string]string{
 // shared with the library's middleware and handlers: a stable code, never an
 // error's text (details go to the log).
 func writeError(w http.ResponseWriter, status int, code string) {
-	middleware.WriteError(w, status, code, errorMessages[code])
+	middleware.WriteError(w, status, middleware.Error{Code: code, Message: errorMessages[code]})
 }
 
 // requestLog logs one line per request with slog: method, path, status,
