@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"time"
 )
 
@@ -88,7 +89,7 @@ func Bind(r *http.Request, c *Client) *http.Request {
 // was scoped to, NewContext returns the scoped client's own context and
 // allocates nothing; otherwise it costs one allocation (context.WithValue).
 func NewContext(ctx context.Context, c *Client) context.Context {
-	if c.holder != nil && (ctx == c.ctx || ctx == context.Context(c.holder)) {
+	if c.holder != nil && (sameContext(ctx, c.ctx) || sameContext(ctx, c.holder)) {
 		return c.holder
 	}
 	return context.WithValue(ctx, ctxKey{}, c)
@@ -106,6 +107,13 @@ func FromContext(ctx context.Context) *Client {
 
 var defaultClient = New(Options{})
 
+// sameContext reports whether a and b are the same context, without the
+// panic of == on two interfaces holding the same uncomparable type.
+func sameContext(a, b context.Context) bool {
+	t := reflect.TypeOf(a)
+	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
+}
+
 // bind returns a context for a send made with ctx through c: cancelled when
 // ctx ends and, for a request-scoped client, when the request's context ends.
 // It allocates only when ctx is unrelated to the request's context (the usual
@@ -113,7 +121,7 @@ var defaultClient = New(Options{})
 // send is over; it may be nil.
 func (c *Client) bind(ctx context.Context) (_ context.Context, stop func()) {
 	rc := c.ctx
-	if rc == nil || ctx == rc {
+	if rc == nil || sameContext(ctx, rc) {
 		return ctx, nil
 	}
 	rd := rc.Done()

@@ -276,3 +276,24 @@ func TestNoGoroutineLeft(t *testing.T) {
 	close(release)
 	wg.Wait()
 }
+
+// uncomparableCtx is a context type that == cannot compare (it panics).
+type uncomparableCtx struct {
+	context.Context
+	m map[string]int
+}
+
+func TestUncomparableContexts(t *testing.T) {
+	t.Parallel()
+	d := newDownstream(t, nil)
+	api := client.New(client.Options{BaseURL: d.URL})
+	reqCtx := uncomparableCtx{testCtx(t), map[string]int{}}
+	r := incoming(t, reqCtx)
+	c := api.WithRequest(r)
+	if got := client.FromContext(client.NewContext(uncomparableCtx{reqCtx.Context, nil}, c)); got != c {
+		t.Errorf("FromContext(NewContext(...)) = %p, want %p", got, c)
+	}
+	if _, err := c.Get("/x").Send(uncomparableCtx{testCtx(t), nil}); err != nil {
+		t.Errorf("Send: %v", err)
+	}
+}
