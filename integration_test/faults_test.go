@@ -8,13 +8,20 @@ import (
 
 // TestRedisKilledUnderLoad kills Redis while two servers serve products, and
 // restarts it: products keep answering 200 throughout (from L1 and the
-// origin), /healthz says 503 while Redis is gone, and everything comes back
-// without restarting the servers.
+// origin), /captcha/* and /healthz answer 503 while Redis is gone and never
+// accept a code, and everything comes back without restarting the servers.
 func TestRedisKilledUnderLoad(t *testing.T) {
 	t.Parallel()
 	rs := startRedis(t)
-	a, b := startServer(t, rs.URL()), startServer(t, rs.URL())
+	a := startServer(t, rs.URL(), "-ip-limit", "1000")
+	b := startServer(t, rs.URL(), "-ip-limit", "1000")
 	servers := []*server{a, b}
+
+	key := uniqueEmail()
+	if r := send(t, a, key); r.Status != http.StatusOK {
+		t.Fatalf("send before the outage = %d %s", r.Status, r.Body)
+	}
+	code := lastCode(t, a, key)
 
 	warm := []string{uniqueID(), uniqueID(), uniqueID(), uniqueID(), uniqueID()}
 	for _, id := range warm {
@@ -36,6 +43,14 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 			t.Errorf("Redis killed: GET %s/healthz = %d, want 503", s.URL, r.Status)
 		}
 	}
+	for _, s := range servers {
+		if r := send(t, s, uniqueEmail()); r.Status != http.StatusServiceUnavailable {
+			t.Errorf("Redis killed: send on %s = %d %s, want 503", s.URL, r.Status, r.Body)
+		}
+		if r := verify(t, s, key, code); r.Status != http.StatusServiceUnavailable {
+			t.Errorf("Redis killed: verify of the right code on %s = %d %s, want 503", s.URL, r.Status, r.Body)
+		}
+	}
 	waitLoad(200) // the load runs on while Redis is gone
 
 	rs.Restart()
@@ -48,6 +63,19 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	total, bad, lastBad := l.Stop()
 	if bad != 0 {
 		t.Fatalf("%d of %d product requests failed around the Redis outage, want 0; last: %s", bad, total, lastBad)
+	}
+
+	// The restarted Redis is empty: the code sent before is gone for good, and
+	// a new one goes through A and verifies through B.
+	if r := verify(t, b, key, code); r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("after the restart, verify of the lost code = %d %s, want 422", r.Status, r.Body)
+	}
+	key = uniqueEmail()
+	if r := send(t, a, key); r.Status != http.StatusOK {
+		t.Fatalf("after the restart, send = %d %s, want 200", r.Status, r.Body)
+	}
+	if r := verify(t, b, key, lastCode(t, a, key)); r.Status != http.StatusOK {
+		t.Fatalf("after the restart, verify = %d %s, want 200", r.Status, r.Body)
 	}
 
 	// L2 is used again once the cache's cool-down has passed: a product
