@@ -17,6 +17,13 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // part is length-prefixed, so no two different requests hash the same input.
 // The key is the first 128 bits of a SHA-256, in hex: 32 characters.
 func hashKey(verb, url string, h http.Header, body []byte) string {
+	var out [32]byte
+	hashKeyInto(&out, verb, url, h, body)
+	return string(out[:])
+}
+
+// hashKeyInto is hashKey writing the key into out.
+func hashKeyInto(out *[32]byte, verb, url string, h http.Header, body []byte) {
 	bp := keyBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = appendPart(b, verb)
@@ -44,9 +51,7 @@ func hashKey(verb, url string, h http.Header, body []byte) string {
 		*bp = b
 		keyBufs.Put(bp)
 	}
-	var out [32]byte
 	hex.Encode(out[:], sum[:16])
-	return string(out[:])
 }
 
 func appendLen(b []byte, n int) []byte {

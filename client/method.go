@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Method is one request to send: alova's method instance. Build it from a
@@ -26,7 +27,7 @@ type Method struct {
 	c       *Client
 	verb    string
 	path    string
-	params  url.Values
+	params  []param // sorted by key; values of one key in the order added
 	header  http.Header
 	body    []byte
 	reader  io.Reader // a stream body: never shared nor cached
@@ -45,8 +46,9 @@ type Method struct {
 
 // methodInfo is what Send derives from a method, computed once.
 type methodInfo struct {
-	url string // full URL with sorted params
-	key string // cache key
+	url     string   // full URL with sorted params
+	key     string   // cache key
+	derived [32]byte // the bytes of a derived key, which key points at
 }
 
 // Target is something [Client.Invalidate] can drop from the cache: a
@@ -62,24 +64,46 @@ func (m *Method) reset() { m.memo.Store(nil) }
 // Params are encoded sorted by key, so the order of calls never changes the
 // URL nor the cache key.
 func (m *Method) Param(key, value string) *Method {
-	if m.params == nil {
-		m.params = url.Values{}
+	i, n := m.findParam(key)
+	switch {
+	case n == 1:
+		m.params[i].value = value
+	case n > 1:
+		m.params[i].value = value
+		m.params = slices.Delete(m.params, i+1, i+n)
+	default:
+		if m.params == nil {
+			m.params = make([]param, 0, 4)
+		}
+		m.params = slices.Insert(m.params, i, param{key, value})
 	}
-	m.params.Set(key, value)
 	m.reset()
 	return m
 }
 
-// Params adds every value of v to the query parameters.
+// Params adds every value of v to the query parameters, after any the keys
+// already have.
 func (m *Method) Params(v url.Values) *Method {
-	if m.params == nil {
-		m.params = make(url.Values, len(v))
-	}
 	for k, vs := range v {
-		m.params[k] = append(m.params[k], vs...)
+		for _, val := range vs {
+			i, n := m.findParam(k)
+			m.params = slices.Insert(m.params, i+n, param{k, val})
+		}
 	}
 	m.reset()
 	return m
+}
+
+// param is one query parameter.
+type param struct{ key, value string }
+
+// findParam returns where the values of key start in m.params and how many
+// there are.
+func (m *Method) findParam(key string) (i, n int) {
+	i, _ = slices.BinarySearchFunc(m.params, key, func(p param, k string) int { return strings.Compare(p.key, k) })
+	for n = 0; i+n < len(m.params) && m.params[i+n].key == key; n++ {
+	}
+	return i, n
 }
 
 // Header sets the request header key to value, replacing any value it had.
@@ -255,39 +279,79 @@ func (m *Method) info() *methodInfo {
 	if in := m.memo.Load(); in != nil {
 		return in
 	}
-	in := &methodInfo{url: m.fullURL()}
-	in.key = m.key
+	in := &methodInfo{url: m.fullURL(), key: m.key}
 	if in.key == "" {
-		in.key = hashKey(m.verb, in.url, m.header, m.body)
+		// The key's bytes live in the methodInfo and never change after
+		// this: one allocation less per method.
+		hashKeyInto(&in.derived, m.verb, in.url, m.header, m.body)
+		in.key = unsafe.String(&in.derived[0], len(in.derived))
 	}
 	m.memo.Store(in)
 	return in
 }
 
-// fullURL joins the base URL, the path and the sorted params.
+// fullURL joins the base URL, the path and the sorted params, in one
+// allocation.
 func (m *Method) fullURL() string {
-	u := m.path
-	if !isAbsolute(u) {
-		u = joinURL(m.c.s.base, u)
+	base := m.c.s.base
+	if isAbsolute(m.path) {
+		base = ""
 	}
 	if len(m.params) == 0 {
-		return u
+		return joinURL(base, m.path)
 	}
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
+	var arr [256]byte
+	b := appendURL(arr[:0], base, m.path)
+	sep := byte('?')
+	if strings.IndexByte(m.path, '?') >= 0 {
+		sep = '&'
 	}
-	return u + sep + m.params.Encode()
+	for _, p := range m.params {
+		b = append(b, sep)
+		b = appendQueryEscape(b, p.key)
+		b = append(b, '=')
+		b = appendQueryEscape(b, p.value)
+		sep = '&'
+	}
+	return string(b)
 }
 
 func joinURL(base, path string) string {
-	if path == "" {
-		return base
+	if base == "" || path == "" {
+		return base + path
 	}
-	if base != "" && !strings.HasPrefix(path, "/") {
-		return base + "/" + path
+	if path[0] == '/' {
+		return base + path
 	}
-	return base + path
+	return base + "/" + path
+}
+
+func appendURL(b []byte, base, path string) []byte {
+	b = append(b, base...)
+	if base != "" && path != "" && path[0] != '/' {
+		b = append(b, '/')
+	}
+	return append(b, path...)
+}
+
+// appendQueryEscape appends s escaped as url.QueryEscape does (and so as
+// url.Values.Encode does): unreserved characters as they are, space as '+',
+// every other byte as %XX.
+func appendQueryEscape(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~':
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return b
 }
 
 // isAbsolute reports whether u starts with http:// or https:// (any case).
@@ -328,7 +392,7 @@ func (m *Method) clone() *Method {
 		c:       m.c,
 		verb:    m.verb,
 		path:    m.path,
-		params:  cloneValues(m.params),
+		params:  slices.Clone(m.params),
 		header:  m.header.Clone(),
 		body:    m.body,
 		reader:  m.reader,
@@ -342,15 +406,4 @@ func (m *Method) clone() *Method {
 		key:     m.key,
 		sources: slices.Clip(m.sources),
 	}
-}
-
-func cloneValues(v url.Values) url.Values {
-	if v == nil {
-		return nil
-	}
-	c := maps.Clone(v)
-	for k, vs := range c {
-		c[k] = slices.Clone(vs)
-	}
-	return c
 }

@@ -36,6 +36,12 @@ func TestMethodURL(t *testing.T) {
 		{"params add", "http://api", func(c *client.Client) *client.Method {
 			return c.Get("/s").Params(url.Values{"z": {"1", "2"}}).Params(url.Values{"z": {"3"}})
 		}, "http://api/s?z=1&z=2&z=3"},
+		{"param replaces every value", "http://api", func(c *client.Client) *client.Method {
+			return c.Get("/s").Params(url.Values{"a": {"1", "2"}, "b": {"0"}}).Param("a", "3")
+		}, "http://api/s?a=3&b=0"},
+		{"escaping", "http://api", func(c *client.Client) *client.Method {
+			return c.Get("/s").Param("k/=&", "é +%~")
+		}, "http://api/s?k%2F%3D%26=%C3%A9+%2B%25~"},
 		{"path with query", "http://api", func(c *client.Client) *client.Method {
 			return c.Get("/s?x=1").Param("a", "1")
 		}, "http://api/s?x=1&a=1"},
