@@ -69,7 +69,10 @@ func free(t *testing.T, l lock.Locker, channel string) bool {
 	return ok
 }
 
-var quick = client.AtomizeOptions{Interval: time.Millisecond}
+// quick polls often enough for fast tests, and waits long enough that
+// concurrent senders polling a slow miniredis (under -race, on a busy
+// machine) never time out: the tests assert exclusion, not speed.
+var quick = client.AtomizeOptions{Interval: 5 * time.Millisecond, Timeout: 20 * time.Second}
 
 func TestAtomizeMutualExclusion(t *testing.T) {
 	t.Run("without Atomize", func(t *testing.T) {
@@ -193,8 +196,8 @@ func TestAtomizeChannels(t *testing.T) {
 		t.Run("a shared channel excludes", func(t *testing.T) {
 			srv := newOverlapServer(t, 3*time.Millisecond)
 			m := client.New(client.Options{BaseURL: srv.URL}).Post("/", "{}")
-			ab := client.Atomize(m, b.locker, client.AtomizeOptions{Channels: []string{"b", "a"}, Interval: time.Millisecond})
-			bc := client.Atomize(m, b.locker, client.AtomizeOptions{Channels: []string{"b", "c"}, Interval: time.Millisecond})
+			ab := client.Atomize(m, b.locker, client.AtomizeOptions{Channels: []string{"b", "a"}, Interval: quick.Interval, Timeout: quick.Timeout})
+			bc := client.Atomize(m, b.locker, client.AtomizeOptions{Channels: []string{"b", "c"}, Interval: quick.Interval, Timeout: quick.Timeout})
 			var wg sync.WaitGroup
 			wg.Go(func() { sendAll(t, 5, ab) })
 			wg.Go(func() { sendAll(t, 5, bc) })

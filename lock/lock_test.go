@@ -76,8 +76,10 @@ func patientMini(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
 	return mr, rdb
 }
 
-// fast are options for tests: short waits, renewal off unless asked.
-var fast = lock.Options{Timeout: 2 * time.Second, Interval: time.Millisecond, TTL: 10 * time.Second, NoRenew: true}
+// fast are options for tests: frequent tries, renewal off unless asked, and
+// a timeout long enough that concurrent waiters on a slow miniredis (-race,
+// busy machine) never hit it: the tests assert exclusion, not speed.
+var fast = lock.Options{Timeout: 20 * time.Second, Interval: 2 * time.Millisecond, TTL: 30 * time.Second, NoRenew: true}
 
 func acquire(t *testing.T, l lock.Locker, opts lock.Options, names ...string) *lock.Lease {
 	t.Helper()
