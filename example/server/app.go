@@ -24,9 +24,10 @@ type app struct {
 	demo          *demo // nil when -downstream is set
 	downstreamURL string
 
-	tiers *cache.Tiered       // L1 in process, L2 in Redis
-	api   *client.Client      // the downstream client, bound to each request by middleware
-	retry client.RetryOptions // for every downstream call
+	tiers   *cache.Tiered       // L1 in process, L2 in Redis
+	api     *client.Client      // the downstream client, bound to each request by middleware
+	retry   client.RetryOptions // for every downstream call
+	captcha http.Handler        // /captcha/send and /captcha/verify
 }
 
 // cachePrefix is where the server's L2 entries live in Redis.
@@ -69,6 +70,7 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 			log.Info("downstream call failed; retrying", "attempt", e.Attempt, "delay", e.Delay, "err", e.Err)
 		},
 	}
+	a.captcha = a.captchaHandler()
 	return a, nil
 }
 
@@ -100,7 +102,7 @@ func (a *app) Handler() http.Handler {
 	r.Get("/debug/cache", a.debugCache)
 	r.Get("/api/products/{id}", a.getProduct)
 	r.Delete("/api/products/{id}/cache", a.invalidateProduct)
-	r.Mount("/captcha", a.captchaHandler())
+	r.Mount("/captcha", a.captcha)
 	if a.demo != nil {
 		r.Get("/demo/outbox", a.demo.handleOutbox)
 		r.Get("/demo/stats", a.demo.handleStats)
