@@ -1,0 +1,383 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
+
+	"github.com/alovago/alova/captcha"
+	"github.com/alovago/alova/client"
+	"github.com/alovago/alova/middleware"
+	"github.com/alovago/alova/ratelimit"
+)
+
+// DefaultMaxBodyBytes is the largest request body the captcha endpoints
+// read when [CaptchaOptions.MaxBodyBytes] is zero: 1 KiB.
+const DefaultMaxBodyBytes = 1 << 10
+
+// CaptchaOptions configures [Captcha]. Deliver is required; every other
+// field's zero value is a working default.
+type CaptchaOptions struct {
+	// Deliver builds the downstream call that delivers code to key (an SMS
+	// gateway, a mail API) on c. Note the order: code first, then key, as in
+	// captcha.DeliverFunc and alova's sendCaptcha. c is the request-scoped
+	// client from the request's context (see middleware.Client), or one
+	// bound to the request from Client; the call it builds is sent through
+	// client.Retry with the options in Retry, so it is retried: make the
+	// downstream call idempotent, or deduplicate it downstream. A delivery
+	// that still fails, or a Deliver that returns nil or panics, answers 502
+	// and is rolled back (the code is never valid; the key may ask again at
+	// once). Required: Captcha panics without it.
+	Deliver func(c *client.Client, code, key string) client.Sender
+
+	// Client is the client Deliver gets when the request's context holds
+	// none (no middleware.Client in front): it is bound to the request as
+	// middleware.Bind does, so its calls are still cancelled with the
+	// request and forward its request id. Default nil: the request's client,
+	// else client.FromContext's default client (no base URL, so Deliver's
+	// URLs must be absolute).
+	Client *client.Client
+
+	// Retry configures the client.Retry around each delivery. The zero value
+	// retries a failed delivery 3 times, waiting 1 s, 2 s then 4 s: Multiplier
+	// 0 means 2 here (exponential backoff) unless NewBackoff is set; set it
+	// to 1 for a constant delay, or NoRetry to send once. Retry-After answers
+	// from the downstream are honoured. The captcha provider bounds the whole
+	// delivery by its DeliveryTimeout (30 s by default). Captcha panics if
+	// the options are invalid (see client.Retry).
+	Retry client.RetryOptions
+
+	// MaxBodyBytes caps a request's body; a longer one answers 413.
+	// Default [DefaultMaxBodyBytes] (1 KiB), plenty for a key and a code.
+	MaxBodyBytes int64
+
+	// ValidateKey checks each request's key and returns the key to use
+	// (possibly normalized, as [EmailKey] and [PhoneKey] do); a false answers
+	// 422 "invalid_key". It runs on /send and /verify alike, so a normalized
+	// key verifies what it sent. It must be safe for concurrent use.
+	// Default [PrintableKey]: 1 to 254 printable characters, unchanged.
+	ValidateKey func(key string) (string, bool)
+
+	// Limiter, when set, limits each client to its points per window over
+	// both endpoints together (one count per client IP by default), with
+	// middleware.RateLimit: 429 "rate_limited" with Retry-After beyond it.
+	// It guards what the provider cannot: one client sending codes to many
+	// keys, or guessing across many keys. Default nil: no per-client limit
+	// (the provider's resend interval and attempt limit still hold per key).
+	Limiter *ratelimit.Limiter
+
+	// RateLimit configures the middleware around Limiter: its key function
+	// (default middleware.KeyByIP, the client IP as chi's ClientIPFrom*
+	// middlewares found it, else the TCP peer), and whether a failed limiter
+	// store lets requests through (default: 503 "rate_limit_unavailable").
+	// Its Logger defaults to Logger. Ignored when Limiter is nil.
+	RateLimit middleware.RateLimitOptions
+
+	// Logger receives what the answers leave out: delivery and store errors,
+	// panics in Deliver. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Error codes of the captcha endpoints, in the "code" field of every error
+// answer (see middleware.Error). They are part of the API: clients switch on
+// them, so they never change meaning. The limiter's codes are
+// middleware.CodeRateLimited and middleware.CodeRateLimitUnavailable.
+const (
+	// CodeInvalidJSON answers 400: the body is not one JSON object of the
+	// expected shape (syntax error, wrong type, empty, or followed by more
+	// data).
+	CodeInvalidJSON = "invalid_json"
+	// CodeUnknownField answers 400: the body has a field the endpoint does
+	// not take.
+	CodeUnknownField = "unknown_field"
+	// CodeMissingField answers 400: "key" (or, on /verify, "code") is
+	// absent or null.
+	CodeMissingField = "missing_field"
+	// CodeNotFound answers 404: no such endpoint.
+	CodeNotFound = "not_found"
+	// CodeMethodNotAllowed answers 405, with Allow: POST.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeBodyTooLarge answers 413: the body is over MaxBodyBytes.
+	CodeBodyTooLarge = "body_too_large"
+	// CodeUnsupportedMediaType answers 415: the Content-Type is not JSON.
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	// CodeInvalidKey answers 422: ValidateKey refused the key.
+	CodeInvalidKey = "invalid_key"
+	// CodeInvalidCode answers 422 on /verify for every rejected code: a
+	// wrong, empty, expired, used or burned code, or a key that has none.
+	// The answer is the same in every case, so it tells nothing about the key.
+	CodeInvalidCode = "invalid_code"
+	// CodeResendTooSoon answers 429 on /send, with Retry-After: the key had
+	// a code sent less than the provider's resend interval ago.
+	CodeResendTooSoon = "resend_too_soon"
+	// CodeDeliveryFailed answers 502 on /send: the delivery failed after its
+	// retries; nothing was stored, and the key may ask again at once.
+	CodeDeliveryFailed = "delivery_failed"
+	// CodeStoreUnavailable answers 503, with Retry-After: the captcha store
+	// (Redis) failed; no code was sent or accepted.
+	CodeStoreUnavailable = "store_unavailable"
+)
+
+// captchaHandler serves the two endpoints of one Provider.
+type captchaHandler struct {
+	p        *captcha.Provider
+	deliver  func(c *client.Client, code, key string) client.Sender
+	fallback *client.Client
+	retry    client.RetryOptions
+	maxBody  int64
+	validate func(string) (string, bool)
+	log      *slog.Logger
+}
+
+// defaultClient is what client.FromContext returns for a context holding no
+// client.
+var defaultClient = client.FromContext(context.Background())
+
+// Captcha returns an http.Handler serving alova's captcha endpoints on p, to
+// mount on a chi router (or under http.StripPrefix):
+//
+//	r.Mount("/captcha", handlers.Captcha(codes, handlers.CaptchaOptions{
+//		Deliver: func(c *client.Client, code, key string) client.Sender {
+//			return c.Post("/sms/send", map[string]string{"to": key, "code": code})
+//		},
+//	}))
+//
+// POST /send {"key":"+15550100000"} makes a code for key and delivers it; it
+// answers 200 {"expires_in":300,"resend_in":60} (seconds until the code
+// expires and until the key may ask again). POST /verify
+// {"key":"+15550100000","code":"1234"} checks a code; it answers 200
+// {"verified":true} and the code is used up.
+//
+// Both take a JSON object (Content-Type application/json or any
+// application/*+json, UTF-8) of at most MaxBodyBytes, with no unknown field
+// and nothing after it. Every answer is JSON; every error has the shape
+// {"error":{"code":…,"message":…}} with one of the Code constants, plus
+// "retry_after" in seconds on 429 and 503 (also sent as Retry-After). The
+// statuses: 400 malformed body, 404, 405, 413, 415, 422 invalid key or (on
+// /verify) invalid code, 429 resend too soon or over the per-client limit,
+// 502 delivery failed, 503 store unavailable. A failed verify is one answer
+// whatever the reason. Internal errors are logged, never sent; no input
+// answers 500 or panics.
+//
+// Captcha panics if p or opts.Deliver is nil, or opts.Retry is invalid.
+// The handler is safe for concurrent use.
+func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
+	if p == nil {
+		panic("handlers: Captcha with a nil *captcha.Provider")
+	}
+	if opts.Deliver == nil {
+		panic("handlers: Captcha without CaptchaOptions.Deliver")
+	}
+	if opts.MaxBodyBytes < 0 {
+		panic(fmt.Sprintf("handlers: CaptchaOptions.MaxBodyBytes = %d, want >= 0", opts.MaxBodyBytes))
+	}
+	h := &captchaHandler{p: p, deliver: opts.Deliver, fallback: opts.Client, retry: opts.Retry,
+		maxBody: opts.MaxBodyBytes, validate: opts.ValidateKey, log: opts.Logger}
+	if h.retry.Multiplier == 0 && h.retry.NewBackoff == nil {
+		h.retry.Multiplier = 2
+	}
+	// client.Retry validates its options: let it panic here, not per request.
+	client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil }), h.retry)
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.validate == nil {
+		h.validate = PrintableKey
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		middleware.WriteError(w, http.StatusNotFound, middleware.Error{Code: CodeNotFound,
+			Message: "no such endpoint; use POST /send or POST /verify"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		middleware.WriteError(w, http.StatusMethodNotAllowed, middleware.Error{Code: CodeMethodNotAllowed,
+			Message: "use POST"})
+	})
+	routes := chi.Router(r)
+	if opts.Limiter != nil {
+		rl := opts.RateLimit
+		if rl.Logger == nil {
+			rl.Logger = h.log
+		}
+		routes = r.With(middleware.RateLimit(opts.Limiter, rl))
+	}
+	routes.Post("/send", h.send)
+	routes.Post("/verify", h.verify)
+	return r
+}
+
+// sendRequest is the body of POST /send.
+type sendRequest struct {
+	Key *string `json:"key"`
+}
+
+// sendResponse is the answer of a successful POST /send.
+type sendResponse struct {
+	ExpiresIn int `json:"expires_in"`
+	ResendIn  int `json:"resend_in"`
+}
+
+// verifyRequest is the body of POST /verify.
+type verifyRequest struct {
+	Key  *string `json:"key"`
+	Code *string `json:"code"`
+}
+
+// verifyResponse is the answer of a successful POST /verify.
+type verifyResponse struct {
+	Verified bool `json:"verified"`
+}
+
+func (h *captchaHandler) send(w http.ResponseWriter, r *http.Request) {
+	var req sendRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if req.Key == nil {
+		missing(w, "key")
+		return
+	}
+	key, ok := h.validate(*req.Key)
+	if !ok {
+		invalidKey(w)
+		return
+	}
+	c := h.client(r)
+	res, err := h.p.Send(r.Context(), key, func(ctx context.Context, code, key string) error {
+		return h.deliverOnce(ctx, c, code, key)
+	})
+	if err != nil {
+		h.fail(w, r, "send", err)
+		return
+	}
+	middleware.WriteJSON(w, http.StatusOK, sendResponse{
+		ExpiresIn: ceilSeconds(res.ExpiresIn),
+		ResendIn:  ceilSeconds(res.ResendIn),
+	})
+}
+
+func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
+	var req verifyRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	switch {
+	case req.Key == nil:
+		missing(w, "key")
+		return
+	case req.Code == nil:
+		missing(w, "code")
+		return
+	}
+	key, ok := h.validate(*req.Key)
+	if !ok {
+		invalidKey(w)
+		return
+	}
+	if err := h.p.Verify(r.Context(), key, *req.Code); err != nil {
+		h.fail(w, r, "verify", err)
+		return
+	}
+	middleware.WriteJSON(w, http.StatusOK, verifyResponse{Verified: true})
+}
+
+// client returns the client Deliver builds on: the request's, else the
+// fallback bound to the request, else the default client.
+func (h *captchaHandler) client(r *http.Request) *client.Client {
+	c := client.FromContext(r.Context())
+	if c == defaultClient && h.fallback != nil {
+		return client.FromContext(middleware.Bind(r, h.fallback).Context())
+	}
+	return c
+}
+
+// errDeliverPanicked and errNilSender are the delivery errors of a Deliver
+// that misbehaved.
+var (
+	errDeliverPanicked = errors.New("handlers: Deliver panicked")
+	errNilSender       = errors.New("handlers: Deliver returned a nil client.Sender")
+)
+
+// deliverOnce builds the delivery with Deliver and sends it through Retry.
+// A panic in Deliver or in the send becomes an error (so the provider rolls
+// back and the client gets 502 rather than a dropped connection), except
+// http.ErrAbortHandler, which is re-raised.
+func (h *captchaHandler) deliverOnce(ctx context.Context, c *client.Client, code, key string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err = fmt.Errorf("%w: %v", errDeliverPanicked, v)
+		}
+	}()
+	s := h.deliver(c, code, key)
+	if s == nil {
+		return errNilSender
+	}
+	_, err = client.Retry(s, h.retry).Send(ctx)
+	return err
+}
+
+// fail answers a Send or Verify error, in the order the captcha package
+// documents, and logs what the answer leaves out.
+func (h *captchaHandler) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
+	var tooSoon *captcha.ResendTooSoonError
+	switch {
+	case errors.Is(err, captcha.ErrInvalidKey):
+		invalidKey(w)
+	case errors.As(err, &tooSoon):
+		middleware.WriteError(w, http.StatusTooManyRequests, middleware.Error{Code: CodeResendTooSoon,
+			Message:    "a code was sent to this key recently; wait before asking again",
+			RetryAfter: tooSoon.RetryAfterSeconds()})
+	case errors.Is(err, captcha.ErrResendTooSoon): // a store that returned the bare sentinel
+		middleware.WriteError(w, http.StatusTooManyRequests, middleware.Error{Code: CodeResendTooSoon,
+			Message: "a code was sent to this key recently; wait before asking again", RetryAfter: 1})
+	case errors.Is(err, captcha.ErrDelivery): // before ErrStore: a failed rollback matches both
+		level := slog.LevelWarn
+		if errors.Is(err, captcha.ErrStore) || errors.Is(err, errDeliverPanicked) || errors.Is(err, errNilSender) {
+			level = slog.LevelError
+		}
+		h.logErr(r, level, "captcha delivery failed", op, err)
+		middleware.WriteError(w, http.StatusBadGateway, middleware.Error{Code: CodeDeliveryFailed,
+			Message: "the code could not be delivered; try again"})
+	case errors.Is(err, captcha.ErrInvalidCode):
+		middleware.WriteError(w, http.StatusUnprocessableEntity, middleware.Error{Code: CodeInvalidCode,
+			Message: "the code is wrong, expired or already used"})
+	default: // captcha.ErrStore, and anything unexpected: never a success
+		h.logErr(r, slog.LevelError, "captcha store failed", op, err)
+		middleware.WriteError(w, http.StatusServiceUnavailable, middleware.Error{Code: CodeStoreUnavailable,
+			Message: "the service is unavailable; try again shortly", RetryAfter: 1})
+	}
+}
+
+func (h *captchaHandler) logErr(r *http.Request, level slog.Level, msg, op string, err error) {
+	h.log.LogAttrs(r.Context(), level, "handlers: "+msg, slog.String("op", op),
+		slog.String("request_id", chimw.GetReqID(r.Context())), slog.Any("err", err))
+}
+
+func missing(w http.ResponseWriter, field string) {
+	middleware.WriteError(w, http.StatusBadRequest, middleware.Error{Code: CodeMissingField,
+		Message: "the field " + field + " is required"})
+}
+
+func invalidKey(w http.ResponseWriter) {
+	middleware.WriteError(w, http.StatusUnprocessableEntity, middleware.Error{Code: CodeInvalidKey,
+		Message: "the key is not acceptable"})
+}
+
+// ceilSeconds returns d in whole seconds, rounded up.
+func ceilSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}
