@@ -111,6 +111,9 @@ func TestNewRedisClient(t *testing.T) {
 		{url: "memcached://x:1", wantErr: "unknown scheme"},
 		{url: "redis-cluster://", wantErr: "at least one"},
 		{url: "redis://h:1/0?bogus=1", wantErr: "REDIS_URL"},
+		{url: "redis://u:secret@h:1/0?bogus=1", wantErr: "REDIS_URL"},
+		{url: "redis://u:secret@h:port/0", wantErr: "REDIS_URL"},
+		{url: "redis-cluster://u:secret@h:1,h:2?x=%zz", wantErr: "REDIS_URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -118,6 +121,9 @@ func TestNewRedisClient(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("newRedisClient(%q) error = %v, want one containing %q", tc.url, err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Errorf("newRedisClient(%q) error = %v: it shows the password", tc.url, err)
 				}
 				return
 			}

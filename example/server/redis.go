@@ -81,7 +81,7 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 	case scheme == "redis" || scheme == "rediss":
 		opt, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, urlError(err)
 		}
 		u, _ := url.Parse(rawURL) // ParseURL has accepted it
 		applyDefaults(u.Query(), &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
@@ -101,7 +101,7 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 		}
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, urlError(err)
 		}
 		for _, a := range addrs[1:] {
 			q.Add("addr", a)
@@ -112,13 +112,23 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 		}
 		opt, err := redis.ParseClusterURL(u)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, urlError(err)
 		}
 		applyDefaults(q, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
 		return redis.NewClusterClient(opt), nil
 	default:
 		return nil, fmt.Errorf("REDIS_URL: unknown scheme %q (want redis, rediss, redis-cluster or rediss-cluster)", scheme)
 	}
+}
+
+// urlError wraps an error about REDIS_URL without the URL itself, which may
+// hold a password (url.Parse's errors quote it whole).
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("REDIS_URL: %w", err)
 }
 
 // applyDefaults sets the server's timeouts and retry count on the options
