@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -38,6 +39,18 @@ func (p *Method) tags(in *methodInfo) []string {
 		}
 	}
 	return tags
+}
+
+// isSource reports whether a network answer of p drops hitSource
+// dependents: always for methods that change something, and for GET, HEAD and
+// OPTIONS only when named, so that the cache misses of plain reads do not each
+// pay an invalidation round trip (and a message to every process).
+func (p *Method) isSource() bool {
+	switch p.verb {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return p.name != ""
+	}
+	return true
 }
 
 // hitSources drops the entries of the methods that name p as a hitSource,

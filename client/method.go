@@ -243,13 +243,25 @@ func (m *Method) CacheKey(key string) *Method {
 }
 
 // HitSource names the sources of this method's cached answer (alova's
-// hitSource): when a source gets a successful network answer, this method's
-// cache entries are dropped, in every process that shares the L2 tier. A
-// source is a [*Method] (matching any send with its HTTP method and URL), a
-// string (a method [Method.Name]) or a *regexp.Regexp (matched against method
-// names). The sources are kept as cache tags next to the entry, in L2 when the
-// entry is there, so they survive restarts. HitSource panics on any other
-// type.
+// hitSource): when a source gets a successful network answer (not a cache
+// hit), this method's cache entries are dropped, in every process that shares
+// the L2 tier. A source is a [*Method] (matching any send with its HTTP method
+// and URL, whatever its body), a string (a method [Method.Name]) or a
+// *regexp.Regexp (matched against method names). HitSource panics on any
+// other type.
+//
+// The sources are kept as cache tags next to the entry, in L2 when the entry
+// is there, so they hold across processes and restarts (alova keeps them in
+// one process's memory: its issue #300). Patterns are looked up in the tags
+// of L2 and of this process's L1, so a pattern on an L1-only entry
+// ([CacheL1]) is seen by this process only.
+//
+// Cost: a successful network answer of a POST, PUT, PATCH or DELETE (or of
+// any named method) runs one tag deletion on the cache (an L2 round trip and
+// an invalidation message), plus a look-up of the patterns in use when the
+// method is named. A GET, HEAD or OPTIONS is a source only when named, so
+// that the cache misses of plain reads do not pay for it: name a read that
+// others depend on.
 func (m *Method) HitSource(sources ...any) *Method {
 	for _, s := range sources {
 		switch s.(type) {

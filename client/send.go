@@ -181,7 +181,9 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo, pol Policy, cacheabl
 	if s.tiers == nil {
 		return resp, nil
 	}
-	p.hitSources(ctx, in)
+	if p.isSource() {
+		p.hitSources(ctx, in)
+	}
 	if cacheable {
 		if ttl := pol.ttl(resp); ttl > 0 {
 			e := cache.Entry{Value: encodeResponse(resp), TTL: ttl, Tags: p.tags(in)}
