@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -165,6 +166,10 @@ var defaultClient = client.FromContext(context.Background())
 // whatever the reason. Internal errors are logged, never sent; no input
 // answers 500 or panics.
 //
+// Mounted on a chi router, a request with a method chi does not know at all
+// (neither GET, POST nor any other standard method) is answered 405 by the
+// parent router, before the mount, in the parent's format.
+//
 // Captcha panics if p or opts.Deliver is nil, or opts.Retry is invalid.
 // The handler is safe for concurrent use.
 func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
@@ -319,6 +324,8 @@ func (h *captchaHandler) deliverOnce(ctx context.Context, c *client.Client, code
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
+			h.log.LogAttrs(ctx, slog.LevelError, "handlers: Deliver panicked",
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("%w: %v", errDeliverPanicked, v)
 		}
 	}()
@@ -352,19 +359,26 @@ func (h *captchaHandler) fail(w http.ResponseWriter, r *http.Request, op string,
 		h.logErr(r, level, "captcha delivery failed", op, err)
 		middleware.WriteError(w, http.StatusBadGateway, middleware.Error{Code: CodeDeliveryFailed,
 			Message: "the code could not be delivered; try again"})
+	case errors.Is(err, captcha.ErrStore):
+		h.logErr(r, slog.LevelError, "captcha store failed", op, err)
+		unavailable(w)
 	case errors.Is(err, captcha.ErrInvalidCode):
 		middleware.WriteError(w, http.StatusUnprocessableEntity, middleware.Error{Code: CodeInvalidCode,
 			Message: "the code is wrong, expired or already used"})
-	default: // captcha.ErrStore, and anything unexpected: never a success
-		h.logErr(r, slog.LevelError, "captcha store failed", op, err)
-		middleware.WriteError(w, http.StatusServiceUnavailable, middleware.Error{Code: CodeStoreUnavailable,
-			Message: "the service is unavailable; try again shortly", RetryAfter: 1})
+	default: // nothing the captcha package documents: never a success, never a 500
+		h.logErr(r, slog.LevelError, "captcha failed unexpectedly", op, err)
+		unavailable(w)
 	}
 }
 
 func (h *captchaHandler) logErr(r *http.Request, level slog.Level, msg, op string, err error) {
 	h.log.LogAttrs(r.Context(), level, "handlers: "+msg, slog.String("op", op),
 		slog.String("request_id", chimw.GetReqID(r.Context())), slog.Any("err", err))
+}
+
+func unavailable(w http.ResponseWriter) {
+	middleware.WriteError(w, http.StatusServiceUnavailable, middleware.Error{Code: CodeStoreUnavailable,
+		Message: "the service is unavailable; try again shortly", RetryAfter: 1})
 }
 
 func missing(w http.ResponseWriter, field string) {

@@ -539,3 +539,26 @@ func logBuffer() (*slog.Logger, func() string) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestUnexpectedErrors checks that an error the captcha package does not
+// document (here a Generator returning "") answers 503, never 500 nor 200,
+// and that a panicking Deliver is logged with its stack.
+func TestUnexpectedErrors(t *testing.T) {
+	t.Parallel()
+	logger, logs := logBuffer()
+	s := newServer(t, captcha.NewMemoryStore(), captcha.Options{Generator: func() string { return "" }},
+		handlers.CaptchaOptions{Logger: logger})
+	s.post(t, "/captcha/send", keyBody("a")).want(t, 503, handlers.CodeStoreUnavailable)
+	if !strings.Contains(logs(), "captcha failed unexpectedly") {
+		t.Errorf("the unexpected error was not logged: %s", logs())
+	}
+
+	logger, logs = logBuffer()
+	s = newServer(t, captcha.NewMemoryStore(), captcha.Options{}, handlers.CaptchaOptions{Logger: logger,
+		Deliver: func(*client.Client, string, string) client.Sender { panic("bug 7") }})
+	s.post(t, "/captcha/send", keyBody("a")).want(t, 502, handlers.CodeDeliveryFailed)
+	if l := logs(); !strings.Contains(l, "Deliver panicked") || !strings.Contains(l, "bug 7") ||
+		!strings.Contains(l, "goroutine") {
+		t.Errorf("the panic was not logged with its stack: %s", l)
+	}
+}
