@@ -42,7 +42,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&c.Addr, "addr", addr, "listen address (default from env PORT as :PORT, else :8080)")
+	fs.StringVar(&c.Addr, "addr", addr, "listen address; when the flag is absent and env PORT is set, :$PORT")
 	fs.StringVar(&c.Downstream, "downstream", "", "base URL of the real downstream (products and SMS gateway); switches the demo downstream off")
 	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDR prefixes of reverse proxies whose X-Forwarded-For is trusted (default: none, the TCP peer is the client)")
 	fs.IntVar(&c.IPLimit, "ip-limit", 20, "requests per minute per client IP on each captcha endpoint")
