@@ -160,7 +160,7 @@ func TestRateLimitStoreFailureRefuses(t *testing.T) {
 // once the window has ended, and no sooner.
 func TestRetryWaitsOutARateLimit(t *testing.T) {
 	forEachHookBackend(t, func(t *testing.T, b hookBackend) {
-		const window = 100 * time.Millisecond
+		const window = 300 * time.Millisecond // long enough that both sends land in it
 		srv := newHookServer(t, statuses(200))
 		lim := b.limiter(ratelimit.Options{Points: 1, Duration: window})
 		var rec recorder
@@ -181,8 +181,9 @@ func TestRetryWaitsOutARateLimit(t *testing.T) {
 		if len(rec.retries) != 1 || !errors.Is(rec.retries[0].Err, ratelimit.ErrLimited) {
 			t.Fatalf("OnRetry = %+v, want one retry of a limited send", rec.retries)
 		}
-		if d := rec.retries[0].Delay; d < window/2 || d > window {
-			t.Fatalf("wait = %s, want the limiter's RetryAfter (~%s), not the 1ms delay", d, window)
+		var le *ratelimit.LimitedError
+		if d := rec.retries[0].Delay; !errors.As(rec.retries[0].Err, &le) || d != le.RetryAfter || d <= time.Millisecond || d > window {
+			t.Fatalf("wait = %s, want the limiter's RetryAfter (%v, at most %s), not the 1ms delay", d, le, window)
 		}
 		if elapsed := time.Since(start); elapsed < rec.retries[0].Delay {
 			t.Fatalf("second Send took %s, less than its wait %s", elapsed, rec.retries[0].Delay)

@@ -249,14 +249,14 @@ func TestCancelReleasesWhatWasTaken(t *testing.T) {
 func TestCrashedHolderExpires(t *testing.T) {
 	forEachLocker(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
-		if ok, err := b.locker.TryLock(ctx, "x", "crashed-holder", 100*time.Millisecond); !ok || err != nil {
+		if ok, err := b.locker.TryLock(ctx, "x", "crashed-holder", 300*time.Millisecond); !ok || err != nil {
 			t.Fatalf("TryLock = %v, %v; want true, nil", ok, err)
 		}
 		_, err := lock.Acquire(ctx, b.locker, []string{"x"}, lock.Options{Timeout: 10 * time.Millisecond, Interval: time.Millisecond})
 		if !errors.Is(err, lock.ErrTimeout) {
 			t.Fatalf("Acquire before the TTL = %v, want ErrTimeout", err)
 		}
-		b.advance(150 * time.Millisecond)
+		b.advance(350 * time.Millisecond)
 		lease := acquire(t, b.locker, fast, "x")
 		if err := lease.Release(ctx); err != nil {
 			t.Fatalf("Release: %v", err)
@@ -294,7 +294,7 @@ func TestReleaseLeavesOthersLock(t *testing.T) {
 // stays held; with it off, it expires.
 func TestRenewalKeepsALongHolder(t *testing.T) {
 	forEachLocker(t, func(t *testing.T, b backend) {
-		const ttl, step = 150 * time.Millisecond, 25 * time.Millisecond
+		const ttl, step = 240 * time.Millisecond, 40 * time.Millisecond
 		pass := func(d time.Duration) { // let d pass for the store and the renewal goroutine
 			b.advance(d)
 			if b.fake {
@@ -303,7 +303,7 @@ func TestRenewalKeepsALongHolder(t *testing.T) {
 		}
 		renewed := acquire(t, b.locker, lock.Options{TTL: ttl}, "renewed")
 		plain := acquire(t, b.locker, lock.Options{TTL: ttl, NoRenew: true}, "plain")
-		for range 12 { // 300ms: two TTLs
+		for range 12 { // 480ms: two TTLs
 			pass(step)
 		}
 		if !held(t, b.locker, "renewed") {

@@ -127,7 +127,7 @@ func TestDefaultsAllowFourPerFourSeconds(t *testing.T) {
 
 func TestWindowResets(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
-		l := b.limiter(ratelimit.Options{Points: 2, Duration: 60 * time.Millisecond})
+		l := b.limiter(ratelimit.Options{Points: 2, Duration: 200 * time.Millisecond})
 		ctx := context.Background()
 		for range 2 {
 			must(t, "Allow")(l.Allow(ctx, "k"))
@@ -135,7 +135,7 @@ func TestWindowResets(t *testing.T) {
 		if r := must(t, "Allow")(l.Allow(ctx, "k")); r.Allowed {
 			t.Fatalf("3rd Allow = %+v, want refused", r)
 		}
-		b.advance(80 * time.Millisecond)
+		b.advance(250 * time.Millisecond)
 		r := must(t, "Allow")(l.Allow(ctx, "k"))
 		if !r.Allowed || r.Consumed != 1 || r.Remaining != 1 {
 			t.Fatalf("Allow after the window = %+v, want a fresh window with 1 consumed", r)
@@ -197,7 +197,7 @@ func TestConcurrentAllowGrantsExactlyTheLimit(t *testing.T) {
 
 func TestBlockDurationLocksOutAfterTheLimit(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
-		const window, block = 50 * time.Millisecond, 300 * time.Millisecond
+		const window, block = 150 * time.Millisecond, 600 * time.Millisecond
 		l := b.limiter(ratelimit.Options{Points: 2, Duration: window, BlockDuration: block})
 		ctx := context.Background()
 		for range 2 {
@@ -262,14 +262,14 @@ func TestBlockGetDelete(t *testing.T) {
 		if r := must(t, "Get absent")(l.Get(ctx, "k")); !r.Allowed || r.Consumed != 0 || r.Remaining != 3 || r.ResetAfter != 0 {
 			t.Fatalf("Get(absent) = %+v, want nothing consumed", r)
 		}
-		r := must(t, "Block")(l.Block(ctx, "k", 200*time.Millisecond))
-		if r.Allowed || r.Consumed != 4 || r.RetryAfter != 200*time.Millisecond {
-			t.Fatalf("Block = %+v, want refused for 200ms", r)
+		r := must(t, "Block")(l.Block(ctx, "k", time.Second))
+		if r.Allowed || r.Consumed != 4 || r.RetryAfter != time.Second {
+			t.Fatalf("Block = %+v, want refused for 1s", r)
 		}
-		if r := must(t, "Allow")(l.Allow(ctx, "k")); r.Allowed || r.RetryAfter <= 100*time.Millisecond {
-			t.Fatalf("Allow on a blocked key = %+v, want refused for ~200ms (longer than the 50ms window)", r)
+		if r := must(t, "Allow")(l.Allow(ctx, "k")); r.Allowed || r.RetryAfter <= 500*time.Millisecond {
+			t.Fatalf("Allow on a blocked key = %+v, want refused for ~1s (longer than the 50ms window)", r)
 		}
-		if r := must(t, "Get")(l.Get(ctx, "k")); r.Allowed || r.Consumed != 5 || r.RetryAfter <= 100*time.Millisecond {
+		if r := must(t, "Get")(l.Get(ctx, "k")); r.Allowed || r.Consumed != 5 || r.RetryAfter <= 500*time.Millisecond {
 			t.Fatalf("Get on a blocked key = %+v, want 5 consumed and refused", r)
 		}
 		if err := l.Delete(ctx, "k"); err != nil {
