@@ -110,7 +110,8 @@ type Options struct {
 // and hooks. Create one per process (or per downstream service) with [New] and
 // share it: it is safe for concurrent use, and it owns the state that must be
 // shared (connections, the in-flight map). For each incoming request derive a
-// cheap request-scoped client with [Client.WithRequest] or [Bind].
+// cheap request-scoped client with [Client.WithRequest] or [Bind]. The zero
+// Client is not usable: create one with New.
 type Client struct {
 	s *core
 	// Set on request-scoped clients only.

@@ -225,6 +225,11 @@ func (m *Method) Force(on bool) *Method {
 // HTTP methods (GET, HEAD, OPTIONS, PUT, DELETE), off for POST and PATCH —
 // unlike alova, which shares everything: two identical POSTs are usually two
 // intended actions. A method with an io.Reader body is never shared.
+//
+// The caller that starts a shared call decides what happens to the answer:
+// its timeout, its forwarded headers, its OnSuccess, its cache policy and
+// tags. Callers joining it only wait (each for its own context) and get a
+// copy.
 func (m *Method) Share(on bool) *Method {
 	m.share = -1
 	if on {

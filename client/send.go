@@ -11,8 +11,8 @@ import (
 	"github.com/alovago/alova/cache"
 )
 
-// Errors returned by the client. Each is wrapped with the method and URL;
-// test with [errors.Is].
+// Errors returned by the client, wrapped with the method and URL where there
+// is one; test with [errors.Is].
 var (
 	// ErrBodyTooLarge fails a send whose answer has a body larger than
 	// [Options.MaxResponseBytes].
@@ -24,7 +24,8 @@ var (
 	// ErrNoCache is returned by [Client.SetCache] on a client without a cache.
 	ErrNoCache = errors.New("client: no cache configured")
 	// ErrNotCacheable is returned by [Client.SetCache] for a method whose
-	// answers are never cached (an io.Reader body).
+	// answers are not cached: its policy caches nothing (or gives the answer
+	// no time to live), or it has an io.Reader body.
 	ErrNotCacheable = errors.New("client: method is not cacheable")
 )
 
