@@ -63,9 +63,9 @@ func Bind(r *http.Request, c *client.Client) *http.Request {
 	if c == nil {
 		panic("middleware: Bind with a nil *client.Client")
 	}
-	if id := chimw.GetReqID(r.Context()); id != "" {
-		name := textproto.CanonicalMIMEHeaderKey(chimw.RequestIDHeader)
-		if len(r.Header[name]) == 0 {
+	name := textproto.CanonicalMIMEHeaderKey(chimw.RequestIDHeader)
+	if len(r.Header[name]) == 0 {
+		if id := chimw.GetReqID(r.Context()); id != "" {
 			h := make(http.Header, len(r.Header)+1)
 			for k, v := range r.Header {
 				h[k] = v

@@ -33,8 +33,9 @@
 //
 // Every error answer is JSON with a stable code, shared with package handlers:
 //
-//	{"error":{"code":"rate_limited","message":"too many requests; retry later"}}
+//	{"error":{"code":"rate_limited","message":"too many requests; retry later","retry_after":42}}
 //
-// [WriteError] and [WriteJSON] write them; the text of an internal error is
-// logged, never sent.
+// ("retry_after" only on answers that carry a Retry-After header). [WriteError]
+// and [WriteJSON] write them; the text of an internal error is logged, never
+// sent.
 package middleware

@@ -50,7 +50,7 @@ type rateLimiter struct {
 //
 //	r.Use(chimw.ClientIPFromRemoteAddr, middleware.RateLimit(lim, middleware.RateLimitOptions{}))
 //
-// Every limited request's answer carries
+// Every counted request's answer, allowed or refused, carries
 //
 //	X-RateLimit-Limit      the limiter's points per window
 //	X-RateLimit-Remaining  points left in the key's window
