@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	rediscache "github.com/go-redis/cache/v9"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/viccon/sturdyc"
+
+	"github.com/alovago/alova/cache"
+)
+
+// getter reads key from a cache that holds it and returns the value.
+type getter func(ctx context.Context, key string) ([]byte, error)
+
+// l1Impl builds one library's in-process cache holding keys and returns its
+// read path.
+type l1Impl struct {
+	name  string
+	setup func(b *testing.B, keys []string) getter
+}
+
+func originLoad(context.Context) (cache.Entry, error) {
+	return cache.Entry{Value: value, TTL: time.Hour}, nil
+}
+
+func sturdyFetch(context.Context) ([]byte, error) { return value, nil }
+
+// l1Impls are the in-process caches compared. Each is sized to hold every
+// key, and each uses its read-through call where it has one.
+var l1Impls = []l1Impl{
+	{"alova", func(b *testing.B, keys []string) getter {
+		t := cache.NewTiered(cache.NewLRU(capacity), nil, cache.TieredOptions{})
+		b.Cleanup(func() { _ = t.Close() })
+		for _, k := range keys {
+			if err := t.Set(context.Background(), k, cache.Entry{Value: value, TTL: time.Hour}, cache.ModeAll); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return func(ctx context.Context, key string) ([]byte, error) {
+			v, _, err := t.GetOrLoad(ctx, key, originLoad, cache.LoadOptions{})
+			return v, err
+		}
+	}},
+	// The bare L1 tier, without the Tiered read path around it.
+	{"alova-lru", func(b *testing.B, keys []string) getter {
+		l := cache.NewLRU(capacity)
+		for _, k := range keys {
+			_ = l.Set(context.Background(), k, value, time.Hour)
+		}
+		return func(ctx context.Context, key string) ([]byte, error) {
+			v, _, err := l.Get(ctx, key)
+			return v, err
+		}
+	}},
+	{"go-redis-cache", func(b *testing.B, keys []string) getter {
+		c := rediscache.New(&rediscache.Options{LocalCache: rediscache.NewTinyLFU(capacity, time.Hour)})
+		for _, k := range keys {
+			if err := c.Set(&rediscache.Item{Key: k, Value: value, TTL: time.Hour}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return func(ctx context.Context, key string) ([]byte, error) {
+			var v []byte
+			err := c.Get(ctx, key, &v)
+			return v, err
+		}
+	}},
+	{"sturdyc", func(b *testing.B, keys []string) getter {
+		c := sturdyc.New[[]byte](capacity, 16, time.Hour, 10)
+		for _, k := range keys {
+			c.Set(k, value)
+		}
+		return func(ctx context.Context, key string) ([]byte, error) {
+			return c.GetOrFetch(ctx, key, sturdyFetch)
+		}
+	}},
+	// Not a cache: the floor of any cache that hands out a copy of a 1 KiB
+	// value (alova, go-redis-cache) — one allocation and a copy.
+	{"copy-only", func(b *testing.B, keys []string) getter {
+		return func(context.Context, string) ([]byte, error) {
+			return append([]byte(nil), value...), nil
+		}
+	}},
+	{"golang-lru", func(b *testing.B, keys []string) getter {
+		c, err := lru.New[string, []byte](capacity)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range keys {
+			c.Add(k, value)
+		}
+		return func(_ context.Context, key string) ([]byte, error) {
+			v, ok := c.Get(key)
+			if !ok {
+				return nil, cache.ErrMiss
+			}
+			return v, nil
+		}
+	}},
+}
+
+// warm checks that get finds every key, so that the loops measure hits only
+// (go-redis/cache's TinyLFU may refuse to admit a key).
+func warm(b *testing.B, get getter, keys []string) {
+	b.Helper()
+	for _, k := range keys {
+		v, err := get(context.Background(), k)
+		if err != nil {
+			b.Fatalf("warm-up Get(%q): %v", k, err)
+		}
+		check(b, v)
+	}
+}
+
+// BenchmarkL1HitSameKey reads one key held in process memory.
+func BenchmarkL1HitSameKey(b *testing.B) {
+	for _, impl := range l1Impls {
+		b.Run(impl.name, func(b *testing.B) {
+			get := impl.setup(b, []string{hotKey})
+			warm(b, get, []string{hotKey})
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				v, err := get(ctx, hotKey)
+				if err != nil {
+					b.Fatal(err)
+				}
+				check(b, v)
+			}
+		})
+	}
+}
+
+// BenchmarkL1HitZipf reads 10,000 keys in a Zipf mix (s = 1.1).
+func BenchmarkL1HitZipf(b *testing.B) {
+	for _, impl := range l1Impls {
+		b.Run(impl.name, func(b *testing.B) {
+			get := impl.setup(b, allKeys)
+			warm(b, get, allKeys)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				v, err := get(ctx, zipfKeys[i&zipfMask])
+				if err != nil {
+					b.Fatal(err)
+				}
+				check(b, v)
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkL1HitSameKeyParallel is BenchmarkL1HitSameKey from GOMAXPROCS
+// goroutines: every one contends for the same key.
+func BenchmarkL1HitSameKeyParallel(b *testing.B) {
+	for _, impl := range l1Impls {
+		b.Run(impl.name, func(b *testing.B) {
+			get := impl.setup(b, []string{hotKey})
+			warm(b, get, []string{hotKey})
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					v, err := get(ctx, hotKey)
+					if err != nil {
+						b.Fatal(err)
+					}
+					check(b, v)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkL1HitZipfParallel is BenchmarkL1HitZipf from GOMAXPROCS
+// goroutines, each walking the sequence from its own starting point.
+func BenchmarkL1HitZipfParallel(b *testing.B) {
+	for _, impl := range l1Impls {
+		b.Run(impl.name, func(b *testing.B) {
+			get := impl.setup(b, allKeys)
+			warm(b, get, allKeys)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				i := nextZipfStart()
+				for pb.Next() {
+					v, err := get(ctx, zipfKeys[i&zipfMask])
+					if err != nil {
+						b.Fatal(err)
+					}
+					check(b, v)
+					i++
+				}
+			})
+		})
+	}
+}
