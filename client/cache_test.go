@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -466,7 +467,8 @@ func TestCacheBrokenTiers(t *testing.T) {
 	t.Parallel()
 	mr, rdb := testredis.Mini(t)
 	d := newCounting(t)
-	tr := cache.NewTiered(nil, cache.NewRedis(rdb, "p:"), cache.TieredOptions{L2Timeout: 100 * time.Millisecond})
+	tr := cache.NewTiered(nil, cache.NewRedis(rdb, "p:"), cache.TieredOptions{L2Timeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
 	var cacheErrs atomic.Int64
 	api := client.New(client.Options{BaseURL: d.URL, Cache: tr,
 		OnCacheError: func(ctx context.Context, err error) { cacheErrs.Add(1) }})
