@@ -15,11 +15,11 @@ import (
 // getter reads key from a cache that holds it and returns the value.
 type getter func(ctx context.Context, key string) ([]byte, error)
 
-// l1Impl builds one library's in-process cache holding keys and returns its
-// read path.
+// l1Impl builds one library's in-process cache holding val under each of
+// keys and returns its read path.
 type l1Impl struct {
 	name  string
-	setup func(b *testing.B, keys []string) getter
+	setup func(b *testing.B, keys []string, val []byte) getter
 }
 
 func originLoad(context.Context) (cache.Entry, error) {
@@ -31,11 +31,11 @@ func sturdyFetch(context.Context) ([]byte, error) { return value, nil }
 // l1Impls are the in-process caches compared. Each is sized to hold every
 // key, and each uses its read-through call where it has one.
 var l1Impls = []l1Impl{
-	{"alova", func(b *testing.B, keys []string) getter {
+	{"alova", func(b *testing.B, keys []string, val []byte) getter {
 		t := cache.NewTiered(cache.NewLRU(capacity), nil, cache.TieredOptions{})
 		b.Cleanup(func() { _ = t.Close() })
 		for _, k := range keys {
-			if err := t.Set(context.Background(), k, cache.Entry{Value: value, TTL: time.Hour}, cache.ModeAll); err != nil {
+			if err := t.Set(context.Background(), k, cache.Entry{Value: val, TTL: time.Hour}, cache.ModeAll); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -45,20 +45,20 @@ var l1Impls = []l1Impl{
 		}
 	}},
 	// The bare L1 tier, without the Tiered read path around it.
-	{"alova-lru", func(b *testing.B, keys []string) getter {
+	{"alova-lru", func(b *testing.B, keys []string, val []byte) getter {
 		l := cache.NewLRU(capacity)
 		for _, k := range keys {
-			_ = l.Set(context.Background(), k, value, time.Hour)
+			_ = l.Set(context.Background(), k, val, time.Hour)
 		}
 		return func(ctx context.Context, key string) ([]byte, error) {
 			v, _, err := l.Get(ctx, key)
 			return v, err
 		}
 	}},
-	{"go-redis-cache", func(b *testing.B, keys []string) getter {
+	{"go-redis-cache", func(b *testing.B, keys []string, val []byte) getter {
 		c := rediscache.New(&rediscache.Options{LocalCache: rediscache.NewTinyLFU(capacity, time.Hour)})
 		for _, k := range keys {
-			if err := c.Set(&rediscache.Item{Key: k, Value: value, TTL: time.Hour}); err != nil {
+			if err := c.Set(&rediscache.Item{Key: k, Value: val, TTL: time.Hour}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -68,29 +68,29 @@ var l1Impls = []l1Impl{
 			return v, err
 		}
 	}},
-	{"sturdyc", func(b *testing.B, keys []string) getter {
+	{"sturdyc", func(b *testing.B, keys []string, val []byte) getter {
 		c := sturdyc.New[[]byte](capacity, 16, time.Hour, 10)
 		for _, k := range keys {
-			c.Set(k, value)
+			c.Set(k, val)
 		}
 		return func(ctx context.Context, key string) ([]byte, error) {
 			return c.GetOrFetch(ctx, key, sturdyFetch)
 		}
 	}},
-	// Not a cache: the floor of any cache that hands out a copy of a 1 KiB
+	// Not a cache: the floor of any cache that hands out a copy of the
 	// value (alova, go-redis-cache) — one allocation and a copy.
-	{"copy-only", func(b *testing.B, keys []string) getter {
+	{"copy-only", func(b *testing.B, keys []string, val []byte) getter {
 		return func(context.Context, string) ([]byte, error) {
-			return append([]byte(nil), value...), nil
+			return append([]byte(nil), val...), nil
 		}
 	}},
-	{"golang-lru", func(b *testing.B, keys []string) getter {
+	{"golang-lru", func(b *testing.B, keys []string, val []byte) getter {
 		c, err := lru.New[string, []byte](capacity)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, k := range keys {
-			c.Add(k, value)
+			c.Add(k, val)
 		}
 		return func(_ context.Context, key string) ([]byte, error) {
 			v, ok := c.Get(key)
@@ -119,7 +119,7 @@ func warm(b *testing.B, get getter, keys []string) {
 func BenchmarkL1HitSameKey(b *testing.B) {
 	for _, impl := range l1Impls {
 		b.Run(impl.name, func(b *testing.B) {
-			get := impl.setup(b, []string{hotKey})
+			get := impl.setup(b, []string{hotKey}, value)
 			warm(b, get, []string{hotKey})
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -135,11 +135,36 @@ func BenchmarkL1HitSameKey(b *testing.B) {
 	}
 }
 
+// smallValue is the value of BenchmarkL1HitSmallValue.
+var smallValue = value[:64]
+
+// BenchmarkL1HitSmallValue is BenchmarkL1HitSameKey with a 64-byte value,
+// where the copy the caches hand out costs little next to the lookup.
+func BenchmarkL1HitSmallValue(b *testing.B) {
+	for _, impl := range l1Impls {
+		b.Run(impl.name, func(b *testing.B) {
+			get := impl.setup(b, []string{hotKey}, smallValue)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				v, err := get(ctx, hotKey)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(v) != len(smallValue) {
+					b.Fatalf("got %d bytes, want %d", len(v), len(smallValue))
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkL1HitZipf reads 10,000 keys in a Zipf mix (s = 1.1).
 func BenchmarkL1HitZipf(b *testing.B) {
 	for _, impl := range l1Impls {
 		b.Run(impl.name, func(b *testing.B) {
-			get := impl.setup(b, allKeys)
+			get := impl.setup(b, allKeys, value)
 			warm(b, get, allKeys)
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -162,7 +187,7 @@ func BenchmarkL1HitZipf(b *testing.B) {
 func BenchmarkL1HitSameKeyParallel(b *testing.B) {
 	for _, impl := range l1Impls {
 		b.Run(impl.name, func(b *testing.B) {
-			get := impl.setup(b, []string{hotKey})
+			get := impl.setup(b, []string{hotKey}, value)
 			warm(b, get, []string{hotKey})
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -185,7 +210,7 @@ func BenchmarkL1HitSameKeyParallel(b *testing.B) {
 func BenchmarkL1HitZipfParallel(b *testing.B) {
 	for _, impl := range l1Impls {
 		b.Run(impl.name, func(b *testing.B) {
-			get := impl.setup(b, allKeys)
+			get := impl.setup(b, allKeys, value)
 			warm(b, get, allKeys)
 			b.ReportAllocs()
 			b.ResetTimer()
