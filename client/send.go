@@ -108,7 +108,13 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 	if !p.shares() {
 		return p.fetch(ctx, in, pol, cacheable)
 	}
-	resp, err, _ := s.flight.Do(ctx, in.key, func(ctx context.Context) (*Response, error) {
+	// A forced send shares only with forced sends: a call already in flight
+	// may have started before whatever made the caller force.
+	fkey := in.key
+	if p.force {
+		fkey = "force\x00" + fkey
+	}
+	resp, err, _ := s.flight.Do(ctx, fkey, func(ctx context.Context) (*Response, error) {
 		return p.fetch(ctx, in, pol, cacheable)
 	})
 	// The shared value may be in the hands of several callers at once: each

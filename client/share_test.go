@@ -230,3 +230,28 @@ func TestShareHTTPErrorIsCopied(t *testing.T) {
 		t.Errorf("downstream calls = %d, want 1", got)
 	}
 }
+
+// A forced send does not join a call that started before it: that call may
+// predate whatever made the caller force.
+func TestShareForcedDoesNotJoinUnforced(t *testing.T) {
+	t.Parallel()
+	d, arrived, release := gated(t)
+	c := client.New(client.Options{BaseURL: d.URL})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for _, force := range []bool{false, true} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Get("/x").Force(force).Send(ctx); err != nil {
+				t.Errorf("Send(force=%v): %v", force, err)
+			}
+		}()
+		<-arrived // each reaches the server on its own
+	}
+	close(release)
+	wg.Wait()
+	if got := d.calls.Load(); got != 2 {
+		t.Errorf("downstream calls = %d, want 2", got)
+	}
+}
