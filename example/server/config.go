@@ -77,7 +77,7 @@ func (c config) validate() error {
 	if c.Downstream != "" && !strings.HasPrefix(c.Downstream, "http://") && !strings.HasPrefix(c.Downstream, "https://") {
 		errs = append(errs, fmt.Errorf("-downstream: %q is not an http(s) URL", c.Downstream))
 	}
-	positive := []struct {
+	ranges := []struct {
 		name string
 		ok   bool
 	}{
@@ -92,7 +92,7 @@ func (c config) validate() error {
 		{"-demo-latency", c.DemoLatency >= 0},
 		{"-demo-fail-rate", c.DemoFailRate >= 0 && c.DemoFailRate < 1},
 	}
-	for _, p := range positive {
+	for _, p := range ranges {
 		if !p.ok {
 			errs = append(errs, fmt.Errorf("%s: out of range", p.name))
 		}
