@@ -236,8 +236,13 @@ func waitSubscribed(t *testing.T, tr *Tiered, n int64) {
 }
 
 // newTiered builds a Tiered on b with a fresh L1 and closes it at the end.
+// Unless the test sets one, the L2 timeout is a generous 2 s, so that a
+// loaded machine does not turn L2 hits into misses.
 func newTiered(t *testing.T, b *backend, prefix string, opts TieredOptions) *Tiered {
 	t.Helper()
+	if opts.L2Timeout == 0 {
+		opts.L2Timeout = testL2Timeout
+	}
 	tr := NewTiered(NewLRU(1000), NewRedis(b.rdb, prefix), opts)
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
@@ -270,6 +275,9 @@ func inL1(tr *Tiered, key string) bool {
 	_, _, err := tr.l1.Get(context.Background(), key)
 	return !errors.Is(err, ErrMiss)
 }
+
+// testL2Timeout is the L2 timeout of tests that do not test timeouts.
+const testL2Timeout = 2 * time.Second
 
 // quiet is a logger that drops everything, for tests that provoke errors.
 var quiet = slog.New(slog.DiscardHandler)

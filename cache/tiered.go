@@ -23,6 +23,8 @@ const (
 	DefaultL2Timeout  = 200 * time.Millisecond
 	DefaultL2Failures = 3
 	DefaultL2Cooldown = 5 * time.Second
+
+	DefaultInvalidationCheck = time.Second
 )
 
 // invalidationBuffer is how many invalidation messages may wait for the
@@ -79,6 +81,12 @@ type TieredOptions struct {
 	// goroutine is started. By default a Tiered with both tiers subscribes,
 	// and a Tiered with an L2 publishes.
 	NoInvalidation bool
+	// InvalidationCheck is how often the subscriber verifies that Redis
+	// still delivers to it (one PUBLISH to a channel of its own, answered
+	// with the number of receivers); a subscription found lost by two checks
+	// in a row is replaced, and L1 purged. Zero means
+	// DefaultInvalidationCheck (1 s).
+	InvalidationCheck time.Duration
 
 	// Logger receives L2 errors (Warn), L2 being skipped (Error) and coming
 	// back (Info), and invalidation channel events. Logged records never
@@ -117,13 +125,14 @@ type Tiered struct {
 	brk    breaker
 	stats  counters
 
-	// The invalidation subscriber (nil ps when not subscribed).
-	ps         *redis.PubSub
+	// The invalidation subscriber (nil stopListen when there is none). ps
+	// is the current subscription, owned by the listen goroutine.
+	ps         atomic.Pointer[redis.PubSub]
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 	subscribed atomic.Int64 // subscription confirmations received
+	renewed    atomic.Int64 // subscriptions replaced after a failed check
 	closeOnce  sync.Once
-	closeErr   error
 }
 
 // loaded is what one flight of GetOrLoad hands to all its callers. value is
@@ -149,7 +158,8 @@ func NewTiered(l1 *LRU, l2 *Redis, opts TieredOptions) *Tiered {
 	switch {
 	case opts.Jitter < 0 || opts.Jitter >= 1:
 		panic("cache: NewTiered: Jitter must be in [0, 1)")
-	case opts.L1MaxTTL < 0, opts.NegativeTTL < 0, opts.L2Timeout < 0, opts.L2Cooldown < 0, opts.L2Failures < 0:
+	case opts.L1MaxTTL < 0, opts.NegativeTTL < 0, opts.L2Timeout < 0, opts.L2Cooldown < 0, opts.L2Failures < 0,
+		opts.InvalidationCheck < 0:
 		panic("cache: NewTiered: negative duration or count in TieredOptions")
 	}
 	if opts.Jitter == 0 {
@@ -166,6 +176,9 @@ func NewTiered(l1 *LRU, l2 *Redis, opts TieredOptions) *Tiered {
 	}
 	if opts.L2Cooldown == 0 {
 		opts.L2Cooldown = DefaultL2Cooldown
+	}
+	if opts.InvalidationCheck == 0 {
+		opts.InvalidationCheck = DefaultInvalidationCheck
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -185,7 +198,6 @@ func NewTiered(l1 *LRU, l2 *Redis, opts TieredOptions) *Tiered {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.stopListen = cancel
 		t.listenDone = make(chan struct{})
-		t.ps = l2.rdb.Subscribe(ctx) // no channel yet: no I/O here
 		go t.listen(ctx)
 	}
 	return t
@@ -459,7 +471,7 @@ func (t *Tiered) KnownTags(ctx context.Context, prefix string) ([]string, error)
 func (t *Tiered) Stats() Stats { return t.stats.snapshot() }
 
 // Close stops the invalidation subscriber and waits for it to end. It does
-// not close the Redis client. The Tiered stays usable as a cache, without
+// not close the Redis client. It returns nil. The Tiered stays usable as a cache, without
 // receiving invalidations from other instances. Close is idempotent.
 //
 // If the subscriber is in the middle of a command to a server that has hung
@@ -468,14 +480,13 @@ func (t *Tiered) Stats() Stats { return t.stats.snapshot() }
 // unless ContextTimeoutEnabled is set).
 func (t *Tiered) Close() error {
 	t.closeOnce.Do(func() {
-		if t.ps == nil {
+		if t.stopListen == nil {
 			return
 		}
 		t.stopListen()
-		t.closeErr = t.ps.Close()
 		<-t.listenDone
 	})
-	return t.closeErr
+	return nil
 }
 
 // l2Get reads key from L2 through the breaker and timeout, counting the
@@ -612,28 +623,89 @@ func (t *Tiered) queuePublish(ctx context.Context, p redis.Pipeliner, keys, tags
 	p.Publish(ctx, t.l2.channel, message{from: t.id, keys: keys, tags: tags}.encode())
 }
 
-// listen runs the invalidation subscriber until Close.
+// listen runs the invalidation subscriber until ctx ends (Close).
+//
+// go-redis reconnects and resubscribes a PubSub by itself when its
+// connection breaks, but a connection can also stay up without the
+// subscription: a SUBSCRIBE answered with an error (a restarting server that
+// is still loading its data) is not retried. So every InvalidationCheck the
+// subscriber publishes an empty message on a channel of its own, subscribed
+// together with the shared one: if Redis answers twice in a row that nobody
+// received it, the subscription is gone, and it is replaced by a fresh one.
 func (t *Tiered) listen(ctx context.Context) {
 	defer close(t.listenDone)
-	// An error here (Redis down) is retried by the channel loop below,
-	// which reconnects and resubscribes by itself.
-	onTime := t.ps.Subscribe(ctx, t.l2.channel) == nil
-	for m := range t.ps.ChannelWithSubscriptions(redis.WithChannelSize(invalidationBuffer)) {
-		switch m := m.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
+	check := time.NewTicker(t.opts.InvalidationCheck)
+	defer check.Stop()
+	own := t.l2.channel + ":" + t.id
+	for first := true; ; first = false {
+		ps := t.l2.rdb.Subscribe(ctx) // no channel yet: no I/O here
+		t.ps.Store(ps)
+		// An error here (Redis down) is retried by go-redis's channel
+		// loop, which reconnects and resubscribes by itself.
+		onTime := ps.Subscribe(ctx, t.l2.channel, own) == nil && first
+		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(invalidationBuffer))
+		renew := t.receive(ctx, ch, check.C, own, onTime)
+		_ = ps.Close()
+		for range ch { // let go-redis's goroutine hand over what it holds and end
+		}
+		if !renew {
+			return
+		}
+		t.renewed.Add(1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond): // no busy loop if Redis keeps refusing
+		}
+	}
+}
+
+// receive applies the messages of one subscription until ctx ends (false)
+// or the subscription is found lost (true).
+func (t *Tiered) receive(ctx context.Context, ch <-chan any, check <-chan time.Time, own string, onTime bool) (renew bool) {
+	misses := 0 // consecutive checks that found nobody subscribed
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case m, ok := <-ch:
+			if !ok {
+				return ctx.Err() == nil
 			}
-			// Invalidations sent while we were not subscribed are lost:
-			// whatever L1 holds may have been deleted elsewhere. The
-			// confirmation of a subscription made at NewTiered needs no
-			// purge: it follows NewTiered by milliseconds.
-			if n := t.subscribed.Add(1); n > 1 || !onTime {
-				t.l1.Purge()
-				t.log.Info("cache: invalidation channel (re)subscribed, L1 purged", "subscriptions", n)
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind != "subscribe" || m.Channel != t.l2.channel {
+					continue
+				}
+				// Invalidations sent while we were not subscribed are
+				// lost: whatever L1 holds may have been deleted elsewhere.
+				// The confirmation of a subscription made at NewTiered
+				// needs no purge: it follows NewTiered by milliseconds.
+				if n := t.subscribed.Add(1); n > 1 || !onTime {
+					t.l1.Purge()
+					t.log.Info("cache: invalidation channel (re)subscribed, L1 purged", "subscriptions", n)
+				}
+			case *redis.Message:
+				if m.Channel == t.l2.channel {
+					t.apply(m.Payload)
+				}
 			}
-		case *redis.Message:
-			t.apply(m.Payload)
+		case <-check:
+			n, err := bounded(ctx, t.opts.L2Timeout, !t.l2.deadlines, func(ctx context.Context) (int64, error) {
+				return t.l2.rdb.Publish(ctx, own, "").Result()
+			})
+			switch {
+			case err != nil: // Redis unreachable: go-redis is reconnecting
+			case n > 0:
+				misses = 0
+			default:
+				// Twice in a row, so that a check racing a (re)subscription
+				// in flight on the other connection does not count.
+				if misses++; misses >= 2 {
+					t.log.Warn("cache: invalidation subscription lost, renewing it")
+					return true
+				}
+			}
 		}
 	}
 }
