@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/alovago/alova/client"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/lock"
 	"github.com/alovago/alova/ratelimit"
-	"github.com/redis/go-redis/v9"
 )
 
 // hookBackend is where the limiter counts and the locks live: memory,
@@ -39,7 +37,7 @@ func forEachHookBackend(t *testing.T, body func(t *testing.T, b hookBackend)) {
 		body(t, hookBackend{store: ratelimit.NewMemoryStore(), locker: lock.NewMemory(), prefix: "mem:", advance: func(time.Duration) {}})
 	})
 	t.Run("miniredis", func(t *testing.T) {
-		mr, rdb := hookMini(t)
+		mr, rdb := testredis.Mini(t)
 		p := testredis.Prefix(t, nil)
 		body(t, hookBackend{store: ratelimit.NewRedisStore(rdb), locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: p + "lock:"}), prefix: p, advance: mr.FastForward})
 	})
@@ -48,17 +46,6 @@ func forEachHookBackend(t *testing.T, body func(t *testing.T, b hookBackend)) {
 		p := testredis.Prefix(t, rdb)
 		body(t, hookBackend{store: ratelimit.NewRedisStore(rdb), locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: p + "lock:"}), prefix: p, advance: func(time.Duration) {}})
 	})
-}
-
-// hookMini starts a miniredis with a client more patient than testredis.Mini's
-// (200 ms): hundreds of concurrent Lua scripts on miniredis under -race on a
-// busy machine can queue longer than that.
-func hookMini(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
-	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
-	t.Cleanup(func() { _ = rdb.Close() })
-	return mr, rdb
 }
 
 func TestRateLimitRefusesAtOnce(t *testing.T) {

@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/lock"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
@@ -56,24 +54,13 @@ func forEachLocker(t *testing.T, body func(t *testing.T, b backend)) {
 		body(t, backend{locker: m, advance: clock.Advance, fake: true})
 	})
 	t.Run("miniredis", func(t *testing.T) {
-		mr, rdb := patientMini(t)
+		mr, rdb := testredis.Mini(t)
 		body(t, backend{locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: testredis.Prefix(t, nil)}), advance: mr.FastForward, fake: true})
 	})
 	t.Run("redis", func(t *testing.T) {
 		rdb := testredis.Real(t)
 		body(t, backend{locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: testredis.Prefix(t, rdb)}), advance: time.Sleep})
 	})
-}
-
-// patientMini starts a miniredis with a client more patient than testredis.Mini's
-// (200 ms): hundreds of concurrent Lua scripts on miniredis under -race on a
-// busy machine can queue longer than that.
-func patientMini(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
-	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
-	t.Cleanup(func() { _ = rdb.Close() })
-	return mr, rdb
 }
 
 // fast are options for tests: frequent tries, renewal off unless asked, and

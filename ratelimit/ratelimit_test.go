@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/ratelimit"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
@@ -57,24 +55,13 @@ func forEachStore(t *testing.T, body func(t *testing.T, b backend)) {
 		body(t, backend{name: "memory", store: s, prefix: "mem:", advance: clock.Advance})
 	})
 	t.Run("miniredis", func(t *testing.T) {
-		mr, rdb := patientMini(t)
+		mr, rdb := testredis.Mini(t)
 		body(t, backend{name: "miniredis", store: ratelimit.NewRedisStore(rdb), prefix: testredis.Prefix(t, nil), advance: mr.FastForward})
 	})
 	t.Run("redis", func(t *testing.T) {
 		rdb := testredis.Real(t)
 		body(t, backend{name: "redis", store: ratelimit.NewRedisStore(rdb), prefix: testredis.Prefix(t, rdb), advance: time.Sleep})
 	})
-}
-
-// patientMini starts a miniredis with a client more patient than testredis.Mini's
-// (200 ms): hundreds of concurrent Lua scripts on miniredis under -race on a
-// busy machine can queue longer than that.
-func patientMini(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
-	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
-	t.Cleanup(func() { _ = rdb.Close() })
-	return mr, rdb
 }
 
 func (b backend) limiter(opts ratelimit.Options) *ratelimit.Limiter {

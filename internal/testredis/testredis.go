@@ -18,11 +18,15 @@ import (
 
 // Mini starts a miniredis for the test and returns it with a client on it.
 // Both are closed when the test ends.
+//
+// The client does not retry, so an outage (mr.Close, mr.SetError) shows at
+// once, but it waits patiently for answers: hundreds of concurrent Lua
+// scripts on miniredis under -race on a busy machine can queue for seconds.
 func Mini(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
 	t.Helper()
 	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
-		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return mr, rdb
 }
