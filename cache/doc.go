@@ -40,7 +40,8 @@
 //
 // Reads degrade, never fail: an L2 error or timeout ([TieredOptions.L2Timeout],
 // 200 ms by default, enforced even if the Redis client ignores context
-// deadlines) counts as an L2 miss, is counted in [Stats] and logged, and the
+// deadlines; set ContextTimeoutEnabled on the client to enforce it more
+// cheaply) counts as an L2 miss, is counted in [Stats] and logged, and the
 // origin answers. After [TieredOptions.L2Failures] consecutive failures L2
 // is skipped for [TieredOptions.L2Cooldown], so a dead Redis adds no latency;
 // then one call probes it, and L2 comes back by itself. Writes and
@@ -55,11 +56,12 @@
 // lists the tags in use. A Delete, DeleteTags, Set or forced load on one
 // process is published on a Redis pub/sub channel, and every other [Tiered]
 // on the same Redis and prefix drops the keys from its L1 within
-// milliseconds (alova's @alova/psc, across hosts). A Tiered purges its L1
+// milliseconds (alova's @alova/psc, across hosts). The subscriber
+// reconnects by itself after a Redis restart, checks every second that Redis
+// still delivers to it ([TieredOptions.InvalidationCheck]), and purges its L1
 // whenever its subscription is re-established, because messages sent while
-// it was disconnected are lost. [TieredOptions.NoInvalidation] turns this
-// off; [TieredOptions.L1MaxTTL] bounds how stale an L1 copy can get either
-// way.
+// it was away are lost. [TieredOptions.NoInvalidation] turns this off;
+// [TieredOptions.L1MaxTTL] bounds how stale an L1 copy can get either way.
 //
 // # Expiry
 //
