@@ -322,7 +322,9 @@ func (t *Tiered) Get(ctx context.Context, key string, mode Mode) ([]byte, Tier, 
 	}
 	if t.l2 != nil && mode == ModeAll {
 		if v, ttl, err := t.l2Get(ctx, key); err == nil {
-			t.fillL1(key, clone(v), ttl)
+			if t.l1 != nil {
+				t.fillL1(key, clone(v), ttl)
+			}
 			return v, TierL2, nil
 		} else if ctx.Err() != nil {
 			return nil, TierNone, ctx.Err()

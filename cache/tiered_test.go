@@ -727,6 +727,9 @@ func TestTieredTags(t *testing.T) {
 		if want := []string{"product:1", "product:2", "users"}; !slices.Equal(tags, want) {
 			t.Errorf("KnownTags after DeleteTags = %q, want %q", tags, want)
 		}
+		if err := tr.DeleteTags(ctx, "no such tag"); err != nil {
+			t.Errorf("DeleteTags(unknown tag) = %v", err)
+		}
 	})
 }
 
