@@ -185,17 +185,29 @@ func (r *Redis) queueSet(ctx context.Context, p redis.Pipeliner, key string, val
 // clock in ms) to the tag sets KEYS[2..] and the tag names ARGV[4..] to the
 // registry KEYS[1]. A tag set is a sorted set scored by each key's expiry;
 // keys already expired are pruned on each add, and the set itself expires
-// with its longest-lived key. All keys share the hash tag {tags}.
+// with its longest-lived key. The registry is a sorted set too, each name
+// scored by the expiry of its set: names whose keys have all expired are
+// pruned on each add, so the registry holds only live tags even when
+// KnownTags is never called, and it expires with the last of them. All keys
+// share the hash tag {tags}.
 const tagScript = `
 local now = tonumber(ARGV[2])
 local ms = tonumber(ARGV[3])
+local exp = now + ms
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 for i = 2, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  redis.call('ZADD', KEYS[i], now + ms, ARGV[1])
+  redis.call('ZADD', KEYS[i], exp, ARGV[1])
   if redis.call('PTTL', KEYS[i]) < ms then
     redis.call('PEXPIRE', KEYS[i], ms)
   end
-  redis.call('SADD', KEYS[1], ARGV[i + 2])
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i + 2])
+  if not s or tonumber(s) < exp then
+    redis.call('ZADD', KEYS[1], exp, ARGV[i + 2])
+  end
+end
+if redis.call('PTTL', KEYS[1]) < ms then
+  redis.call('PEXPIRE', KEYS[1], ms)
 end
 return 1
 `
@@ -217,7 +229,7 @@ for i = 2, #KEYS do
   local ks = redis.call('ZRANGE', KEYS[i], 0, -1)
   for _, k in ipairs(ks) do out[#out + 1] = k end
   redis.call('DEL', KEYS[i])
-  redis.call('SREM', KEYS[1], ARGV[i - 1])
+  redis.call('ZREM', KEYS[1], ARGV[i - 1])
 end
 return out
 `)
@@ -255,17 +267,19 @@ func (r *Redis) DeleteTags(ctx context.Context, tags ...string) error {
 
 // knownTagsScript returns the tag names in the registry KEYS[1] that start
 // with ARGV[1] and whose tag set (prefix ARGV[2]) still exists; it removes
-// the names whose set has expired. The tag sets it reads are not declared in
-// KEYS (their names are data), but they share the registry's hash tag, so
+// the names whose set has expired (by score, ARGV[3] being the caller's clock
+// in ms, or because the set is gone). The tag sets it reads are not declared
+// in KEYS (their names are data), but they share the registry's hash tag, so
 // they live in its slot, which is what Cluster checks.
 var knownTagsScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local out = {}
 local p = ARGV[1]
-for _, t in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, t in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if redis.call('EXISTS', ARGV[2] .. t) == 1 then
     if string.sub(t, 1, #p) == p then out[#out + 1] = t end
   else
-    redis.call('SREM', KEYS[1], t)
+    redis.call('ZREM', KEYS[1], t)
   end
 end
 return out
@@ -273,11 +287,11 @@ return out
 
 // KnownTags returns, in no particular order, the tags currently carried by
 // a live entry in Redis whose name starts with prefix (all of them for "").
-// It reads the whole registry of tag names (one round trip), pruning the
-// names whose entries have all expired. The tag sets are hash-tagged with
-// the registry, so the script is Cluster-safe.
+// It reads the registry of live tag names (one round trip, in time linear in
+// their number), pruning the names whose entries have all expired. The tag
+// sets are hash-tagged with the registry, so the script is Cluster-safe.
 func (r *Redis) KnownTags(ctx context.Context, prefix string) ([]string, error) {
-	res, err := knownTagsScript.Run(ctx, r.rdb, []string{r.tagAll}, prefix, r.tagBase+"t:").StringSlice()
+	res, err := knownTagsScript.Run(ctx, r.rdb, []string{r.tagAll}, prefix, r.tagBase+"t:", time.Now().UnixMilli()).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("cache: redis known tags: %w", err)
 	}

@@ -121,7 +121,7 @@ func TestRedisTags(t *testing.T) {
 		if want := []string{"user:1"}; !slices.Equal(tags, want) {
 			t.Errorf("KnownTags after tag sets expired = %q, want %q", tags, want)
 		}
-		if n := b.direct.SCard(ctx, r.tagAll).Val(); n != 1 {
+		if n := b.direct.ZCard(ctx, r.tagAll).Val(); n != 1 {
 			t.Errorf("registry holds %d names after pruning, want 1", n)
 		}
 	})
@@ -140,6 +140,29 @@ func TestRedisTagSetPrunesExpiredKeys(t *testing.T) {
 		members := b.direct.ZRange(ctx, r.tagBase+"t:t", 0, -1).Val()
 		if want := []string{"new"}; !slices.Equal(members, want) {
 			t.Errorf("tag set members = %q, want %q (expired ones pruned)", members, want)
+		}
+	})
+}
+
+// TestRedisTagRegistryStaysBounded: names of tags whose keys have all expired
+// leave the registry on the next tagged write, without KnownTags being called,
+// and the registry expires with its last live tag.
+func TestRedisTagRegistryStaysBounded(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		r := NewRedis(b.rdb, b.prefix(t))
+		for i := range 50 {
+			_ = r.SetTagged(ctx, fmt.Sprint("old", i), []byte("x"), time.Millisecond, []string{fmt.Sprint("url:", i)})
+		}
+		time.Sleep(5 * time.Millisecond) // the client clock scores the names
+		_ = r.SetTagged(ctx, "new", []byte("x"), time.Minute, []string{"url:new"})
+		names := b.direct.ZRange(ctx, r.tagAll, 0, -1).Val()
+		if want := []string{"url:new"}; !slices.Equal(names, want) {
+			t.Errorf("registry = %q, want %q (expired names pruned on write)", names, want)
+		}
+		if pttl := b.direct.PTTL(ctx, r.tagAll).Val(); pttl <= 0 || pttl > time.Minute {
+			t.Errorf("PTTL(registry) = %v, want in (0, 1m]", pttl)
 		}
 	})
 }
