@@ -159,7 +159,7 @@ func (m *Method) Body(v any) *Method {
 	default:
 		enc, err := json.Marshal(v)
 		if err != nil {
-			m.bodyErr = fmt.Errorf("client: encode %T body as JSON: %w", v, err)
+			m.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
 			break
 		}
 		m.body = enc

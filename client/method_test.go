@@ -138,8 +138,8 @@ func TestMethodBody(t *testing.T) {
 		before := d.calls.Load()
 		_, err := c.Post("/b", make(chan int)).Send(ctx)
 		var je *json.UnsupportedTypeError
-		if !errors.As(err, &je) {
-			t.Fatalf("Send err = %v, want a *json.UnsupportedTypeError", err)
+		if !errors.As(err, &je) || !errors.Is(err, client.ErrEncodeBody) {
+			t.Fatalf("Send err = %v, want ErrEncodeBody wrapping a *json.UnsupportedTypeError", err)
 		}
 		if d.calls.Load() != before {
 			t.Error("a body that failed to encode was sent anyway")

@@ -238,7 +238,7 @@ func (r *retrier) wait(custom retry.Backoff, n int, err error) (time.Duration, b
 // [*HTTPError] with status 5xx or 429, a [*ratelimit.LimitedError], a
 // [lock.ErrTimeout], and any other error — transport errors, timeouts of the
 // attempt, errors of custom senders and hooks; no for other 4xx answers,
-// [ErrRefused], [ErrBodyTooLarge], context.Canceled, and nil. (Whether the
+// [ErrRefused], [ErrBodyTooLarge], [ErrEncodeBody], context.Canceled, and nil. (Whether the
 // caller's own ctx has ended is checked apart: such a send is never retried.)
 // Use it to build a RetryOptions.ShouldRetry that narrows or widens it.
 func Retryable(err error) bool {
@@ -252,7 +252,7 @@ func Retryable(err error) bool {
 	if errors.Is(err, ratelimit.ErrLimited) || errors.Is(err, lock.ErrTimeout) {
 		return true
 	}
-	return !errors.Is(err, ErrRefused) && !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, context.Canceled)
+	return !errors.Is(err, ErrRefused) && !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, ErrEncodeBody) && !errors.Is(err, context.Canceled)
 }
 
 // retryAfter returns the wait err asks for: a [ratelimit.LimitedError]'s

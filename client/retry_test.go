@@ -559,6 +559,7 @@ func TestRetryable(t *testing.T) {
 		{"canceled", wrap2(context.Canceled), false},
 		{"refused", wrap2(client.ErrRefused), false},
 		{"body too large", wrap2(client.ErrBodyTooLarge), false},
+		{"body not encodable", wrap2(client.ErrEncodeBody), false},
 		{"rate limited", wrap2(&ratelimit.LimitedError{Limit: 1, RetryAfter: time.Second}), true},
 		{"lock timeout", wrap2(lock.ErrTimeout), true},
 		{"custom", errors.New("smtp: 421 try later"), true},

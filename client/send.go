@@ -27,6 +27,10 @@ var (
 	// answers are not cached: its policy caches nothing (or gives the answer
 	// no time to live), or it has an io.Reader body.
 	ErrNotCacheable = errors.New("client: method is not cacheable")
+	// ErrEncodeBody fails a send whose [Method.Body] value could not be
+	// encoded as JSON; it wraps the encoder's error. Sending again cannot
+	// help, so [Retryable] reports false for it.
+	ErrEncodeBody = errors.New("client: cannot encode body as JSON")
 )
 
 var _ Sender = (*Method)(nil)
