@@ -42,6 +42,9 @@ func Client(c *client.Client) func(http.Handler) http.Handler {
 	}
 }
 
+// defaultRequestIDHeader is chi's default RequestIDHeader, in canonical form.
+const defaultRequestIDHeader = "X-Request-Id"
+
 // Bind returns a shallow copy of r whose context carries c scoped to r, for
 // [client.FromContext]: what [Client] does for each request, for code that
 // binds a client itself (handlers falling back to a configured client).
@@ -63,7 +66,10 @@ func Bind(r *http.Request, c *client.Client) *http.Request {
 	if c == nil {
 		panic("middleware: Bind with a nil *client.Client")
 	}
-	name := textproto.CanonicalMIMEHeaderKey(chimw.RequestIDHeader)
+	name := chimw.RequestIDHeader
+	if name != defaultRequestIDHeader { // chi's default is canonical already
+		name = textproto.CanonicalMIMEHeaderKey(name)
+	}
 	if len(r.Header[name]) == 0 {
 		if id := chimw.GetReqID(r.Context()); id != "" {
 			h := make(http.Header, len(r.Header)+1)
