@@ -21,8 +21,10 @@ const DefaultTimeout = 10 * time.Second
 const DefaultMaxResponseBytes = 32 << 20
 
 // DefaultForwardHeaders are the request headers a request-scoped client
-// forwards when [Options.ForwardHeaders] is nil: the request id set by chi's
-// middleware.RequestID and the W3C trace context.
+// forwards when [Options.ForwardHeaders] is nil: the request id and the W3C
+// trace context. When the incoming request has no X-Request-Id header but
+// chi's middleware.RequestID generated an id for it (kept in the request's
+// context, read with its GetReqID), that id is forwarded.
 var DefaultForwardHeaders = []string{"X-Request-Id", "Traceparent"}
 
 // Options configures a [Client]. The zero value works: no base URL, a 10 s

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
+
+	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/alovago/alova/cache"
 )
@@ -158,8 +161,17 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo, pol Policy, cacheabl
 	}
 	if fwd := p.c.fwd; fwd != nil {
 		for _, name := range s.forward {
-			if vs := fwd[name]; len(vs) > 0 && len(req.Header[name]) == 0 {
+			if len(req.Header[name]) > 0 {
+				continue // the method's own value wins
+			}
+			if vs := fwd[name]; len(vs) > 0 {
 				req.Header[name] = vs
+			} else if name == requestIDHeader() {
+				// chi's middleware.RequestID keeps an id it generated in the
+				// request's context only, not in its headers.
+				if id := chimw.GetReqID(p.c.ctx); id != "" {
+					req.Header[name] = []string{id}
+				}
 			}
 		}
 	}
@@ -204,4 +216,14 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo, pol Policy, cacheabl
 		}
 	}
 	return resp, nil
+}
+
+// requestIDHeader is the canonical name of the header chi's
+// middleware.RequestID reads an incoming id from (chimw.RequestIDHeader,
+// "X-Request-Id" unless the program changed it).
+func requestIDHeader() string {
+	if h := chimw.RequestIDHeader; h != "X-Request-Id" {
+		return textproto.CanonicalMIMEHeaderKey(h)
+	}
+	return "X-Request-Id"
 }

@@ -38,8 +38,8 @@ type CaptchaOptions struct {
 	Deliver func(c *client.Client, code, key string) client.Sender
 
 	// Client is the client Deliver gets when the request's context holds
-	// none (no middleware.Client in front): it is bound to the request as
-	// middleware.Bind does, so its calls are still cancelled with the
+	// none (no middleware.Client in front): it is bound to the request (see
+	// client.Client.WithRequest), so its calls are still cancelled with the
 	// request and forward its request id. Default nil: the request's client,
 	// else client.FromContext's default client (no base URL, so Deliver's
 	// URLs must be absolute).
@@ -302,7 +302,7 @@ func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
 func (h *captchaHandler) client(r *http.Request) *client.Client {
 	c := client.FromContext(r.Context())
 	if c == defaultClient && h.fallback != nil {
-		return client.FromContext(middleware.Bind(r, h.fallback).Context())
+		return h.fallback.WithRequest(r)
 	}
 	return c
 }

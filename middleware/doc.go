@@ -12,8 +12,8 @@
 // [Client] binds a process-wide *client.Client to each request. Handlers get
 // it back with client.FromContext(r.Context()); it never returns nil. The
 // scoped client's downstream calls are cancelled when the caller hangs up,
-// and carry the request's X-Request-Id (including the one chi's RequestID
-// generated: see [Bind]) and traceparent headers. Binding costs two small
+// and carry the request's X-Request-Id (or the id chi's RequestID generated)
+// and traceparent headers. Binding costs two small
 // allocations per request and registers nothing, so a handler that never uses
 // the client pays almost nothing and no request can leak memory.
 //
