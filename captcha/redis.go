@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultKeyPrefix is the key prefix of a [RedisStore] made with prefix "".
-const DefaultKeyPrefix = "captcha:"
+const DefaultKeyPrefix = "alova:captcha:"
 
 // RedisStore is a [Store] on Redis, shared by every process that uses the
 // same Redis and prefix. It is safe for concurrent use.

@@ -117,14 +117,15 @@ func TestDefaultKeyPrefix(t *testing.T) {
 	p := captcha.NewProvider(captcha.NewRedisStore(rdb, ""), captcha.Options{})
 	var ob outbox
 	mustSend(t, p, &ob, "user@example.com")
-	if !mr.Exists("captcha:user@example.com") {
-		t.Fatalf("keys = %v, want captcha:user@example.com", mr.Keys())
+	const key = "alova:captcha:user@example.com"
+	if !mr.Exists(key) {
+		t.Fatalf("keys = %v, want %s", mr.Keys(), key)
 	}
-	if ttl := mr.TTL("captcha:user@example.com"); ttl != 5*time.Minute {
+	if ttl := mr.TTL(key); ttl != 5*time.Minute {
 		t.Errorf("TTL = %v, want 5m", ttl)
 	}
 	mr.FastForward(5 * time.Minute)
-	if mr.Exists("captcha:user@example.com") {
+	if mr.Exists(key) {
 		t.Errorf("record outlived its expiry")
 	}
 }
