@@ -45,11 +45,10 @@ type CaptchaOptions struct {
 	// URLs must be absolute).
 	Client *client.Client
 
-	// Retry configures the client.Retry around each delivery. The zero value
-	// retries a failed delivery 3 times, waiting 1 s, 2 s then 4 s: Multiplier
-	// 0 means 2 here (exponential backoff) unless NewBackoff is set; set it
-	// to 1 for a constant delay, or NoRetry to send once. Retry-After answers
-	// from the downstream are honoured. The captcha provider bounds the whole
+	// Retry configures the client.Retry around each delivery, with its
+	// defaults: the zero value retries a failed delivery 3 times, 1 s apart
+	// (set Multiplier for exponential backoff, NoRetry to send once).
+	// Retry-After answers from the downstream are honoured. The captcha provider bounds the whole
 	// delivery by its DeliveryTimeout (30 s by default). Captcha panics if
 	// the options are invalid (see client.Retry).
 	Retry client.RetryOptions
@@ -184,9 +183,6 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 	}
 	h := &captchaHandler{p: p, deliver: opts.Deliver, fallback: opts.Client, retry: opts.Retry,
 		maxBody: opts.MaxBodyBytes, validate: opts.ValidateKey, log: opts.Logger}
-	if h.retry.Multiplier == 0 && h.retry.NewBackoff == nil {
-		h.retry.Multiplier = 2
-	}
 	// client.Retry validates its options: let it panic here, not per request.
 	client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil }), h.retry)
 	if h.maxBody == 0 {

@@ -477,10 +477,10 @@ func TestCaptchaPanics(t *testing.T) {
 	}
 }
 
-// TestDefaultRetryBacksOff checks what a zero Retry.Multiplier and
-// Retry.Retries mean here: 3 retries with doubling waits (1 ms, 2 ms, 4 ms
-// with a Delay of 1 ms; the default Delay is client.Retry's 1 s).
-func TestDefaultRetryBacksOff(t *testing.T) {
+// TestDefaultRetry checks that zero Retry options mean client.Retry's
+// defaults here too: 3 retries with constant waits (1 ms each with a Delay of
+// 1 ms; the default Delay is 1 s).
+func TestDefaultRetry(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var calls int
@@ -508,7 +508,7 @@ func TestDefaultRetryBacksOff(t *testing.T) {
 	if calls != 4 {
 		t.Errorf("%d sends, want 4 (1 + 3 retries)", calls)
 	}
-	want := []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond}
+	want := []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
 	if len(waits) != len(want) {
 		t.Fatalf("waits %v, want %v", waits, want)
 	}
