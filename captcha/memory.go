@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"sync"
 	"time"
+
+	"github.com/alovago/alova/internal/sweep"
 )
 
 // MemoryStore is a [Store] for a single process: a map under a mutex. It is
@@ -13,8 +15,8 @@ import (
 // process only.
 //
 // Expired records are removed lazily when their key is touched, and by a
-// sweep that runs after as many writes as there are records (amortised O(1)
-// per write). No goroutine is started, so there is nothing to close.
+// sweep that runs after as many writes as there are records, and at least 64
+// (amortised O(1) per write). No goroutine is started, so there is nothing to close.
 type MemoryStore struct {
 	mu      sync.Mutex
 	records map[string]*memRecord
@@ -68,19 +70,10 @@ func (s *MemoryStore) get(key string, now time.Time) *memRecord {
 	return r
 }
 
-// wrote counts a write and sweeps dead records once there have been as many
-// writes as records. Call with s.mu held.
+// wrote counts a write and now and then sweeps dead records (see package
+// internal/sweep). Call with s.mu held.
 func (s *MemoryStore) wrote(now time.Time) {
-	s.writes++
-	if s.writes < len(s.records) {
-		return
-	}
-	s.writes = 0
-	for k, r := range s.records {
-		if r.dead(now) {
-			delete(s.records, k)
-		}
-	}
+	sweep.Maybe(s.records, &s.writes, func(r *memRecord) bool { return r.dead(now) })
 }
 
 // Reserve implements [Store.Reserve].

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/alovago/alova/internal/sweep"
 )
 
 var _ Locker = (*Memory)(nil)
@@ -33,7 +35,7 @@ func (m *Memory) TryLock(_ context.Context, name, token string, ttl time.Duratio
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sweepLocked(now)
+	sweep.Maybe(m.m, &m.calls, func(e memLock) bool { return !now.Before(e.expires) })
 	if e, ok := m.m[name]; ok && now.Before(e.expires) {
 		return false, nil
 	}
@@ -65,20 +67,4 @@ func (m *Memory) Unlock(_ context.Context, name, token string) (bool, error) {
 	}
 	delete(m.m, name) // ours, live or expired: either way nobody else holds it
 	return now.Before(e.expires), nil
-}
-
-// sweepLocked drops expired locks once the calls since the last sweep reach
-// the number of locks held (at least 64): O(1) per call amortized. The
-// caller holds m.mu.
-func (m *Memory) sweepLocked(now time.Time) {
-	m.calls++
-	if m.calls < max(len(m.m), 64) {
-		return
-	}
-	m.calls = 0
-	for k, e := range m.m {
-		if !now.Before(e.expires) {
-			delete(m.m, k)
-		}
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/alovago/alova/internal/sweep"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -35,7 +37,7 @@ func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Dura
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweepLocked(now)
+	sweep.Maybe(s.m, &s.calls, func(e memEntry) bool { return !now.Before(e.expires) })
 	e, ok := s.m[key]
 	if !ok || !now.Before(e.expires) {
 		e = memEntry{expires: now.Add(window)}
@@ -54,7 +56,7 @@ func (s *MemoryStore) Set(_ context.Context, key string, count int, ttl time.Dur
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweepLocked(now)
+	sweep.Maybe(s.m, &s.calls, func(e memEntry) bool { return !now.Before(e.expires) })
 	s.m[key] = memEntry{count: count, expires: now.Add(ttl)}
 	return nil
 }
@@ -84,20 +86,4 @@ func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.m)
-}
-
-// sweepLocked drops expired keys once the calls since the last sweep reach
-// the number of keys held (at least 64), which keeps the cost O(1) per call
-// amortized. The caller holds s.mu.
-func (s *MemoryStore) sweepLocked(now time.Time) {
-	s.calls++
-	if s.calls < max(len(s.m), 64) {
-		return
-	}
-	s.calls = 0
-	for k, e := range s.m {
-		if !now.Before(e.expires) {
-			delete(s.m, k)
-		}
-	}
 }
