@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -32,8 +33,9 @@ func router(mws ...func(http.Handler) http.Handler) http.Handler {
 	return r
 }
 
-// routerImpls are the routers compared: bare chi, and chi with alova's
-// middleware.Client; with and without chi's RequestID in front.
+// routerImpls are the routers compared: bare chi, chi with alova's
+// middleware.Client, chi with the least a context-binding middleware can do;
+// and the first two with chi's RequestID in front.
 func routerImpls() []struct {
 	name string
 	h    http.Handler
@@ -45,9 +47,22 @@ func routerImpls() []struct {
 	}{
 		{"chi", router()},
 		{"chi+alova", router(middleware.Client(api))},
+		// The floor of any middleware that hands a value to the handlers
+		// through the request's context: context.WithValue and r.WithContext.
+		{"chi+ctxvalue", router(withValue)},
 		{"chi+RequestID", router(chimw.RequestID)},
 		{"chi+RequestID+alova", router(chimw.RequestID, middleware.Client(api))},
 	}
+}
+
+type ctxKey struct{}
+
+// withValue puts one value in the request's context, as cheaply as a
+// middleware can: one context.WithValue, one r.WithContext.
+func withValue(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, r)))
+	})
 }
 
 // productRequest is an incoming request as a server sees it, without an

@@ -22,14 +22,19 @@ WAIT_MINUTES=${WAIT_MINUTES:-40}
 
 work=$(mktemp -d)
 redis_pid=""
+sampler=""
 cleanup() {
+	if [[ -n $sampler ]]; then
+		kill "$sampler" 2>/dev/null || true
+		wait "$sampler" 2>/dev/null || true
+	fi
 	if [[ -n $redis_pid ]]; then
 		kill "$redis_pid" 2>/dev/null || true
 		wait "$redis_pid" 2>/dev/null || true
 	fi
 	rm -rf "$work"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 
 # A free loopback port: one nothing answers on.
 port=""
@@ -69,7 +74,11 @@ done
 
 cmd="go test -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME (with REDIS_URL on a loopback redis-server)"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-top_before=$(top -bn1 | sed -n '1,3p' | tr -s ' ' | paste -sd ';' -)
+# top's first sample counts since boot; its second is the last second.
+cpu_before=$(top -bn2 -d1 | grep '^%Cpu' | tail -1 | tr -s ' ')
+# Sample the 1-minute load every 10 s while the suite runs.
+(while :; do cut -d' ' -f1 /proc/loadavg >>"$work/load.txt"; sleep 10; done) &
+sampler=$!
 start=$(date +%s)
 "$work/bench.test" -test.run '^$' -test.bench "$BENCH" -test.benchmem \
 	-test.count "$COUNT" -test.benchtime "$BENCHTIME" -test.timeout 60m \
@@ -78,7 +87,11 @@ start=$(date +%s)
 	exit 1
 }
 elapsed=$(($(date +%s) - start))
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+sampler=""
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+load_during=$(sort -g "$work/load.txt" | awk '{ v[NR] = $1 } END { printf "median %s, max %s over %d samples", v[int((NR + 1) / 2)], v[NR], NR }')
 cp "$work/results.txt" results.txt
 
 {
@@ -87,8 +100,8 @@ cp "$work/results.txt" results.txt
 	echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "$(go version); $(redis-server --version | cut -d' ' -f1-3)"
 	echo "library commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- .. 2>/dev/null || echo ' (work tree has uncommitted changes)')"
-	echo "load average (1, 5, 15 min): before the run $load_before, after $load_after (the machine's 2 cores are shared with other engineers' work)"
-	echo "top before the run: $top_before"
+	echo "load average (1, 5, 15 min): before the run $load_before, after $load_after; 1-min load during the run: $load_during (the machine's cores are shared with other work)"
+	echo "CPU use in the second before the run (top): $cpu_before"
 	echo "\`-benchtime $BENCHTIME -count $COUNT\`; Redis on loopback, its own server for the run"
 } >"$work/machine.txt"
 
