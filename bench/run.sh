@@ -99,8 +99,9 @@ cp "$work/results.txt" results.txt
 	echo "nproc: $(nproc); GOMAXPROCS: ${GOMAXPROCS:-$(nproc)} (default)"
 	echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "$(go version); $(redis-server --version | cut -d' ' -f1-3)"
-	echo "library commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- .. 2>/dev/null || echo ' (work tree has uncommitted changes)')"
-	echo "load average (1, 5, 15 min): before the run $load_before, after $load_after; 1-min load during the run: $load_during (the machine's cores are shared with other work)"
+	dirty=$(git -C .. status --porcelain -- '*.go' ':(exclude)bench' ':(exclude)*_test.go' 2>/dev/null | wc -l)
+	echo "library commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$( ((dirty == 0)) || echo " plus uncommitted changes to $dirty non-test Go files")"
+	echo "load average (1, 5, 15 min): before the run $load_before, after $load_after; 1-min load during the run: $load_during (this counts the suite itself, which keeps up to both cores busy; the cores are shared with other work)"
 	echo "CPU use in the second before the run (top): $cpu_before"
 	echo "\`-benchtime $BENCHTIME -count $COUNT\`; Redis on loopback, its own server for the run"
 } >"$work/machine.txt"
