@@ -215,11 +215,11 @@ func (t *Tiered) L2() *Redis { return t.l2 }
 // then returned. The Tier says where the answer came from (TierOrigin for a
 // load). opts.Mode == ModeL1 never reads or writes L2 entries.
 //
-// Concurrent callers missing the same key (with the same Mode and Force)
-// share one L2 lookup and one loader call; see internal/flight: the loader
-// runs with a context carrying the first caller's values that is cancelled
-// only when every waiting caller has left, and a caller whose ctx ends gets
-// ctx.Err() at once. The loader bounds its own running time.
+// Each caller reads L1 and L2 on its own goroutine. Concurrent callers
+// missing the same key (with the same Mode and Force) then share one loader
+// call: it runs with a context carrying the first caller's values that is
+// cancelled only when every waiting caller has left, and a caller whose ctx
+// ends gets ctx.Err() at once. The loader bounds its own running time.
 //
 // A loader error is returned (with TierOrigin) to every waiter and is not
 // cached, unless TieredOptions.NegativeTTL says so. An entry whose TTL is
@@ -231,9 +231,21 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 	if load == nil {
 		panic("cache: GetOrLoad: nil loader")
 	}
-	if !opts.Force && t.l1 != nil {
-		if v, err, ok := t.l1Get(key); ok {
-			return v, TierL1, err
+	if !opts.Force {
+		if t.l1 != nil {
+			if v, err, ok := t.l1Get(key); ok {
+				return v, TierL1, err
+			}
+		}
+		// The L2 read runs on the caller's goroutine, outside the flight: a
+		// hit then costs one round trip and no hand-off to another goroutine.
+		if t.l2 != nil && opts.Mode == ModeAll {
+			if v, ttl, err := t.l2Get(ctx, key); err == nil {
+				t.fillL1(key, clone(v), ttl)
+				return v, TierL2, nil
+			} else if ctx.Err() != nil {
+				return nil, TierNone, ctx.Err()
+			}
 		}
 	}
 	res, err, shared := t.flight.Do(ctx, flightKey(key, opts), func(fctx context.Context) (loaded, error) {
@@ -276,18 +288,16 @@ func (t *Tiered) l1Get(key string) (v []byte, err error, ok bool) {
 
 // fill is the body of one GetOrLoad flight, run once for all its callers.
 func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOptions) (loaded, error) {
-	useL2 := t.l2 != nil && opts.Mode == ModeAll
 	if !opts.Force {
-		// A flight that ended between this caller's L1 miss and the start
-		// of this one has filled L1: don't fetch again.
+		// A flight that ended between this caller's misses and the start of
+		// this one has filled the tiers: don't fetch again. L1 tells when
+		// there is one; an L2-only Tiered asks L2 once more.
 		if t.l1 != nil {
 			if e, _, ok := t.l1.lookup(key); ok {
 				return loaded{value: e.value, tier: TierL1}, e.err
 			}
-		}
-		if useL2 {
-			if v, ttl, err := t.l2Get(ctx, key); err == nil {
-				t.fillL1(key, v, ttl)
+		} else if t.l2 != nil && opts.Mode == ModeAll {
+			if v, _, err := t.l2Get(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
 		}
