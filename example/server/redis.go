@@ -47,6 +47,8 @@ const (
 //	redis-cluster://[user:pass@]h1:p1,h2:p2[?options]  a Redis Cluster (rediss-cluster:// over TLS)
 //	h1:p1,h2:p2                                        a Redis Cluster, seed addresses
 //
+// Every client has ContextTimeoutEnabled, so that the cache's per-call L2
+// timeout is enforced by go-redis itself (no watchdog goroutine per call).
 // Options are go-redis's URL query parameters (dial_timeout, read_timeout,
 // max_retries, pool_size, …).
 func openRedis(rawURL string) (*redisConn, error) {
@@ -56,7 +58,8 @@ func openRedis(rawURL string) (*redisConn, error) {
 			return nil, fmt.Errorf("embedded redis: %w", err)
 		}
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), DialTimeout: redisDialTimeout,
-			ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: redisMaxRetries})
+			ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: redisMaxRetries,
+			ContextTimeoutEnabled: true})
 		return &redisConn{Client: rdb, Kind: "embedded", mini: mr}, nil
 	}
 	rdb, err := newRedisClient(rawURL)
@@ -75,7 +78,7 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 		if len(addrs) < 2 {
 			return nil, errors.New("REDIS_URL: want redis://host:port, rediss://…, redis-cluster://h1:p1,h2:p2 or a comma-separated list of cluster addresses")
 		}
-		opt := &redis.ClusterOptions{Addrs: addrs}
+		opt := &redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true}
 		applyDefaults(nil, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
 		return redis.NewClusterClient(opt), nil
 	case scheme == "redis" || scheme == "rediss":
@@ -85,6 +88,7 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 		}
 		u, _ := url.Parse(rawURL) // ParseURL has accepted it
 		applyDefaults(u.Query(), &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
+		opt.ContextTimeoutEnabled = true
 		return redis.NewClient(opt), nil
 	case scheme == "redis-cluster" || scheme == "rediss-cluster":
 		// Rewrite to go-redis's cluster URL: the first address is the host,
@@ -115,6 +119,7 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 			return nil, urlError(err)
 		}
 		applyDefaults(q, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
+		opt.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(opt), nil
 	default:
 		return nil, fmt.Errorf("REDIS_URL: unknown scheme %q (want redis, rediss, redis-cluster or rediss-cluster)", scheme)
