@@ -42,9 +42,10 @@ func (p *PanicError) Error() string { return fmt.Sprintf("flight: call panicked:
 
 // Do calls fn once for all the callers that ask for key while a call for key is
 // in flight, and returns its result to each of them. fn runs in a goroutine of
-// its own with a context that carries the first caller's values but not its
-// cancellation: it is cancelled when every caller has left (each caller leaves
-// when its ctx ends) or when fn returns. fn bounds its own running time; the
+// its own (on the first caller's, when that caller's ctx can never end) with a
+// context that carries the first caller's values but not its cancellation: it
+// is cancelled when every caller has left (each caller leaves when its ctx
+// ends) or when fn returns. fn bounds its own running time; the
 // callers' deadlines do not apply to it.
 //
 // A caller whose ctx ends before fn returns gets the zero V and ctx.Err() at
@@ -69,6 +70,13 @@ func (g *Group[V]) Do(ctx context.Context, key string, fn func(ctx context.Conte
 	g.calls[key] = c
 	g.mu.Unlock()
 
+	if ctx.Done() == nil {
+		// This caller can never leave early, so fn may as well run on its
+		// goroutine: the call lives at least as long as this caller waits,
+		// and a goroutine hand-off is saved.
+		g.run(fctx, key, c, fn)
+		return c.val, c.err, false
+	}
 	go g.run(fctx, key, c, fn)
 	return g.wait(ctx, key, c, false)
 }

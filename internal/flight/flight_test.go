@@ -213,3 +213,54 @@ func BenchmarkDo(b *testing.B) {
 		g.Do(ctx, "k", fn)
 	}
 }
+
+// TestUncancellableCallerRunsInline: a first caller whose ctx can never end
+// runs fn on its own goroutine, and callers that join still share the call
+// and may still leave early.
+func TestUncancellableCallerRunsInline(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	started := make(chan struct{})
+	release := make(chan struct{})
+	leaderDone := make(chan int, 1)
+	go func() {
+		v, _, _ := g.Do(context.Background(), "k", func(context.Context) (int, error) {
+			close(started)
+			<-release
+			return 5, nil
+		})
+		leaderDone <- v
+	}()
+	<-started
+	joinCtx, cancel := context.WithCancel(context.Background())
+	joined := make(chan error, 1)
+	go func() {
+		_, err, shared := g.Do(joinCtx, "k", func(context.Context) (int, error) { return -1, nil })
+		if !shared && err == nil {
+			err = errors.New("joiner did not share the call")
+		}
+		joined <- err
+	}()
+	waitWaiters(t, &g, "k", 2)
+	cancel()
+	if err := <-joined; !errors.Is(err, context.Canceled) {
+		t.Fatalf("joiner that left got %v, want context.Canceled", err)
+	}
+	close(release)
+	if v := <-leaderDone; v != 5 {
+		t.Fatalf("leader got %d, want 5", v)
+	}
+}
+
+func TestPanicInlineBecomesError(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	_, err, _ := g.Do(context.Background(), "k", func(context.Context) (int, error) { panic("inline") })
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "inline" {
+		t.Fatalf("Do error = %v, want *PanicError", err)
+	}
+	if g.InFlight() != 0 {
+		t.Fatal("a panicked call stayed in flight")
+	}
+}
