@@ -40,20 +40,49 @@ type backend struct {
 	db   int
 }
 
-// age makes the value of the Redis key k look d older: miniredis's clock
-// is fast-forwarded; on the real server the TTL is shortened by d.
+// age makes the value of the Redis key k look d older: its embedded expiry
+// moves d earlier, and so does its TTL in Redis (miniredis's clock is
+// fast-forwarded; on the real server the TTL is shortened by d).
 func (b *backend) age(t *testing.T, k string, d time.Duration) {
 	t.Helper()
+	ctx := context.Background()
+	raw, err := b.direct.Get(ctx, k).Bytes()
+	v, exp, ok := decodeL2(raw)
+	if err != nil || !ok || exp == 0 {
+		t.Fatalf("age(%q): value %q, %v is not an expiring cache entry", k, raw, err)
+	}
+	if err := b.direct.SetArgs(ctx, k, encodeL2(v, exp-d.Milliseconds()), redis.SetArgs{KeepTTL: true}).Err(); err != nil {
+		t.Fatalf("age(%q): %v", k, err)
+	}
 	if b.mr != nil {
 		b.mr.FastForward(d)
 		return
 	}
-	ctx := context.Background()
 	pttl := b.direct.PTTL(ctx, k).Val()
 	if pttl <= d {
 		t.Fatalf("age(%q, %v): PTTL is only %v", k, d, pttl)
 	}
 	b.direct.PExpire(ctx, k, pttl-d)
+}
+
+// plant writes value under the Redis key k as another instance of the cache
+// would, living ttl (0: no expiry, in Redis and in the entry).
+func (b *backend) plant(t *testing.T, k, value string, ttl time.Duration) {
+	t.Helper()
+	var exp int64
+	if ttl > 0 {
+		exp = time.Now().Add(ttl).UnixMilli()
+	}
+	if err := b.direct.Set(context.Background(), k, encodeL2([]byte(value), exp), ttl).Err(); err != nil {
+		t.Fatalf("plant(%q): %v", k, err)
+	}
+}
+
+// stored returns the value the cache keeps under the Redis key k, "" if none.
+func (b *backend) stored(k string) string {
+	raw, _ := b.direct.Get(context.Background(), k).Bytes()
+	v, _, _ := decodeL2(raw)
+	return string(v)
 }
 
 // clientOptions are quick to notice an outage, like testredis.Mini's.

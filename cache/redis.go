@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -12,8 +13,10 @@ import (
 var _ Store = (*Redis)(nil)
 
 // Redis is the shared tier (L2): values in Redis under a key prefix, each
-// with its TTL in Redis itself (SET … PX), so Redis evicts them. A Get is one
-// round trip (GET and PTTL pipelined), a Set is one round trip.
+// with its TTL in Redis itself (SET … PX), so Redis evicts them. Each value
+// also carries its expiry in a 9-byte header, so a Get is one plain GET (the
+// time left is worked out on the reader's clock: keep the clocks of the
+// processes sharing a Redis in sync, as NTP does) and a Set is one round trip.
 //
 // It works with any [redis.UniversalClient]: a single node, Sentinel, Ring
 // or Cluster. Every script touches keys of one hash slot only: a value key
@@ -71,39 +74,63 @@ func (r *Redis) Key(key string) string { return r.prefix + key }
 // Client returns the client r was built on.
 func (r *Redis) Client() redis.UniversalClient { return r.rdb }
 
-// Get returns the value stored under key and its remaining TTL (at
-// millisecond resolution; < 0 if the key has no expiry), or ErrMiss. Any other
-// error is Redis's, wrapped. It is one round trip: GET and PTTL pipelined
-// (as cheap as a GET alone, where a Lua script doing both is not).
+// Get returns the value stored under key and the time it has left (at
+// millisecond resolution; < 0 if it has no expiry), or ErrMiss. Any other
+// error is Redis's, wrapped. It is one plain GET: each value carries its
+// expiry (see [Redis]), so no second command or script is needed. A value
+// under the prefix that the cache did not write reads as a miss, and is
+// overwritten by the next load.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, time.Duration, error) {
-	k := r.prefix + key
-	var get *redis.StringCmd
-	var pttl *redis.DurationCmd
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, k)
-		pttl = p.PTTL(ctx, k)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("cache: redis get: %w", err)
-	}
-	v, err := get.Bytes()
+	b, err := r.rdb.Get(ctx, r.prefix+key).Bytes()
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
 			return nil, 0, ErrMiss
 		}
 		return nil, 0, fmt.Errorf("cache: redis get: %w", err)
 	}
-	// PTTL ran right after GET in the same pipeline: -2 means the key
-	// expired in between, -1 that it has no expiry.
-	switch d := pttl.Val(); {
-	case d == -2*time.Nanosecond, d == 0:
+	v, exp, ok := decodeL2(b)
+	if !ok {
 		return nil, 0, ErrMiss
-	case d < 0:
-		return v, -1, nil
-	default:
-		return v, d, nil
 	}
+	if exp == 0 {
+		return v, -1, nil
+	}
+	left := time.Duration(exp-time.Now().UnixMilli()) * time.Millisecond
+	if left <= 0 {
+		return nil, 0, ErrMiss // Redis evicts it at the same moment
+	}
+	return v, left, nil
+}
+
+// l2Magic starts every value the cache writes to Redis; the 8 bytes after it
+// are the value's expiry in Unix milliseconds, big-endian (0: none).
+const (
+	l2Magic  = 0xa1
+	l2Header = 9
+)
+
+// encodeL2 returns value framed with its expiry (Unix ms; 0 for none).
+func encodeL2(value []byte, exp int64) []byte {
+	b := make([]byte, l2Header+len(value))
+	b[0] = l2Magic
+	binary.BigEndian.PutUint64(b[1:l2Header], uint64(exp))
+	copy(b[l2Header:], value)
+	return b
+}
+
+// decodeL2 splits what encodeL2 wrote; ok is false for anything else.
+func decodeL2(b []byte) (value []byte, exp int64, ok bool) {
+	if len(b) < l2Header || b[0] != l2Magic {
+		return nil, 0, false
+	}
+	return b[l2Header:], int64(binary.BigEndian.Uint64(b[1:l2Header])), true
+}
+
+// frame returns value framed with the expiry ttl from now, and ttl rounded
+// up to the whole millisecond that SET … PX takes.
+func frame(value []byte, ttl time.Duration) ([]byte, time.Duration) {
+	ttl = pxTTL(ttl)
+	return encodeL2(value, time.Now().Add(ttl).UnixMilli()), ttl
 }
 
 // Set stores value under key for ttl (rounded up to a whole millisecond). A
@@ -113,7 +140,8 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl <= 0 {
 		err = r.rdb.Del(ctx, r.prefix+key).Err()
 	} else {
-		err = r.rdb.Set(ctx, r.prefix+key, value, pxTTL(ttl)).Err()
+		b, px := frame(value, ttl)
+		err = r.rdb.Set(ctx, r.prefix+key, b, px).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("cache: redis set: %w", err)
@@ -162,7 +190,8 @@ func (r *Redis) SetTagged(ctx context.Context, key string, value []byte, ttl tim
 
 // queueSet queues the writes of SetTagged (ttl > 0) on p.
 func (r *Redis) queueSet(ctx context.Context, p redis.Pipeliner, key string, value []byte, ttl time.Duration, tags []string) {
-	p.Set(ctx, r.prefix+key, value, pxTTL(ttl))
+	b, px := frame(value, ttl)
+	p.Set(ctx, r.prefix+key, b, px)
 	if len(tags) == 0 {
 		return
 	}

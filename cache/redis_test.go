@@ -36,10 +36,23 @@ func TestRedisStore(t *testing.T) {
 			t.Errorf("PTTL(tiny) = %v, want <= 1ms", pttl)
 		}
 
-		// A key without expiry (written by someone else) reports ttl < 0.
-		b.direct.Set(ctx, p+"forever", "f", 0)
+		// An entry without expiry reports ttl < 0.
+		b.plant(t, p+"forever", "f", 0)
 		if v, ttl, err := r.Get(ctx, "forever"); err != nil || string(v) != "f" || ttl >= 0 {
 			t.Errorf("Get(forever) = %q, %v, %v; want f with a negative ttl", v, ttl, err)
+		}
+		// A value the cache did not write is a miss, whatever it holds.
+		for _, foreign := range []string{"", "f", "\xa1short", "plain text that is long enough"} {
+			b.direct.Set(ctx, p+"foreign", foreign, time.Minute)
+			if v, _, err := r.Get(ctx, "foreign"); !errors.Is(err, ErrMiss) {
+				t.Errorf("Get(foreign %q) = %q, %v; want ErrMiss", foreign, v, err)
+			}
+		}
+		// The value is framed with its expiry, which matches Redis's TTL.
+		raw, _ := b.direct.Get(ctx, p+"k").Bytes()
+		if v, exp, ok := decodeL2(raw); !ok || string(v) != "v\x00bin" ||
+			time.Until(time.UnixMilli(exp)) > 1500*time.Millisecond || time.Until(time.UnixMilli(exp)) <= time.Second {
+			t.Errorf("stored k = %q (%v), want v\\x00bin expiring in (1s, 1.5s]", raw, ok)
 		}
 
 		// ttl <= 0 deletes.

@@ -121,9 +121,10 @@ type Tiered struct {
 	// announce is set when Set/Delete/DeleteTags publish invalidations.
 	announce bool
 
-	flight flight.Group[loaded]
-	brk    breaker
-	stats  counters
+	flight   flight.Group[loaded]  // loads
+	l2flight flight.Group[l2Value] // L2 reads of GetOrLoad
+	brk      breaker
+	stats    counters
 
 	// The invalidation subscriber (nil stopListen when there is none). ps
 	// is the current subscription, owned by the listen goroutine.
@@ -215,11 +216,12 @@ func (t *Tiered) L2() *Redis { return t.l2 }
 // then returned. The Tier says where the answer came from (TierOrigin for a
 // load). opts.Mode == ModeL1 never reads or writes L2 entries.
 //
-// Each caller reads L1 and L2 on its own goroutine. Concurrent callers
-// missing the same key (with the same Mode and Force) then share one loader
-// call: it runs with a context carrying the first caller's values that is
-// cancelled only when every waiting caller has left, and a caller whose ctx
-// ends gets ctx.Err() at once. The loader bounds its own running time.
+// Concurrent callers missing the same key share one L2 read (run on the
+// goroutine of the caller that started it, bounded by L2Timeout), then, with
+// the same Mode and Force, one loader call: it runs with a context carrying
+// the first caller's values that is cancelled only when every waiting caller
+// has left, and a caller whose ctx ends gets ctx.Err() at once. The loader
+// bounds its own running time.
 //
 // A loader error is returned (with TierOrigin) to every waiter and is not
 // cached, unless TieredOptions.NegativeTTL says so. An entry whose TTL is
@@ -237,12 +239,19 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 				return v, TierL1, err
 			}
 		}
-		// The L2 read runs on the caller's goroutine, outside the flight: a
-		// hit then costs one round trip and no hand-off to another goroutine.
+		// Concurrent readers of a key share one L2 read, which runs on the
+		// goroutine of the reader that started it (bounded by L2Timeout):
+		// a hit costs one round trip and no hand-off to another goroutine.
 		if t.l2 != nil && opts.Mode == ModeAll {
-			if v, ttl, err := t.l2Get(ctx, key); err == nil {
-				t.fillL1(key, clone(v), ttl)
-				return v, TierL2, nil
+			r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
+				v, ttl, err := t.l2Get(fctx, key)
+				if err == nil {
+					t.fillL1(key, clone(v), ttl)
+				}
+				return l2Value{v, ttl}, err
+			})
+			if err == nil {
+				return clone(r.v), TierL2, nil
 			} else if ctx.Err() != nil {
 				return nil, TierNone, ctx.Err()
 			}

@@ -114,7 +114,7 @@ func TestTieredL1Cap(t *testing.T) {
 		}
 		for _, tc := range tests {
 			key := "fill:" + tc.name
-			b.direct.Set(ctx, p+key, "x", tc.l2TTL)
+			b.plant(t, p+key, "x", tc.l2TTL)
 			if _, tier, err := tr.Get(ctx, key, ModeAll); tier != TierL2 || err != nil {
 				t.Fatalf("%s: Get = %v, %v; want an L2 hit", tc.name, tier, err)
 			}
@@ -131,7 +131,7 @@ func TestTieredNoExpiryWithoutCapNotFilled(t *testing.T) {
 		ctx := context.Background()
 		p := b.prefix(t)
 		tr := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
-		b.direct.Set(ctx, p+"forever", "x", 0)
+		b.plant(t, p+"forever", "x", 0)
 		if v, tier, err := tr.Get(ctx, "forever", ModeAll); tier != TierL2 || string(v) != "x" || err != nil {
 			t.Fatalf("Get = %q, %v, %v; want x from L2", v, tier, err)
 		}
@@ -749,7 +749,7 @@ func TestTieredModeL1(t *testing.T) {
 		if _, tier, _ := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{Mode: ModeL1}); tier != TierL1 {
 			t.Errorf("second ModeL1 read from %v, want L1", tier)
 		}
-		b.direct.Set(ctx, p+"only-in-l2", "x", time.Minute)
+		b.plant(t, p+"only-in-l2", "x", time.Minute)
 		if _, _, err := tr.Get(ctx, "only-in-l2", ModeL1); !errors.Is(err, ErrMiss) {
 			t.Errorf("ModeL1 Get of an L2-only key = %v, want ErrMiss", err)
 		}
@@ -782,7 +782,7 @@ func TestTieredForce(t *testing.T) {
 		if string(v) != "v2" || tier != TierOrigin || err != nil || v2.calls.Load() != 1 {
 			t.Fatalf("forced GetOrLoad = %q, %v, %v (loader calls %d); want v2 from a load", v, tier, err, v2.calls.Load())
 		}
-		if got, _ := b.direct.Get(ctx, p+"k").Result(); got != "v2" {
+		if got := b.stored(p + "k"); got != "v2" {
 			t.Errorf("L2 after Force = %q, want v2", got)
 		}
 		if ttl := l1TTL(t, a, "k"); ttl <= time.Minute {
@@ -810,7 +810,7 @@ func TestTieredGet(t *testing.T) {
 		if v, tier, err := tr.Get(ctx, "k", ModeAll); !errors.Is(err, ErrMiss) || tier != TierNone {
 			t.Fatalf("Get(absent) = %q, %v, %v; want ErrMiss", v, tier, err)
 		}
-		b.direct.Set(ctx, p+"k", "v", time.Minute)
+		b.plant(t, p+"k", "v", time.Minute)
 		if v, tier, err := tr.Get(ctx, "k", ModeAll); string(v) != "v" || tier != TierL2 || err != nil {
 			t.Fatalf("Get = %q, %v, %v; want v from L2", v, tier, err)
 		}

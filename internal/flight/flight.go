@@ -53,6 +53,20 @@ func (p *PanicError) Error() string { return fmt.Sprintf("flight: call panicked:
 // starts a fresh call. shared reports whether this caller joined a call that
 // another caller started.
 func (g *Group[V]) Do(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (v V, err error, shared bool) {
+	return g.do(ctx, key, fn, false)
+}
+
+// DoHere is [Group.Do], except that the caller that starts a call runs fn on
+// its own goroutine and waits for it whatever happens to its ctx: it cannot
+// leave early, and fn's context is never cancelled. Callers that join may
+// still leave at once. It saves the hand-off to another goroutine, and suits
+// an fn whose running time is bounded by other means (a read with its own
+// timeout).
+func (g *Group[V]) DoHere(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (v V, err error, shared bool) {
+	return g.do(ctx, key, fn, true)
+}
+
+func (g *Group[V]) do(ctx context.Context, key string, fn func(ctx context.Context) (V, error), here bool) (v V, err error, shared bool) {
 	if err := ctx.Err(); err != nil {
 		return v, err, false
 	}
@@ -65,21 +79,27 @@ func (g *Group[V]) Do(ctx context.Context, key string, fn func(ctx context.Conte
 	if g.calls == nil {
 		g.calls = make(map[string]*call[V])
 	}
+	if here || ctx.Done() == nil {
+		// This caller does not leave early (it may not, or its ctx can
+		// never end), so fn runs on its goroutine: the call lives at least
+		// as long as this caller waits, and a goroutine hand-off is saved.
+		// Its waiter count never drops to zero, so fn's context needs no
+		// cancel of its own.
+		c := &call[V]{done: make(chan struct{}), cancel: noCancel, waiters: 1}
+		g.calls[key] = c
+		g.mu.Unlock()
+		g.run(context.WithoutCancel(ctx), key, c, fn)
+		return c.val, c.err, false
+	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &call[V]{done: make(chan struct{}), cancel: cancel, waiters: 1}
 	g.calls[key] = c
 	g.mu.Unlock()
-
-	if ctx.Done() == nil {
-		// This caller can never leave early, so fn may as well run on its
-		// goroutine: the call lives at least as long as this caller waits,
-		// and a goroutine hand-off is saved.
-		g.run(fctx, key, c, fn)
-		return c.val, c.err, false
-	}
 	go g.run(fctx, key, c, fn)
 	return g.wait(ctx, key, c, false)
 }
+
+func noCancel() {}
 
 // InFlight reports how many keys have a call in flight.
 func (g *Group[V]) InFlight() int {

@@ -264,3 +264,48 @@ func TestPanicInlineBecomesError(t *testing.T) {
 		t.Fatal("a panicked call stayed in flight")
 	}
 }
+
+// TestDoHereLeaderWaitsJoinersMayLeave: with DoHere the starting caller runs
+// fn itself and gets its result even after its ctx ends; a joiner leaves at
+// once when its own ctx ends; fn's ctx is never cancelled.
+func TestDoHereLeaderWaitsJoinersMayLeave(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	started := make(chan struct{})
+	release := make(chan struct{})
+	fnCtxErr := make(chan error, 1)
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leaderDone := make(chan int, 1)
+	go func() {
+		v, _, shared := g.DoHere(leaderCtx, "k", func(ctx context.Context) (int, error) {
+			close(started)
+			<-release
+			fnCtxErr <- ctx.Err()
+			return 9, nil
+		})
+		if shared {
+			v = -1
+		}
+		leaderDone <- v
+	}()
+	<-started
+	joinCtx, cancelJoin := context.WithCancel(context.Background())
+	joined := make(chan error, 1)
+	go func() {
+		_, err, _ := g.DoHere(joinCtx, "k", func(context.Context) (int, error) { return -2, nil })
+		joined <- err
+	}()
+	waitWaiters(t, &g, "k", 2)
+	cancelJoin()
+	cancelLeader()
+	if err := <-joined; !errors.Is(err, context.Canceled) {
+		t.Fatalf("joiner that left got %v, want context.Canceled", err)
+	}
+	close(release)
+	if v := <-leaderDone; v != 9 {
+		t.Fatalf("leader got %d, want 9 (its own call's result, unshared)", v)
+	}
+	if err := <-fnCtxErr; err != nil {
+		t.Fatalf("fn's ctx was cancelled (%v): DoHere's call must not be", err)
+	}
+}
