@@ -10,29 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/fakeclock"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/lock"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // backend is one Locker to run a test body against. advance lets lock TTLs
 // run down by d: a fake clock or miniredis FastForward (fake is true), or
@@ -48,7 +32,7 @@ type backend struct {
 func forEachLocker(t *testing.T, body func(t *testing.T, b backend)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+		clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 		m := lock.NewMemory()
 		m.SetNow(clock.Now)
 		body(t, backend{locker: m, advance: clock.Advance, fake: true})
@@ -406,7 +390,7 @@ func TestInvalidArguments(t *testing.T) {
 }
 
 func TestMemorySweepsExpiredLocks(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	m := lock.NewMemory()
 	m.SetNow(clock.Now)
 	ctx := context.Background()

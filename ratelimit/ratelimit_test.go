@@ -9,30 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/fakeclock"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/ratelimit"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fakeClock is a settable clock for the memory store.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // backend is one store to run a test body against, with a way to let time
 // pass for it and a key prefix of its own.
@@ -49,7 +32,7 @@ type backend struct {
 func forEachStore(t *testing.T, body func(t *testing.T, b backend)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+		clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 		s := ratelimit.NewMemoryStore()
 		s.SetNow(clock.Now)
 		body(t, backend{name: "memory", store: s, prefix: "mem:", advance: clock.Advance})
@@ -385,7 +368,7 @@ func TestLimitedErrorWraps(t *testing.T) {
 // TestMemoryStoreSweepsExpiredKeys: keys whose window ended are dropped by
 // later calls, without a goroutine.
 func TestMemoryStoreSweepsExpiredKeys(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	s := ratelimit.NewMemoryStore()
 	s.SetNow(clock.Now)
 	l := ratelimit.New(s, ratelimit.Options{Duration: time.Second})
