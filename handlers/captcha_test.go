@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/testlog"
+
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
 
@@ -128,7 +130,7 @@ func TestDeliveryFailsRollsBack(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		store, _ := b.open(t)
-		logger, logs := logBuffer()
+		logger, logs := testlog.Buffer()
 		s := newServer(t, store, captcha.Options{}, handlers.CaptchaOptions{Logger: logger})
 
 		s.gw.setFail(true, 0)
@@ -519,33 +521,12 @@ func TestDefaultRetry(t *testing.T) {
 	}
 }
 
-// logBuffer returns a logger writing JSON lines into a buffer safe for
-// concurrent use, and a function returning what was written.
-func logBuffer() (*slog.Logger, func() string) {
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	w := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	})
-	return slog.New(slog.NewJSONHandler(w, nil)), func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
 // TestUnexpectedErrors checks that an error the captcha package does not
 // document (here a Generator returning "") answers 503, never 500 nor 200,
 // and that a panicking Deliver is logged with its stack.
 func TestUnexpectedErrors(t *testing.T) {
 	t.Parallel()
-	logger, logs := logBuffer()
+	logger, logs := testlog.Buffer()
 	s := newServer(t, captcha.NewMemoryStore(), captcha.Options{Generator: func() string { return "" }},
 		handlers.CaptchaOptions{Logger: logger})
 	s.post(t, "/captcha/send", keyBody("a")).want(t, 503, handlers.CodeStoreUnavailable)
@@ -553,7 +534,7 @@ func TestUnexpectedErrors(t *testing.T) {
 		t.Errorf("the unexpected error was not logged: %s", logs())
 	}
 
-	logger, logs = logBuffer()
+	logger, logs = testlog.Buffer()
 	s = newServer(t, captcha.NewMemoryStore(), captcha.Options{}, handlers.CaptchaOptions{Logger: logger,
 		Deliver: func(*client.Client, string, string) client.Sender { panic("bug 7") }})
 	s.post(t, "/captcha/send", keyBody("a")).want(t, 502, handlers.CodeDeliveryFailed)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -77,24 +76,3 @@ func decodeError(t testing.TB, rec *httptest.ResponseRecorder) string {
 	}
 	return body.Error.Code
 }
-
-// logBuffer returns a logger writing JSON lines into a buffer safe for
-// concurrent use, and a function returning what was written.
-func logBuffer() (*slog.Logger, func() string) {
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	w := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	})
-	return slog.New(slog.NewJSONHandler(w, nil)), func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

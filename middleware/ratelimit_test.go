@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/testlog"
+
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
 
@@ -131,7 +133,7 @@ func TestRateLimitStoreDown(t *testing.T) {
 			t.Parallel()
 			mr, rdb := testredis.Mini(t)
 			lim := newLimiter(t, ratelimit.NewRedisStore(rdb), 5)
-			logger, logs := logBuffer()
+			logger, logs := testlog.Buffer()
 			next := &okHandler{}
 			h := middleware.RateLimit(lim, middleware.RateLimitOptions{FailOpen: failOpen, Logger: logger})(next)
 			mr.Close()
