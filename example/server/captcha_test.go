@@ -3,12 +3,9 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/alovago/alova/internal/testredis"
 )
 
 // uniqueEmail returns an address no other test (or earlier run on a shared
@@ -198,17 +195,7 @@ func TestCaptchaFailures(t *testing.T) {
 // miniredis, and on the real Redis named by REDIS_URL.
 func TestCaptchaAcrossInstances(t *testing.T) {
 	t.Parallel()
-	backends := map[string]func(t *testing.T) string{
-		"miniredis": func(t *testing.T) string {
-			mr, _ := testredis.Mini(t)
-			return "redis://" + mr.Addr() + "/0"
-		},
-		"real": func(t *testing.T) string {
-			testredis.Real(t)
-			return os.Getenv("REDIS_URL")
-		},
-	}
-	for name, backend := range backends {
+	for name, backend := range redisBackends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, "-ip-limit", "1000")

@@ -40,17 +40,7 @@ func TestProductCachedThroughTiers(t *testing.T) {
 // miniredis, and on the real Redis named by REDIS_URL.
 func TestTwoInstancesShareL2AndInvalidate(t *testing.T) {
 	t.Parallel()
-	backends := map[string]func(t *testing.T) string{
-		"miniredis": func(t *testing.T) string {
-			mr, _ := testredis.Mini(t)
-			return "redis://" + mr.Addr() + "/0"
-		},
-		"real": func(t *testing.T) string {
-			testredis.Real(t) // skips without REDIS_URL, fails if it does not answer
-			return os.Getenv("REDIS_URL")
-		},
-	}
-	for name, backend := range backends {
+	for name, backend := range redisBackends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, "-cache-ttl", "1m")
@@ -153,4 +143,18 @@ func TestInvalidateWithRedisDown(t *testing.T) {
 	if st != 503 || errCode(t, body) != "cache_unavailable" {
 		t.Fatalf("Redis down: DELETE = %d %s, want 503 cache_unavailable", st, body)
 	}
+}
+
+// redisBackends give a test the REDIS_URL of a Redis to run on: a miniredis
+// of its own, and the real Redis named by REDIS_URL (skipped without it,
+// failed if it does not answer).
+var redisBackends = map[string]func(t *testing.T) string{
+	"miniredis": func(t *testing.T) string {
+		mr, _ := testredis.Mini(t)
+		return "redis://" + mr.Addr() + "/0"
+	},
+	"real": func(t *testing.T) string {
+		testredis.Real(t)
+		return os.Getenv("REDIS_URL")
+	},
 }
