@@ -30,9 +30,6 @@ type app struct {
 	captcha http.Handler        // /captcha/send and /captcha/verify
 }
 
-// cachePrefix is where the server's L2 entries live in Redis.
-const cachePrefix = "alova-example:cache:"
-
 // newApp connects to Redis (or starts the embedded one), starts the demo
 // downstream unless cfg.Downstream is set, and builds the library objects.
 func newApp(cfg config, log *slog.Logger) (a *app, err error) {
@@ -52,7 +49,7 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 		a.downstreamURL = a.demo.URL()
 	}
 
-	a.tiers = cache.NewTiered(cache.NewLRU(cfg.CacheSize), cache.NewRedis(a.redis.Client, cachePrefix),
+	a.tiers = cache.NewTiered(cache.NewLRU(cfg.CacheSize), cache.NewRedis(a.redis.Client, cfg.KeyPrefix+"cache:"),
 		cache.TieredOptions{Logger: log})
 	a.api = client.New(client.Options{
 		BaseURL:      a.downstreamURL,

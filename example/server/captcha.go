@@ -12,12 +12,6 @@ import (
 	"github.com/alovago/alova/ratelimit"
 )
 
-// Where the captcha records and the per-IP counters live in Redis.
-const (
-	captchaPrefix   = "alova-example:captcha:"
-	rateLimitPrefix = "alova-example:ratelimit:"
-)
-
 // captchaHandler builds POST /captcha/send and POST /captcha/verify: codes kept
 // in Redis (so any instance verifies what another sent), delivered by the SMS
 // gateway through the request-scoped client with retries, and at most
@@ -25,14 +19,14 @@ const (
 // Redis across instances.
 func (a *app) captchaHandler() http.Handler {
 	rdb := a.redis.Client
-	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, captchaPrefix), captcha.Options{
+	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, a.cfg.KeyPrefix+"captcha:"), captcha.Options{
 		TTL:            a.cfg.CodeTTL,
 		ResendInterval: a.cfg.ResendInterval,
 	})
 	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{
 		Points:    a.cfg.IPLimit,
 		Duration:  time.Minute,
-		KeyPrefix: rateLimitPrefix,
+		KeyPrefix: a.cfg.KeyPrefix + "ratelimit:",
 	})
 	return handlers.Captcha(codes, handlers.CaptchaOptions{
 		Deliver: func(c *client.Client, code, key string) client.Sender {

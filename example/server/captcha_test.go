@@ -198,7 +198,7 @@ func TestCaptchaAcrossInstances(t *testing.T) {
 	for name, backend := range redisBackends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := testConfig(t, "-ip-limit", "1000")
+			cfg := isolated(t, testConfig(t, "-ip-limit", "1000"))
 			cfg.RedisURL = backend(t)
 			a, srvA := newTestApp(t, cfg)
 			b, srvB := newTestApp(t, cfg)

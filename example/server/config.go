@@ -27,6 +27,7 @@ type config struct {
 	DemoLatency    time.Duration // -demo-latency
 	DemoFailRate   float64       // -demo-fail-rate
 	LogFormat      string        // -log-format: text or json
+	KeyPrefix      string        // -key-prefix, of every Redis key the server writes
 }
 
 // parseConfig reads the command line (without the program name) and the
@@ -56,6 +57,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.DemoLatency, "demo-latency", 20*time.Millisecond, "demo downstream: latency of GET /products/{id}")
 	fs.Float64Var(&c.DemoFailRate, "demo-fail-rate", 0, "demo downstream: fraction of calls answered 503, spread evenly (0.5 = every second call)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.KeyPrefix, "key-prefix", "alova-example:", "prefix of every Redis key the server writes (cache:, captcha: and ratelimit: follow it); instances that share state must share it")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}

@@ -43,7 +43,7 @@ func TestTwoInstancesShareL2AndInvalidate(t *testing.T) {
 	for name, backend := range redisBackends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := testConfig(t, "-cache-ttl", "1m")
+			cfg := isolated(t, testConfig(t, "-cache-ttl", "1m"))
 			cfg.RedisURL = backend(t)
 			_, srvA := newTestApp(t, cfg)
 			b, srvB := newTestApp(t, cfg)
@@ -157,4 +157,12 @@ var redisBackends = map[string]func(t *testing.T) string{
 		testredis.Real(t)
 		return os.Getenv("REDIS_URL")
 	},
+}
+
+// isolated returns cfg with a Redis key prefix of the test's own, so that
+// runs sharing one real Redis never see each other's entries or counters.
+func isolated(t *testing.T, cfg config) config {
+	t.Helper()
+	cfg.KeyPrefix = testredis.Prefix(t, nil)
+	return cfg
 }
