@@ -245,7 +245,7 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 		if t.l2 != nil && opts.Mode == ModeAll {
 			r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
 				v, ttl, err := t.l2Get(fctx, key)
-				if err == nil {
+				if err == nil && t.l1 != nil {
 					t.fillL1(key, clone(v), ttl)
 				}
 				return l2Value{v, ttl}, err
