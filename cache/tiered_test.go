@@ -452,7 +452,7 @@ func TestTieredInvalidationSurvivesRestart(t *testing.T) {
 		if err := a.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 100*time.Millisecond, "b drops the key after the restart", func() bool { return !inL1(bb, "k") })
+		eventually(t, time.Second, "b drops the key after the restart", func() bool { return !inL1(bb, "k") })
 	})
 }
 
@@ -481,7 +481,7 @@ func TestTieredSubscriptionRenewed(t *testing.T) {
 		if err := a.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 100*time.Millisecond, "b drops the key on the renewed subscription", func() bool { return !inL1(bb, "k") })
+		eventually(t, time.Second, "b drops the key on the renewed subscription", func() bool { return !inL1(bb, "k") })
 	})
 }
 
@@ -788,7 +788,7 @@ func TestTieredForce(t *testing.T) {
 		if ttl := l1TTL(t, a, "k"); ttl <= time.Minute {
 			t.Errorf("L1 TTL after Force = %v, want the new 2m", ttl)
 		}
-		eventually(t, 100*time.Millisecond, "the other instance drops the forced key", func() bool { return !inL1(other, "k") })
+		eventually(t, time.Second, "the other instance drops the forced key", func() bool { return !inL1(other, "k") })
 
 		// A forced load that must not be cached removes the old copies.
 		none := &counter{entry: Entry{Value: []byte("v3")}}
