@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/fakeclock"
+
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -84,27 +86,8 @@ func forEachBackend(t *testing.T, f func(t *testing.T, newStore func() captcha.S
 	}
 }
 
-// clock is a fake clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock {
-	return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns the fake clock the tests start from.
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // seqGen returns a generator of distinct codes "c0001", "c0002", ….
 func seqGen() func() string {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/fakeclock"
+
 	"github.com/alicebob/miniredis/v2"
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
@@ -97,25 +99,8 @@ func deliverSMS(c *client.Client, code, key string) client.Sender {
 // fastRetry retries 3 times, 1 ms apart.
 var fastRetry = client.RetryOptions{Retries: 3, Delay: time.Millisecond, Multiplier: 1}
 
-// clock is a fake clock for the provider, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns the fake clock the tests start from.
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // seqGen returns a generator of distinct codes "1001", "1002", ….
 func seqGen() func() string {
@@ -166,7 +151,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 type server struct {
 	h     http.Handler
 	gw    *gateway
-	clock *clock
+	clock *fakeclock.Clock
 }
 
 // newServer mounts handlers.Captcha on a provider over store. popts and
