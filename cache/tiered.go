@@ -122,7 +122,7 @@ type Tiered struct {
 	announce bool
 
 	flight   flight.Group[loaded]  // loads
-	l2flight flight.Group[l2Value] // L2 reads of GetOrLoad
+	l2flight flight.Group[l2Value] // L2 reads
 	brk      breaker
 	stats    counters
 
@@ -239,19 +239,9 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 				return v, TierL1, err
 			}
 		}
-		// Concurrent readers of a key share one L2 read, which runs on the
-		// goroutine of the reader that started it (bounded by L2Timeout):
-		// a hit costs one round trip and no hand-off to another goroutine.
 		if t.l2 != nil && opts.Mode == ModeAll {
-			r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
-				v, ttl, err := t.l2Get(fctx, key)
-				if err == nil && t.l1 != nil {
-					t.fillL1(key, clone(v), ttl)
-				}
-				return l2Value{v, ttl}, err
-			})
-			if err == nil {
-				return clone(r.v), TierL2, nil
+			if v, err := t.readL2(ctx, key); err == nil {
+				return v, TierL2, nil
 			} else if ctx.Err() != nil {
 				return nil, TierNone, ctx.Err()
 			}
@@ -340,16 +330,32 @@ func (t *Tiered) Get(ctx context.Context, key string, mode Mode) ([]byte, Tier, 
 		}
 	}
 	if t.l2 != nil && mode == ModeAll {
-		if v, ttl, err := t.l2Get(ctx, key); err == nil {
-			if t.l1 != nil {
-				t.fillL1(key, clone(v), ttl)
-			}
+		if v, err := t.readL2(ctx, key); err == nil {
 			return v, TierL2, nil
 		} else if ctx.Err() != nil {
 			return nil, TierNone, ctx.Err()
 		}
 	}
 	return nil, TierNone, ErrMiss
+}
+
+// readL2 reads key from L2 and fills L1 on a hit; the value it returns is
+// the caller's own. Concurrent readers of a key share one L2 read, which
+// runs on the goroutine of the reader that started it (bounded by
+// L2Timeout): a hit costs one round trip and no hand-off to another
+// goroutine. Any error means "not from L2".
+func (t *Tiered) readL2(ctx context.Context, key string) ([]byte, error) {
+	r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
+		v, ttl, err := t.l2Get(fctx, key)
+		if err == nil && t.l1 != nil {
+			t.fillL1(key, clone(v), ttl)
+		}
+		return l2Value{v, ttl}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return clone(r.v), nil
 }
 
 // Set writes e under key: to L2 (with ModeAll), then to L1, and tells the
