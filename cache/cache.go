@@ -10,26 +10,10 @@ import (
 var ErrMiss = errors.New("cache: miss")
 
 // ErrUnavailable is wrapped by the errors of the [Tiered] operations that
-// cannot be answered without L2 (Delete, DeleteTags, KnownTags) when Redis
-// fails, times out, or is being skipped during a cool-down. Reads never
-// return it: a read degrades to the origin instead.
+// cannot be answered without the shared tier (Set, Delete, DeleteTags,
+// KnownTags) when it fails, times out, or is being skipped during a
+// cool-down. Reads never return it: a read degrades to the origin instead.
 var ErrUnavailable = errors.New("cache: L2 unavailable")
-
-// Store is one cache tier. Both [LRU] (L1) and [Redis] (L2) implement it.
-// Implementations are safe for concurrent use.
-type Store interface {
-	// Get returns the value stored under key and the time it has left.
-	// It returns ErrMiss when there is no live entry. The value belongs to
-	// the caller: changing it never changes what is stored. A ttl < 0 means
-	// the entry has no expiry (only possible for keys written by others);
-	// a ttl of 0 means it expires within the store's resolution.
-	Get(ctx context.Context, key string) (value []byte, ttl time.Duration, err error)
-	// Set stores a copy of value under key for ttl. A ttl <= 0 stores
-	// nothing and removes any entry under key.
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	// Delete removes the keys; absent keys are not an error.
-	Delete(ctx context.Context, keys ...string) error
-}
 
 // Tier names the place an answer came from.
 type Tier uint8
@@ -37,9 +21,9 @@ type Tier uint8
 const (
 	// TierNone means no tier answered (a miss, or an error).
 	TierNone Tier = iota
-	// TierL1 is the in-process LRU.
+	// TierL1 is the in-process tier.
 	TierL1
-	// TierL2 is Redis.
+	// TierL2 is the shared tier (Redis).
 	TierL2
 	// TierOrigin is the loader: the value was fetched from the origin.
 	TierOrigin
@@ -71,8 +55,8 @@ const (
 
 // Entry is what a [Loader] produces and what [Tiered.Set] writes.
 type Entry struct {
-	// Value is stored as given; the tiers keep their own copy.
-	Value []byte
+	// Value is the value to cache; it cannot change once made.
+	Value Value
 	// TTL is how long the entry lives. A TTL <= 0 means the value is returned
 	// to the callers but not cached.
 	TTL time.Duration
@@ -80,5 +64,76 @@ type Entry struct {
 	Tags []string
 }
 
-// Loader fetches a value from the origin on a miss.
+// Loader fetches a value from the origin on a miss. To cache an error for a
+// while (negative caching), return it wrapped with [Negative].
 type Loader func(ctx context.Context) (Entry, error)
+
+// Item is what a [Local] tier holds under a key: a value with its tags, or,
+// for a negative entry (see [Negative]), the error a load returned.
+type Item struct {
+	Value Value
+	Tags  []string
+	Err   error
+}
+
+// Local is an in-process tier (L1), such as [MemoryStore]. A Local never
+// blocks on I/O, so its methods take no context. Implementations must be
+// safe for concurrent use, must never return an entry past the ttl it was
+// stored with, and must treat the Item's Tags as read-only.
+type Local interface {
+	// Get returns the live item under key.
+	Get(key string) (Item, bool)
+	// Set stores it under key for ttl (> 0), replacing any item there.
+	Set(key string, it Item, ttl time.Duration)
+	// Delete removes the keys; absent keys are no error.
+	Delete(keys ...string)
+	// DeleteTags removes every item carrying any of the tags.
+	DeleteTags(tags ...string)
+	// Tags returns the tags carried by live items whose name starts with
+	// prefix, in any order.
+	Tags(prefix string) []string
+	// Purge removes every item.
+	Purge()
+}
+
+// Invalidation tells the instances sharing a [Shared] tier which entries of
+// their [Local] tier to drop. It is published by the instance that made a
+// change and applied by every other one.
+type Invalidation struct {
+	// From identifies the sending [Tiered]; it ignores its own messages.
+	From string
+	// Keys and Tags name the entries to drop.
+	Keys, Tags []string
+	// All drops every entry. A [Shared] tier also hands its subscriber an
+	// Invalidation with All set when its feed was re-established after a
+	// break, because what was published meanwhile is lost.
+	All bool
+}
+
+// Shared is a tier every instance reads and writes (L2), such as
+// [RedisStore], together with the feed that carries invalidations between
+// instances. Implementations must be safe for concurrent use and must bound
+// the time of each call themselves (a [Tiered] waits for them). An announce
+// argument that is not nil is published to the other instances together
+// with the change, in the same round trip where the store can.
+type Shared interface {
+	// Get returns the value under key and its time left (< 0: no expiry),
+	// or an error wrapping ErrMiss.
+	Get(ctx context.Context, key string) (Value, time.Duration, error)
+	// Set stores v under key for ttl (> 0), indexed under tags.
+	Set(ctx context.Context, key string, v Value, ttl time.Duration, tags []string, announce *Invalidation) error
+	// Delete removes the keys; absent keys are no error.
+	Delete(ctx context.Context, keys []string, announce *Invalidation) error
+	// DeleteTags removes every entry carrying any of the tags and returns
+	// their keys; announce, if not nil, is published with those keys added.
+	DeleteTags(ctx context.Context, tags []string, announce *Invalidation) ([]string, error)
+	// KnownTags returns the tags of live entries whose name starts with
+	// prefix, in any order.
+	KnownTags(ctx context.Context, prefix string) ([]string, error)
+	// Publish sends inv to every subscriber.
+	Publish(ctx context.Context, inv Invalidation) error
+	// Subscribe calls fn with every invalidation published, from any
+	// instance, until ctx ends; then it returns nil. It re-establishes a
+	// broken feed by itself and then calls fn with All set.
+	Subscribe(ctx context.Context, fn func(Invalidation)) error
+}

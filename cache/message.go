@@ -9,35 +9,33 @@ import (
 var errBadMessage = errors.New("cache: malformed invalidation message")
 
 // msgVersion is the first byte of every invalidation message.
-const msgVersion = 1
+const msgVersion = 2
 
-// message is one invalidation broadcast on the pub/sub channel: the keys to
-// drop from L1, and the tags whose L1 entries to drop, sent by the [Tiered]
-// whose instance id is from.
-//
-// Wire format (binary, so keys of any bytes survive): the version byte, then
-// from, the keys and the tags, each string as a uvarint length and its bytes,
-// each list as a uvarint count and its strings.
-type message struct {
-	from string
-	keys []string
-	tags []string
-}
+// msgAll is the flag of an [Invalidation] with All set.
+const msgAll = 1
 
-// encode returns the wire form of m.
-func (m message) encode() []byte {
-	n := 1 + binary.MaxVarintLen64*(3+len(m.keys)+len(m.tags)) + len(m.from)
-	for _, k := range m.keys {
+// encodeMessage returns the wire form of an [Invalidation] on the
+// [RedisStore]'s pub/sub channel. Binary, so keys of any bytes survive: the
+// version byte, a flags byte, then From, the keys and the tags, each string
+// as a uvarint length and its bytes, each list as a uvarint count and its
+// strings.
+func encodeMessage(m Invalidation) []byte {
+	n := 2 + binary.MaxVarintLen64*(3+len(m.Keys)+len(m.Tags)) + len(m.From)
+	for _, k := range m.Keys {
 		n += len(k)
 	}
-	for _, t := range m.tags {
+	for _, t := range m.Tags {
 		n += len(t)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, msgVersion)
-	b = appendString(b, m.from)
-	b = appendList(b, m.keys)
-	b = appendList(b, m.tags)
+	var flags byte
+	if m.All {
+		flags |= msgAll
+	}
+	b = append(b, msgVersion, flags)
+	b = appendString(b, m.From)
+	b = appendList(b, m.Keys)
+	b = appendList(b, m.Tags)
 	return b
 }
 
@@ -54,19 +52,20 @@ func appendList(b []byte, l []string) []byte {
 	return b
 }
 
-// decodeMessage reads a message written by encode. It never panics and never
+// decodeMessage reads a message written by encodeMessage. It never panics and never
 // allocates more than a small multiple of len(b), whatever b holds.
-func decodeMessage(b string) (message, error) {
-	var m message
-	if len(b) == 0 || b[0] != msgVersion {
+func decodeMessage(b string) (Invalidation, error) {
+	var m Invalidation
+	if len(b) < 2 || b[0] != msgVersion || b[1]&^msgAll != 0 {
 		return m, errBadMessage
 	}
-	d := decoder{b: b[1:]}
-	m.from = d.string()
-	m.keys = d.list()
-	m.tags = d.list()
+	m.All = b[1]&msgAll != 0
+	d := decoder{b: b[2:]}
+	m.From = d.string()
+	m.Keys = d.list()
+	m.Tags = d.list()
 	if d.bad || len(d.b) != 0 {
-		return message{}, errBadMessage
+		return Invalidation{}, errBadMessage
 	}
 	return m, nil
 }

@@ -5,18 +5,44 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
+	"github.com/alovago/alova/internal/redisop"
 	"github.com/redis/go-redis/v9"
 )
 
-var _ Store = (*Redis)(nil)
+var _ Shared = (*RedisStore)(nil)
 
-// Redis is the shared tier (L2): values in Redis under a key prefix, each
-// with its TTL in Redis itself (SET … PX), so Redis evicts them. Each value
+// DefaultKeyPrefix is the key prefix of a [RedisStore] whose
+// RedisOptions.KeyPrefix is empty.
+const DefaultKeyPrefix = "alova:cache:"
+
+// RedisOptions configures a [RedisStore]; it has the same shape in every
+// package of alova-go that keeps state in Redis. The zero value is ready to
+// use; every field states its default.
+type RedisOptions struct {
+	// KeyPrefix starts every key the store writes, e.g. "app:cache:". Empty
+	// means DefaultKeyPrefix ("alova:cache:").
+	KeyPrefix string
+	// Timeout bounds every Redis call, so that a hung Redis cannot stall a
+	// read: past it the call fails (and a read goes on to the origin). Zero
+	// means 200 ms. The bound holds even when the client ignores context
+	// deadlines (go-redis's default): the call then runs in a goroutine of
+	// its own that the caller stops waiting for, which costs a goroutine
+	// hand-off per call. Set ContextTimeoutEnabled in the client's options
+	// to let the client enforce the deadline itself and skip that hand-off.
+	Timeout time.Duration
+}
+
+// RedisStore is the shared tier (L2): values in Redis under a key prefix,
+// each with its TTL in Redis itself (SET … PX), so Redis evicts them, and a
+// pub/sub channel that carries invalidations between instances. Each value
 // also carries its expiry in a 9-byte header, so a Get is one plain GET (the
 // time left is worked out on the reader's clock: keep the clocks of the
-// processes sharing a Redis in sync, as NTP does) and a Set is one round trip.
+// processes sharing a Redis in sync, as NTP does) and a Set is one round
+// trip.
 //
 // It works with any [redis.UniversalClient]: a single node, Sentinel, Ring
 // or Cluster. Every script touches keys of one hash slot only: a value key
@@ -25,79 +51,68 @@ var _ Store = (*Redis)(nil)
 // # Keys
 //
 // With prefix P, the value of key k lives at P+k. The tag index lives under
-// P+"{tags}:" (P+"{tags}:all" is the set of tag names, P+"{tags}:t:"+tag the
-// keys carrying tag, scored by expiry), and [Tiered] publishes invalidations
-// on the channel P+"{tags}:invalidate". Keys of your own that begin with
-// "{tags}:" are therefore reserved.
+// P+"{tags}:" (P+"{tags}:all" is the registry of tag names, P+"{tags}:t:"+tag
+// the keys carrying tag, scored by expiry), and invalidations travel on the
+// channel P+"{tags}:invalidate". Keys of your own that begin with "{tags}:"
+// are therefore reserved.
 //
-// Redis is safe for concurrent use. It does not own the client: closing the
-// client is the caller's business.
-type Redis struct {
+// RedisStore is safe for concurrent use. It does not own the client: closing
+// the client is the caller's business.
+type RedisStore struct {
 	rdb     redis.UniversalClient
+	bound   redisop.Bound
 	prefix  string
 	tagBase string // prefix + "{tags}:"
-	tagAll  string // the set of tag names
+	tagAll  string // the registry of tag names
 	channel string // the invalidation channel
-	// deadlines is set when rdb bounds its I/O by context deadlines
-	// (ContextTimeoutEnabled), so Tiered can call it without a watchdog.
-	deadlines bool
+
+	// Feed events, for tests: subscriptions confirmed, and replaced after
+	// failed checks.
+	subscribed, renewed atomic.Int64
 }
 
-// NewRedis returns an L2 on rdb whose keys all start with prefix (for example
-// "app:cache:"; "" is allowed). It panics if rdb is nil.
-func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
+// NewRedisStore returns an L2 on rdb. It panics if rdb is nil or
+// opts.Timeout is negative.
+func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if rdb == nil {
-		panic("cache: NewRedis: nil redis client")
+		panic("cache: NewRedisStore: nil redis client")
 	}
-	base := prefix + "{tags}:"
-	return &Redis{rdb: rdb, prefix: prefix, tagBase: base, tagAll: base + "all", channel: base + "invalidate",
-		deadlines: honoursDeadlines(rdb)}
-}
-
-// honoursDeadlines reports whether rdb's options say it bounds socket reads
-// and writes by the context's deadline. Unknown client types are assumed not to.
-func honoursDeadlines(rdb redis.UniversalClient) bool {
-	switch c := rdb.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
+	if opts.Timeout < 0 {
+		panic("cache: NewRedisStore: negative Timeout")
 	}
-	return false
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = DefaultKeyPrefix
+	}
+	base := opts.KeyPrefix + "{tags}:"
+	return &RedisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,
+		tagBase: base, tagAll: base + "all", channel: base + "invalidate"}
 }
-
-// Key returns the Redis key that holds the value of key.
-func (r *Redis) Key(key string) string { return r.prefix + key }
-
-// Client returns the client r was built on.
-func (r *Redis) Client() redis.UniversalClient { return r.rdb }
 
 // Get returns the value stored under key and the time it has left (at
 // millisecond resolution; < 0 if it has no expiry), or ErrMiss. Any other
-// error is Redis's, wrapped. It is one plain GET: each value carries its
-// expiry (see [Redis]), so no second command or script is needed. A value
-// under the prefix that the cache did not write reads as a miss, and is
-// overwritten by the next load.
-func (r *Redis) Get(ctx context.Context, key string) ([]byte, time.Duration, error) {
-	b, err := r.rdb.Get(ctx, r.prefix+key).Bytes()
+// error is Redis's, wrapped. It is one plain GET, and the value shares the
+// memory of the reply: no copy. A value under the prefix that the cache did
+// not write reads as a miss, and is overwritten by the next load.
+func (r *RedisStore) Get(ctx context.Context, key string) (Value, time.Duration, error) {
+	b, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (string, error) {
+		return r.rdb.Get(ctx, r.prefix+key).Result()
+	})
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
-			return nil, 0, ErrMiss
+			return Value{}, 0, ErrMiss
 		}
-		return nil, 0, fmt.Errorf("cache: redis get: %w", err)
+		return Value{}, 0, fmt.Errorf("cache: redis get: %w", err)
 	}
 	v, exp, ok := decodeL2(b)
 	if !ok {
-		return nil, 0, ErrMiss
+		return Value{}, 0, ErrMiss
 	}
 	if exp == 0 {
 		return v, -1, nil
 	}
 	left := time.Duration(exp-time.Now().UnixMilli()) * time.Millisecond
 	if left <= 0 {
-		return nil, 0, ErrMiss // Redis evicts it at the same moment
+		return Value{}, 0, ErrMiss // Redis evicts it at the same moment
 	}
 	return v, left, nil
 }
@@ -110,77 +125,38 @@ const (
 )
 
 // encodeL2 returns value framed with its expiry (Unix ms; 0 for none).
-func encodeL2(value []byte, exp int64) []byte {
-	b := make([]byte, l2Header+len(value))
+func encodeL2(value Value, exp int64) []byte {
+	b := make([]byte, l2Header+value.Len())
 	b[0] = l2Magic
 	binary.BigEndian.PutUint64(b[1:l2Header], uint64(exp))
-	copy(b[l2Header:], value)
+	copy(b[l2Header:], value.s)
 	return b
 }
 
 // decodeL2 splits what encodeL2 wrote; ok is false for anything else.
-func decodeL2(b []byte) (value []byte, exp int64, ok bool) {
+func decodeL2(b string) (value Value, exp int64, ok bool) {
 	if len(b) < l2Header || b[0] != l2Magic {
-		return nil, 0, false
+		return Value{}, 0, false
 	}
-	return b[l2Header:], int64(binary.BigEndian.Uint64(b[1:l2Header])), true
+	for i := 1; i < l2Header; i++ {
+		exp = exp<<8 | int64(b[i])
+	}
+	return Value{b[l2Header:]}, exp, true
 }
 
-// frame returns value framed with the expiry ttl from now, and ttl rounded
-// up to the whole millisecond that SET … PX takes.
-func frame(value []byte, ttl time.Duration) ([]byte, time.Duration) {
-	ttl = pxTTL(ttl)
-	return encodeL2(value, time.Now().Add(ttl).UnixMilli()), ttl
-}
-
-// Set stores value under key for ttl (rounded up to a whole millisecond). A
-// ttl <= 0 stores nothing and deletes any value under key.
-func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	var err error
+// Set stores v under key for ttl (rounded up to a whole millisecond) in one
+// round trip, with the key added to the index of each tag (which lives as
+// long as its longest-lived key), and announce published. A ttl <= 0 stores
+// nothing and deletes any value under key.
+func (r *RedisStore) Set(ctx context.Context, key string, v Value, ttl time.Duration, tags []string, announce *Invalidation) error {
 	if ttl <= 0 {
-		err = r.rdb.Del(ctx, r.prefix+key).Err()
-	} else {
-		b, px := frame(value, ttl)
-		err = r.rdb.Set(ctx, r.prefix+key, b, px).Err()
+		return r.Delete(ctx, []string{key}, announce)
 	}
-	if err != nil {
-		return fmt.Errorf("cache: redis set: %w", err)
-	}
-	return nil
-}
-
-// Delete removes the keys in one round trip (one DEL per key, so that keys
-// in different Cluster slots work); absent keys are not an error.
-func (r *Redis) Delete(ctx context.Context, keys ...string) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if len(keys) == 1 {
-		if err := r.rdb.Del(ctx, r.prefix+keys[0]).Err(); err != nil {
-			return fmt.Errorf("cache: redis delete: %w", err)
-		}
-		return nil
-	}
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		r.queueDelete(ctx, p, keys)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cache: redis delete: %w", err)
-	}
-	return nil
-}
-
-// SetTagged is Set for an entry that belongs to tags, in one round trip: the
-// value, and the key added to the index of each tag (which lives as long as
-// its longest-lived key). [Redis.DeleteTags] with any of the tags deletes it.
-func (r *Redis) SetTagged(ctx context.Context, key string, value []byte, ttl time.Duration, tags []string) error {
-	if ttl <= 0 || len(tags) == 0 {
-		return r.Set(ctx, key, value, ttl)
-	}
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		r.queueSet(ctx, p, key, value, ttl, tags)
-		return nil
+	err := r.pipe(ctx, func(p redis.Pipeliner) {
+		ttl := pxTTL(ttl)
+		p.Set(ctx, r.prefix+key, encodeL2(v, time.Now().Add(ttl).UnixMilli()), ttl)
+		r.queueTags(ctx, p, key, ttl, tags)
+		r.queuePublish(ctx, p, announce, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("cache: redis set: %w", err)
@@ -188,25 +164,44 @@ func (r *Redis) SetTagged(ctx context.Context, key string, value []byte, ttl tim
 	return nil
 }
 
-// queueSet queues the writes of SetTagged (ttl > 0) on p.
-func (r *Redis) queueSet(ctx context.Context, p redis.Pipeliner, key string, value []byte, ttl time.Duration, tags []string) {
-	b, px := frame(value, ttl)
-	p.Set(ctx, r.prefix+key, b, px)
+// pipe runs the commands queue adds in one round trip, within the timeout.
+func (r *RedisStore) pipe(ctx context.Context, queue func(redis.Pipeliner)) error {
+	return redisop.Err(ctx, r.bound, func(ctx context.Context) error {
+		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			queue(p)
+			return nil
+		})
+		return err
+	})
+}
+
+// queueTags queues the tag index update of a key written for ttl.
+func (r *RedisStore) queueTags(ctx context.Context, p redis.Pipeliner, key string, ttl time.Duration, tags []string) {
 	if len(tags) == 0 {
 		return
 	}
 	keys := make([]string, 0, 1+len(tags))
 	keys = append(keys, r.tagAll)
 	args := make([]any, 0, 3+len(tags))
-	now := time.Now().UnixMilli()
-	ms := pxTTL(ttl).Milliseconds()
-	args = append(args, key, now, ms)
+	args = append(args, key, time.Now().UnixMilli(), ttl.Milliseconds())
 	for _, tag := range tags {
 		keys = append(keys, r.tagBase+"t:"+tag)
 		args = append(args, tag)
 	}
 	// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
 	p.Eval(ctx, tagScript, keys, args...)
+}
+
+// queuePublish queues announce, with keys added, if announce is not nil.
+func (r *RedisStore) queuePublish(ctx context.Context, p redis.Pipeliner, announce *Invalidation, keys []string) {
+	if announce == nil {
+		return
+	}
+	m := *announce
+	if len(keys) > 0 {
+		m.Keys = append(append([]string(nil), m.Keys...), keys...)
+	}
+	p.Publish(ctx, r.channel, encodeMessage(m))
 }
 
 // tagScript adds ARGV[1] (a key, living ARGV[3] ms from ARGV[2], the caller's
@@ -240,11 +235,23 @@ end
 return 1
 `
 
-// queueDelete queues one DEL per key on p.
-func (r *Redis) queueDelete(ctx context.Context, p redis.Pipeliner, keys []string) {
-	for _, k := range keys {
-		p.Del(ctx, r.prefix+k)
+// Delete removes the keys in one round trip (one DEL per key, so that keys
+// in different Cluster slots work), with announce published; absent keys are
+// not an error.
+func (r *RedisStore) Delete(ctx context.Context, keys []string, announce *Invalidation) error {
+	if len(keys) == 0 && announce == nil {
+		return nil
 	}
+	err := r.pipe(ctx, func(p redis.Pipeliner) {
+		for _, k := range keys {
+			p.Del(ctx, r.prefix+k)
+		}
+		r.queuePublish(ctx, p, announce, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("cache: redis delete: %w", err)
+	}
+	return nil
 }
 
 // takeTagsScript removes the tag sets KEYS[2..] and their names ARGV[..]
@@ -262,9 +269,13 @@ end
 return out
 `)
 
-// takeTags empties the index of each tag and returns the keys it held
-// (possibly with duplicates, and with keys that have since expired).
-func (r *Redis) takeTags(ctx context.Context, tags []string) ([]string, error) {
+// DeleteTags deletes every value carrying any of the tags and the index of
+// those tags, and publishes announce with the keys found: two round trips.
+// It returns the keys deleted, sorted and without duplicates.
+func (r *RedisStore) DeleteTags(ctx context.Context, tags []string, announce *Invalidation) ([]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
 	keys := make([]string, 0, 1+len(tags))
 	keys = append(keys, r.tagAll)
 	args := make([]any, 0, len(tags))
@@ -272,25 +283,23 @@ func (r *Redis) takeTags(ctx context.Context, tags []string) ([]string, error) {
 		keys = append(keys, r.tagBase+"t:"+tag)
 		args = append(args, tag)
 	}
-	res, err := takeTagsScript.Run(ctx, r.rdb, keys, args...).StringSlice()
+	found, err := redisop.Do(ctx, r.bound, func(ctx context.Context) ([]string, error) {
+		return takeTagsScript.Run(ctx, r.rdb, keys, args...).StringSlice()
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		return nil, fmt.Errorf("cache: redis delete tags: %w", err)
 	}
-	return res, nil
-}
-
-// DeleteTags deletes every value carrying any of the tags and the index of
-// those tags, in two round trips. Redis alone knows nothing of any L1: use
-// [Tiered.DeleteTags] to drop the L1 copies as well.
-func (r *Redis) DeleteTags(ctx context.Context, tags ...string) error {
-	if len(tags) == 0 {
-		return nil
-	}
-	keys, err := r.takeTags(ctx, tags)
+	found = sortedSet(found)
+	err = r.pipe(ctx, func(p redis.Pipeliner) {
+		for _, k := range found {
+			p.Del(ctx, r.prefix+k)
+		}
+		r.queuePublish(ctx, p, announce, found)
+	})
 	if err != nil {
-		return fmt.Errorf("cache: redis delete tags: %w", err)
+		return found, fmt.Errorf("cache: redis delete tags: %w", err)
 	}
-	return r.Delete(ctx, keys...)
+	return found, nil
 }
 
 // knownTagsScript returns the tag names in the registry KEYS[1] that start
@@ -316,14 +325,26 @@ return out
 // KnownTags returns, in no particular order, the tags currently carried by
 // a live entry in Redis whose name starts with prefix (all of them for "").
 // It reads the registry of live tag names (one round trip, in time linear in
-// their number), pruning the names whose entries have all expired. The tag
-// sets are hash-tagged with the registry, so the script is Cluster-safe.
-func (r *Redis) KnownTags(ctx context.Context, prefix string) ([]string, error) {
-	res, err := knownTagsScript.Run(ctx, r.rdb, []string{r.tagAll}, prefix, r.tagBase+"t:", time.Now().UnixMilli()).StringSlice()
+// their number), pruning the names whose entries have all expired.
+func (r *RedisStore) KnownTags(ctx context.Context, prefix string) ([]string, error) {
+	res, err := redisop.Do(ctx, r.bound, func(ctx context.Context) ([]string, error) {
+		return knownTagsScript.Run(ctx, r.rdb, []string{r.tagAll}, prefix, r.tagBase+"t:", time.Now().UnixMilli()).StringSlice()
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("cache: redis known tags: %w", err)
 	}
 	return res, nil
+}
+
+// Publish sends inv on the invalidation channel.
+func (r *RedisStore) Publish(ctx context.Context, inv Invalidation) error {
+	err := redisop.Err(ctx, r.bound, func(ctx context.Context) error {
+		return r.rdb.Publish(ctx, r.channel, encodeMessage(inv)).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("cache: redis publish: %w", err)
+	}
+	return nil
 }
 
 // pxTTL rounds ttl up to a whole millisecond, the resolution of PX.
@@ -332,4 +353,10 @@ func pxTTL(ttl time.Duration) time.Duration {
 		ttl += time.Millisecond - r
 	}
 	return ttl
+}
+
+// sortedSet sorts s and drops duplicates.
+func sortedSet(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
 }

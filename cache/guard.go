@@ -1,6 +1,40 @@
 package cache
 
-import "sync/atomic"
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+)
+
+// l2call runs fn against t's L2 through the breaker. It returns fn's result,
+// ErrMiss, ErrUnavailable (skipped during a cool-down), the caller's own ctx
+// error (not counted against L2), or the failure, which it counts and logs.
+// The store bounds the time of fn itself.
+func l2call[T any](t *Tiered, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {
+	if !t.brk.allow(monotonic()) {
+		t.stats.l2Skipped.Add(1)
+		var zero T
+		return zero, ErrUnavailable
+	}
+	v, err := fn(ctx)
+	if err == nil || errors.Is(err, ErrMiss) {
+		if t.brk.success() {
+			t.log.Info("cache: L2 is back", "op", op)
+		}
+		return v, err
+	}
+	if ctx.Err() != nil {
+		return v, ctx.Err()
+	}
+	t.stats.l2Errors.Add(1)
+	if t.brk.failure(monotonic()) {
+		t.log.Error("cache: L2 keeps failing, skipping it for a while", "op", op,
+			"failures", t.opts.L2Failures, "cooldown", t.opts.L2Cooldown, "err", err)
+	} else {
+		t.log.Warn("cache: L2 error, served without it", "op", op, "err", err)
+	}
+	return v, err
+}
 
 // breaker skips L2 after repeated failures. After threshold consecutive
 // failures it opens for cooldown ns; when that has passed, one caller is let

@@ -1,0 +1,207 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// loaded is what one flight of GetOrLoad hands to all its callers.
+type loaded struct {
+	value Value
+	tier  Tier
+}
+
+// l2Value is what an L2 read hands to all its callers.
+type l2Value struct {
+	v   Value
+	ttl time.Duration
+}
+
+// Negative marks a loader error as cacheable for ttl (negative caching): the
+// [Tiered] keeps it in L1 (only: each process keeps its own) and answers
+// reads of the key with the same error until ttl ends, without calling the
+// loader. Callers get err itself, not the wrapper. A ttl <= 0 caches nothing.
+func Negative(err error, ttl time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &negative{err: err, ttl: ttl}
+}
+
+type negative struct {
+	err error
+	ttl time.Duration
+}
+
+func (n *negative) Error() string { return n.err.Error() }
+func (n *negative) Unwrap() error { return n.err }
+
+// GetOrLoad returns the value of key: from L1; on a miss from L2, whose hit
+// fills L1 for the entry's remaining TTL (capped by L1MaxTTL); on a miss from
+// the loader, whose answer is written to L2, then L1, then returned. The Tier
+// says where the answer came from (TierOrigin for a load). opts.Mode ==
+// ModeL1 never reads or writes L2 entries.
+//
+// Concurrent callers missing the same key share one L2 read (run on the
+// goroutine of the caller that started it, bounded by the store's timeout),
+// then, with the same Mode and Force, one loader call: it runs with a
+// context carrying the first caller's values that is cancelled only when
+// every waiting caller has left, and a caller whose ctx ends gets ctx.Err()
+// at once. The loader bounds its own running time. A caller that joins a
+// load finds the tiers filled by a load that ended just before: the loader
+// is not called again.
+//
+// A loader error is returned (with TierOrigin) to every waiter and is not
+// cached, unless it is wrapped with [Negative]. An entry whose TTL is <= 0
+// is returned but not cached. L2 failures are never returned: they count as
+// L2 misses.
+//
+// The Value is immutable: callers share it safely. GetOrLoad panics if load
+// is nil.
+func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts LoadOptions) (Value, Tier, error) {
+	if load == nil {
+		panic("cache: GetOrLoad: nil loader")
+	}
+	if !opts.Force {
+		if v, tier, err := t.read(ctx, key, opts.Mode); tier != TierNone || err != nil {
+			return v, tier, err
+		}
+	}
+	res, err, shared := t.flight.Do(ctx, flightKey(key, opts), func(fctx context.Context) (loaded, error) {
+		return t.fill(fctx, key, load, opts)
+	})
+	if shared {
+		t.stats.sharedLoads.Add(1)
+	}
+	return res.value, res.tier, err
+}
+
+// Get returns the value of key from L1 or (with ModeAll) L2, without loading
+// it: ErrMiss when neither has it. An L2 hit fills L1 as in GetOrLoad. L2
+// failures count as misses. A negative entry returns its cached error with
+// TierL1.
+func (t *Tiered) Get(ctx context.Context, key string, mode Mode) (Value, Tier, error) {
+	v, tier, err := t.read(ctx, key, mode)
+	if tier == TierNone && err == nil {
+		err = ErrMiss
+	}
+	return v, tier, err
+}
+
+// read looks key up in L1, then (ModeAll) L2. TierNone with a nil error is
+// a miss; an error with TierNone is the caller's ctx ending.
+func (t *Tiered) read(ctx context.Context, key string, mode Mode) (Value, Tier, error) {
+	if t.l1 != nil {
+		if it, ok := t.l1.Get(key); ok {
+			t.stats.l1Hits.Add(1)
+			if it.Err != nil {
+				t.stats.negativeHits.Add(1)
+			}
+			return it.Value, TierL1, it.Err
+		}
+		t.stats.l1Misses.Add(1)
+	}
+	if t.l2 != nil && mode == ModeAll {
+		if v, err := t.readL2(ctx, key); err == nil {
+			return v, TierL2, nil
+		} else if ctx.Err() != nil {
+			return Value{}, TierNone, ctx.Err()
+		}
+	}
+	return Value{}, TierNone, nil
+}
+
+// flightKey separates the flights of one key that must not share an answer:
+// a ModeL1 load must not be answered by L2, nor a forced one by a cache.
+func flightKey(key string, opts LoadOptions) string {
+	var b byte = '0' + byte(opts.Mode)
+	if opts.Force {
+		b += 'a' - '0'
+	}
+	return string(b) + key
+}
+
+// fill is the body of one GetOrLoad flight, run once for all its callers.
+func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOptions) (loaded, error) {
+	if !opts.Force {
+		// A flight that ended between this caller's misses and the start of
+		// this one has filled the tiers: don't fetch again. L1 tells when
+		// there is one; an L2-only Tiered asks L2 once more.
+		if t.l1 != nil {
+			if it, ok := t.l1.Get(key); ok {
+				return loaded{value: it.Value, tier: TierL1}, it.Err
+			}
+		} else if t.l2 != nil && opts.Mode == ModeAll {
+			if v, _, err := t.l2Get(ctx, key); err == nil {
+				return loaded{value: v, tier: TierL2}, nil
+			}
+		}
+	}
+	t.stats.loads.Add(1)
+	e, err := load(ctx)
+	if err != nil {
+		t.stats.loadErrors.Add(1)
+		var neg *negative
+		if errors.As(err, &neg) {
+			err = neg.err
+			if t.l1 != nil && neg.ttl > 0 {
+				t.l1.Set(key, Item{Err: err}, neg.ttl)
+			}
+		}
+		return loaded{tier: TierOrigin}, err
+	}
+	if e.TTL > 0 || opts.Force {
+		// A forced load overwrites (or, uncacheable, deletes) what the
+		// tiers held, and tells the other instances. Its L2 errors are
+		// counted and logged by write; the read does not fail on them.
+		_ = t.write(ctx, key, e, opts.Mode, opts.Force)
+	}
+	return loaded{value: e.Value, tier: TierOrigin}, nil
+}
+
+// readL2 reads key from L2 and fills L1 on a hit. Concurrent readers of a
+// key share one L2 read, which runs on the goroutine of the reader that
+// started it (bounded by the store's timeout): a hit costs one round trip
+// and no hand-off to another goroutine. Any error means "not from L2".
+func (t *Tiered) readL2(ctx context.Context, key string) (Value, error) {
+	r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
+		v, ttl, err := t.l2Get(fctx, key)
+		if err == nil {
+			t.fillL1(key, v, ttl)
+		}
+		return l2Value{v, ttl}, err
+	})
+	return r.v, err
+}
+
+// l2Get reads key from L2 through the guard, counting the outcome. Any
+// error means "not from L2".
+func (t *Tiered) l2Get(ctx context.Context, key string) (Value, time.Duration, error) {
+	r, err := l2call(t, ctx, "get", func(ctx context.Context) (l2Value, error) {
+		v, ttl, err := t.l2.Get(ctx, key)
+		return l2Value{v, ttl}, err
+	})
+	switch {
+	case err == nil:
+		t.stats.l2Hits.Add(1)
+	case errors.Is(err, ErrMiss):
+		t.stats.l2Misses.Add(1)
+	}
+	return r.v, r.ttl, err
+}
+
+// fillL1 stores an L2 hit in L1 for its remaining ttl, capped by L1MaxTTL.
+// An entry without expiry is kept for L1MaxTTL, or not at all without a cap.
+func (t *Tiered) fillL1(key string, v Value, ttl time.Duration) {
+	if t.l1 == nil {
+		return
+	}
+	if ttl < 0 {
+		if t.opts.L1MaxTTL <= 0 {
+			return
+		}
+		ttl = t.opts.L1MaxTTL
+	}
+	t.l1.Set(key, Item{Value: v}, t.l1TTL(ttl))
+}

@@ -1,0 +1,162 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Set writes e under key: to L2 (with ModeAll), then to L1, and tells the
+// other instances to drop their L1 copy (in either mode, unless
+// NoInvalidation). An entry with TTL <= 0 is deleted instead. L1 is written
+// even when L2 fails; the error then wraps [ErrUnavailable].
+func (t *Tiered) Set(ctx context.Context, key string, e Entry, mode Mode) error {
+	return t.write(ctx, key, e, mode, true)
+}
+
+// write is Set; publish says whether to announce the overwrite.
+func (t *Tiered) write(ctx context.Context, key string, e Entry, mode Mode, publish bool) error {
+	if e.TTL <= 0 {
+		err := t.l2Delete(ctx, []string{key}, mode == ModeAll, publish)
+		if t.l1 != nil {
+			t.l1.Delete(key)
+		}
+		return err
+	}
+	ttl := t.jitter(e.TTL)
+	var announce *Invalidation
+	if publish && t.announce {
+		announce = &Invalidation{From: t.id, Keys: []string{key}}
+	}
+	var err error
+	switch {
+	case t.l2 != nil && mode == ModeAll:
+		_, err = l2call(t, ctx, "set", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, t.l2.Set(ctx, key, e.Value, ttl, e.Tags, announce)
+		})
+	case announce != nil:
+		err = t.publish(ctx, *announce)
+	}
+	if t.l1 != nil {
+		t.l1.Set(key, Item{Value: e.Value, Tags: slices.Clone(e.Tags)}, t.l1TTL(ttl))
+	}
+	return unavailable(ctx, "set", err)
+}
+
+// publish announces inv on L2's feed, through the guard.
+func (t *Tiered) publish(ctx context.Context, inv Invalidation) error {
+	_, err := l2call(t, ctx, "publish", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, t.l2.Publish(ctx, inv)
+	})
+	return err
+}
+
+// Delete removes the keys from L2, then from L1, and tells the other
+// instances to drop them from their L1 (unless NoInvalidation). Absent keys
+// are not an error. When L2 fails, L1 is still cleared and the error wraps
+// [ErrUnavailable]: the L2 copies may live until their TTL ends.
+func (t *Tiered) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := t.l2Delete(ctx, keys, true, true)
+	if t.l1 != nil {
+		t.l1.Delete(keys...)
+	}
+	return err
+}
+
+// l2Delete deletes keys from L2 (if del) and announces it (if publish and
+// invalidation is on), in one round trip.
+func (t *Tiered) l2Delete(ctx context.Context, keys []string, del, publish bool) error {
+	del = del && t.l2 != nil
+	var announce *Invalidation
+	if publish && t.announce {
+		announce = &Invalidation{From: t.id, Keys: keys}
+	}
+	var err error
+	switch {
+	case del:
+		_, err = l2call(t, ctx, "delete", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, t.l2.Delete(ctx, keys, announce)
+		})
+	case announce != nil:
+		err = t.publish(ctx, *announce)
+	}
+	return unavailable(ctx, "delete", err)
+}
+
+// DeleteTags removes every entry carrying any of the tags: in L2 (the keys
+// its tag index lists), in this L1, and (unless NoInvalidation) in the L1 of
+// every other instance sharing L2, which drop both the keys found in L2 and
+// their own entries carrying the tags. When L2 fails, this L1 is still
+// cleared and the error wraps [ErrUnavailable].
+func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	var keys []string
+	var err error
+	if t.l2 != nil {
+		var announce *Invalidation
+		if t.announce {
+			announce = &Invalidation{From: t.id, Tags: tags}
+		}
+		keys, err = l2call(t, ctx, "delete tags", func(ctx context.Context) ([]string, error) {
+			return t.l2.DeleteTags(ctx, tags, announce)
+		})
+	}
+	if t.l1 != nil {
+		t.l1.Delete(keys...)
+		t.l1.DeleteTags(tags...)
+	}
+	return unavailable(ctx, "delete tags", err)
+}
+
+// Clear drops every entry of L1, here and (unless NoInvalidation) on every
+// other instance sharing L2. L2 entries are left to expire: a shared tier
+// may hold other applications' keys, so the cache never scans and deletes
+// them all; to retire them, change the key prefix or delete by tag.
+func (t *Tiered) Clear(ctx context.Context) error {
+	var err error
+	if t.announce {
+		err = t.publish(ctx, Invalidation{From: t.id, All: true})
+	}
+	if t.l1 != nil {
+		t.l1.Purge()
+	}
+	return unavailable(ctx, "clear", err)
+}
+
+// KnownTags returns, sorted, the tags in use whose name starts with prefix
+// (all for ""): those of live entries in L2 and those of this process's L1
+// entries. When L2 fails it returns the L1 tags and an error wrapping
+// [ErrUnavailable].
+func (t *Tiered) KnownTags(ctx context.Context, prefix string) ([]string, error) {
+	var tags []string
+	if t.l1 != nil {
+		tags = t.l1.Tags(prefix)
+	}
+	var err error
+	if t.l2 != nil {
+		var remote []string
+		remote, err = l2call(t, ctx, "known tags", func(ctx context.Context) ([]string, error) {
+			return t.l2.KnownTags(ctx, prefix)
+		})
+		tags = append(tags, remote...)
+	}
+	return sortedSet(tags), unavailable(ctx, "known tags", err)
+}
+
+// unavailable wraps an L2 failure of op for the caller of a write; the
+// caller's own ctx error is returned as is.
+func unavailable(ctx context.Context, op string, err error) error {
+	switch {
+	case err == nil, ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	case errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("cache: %s: %w", op, err)
+	}
+	return fmt.Errorf("cache: %s: %w: %w", op, ErrUnavailable, err)
+}
