@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var benchValue = make([]byte, 256)
+var benchValue = OwnValue(make([]byte, 256))
 
 // benchRedis returns the Redis backends benchmarks run on: miniredis always,
 // the real server when REDIS_URL is set.
@@ -22,7 +22,7 @@ func benchRedis(b *testing.B) map[string]func(*testing.B) redis.UniversalClient 
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		m["real"] = func(b *testing.B) redis.UniversalClient { return testredis.Real(b) }
 		// The same server with a client that enforces context deadlines
-		// itself: Tiered then calls it without a watchdog goroutine.
+		// itself: the store then calls it without a watchdog goroutine.
 		m["real+ctxdeadline"] = func(b *testing.B) redis.UniversalClient {
 			testredis.Real(b)
 			opt, err := redis.ParseURL(url)
@@ -42,21 +42,31 @@ func trivialLoad(context.Context) (Entry, error) {
 	return Entry{Value: benchValue, TTL: time.Minute}, nil
 }
 
-func BenchmarkLRUGet(b *testing.B) {
-	ctx := context.Background()
-	l := NewLRU(1000)
-	_ = l.Set(ctx, "k", benchValue, time.Hour)
+func BenchmarkMemoryGet(b *testing.B) {
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 1000})
+	m.Set("k", Item{Value: benchValue}, time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := l.Get(ctx, "k"); err != nil {
-			b.Fatal(err)
+		if _, ok := m.Get("k"); !ok {
+			b.Fatal("miss")
 		}
+	}
+}
+
+// BenchmarkMemorySetEvict writes past MaxBytes: every Set evicts.
+func BenchmarkMemorySetEvict(b *testing.B) {
+	m := NewMemoryStore(MemoryOptions{MaxBytes: 64 * int64(benchValue.Len())})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		m.Set(strconv.Itoa(i), Item{Value: benchValue}, time.Hour)
 	}
 }
 
 func BenchmarkTieredL1Hit(b *testing.B) {
 	ctx := context.Background()
-	tr := NewTiered(NewLRU(1000), nil, TieredOptions{})
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), nil, TieredOptions{})
 	_, _, _ = tr.GetOrLoad(ctx, "GET /products/1", trivialLoad, LoadOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
@@ -68,7 +78,7 @@ func BenchmarkTieredL1Hit(b *testing.B) {
 
 func BenchmarkTieredL1HitParallel(b *testing.B) {
 	ctx := context.Background()
-	tr := NewTiered(NewLRU(1000), nil, TieredOptions{})
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), nil, TieredOptions{})
 	keys := make([]string, 64)
 	for i := range keys {
 		keys[i] = "GET /products/" + strconv.Itoa(i)
@@ -93,7 +103,7 @@ func BenchmarkTieredL2Hit(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			rdb := open(b)
-			tr := NewTiered(nil, NewRedis(rdb, testredis.Prefix(b, rdb)), TieredOptions{L2Timeout: time.Second})
+			tr := NewTiered(nil, NewRedisStore(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second}), TieredOptions{})
 			defer tr.Close()
 			_, _, _ = tr.GetOrLoad(ctx, "k", trivialLoad, LoadOptions{})
 			b.ReportAllocs()
@@ -107,14 +117,16 @@ func BenchmarkTieredL2Hit(b *testing.B) {
 }
 
 // BenchmarkRedisGet is the bare L2 store, for comparison with the Tiered
-// overhead (flight, timeout goroutine, breaker).
+// overhead (flight, breaker).
 func BenchmarkRedisGet(b *testing.B) {
 	for name, open := range benchRedis(b) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			rdb := open(b)
-			r := NewRedis(rdb, testredis.Prefix(b, rdb))
-			_ = r.Set(ctx, "k", benchValue, time.Minute)
+			r := NewRedisStore(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second})
+			if err := r.Set(ctx, "k", benchValue, time.Minute, nil, nil); err != nil {
+				b.Fatal(err)
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, _, err := r.Get(ctx, "k"); err != nil {
@@ -140,12 +152,13 @@ func BenchmarkTieredMiss(b *testing.B) {
 		}
 	}
 	b.Run("L1", func(b *testing.B) {
-		run(b, NewTiered(NewLRU(1000), nil, TieredOptions{}))
+		run(b, NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), nil, TieredOptions{}))
 	})
 	for name, open := range benchRedis(b) {
 		b.Run("L1+L2/"+name, func(b *testing.B) {
 			rdb := open(b)
-			tr := NewTiered(NewLRU(1000), NewRedis(rdb, testredis.Prefix(b, rdb)), TieredOptions{L2Timeout: time.Second, NoInvalidation: true})
+			tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}),
+				NewRedisStore(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second}), TieredOptions{NoInvalidation: true})
 			defer tr.Close()
 			run(b, tr)
 		})

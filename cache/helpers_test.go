@@ -2,7 +2,7 @@ package cache
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -46,7 +46,7 @@ type backend struct {
 func (b *backend) age(t *testing.T, k string, d time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	raw, err := b.direct.Get(ctx, k).Bytes()
+	raw, err := b.direct.Get(ctx, k).Result()
 	v, exp, ok := decodeL2(raw)
 	if err != nil || !ok || exp == 0 {
 		t.Fatalf("age(%q): value %q, %v is not an expiring cache entry", k, raw, err)
@@ -73,16 +73,16 @@ func (b *backend) plant(t *testing.T, k, value string, ttl time.Duration) {
 	if ttl > 0 {
 		exp = time.Now().Add(ttl).UnixMilli()
 	}
-	if err := b.direct.Set(context.Background(), k, encodeL2([]byte(value), exp), ttl).Err(); err != nil {
+	if err := b.direct.Set(context.Background(), k, encodeL2(StringValue(value), exp), ttl).Err(); err != nil {
 		t.Fatalf("plant(%q): %v", k, err)
 	}
 }
 
 // stored returns the value the cache keeps under the Redis key k, "" if none.
 func (b *backend) stored(k string) string {
-	raw, _ := b.direct.Get(context.Background(), k).Bytes()
+	raw, _ := b.direct.Get(context.Background(), k).Result()
 	v, _, _ := decodeL2(raw)
-	return string(v)
+	return v.String()
 }
 
 // clientOptions are quick to notice an outage, like testredis.Mini's.
@@ -258,21 +258,47 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
-// waitSubscribed waits until tr has received n subscription confirmations.
-func waitSubscribed(t *testing.T, tr *Tiered, n int64) {
+// redisStore returns tr's L2, which must be a *RedisStore.
+func redisStore(t *testing.T, tr *Tiered) *RedisStore {
 	t.Helper()
-	eventually(t, 5*time.Second, "invalidation subscription", func() bool { return tr.subscribed.Load() >= n })
+	r, ok := tr.l2.(*RedisStore)
+	if !ok {
+		t.Fatalf("L2 is %T, want *RedisStore", tr.l2)
+	}
+	return r
 }
 
-// newTiered builds a Tiered on b with a fresh L1 and closes it at the end.
-// Unless the test sets one, the L2 timeout is a generous 2 s, so that a
-// loaded machine does not turn L2 hits into misses.
+// memoryStore returns tr's L1, which must be a *MemoryStore.
+func memoryStore(t *testing.T, tr *Tiered) *MemoryStore {
+	t.Helper()
+	m, ok := tr.l1.(*MemoryStore)
+	if !ok {
+		t.Fatalf("L1 is %T, want *MemoryStore", tr.l1)
+	}
+	return m
+}
+
+// waitSubscribed waits until tr's feed has received n subscription
+// confirmations.
+func waitSubscribed(t *testing.T, tr *Tiered, n int64) {
+	t.Helper()
+	r := redisStore(t, tr)
+	eventually(t, 10*time.Second, fmt.Sprintf("invalidation subscription #%d", n), func() bool { return r.subscribed.Load() >= n })
+}
+
+// newTiered builds a Tiered on b with a fresh L1 and a RedisStore under
+// prefix, and closes it at the end. Its Redis timeout is a generous 2 s, so
+// that a loaded machine does not turn L2 hits into misses.
 func newTiered(t *testing.T, b *backend, prefix string, opts TieredOptions) *Tiered {
 	t.Helper()
-	if opts.L2Timeout == 0 {
-		opts.L2Timeout = testL2Timeout
-	}
-	tr := NewTiered(NewLRU(1000), NewRedis(b.rdb, prefix), opts)
+	return newTieredWith(t, b.rdb, RedisOptions{KeyPrefix: prefix, Timeout: testL2Timeout}, opts)
+}
+
+// newTieredWith builds a Tiered with a fresh L1 and a RedisStore on rdb with
+// ro, and closes it at the end.
+func newTieredWith(t *testing.T, rdb redis.UniversalClient, ro RedisOptions, opts TieredOptions) *Tiered {
+	t.Helper()
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), NewRedisStore(rdb, ro), opts)
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }
@@ -286,27 +312,152 @@ type counter struct {
 
 func (c *counter) load(context.Context) (Entry, error) {
 	c.calls.Add(1)
-	return Entry{Value: clone(c.entry.Value), TTL: c.entry.TTL, Tags: c.entry.Tags}, c.err
+	return c.entry, c.err
 }
 
-// l1TTL returns the TTL key has left in tr's L1, or fails.
+// ttlLeft returns the time key has left in m, or fails if it has no live
+// entry. It does not change the LRU order.
+func ttlLeft(t *testing.T, m *MemoryStore, key string) time.Duration {
+	t.Helper()
+	now := m.now()
+	m.mu.Lock()
+	e, ok := m.lru.Peek(key)
+	m.mu.Unlock()
+	if !ok || e.exp <= now {
+		t.Fatalf("L1 has no live entry under %q (present %v)", key, ok)
+	}
+	return time.Duration(e.exp - now)
+}
+
+// l1TTL returns the time key has left in tr's L1 (a *MemoryStore), or fails.
 func l1TTL(t *testing.T, tr *Tiered, key string) time.Duration {
 	t.Helper()
-	_, ttl, err := tr.l1.Get(context.Background(), key)
-	if err != nil {
-		t.Fatalf("L1 Get(%q): %v", key, err)
-	}
-	return ttl
+	return ttlLeft(t, memoryStore(t, tr), key)
 }
 
 // inL1 reports whether key has a live entry in tr's L1.
 func inL1(tr *Tiered, key string) bool {
-	_, _, err := tr.l1.Get(context.Background(), key)
-	return !errors.Is(err, ErrMiss)
+	_, ok := tr.l1.Get(key)
+	return ok
 }
 
-// testL2Timeout is the L2 timeout of tests that do not test timeouts.
+// testL2Timeout is the RedisOptions.Timeout of tests that do not test timeouts.
 const testL2Timeout = 2 * time.Second
 
 // quiet is a logger that drops everything, for tests that provoke errors.
 var quiet = slog.New(slog.DiscardHandler)
+
+// pubsubSpy is a Redis client that keeps the last PubSub it made, so that a
+// test can unsubscribe it behind the feed's back.
+type pubsubSpy struct {
+	*redis.Client
+	ps atomic.Pointer[redis.PubSub]
+}
+
+func (c *pubsubSpy) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	ps := c.Client.Subscribe(ctx, channels...)
+	c.ps.Store(ps)
+	return ps
+}
+
+// fakeShared is an in-process Shared tier whose calls fail while the test
+// says so: a tier of the test's own, with no I/O, so that it runs in a
+// synctest bubble. Its feed delivers nothing.
+type fakeShared struct {
+	mu    sync.Mutex
+	fail  error
+	calls int
+	vals  map[string]Value
+}
+
+var _ Shared = (*fakeShared)(nil)
+
+// setFail makes every later call fail with err (nil: succeed).
+func (f *fakeShared) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
+
+// callCount returns the number of calls made.
+func (f *fakeShared) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// call counts a call and returns the error it must fail with; it leaves
+// f.mu locked when it returns nil.
+func (f *fakeShared) call() error {
+	f.mu.Lock()
+	f.calls++
+	if err := f.fail; err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (f *fakeShared) Get(_ context.Context, key string) (Value, time.Duration, error) {
+	if err := f.call(); err != nil {
+		return Value{}, 0, err
+	}
+	defer f.mu.Unlock()
+	v, ok := f.vals[key]
+	if !ok {
+		return Value{}, 0, ErrMiss
+	}
+	return v, time.Minute, nil
+}
+
+func (f *fakeShared) Set(_ context.Context, key string, v Value, _ time.Duration, _ []string, _ *Invalidation) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	if f.vals == nil {
+		f.vals = map[string]Value{}
+	}
+	f.vals[key] = v
+	return nil
+}
+
+func (f *fakeShared) Delete(_ context.Context, keys []string, _ *Invalidation) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		delete(f.vals, k)
+	}
+	return nil
+}
+
+func (f *fakeShared) DeleteTags(context.Context, []string, *Invalidation) ([]string, error) {
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	f.mu.Unlock()
+	return nil, nil
+}
+
+func (f *fakeShared) KnownTags(context.Context, string) ([]string, error) {
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	f.mu.Unlock()
+	return nil, nil
+}
+
+func (f *fakeShared) Publish(context.Context, Invalidation) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeShared) Subscribe(ctx context.Context, _ func(Invalidation)) error {
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,370 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// fakeClock is a manual clock for a MemoryStore.
+type fakeClock struct {
+	mu sync.Mutex
+	ns int64
+}
+
+func (c *fakeClock) now() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ns
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.ns += int64(d)
+	c.mu.Unlock()
+}
+
+// newClockedMemory returns a MemoryStore whose clock moves only when told to.
+func newClockedMemory(opts MemoryOptions) (*MemoryStore, *fakeClock) {
+	m := NewMemoryStore(opts)
+	c := &fakeClock{ns: 1}
+	m.now = c.now
+	return m, c
+}
+
+// item is an Item holding s with the tags.
+func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Tags: tags} }
+
+// has reports whether m holds key, without changing the LRU order.
+func has(m *MemoryStore, key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lru.Contains(key)
+}
+
+func TestMemoryExpiryPerEntry(t *testing.T) {
+	t.Parallel()
+	m, clock := newClockedMemory(MemoryOptions{MaxEntries: 10})
+	m.Set("short", item("s"), time.Second)
+	m.Set("long", item("l"), time.Minute)
+
+	tests := []struct {
+		after     time.Duration // since the writes
+		key       string
+		wantValue string // "" for a miss
+		wantTTL   time.Duration
+	}{
+		{0, "short", "s", time.Second},
+		{0, "long", "l", time.Minute},
+		{999 * time.Millisecond, "short", "s", time.Millisecond},
+		{time.Second, "short", "", 0},
+		{time.Second, "long", "l", 59 * time.Second},
+		{time.Minute, "long", "", 0},
+	}
+	var elapsed time.Duration
+	for _, tc := range tests {
+		clock.advance(tc.after - elapsed)
+		elapsed = tc.after
+		if tc.wantValue != "" {
+			if ttl := ttlLeft(t, m, tc.key); ttl != tc.wantTTL {
+				t.Errorf("at +%v: %q has %v left, want %v", tc.after, tc.key, ttl, tc.wantTTL)
+			}
+		}
+		it, ok := m.Get(tc.key)
+		if got := it.Value.String(); ok != (tc.wantValue != "") || ok && got != tc.wantValue {
+			t.Errorf("at +%v: Get(%q) = %q, %v; want %q (\"\": a miss)", tc.after, tc.key, got, ok, tc.wantValue)
+		}
+	}
+	// Expired entries were removed when seen, with their bytes.
+	if n, b := m.Len(), m.Bytes(); n != 0 || b != 0 {
+		t.Errorf("Len() = %d, Bytes() = %d after both entries expired and were read, want 0, 0", n, b)
+	}
+}
+
+// TestMemoryExpirySynctest: the store's default clock is the monotonic
+// clock, which a synctest bubble fakes: an entry lives exactly its TTL.
+func TestMemoryExpirySynctest(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		m := NewMemoryStore(MemoryOptions{})
+		m.Set("k", item("v"), time.Second)
+		time.Sleep(time.Second - time.Nanosecond)
+		if it, ok := m.Get("k"); !ok || it.Value.String() != "v" {
+			t.Fatalf("Get 1ns before expiry = %q, %v; want v", it.Value.String(), ok)
+		}
+		time.Sleep(time.Nanosecond)
+		if it, ok := m.Get("k"); ok {
+			t.Fatalf("Get at expiry = %q, want a miss", it.Value.String())
+		}
+	})
+}
+
+func TestMemoryBoundedByCount(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 3})
+	for i := range 5 {
+		m.Set(fmt.Sprint(i), Item{Value: OwnValue([]byte{byte(i)})}, time.Minute)
+	}
+	if n := m.Len(); n != 3 {
+		t.Fatalf("Len() = %d, want 3", n)
+	}
+	if b := m.Bytes(); b != 3 {
+		t.Errorf("Bytes() = %d, want 3 (the evicted entries' bytes released)", b)
+	}
+	for i, want := range []bool{false, false, true, true, true} {
+		if _, got := m.Get(fmt.Sprint(i)); got != want {
+			t.Errorf("Get(%d) present = %v, want %v", i, got, want)
+		}
+	}
+}
+
+// TestMemoryBoundedByBytes: storing past MaxBytes evicts the least recently
+// used entries until the new one fits.
+func TestMemoryBoundedByBytes(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxBytes: 100})
+	val := func(n int) Item { return Item{Value: StringValue(strings.Repeat("x", n))} }
+	m.Set("a", val(30), time.Minute)
+	m.Set("b", val(30), time.Minute)
+	m.Set("c", val(30), time.Minute)
+	if b := m.Bytes(); b != 90 {
+		t.Fatalf("Bytes() = %d, want 90", b)
+	}
+	m.Get("a") // a is now the most recently used: b is the oldest
+	m.Set("d", val(20), time.Minute)
+	for key, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
+		if got := has(m, key); got != want {
+			t.Errorf("after d (20 bytes) over 90 of 100: %q present = %v, want %v", key, got, want)
+		}
+	}
+	if b := m.Bytes(); b != 80 {
+		t.Errorf("Bytes() = %d, want 80", b)
+	}
+	// One entry of 100 bytes evicts everything else.
+	m.Set("big", val(100), time.Minute)
+	if n, b := m.Len(), m.Bytes(); n != 1 || b != 100 || !has(m, "big") {
+		t.Errorf("after a 100-byte entry: Len %d, Bytes %d, big present %v; want 1, 100, true", n, b, has(m, "big"))
+	}
+	// Overwriting replaces the bytes rather than adding to them.
+	m.Set("big", val(10), time.Minute)
+	if b := m.Bytes(); b != 10 {
+		t.Errorf("Bytes() after overwriting 100 with 10 = %d, want 10", b)
+	}
+	m.Set("e", val(90), time.Minute)
+	if n, b := m.Len(), m.Bytes(); n != 2 || b != 100 {
+		t.Errorf("exactly full: Len %d, Bytes %d; want 2, 100 (nothing evicted)", n, b)
+	}
+	m.Delete("e")
+	if b := m.Bytes(); b != 10 {
+		t.Errorf("Bytes() after Delete = %d, want 10", b)
+	}
+	m.Purge()
+	if n, b := m.Len(), m.Bytes(); n != 0 || b != 0 {
+		t.Errorf("after Purge: Len %d, Bytes %d", n, b)
+	}
+}
+
+// TestMemoryMaxEntryBytes: a value larger than MaxEntryBytes is not kept,
+// and storing one removes the (now stale) entry under its key.
+func TestMemoryMaxEntryBytes(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntryBytes: 8})
+	m.Set("k", item("12345678"), time.Minute) // exactly the bound: kept
+	if it, ok := m.Get("k"); !ok || it.Value.String() != "12345678" {
+		t.Fatalf("8-byte value with MaxEntryBytes 8: Get = %q, %v; want it kept", it.Value.String(), ok)
+	}
+	m.Set("k", item("123456789", "t"), time.Minute)
+	if it, ok := m.Get("k"); ok {
+		t.Fatalf("9-byte value with MaxEntryBytes 8: Get = %q; want a miss (and the old value gone)", it.Value.String())
+	}
+	if n, b, tags := m.Len(), m.Bytes(), m.Tags(""); n != 0 || b != 0 || len(tags) != 0 {
+		t.Errorf("after an oversized Set: Len %d, Bytes %d, Tags %q; want nothing", n, b, tags)
+	}
+}
+
+func TestMemoryDefaults(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{})
+	if m.maxBytes != DefaultMaxBytes || m.maxEntry != DefaultMaxEntryBytes {
+		t.Errorf("zero options: maxBytes %d, maxEntry %d; want %d, %d", m.maxBytes, m.maxEntry, DefaultMaxBytes, DefaultMaxEntryBytes)
+	}
+	for i := range DefaultMaxEntries + 1 {
+		m.Set(fmt.Sprint(i), Item{}, time.Minute)
+	}
+	if n := m.Len(); n != DefaultMaxEntries {
+		t.Errorf("zero options: Len after %d Sets = %d, want %d", DefaultMaxEntries+1, n, DefaultMaxEntries)
+	}
+	// MaxEntryBytes defaults to MaxBytes when that is smaller.
+	if m := NewMemoryStore(MemoryOptions{MaxBytes: 1000}); m.maxEntry != 1000 {
+		t.Errorf("MaxBytes 1000: maxEntry = %d, want 1000", m.maxEntry)
+	}
+	if m := NewMemoryStore(MemoryOptions{MaxBytes: 1000, MaxEntryBytes: 5000}); m.maxEntry != 1000 {
+		t.Errorf("MaxBytes 1000, MaxEntryBytes 5000: maxEntry = %d, want 1000", m.maxEntry)
+	}
+}
+
+func TestMemoryZeroTTLRemoves(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 3})
+	m.Set("k", item("v", "t"), time.Minute)
+	m.Set("k", item("w"), 0)
+	if it, ok := m.Get("k"); ok {
+		t.Fatalf("Get after Set(ttl 0) = %q; want a miss", it.Value.String())
+	}
+	m.Set("k", item("v"), time.Minute)
+	m.Set("k", item("w"), -time.Second)
+	if it, ok := m.Get("k"); ok {
+		t.Fatalf("Get after Set(ttl < 0) = %q; want a miss", it.Value.String())
+	}
+	if b, tags := m.Bytes(), m.Tags(""); b != 0 || len(tags) != 0 {
+		t.Errorf("after removing Sets: Bytes %d, Tags %q", b, tags)
+	}
+}
+
+// TestMemoryValuesImmutable: what a writer or a reader does to its bytes
+// never reaches the store (alova's issue #588). A Value offers no mutable
+// view: Bytes is a copy.
+func TestMemoryValuesImmutable(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 3})
+	in := []byte("hello")
+	m.Set("k", Item{Value: ValueOf(in)}, time.Minute)
+	in[0] = 'J' // the writer changes its slice
+	it, _ := m.Get("k")
+	out := it.Value.Bytes()
+	out[1] = 'A' // a reader changes its copy
+	if got, _ := m.Get("k"); got.Value.String() != "hello" {
+		t.Fatalf("Get = %q after callers changed their slices, want %q", got.Value.String(), "hello")
+	}
+}
+
+// TestMemoryErrItem: a negative entry (Item.Err) is stored and returned as
+// is, and takes no bytes.
+func TestMemoryErrItem(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{})
+	boom := errors.New("boom")
+	m.Set("k", Item{Err: boom}, time.Minute)
+	if it, ok := m.Get("k"); !ok || it.Err != boom || it.Value.Len() != 0 {
+		t.Fatalf("Get = %+v, %v; want the stored error", it, ok)
+	}
+	if b := m.Bytes(); b != 0 {
+		t.Errorf("Bytes() = %d, want 0", b)
+	}
+}
+
+func TestMemoryTags(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 3})
+	sorted := func(s []string) []string { slices.Sort(s); return s }
+	m.Set("a1", item("1", "a", "all"), time.Minute)
+	m.Set("a2", item("2", "a", "all"), time.Minute)
+	m.Set("b1", item("3", "b", "all"), time.Minute)
+	if got, want := sorted(m.Tags("")), []string{"a", "all", "b"}; !slices.Equal(got, want) {
+		t.Errorf("Tags(\"\") = %q, want %q", got, want)
+	}
+	if got, want := sorted(m.Tags("a")), []string{"a", "all"}; !slices.Equal(got, want) {
+		t.Errorf("Tags(\"a\") = %q, want %q", got, want)
+	}
+
+	// Overwriting without tags drops a2 from its tags.
+	m.Set("a2", item("2'"), time.Minute)
+	// Evicting a1 (LRU order: a1 oldest) drops it from its tags.
+	m.Set("c", item("4"), time.Minute)
+	if got, want := sorted(m.Tags("")), []string{"all", "b"}; !slices.Equal(got, want) {
+		t.Errorf("after overwrite and eviction: Tags = %q, want %q", got, want)
+	}
+	m.DeleteTags("a")   // carried by nothing any more
+	m.DeleteTags("all") // b1
+	m.DeleteTags()      // nothing
+	for key, want := range map[string]bool{"a2": true, "b1": false, "c": true} {
+		if got := has(m, key); got != want {
+			t.Errorf("after DeleteTags: %q present = %v, want %v", key, got, want)
+		}
+	}
+	if got := m.Tags(""); len(got) != 0 {
+		t.Errorf("Tags after deleting them all = %q, want none", got)
+	}
+	m.Set("x", item("x", "t1"), time.Minute)
+	m.Set("y", item("y", "t2"), time.Minute)
+	m.DeleteTags("t1", "t2") // several at once
+	if has(m, "x") || has(m, "y") {
+		t.Error("DeleteTags(t1, t2) left an entry carrying one of them")
+	}
+	m.Set("x", item("x", "t"), time.Minute)
+	m.Delete("x", "absent")
+	if got := m.Tags(""); len(got) != 0 {
+		t.Errorf("Tags after Delete = %q, want none", got)
+	}
+	m.Set("x", item("x", "t"), time.Minute)
+	m.Purge()
+	if got := m.Tags(""); len(got) != 0 || m.Len() != 0 {
+		t.Errorf("after Purge: Tags = %q, Len = %d", got, m.Len())
+	}
+}
+
+func TestMemoryConcurrent(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 64, MaxBytes: 512})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := fmt.Sprint((g + i) % 100)
+				switch i % 5 {
+				case 0:
+					m.Set(k, Item{Value: StringValue(strings.Repeat(k, i%7)), Tags: []string{"t" + fmt.Sprint(i%5)}},
+						time.Duration(i%3)*time.Millisecond)
+				case 1:
+					if it, ok := m.Get(k); ok && it.Value.String() != strings.Repeat(k, len(it.Value.String())/len(k)) {
+						t.Errorf("Get(%q) = %q", k, it.Value.String())
+					}
+				case 2:
+					m.Delete(k)
+				case 3:
+					m.DeleteTags("t" + fmt.Sprint(i%5))
+				case 4:
+					m.Tags("t")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The tag index holds only keys that are in the LRU, with that tag, and
+	// the byte count is the sum of the values held.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for tag, keys := range m.tags {
+		for k := range keys {
+			if e, ok := m.lru.Peek(k); !ok || !slices.Contains(e.Tags, tag) {
+				t.Errorf("tag index lists %q under %q, but the LRU entry is %v, %v", k, tag, e, ok)
+			}
+		}
+	}
+	var sum int64
+	for _, e := range m.lru.Values() {
+		sum += int64(e.Value.Len())
+	}
+	if sum != m.bytes || sum > 512 {
+		t.Errorf("bytes = %d, the values hold %d; want them equal and <= 512", m.bytes, sum)
+	}
+}
+
+func TestNewMemoryStorePanics(t *testing.T) {
+	t.Parallel()
+	for _, opts := range []MemoryOptions{{MaxEntries: -1}, {MaxBytes: -1}, {MaxEntryBytes: -1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewMemoryStore(%+v) did not panic", opts)
+				}
+			}()
+			NewMemoryStore(opts)
+		}()
+	}
+}
