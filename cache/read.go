@@ -68,6 +68,10 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 			return v, tier, err
 		}
 	}
+	if opts.NoShare {
+		res, err := t.fill(ctx, key, load, opts)
+		return res.value, res.tier, err
+	}
 	res, err, shared := t.flight.Do(ctx, flightKey(key, opts), func(fctx context.Context) (loaded, error) {
 		return t.fill(fctx, key, load, opts)
 	})

@@ -18,7 +18,7 @@ type Stats struct {
 	// another caller had started instead of starting their own.
 	SharedLoads uint64
 	// NegativeHits counts reads answered by a cached loader error (see
-	// TieredOptions.NegativeTTL); they are also counted in L1Hits.
+	// [Negative]); they are also counted in L1Hits.
 	NegativeHits uint64
 	// L2Errors counts L2 calls that failed or timed out (a miss is not an
 	// error); L2Skipped the calls not made because L2 was cooling down after

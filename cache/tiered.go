@@ -65,6 +65,10 @@ type LoadOptions struct {
 	// forced callers) and its answer overwrites the tiers, and other
 	// instances drop their L1 copy, as with [Tiered.Set].
 	Force bool
+	// NoShare makes this caller's load its own: on a miss it calls the
+	// loader even when another caller is loading the same key. Reads of L2
+	// are still shared. Default false: concurrent misses share one load.
+	NoShare bool
 }
 
 // Tiered is the read path L1 ([Local]) → L2 ([Shared]) → origin ([Loader]),
@@ -125,6 +129,13 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	// A nil store pointer in an interface is no store at all.
+	if m, ok := l1.(*MemoryStore); ok && m == nil {
+		l1 = nil
+	}
+	if r, ok := l2.(*RedisStore); ok && r == nil {
+		l2 = nil
 	}
 	var id [8]byte
 	_, _ = crand.Read(id[:]) // never fails (crypto/rand)

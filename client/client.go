@@ -22,9 +22,9 @@ const DefaultMaxResponseBytes = 32 << 20
 
 // DefaultForwardHeaders are the request headers a request-scoped client
 // forwards when [Options.ForwardHeaders] is nil: the request id and the W3C
-// trace context. When the incoming request has no X-Request-Id header but
-// chi's middleware.RequestID generated an id for it (kept in the request's
-// context, read with its GetReqID), that id is forwarded.
+// trace context. When the incoming request has no X-Request-Id header, the
+// id given to [Bind] is forwarded (middleware.Client gives the one chi's
+// RequestID generated).
 var DefaultForwardHeaders = []string{"X-Request-Id", "Traceparent"}
 
 // Options configures a [Client]. The zero value works: no base URL, a 10 s
@@ -101,10 +101,12 @@ type Options struct {
 	// caller is about to get (alova's onComplete). Default: none.
 	OnComplete func(ctx context.Context, m *Method, resp *Response, err error)
 
-	// OnCacheError is told when a cache tier fails a read, a write or an
-	// invalidation made on behalf of a send. The send goes on as if the
-	// cache had missed: a broken cache never fails a request. Default: ignored
-	// (the tiers report their own errors through their logger).
+	// OnCacheError is told when the client's own cache work for a send
+	// fails: a hitSource invalidation, or an entry it cannot decode (which
+	// is then loaded again). The send goes on as if the cache had missed: a
+	// broken cache never fails a request. Failures of the tiers' reads and
+	// writes are the tiers' to report: they count them in [cache.Stats] and
+	// log them through [cache.TieredOptions].Logger. Default: ignored.
 	OnCacheError func(ctx context.Context, err error)
 }
 
@@ -119,6 +121,7 @@ type Client struct {
 	// Set on request-scoped clients only.
 	ctx    context.Context // the incoming request's context
 	fwd    http.Header     // the incoming request's headers
+	reqID  string          // a generated request id, forwarded when fwd has none
 	holder *scope          // the allocation this Client lives in
 }
 
@@ -127,7 +130,7 @@ type core struct {
 	base       string
 	timeout    time.Duration
 	hc         *http.Client
-	tiers      tiers // nil: no caching
+	tiers      *cache.Tiered // nil: no caching
 	defPolicy  Policy
 	forward    []string // canonical header names
 	maxBody    int64
@@ -139,17 +142,6 @@ type core struct {
 	flight     flight.Group[*Response]
 	patterns   sync.Map // hitSource pattern string → *regexp.Regexp (or nil when invalid)
 }
-
-// tiers is what the client needs from [cache.Tiered]; tests plug fakes in.
-type tiers interface {
-	Get(ctx context.Context, key string, mode cache.Mode) ([]byte, cache.Tier, error)
-	Set(ctx context.Context, key string, e cache.Entry, mode cache.Mode) error
-	Delete(ctx context.Context, keys ...string) error
-	DeleteTags(ctx context.Context, tags ...string) error
-	KnownTags(ctx context.Context, prefix string) ([]string, error)
-}
-
-var _ tiers = (*cache.Tiered)(nil)
 
 // sharedHTTPClient is the default HTTPClient of every Client.
 var sharedHTTPClient = &http.Client{Transport: &http.Transport{
@@ -182,9 +174,7 @@ func New(opts Options) *Client {
 		onComplete: opts.OnComplete,
 		onCacheErr: opts.OnCacheError,
 	}
-	if opts.Cache != nil {
-		s.tiers = opts.Cache
-	}
+	s.tiers = opts.Cache
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
 	}

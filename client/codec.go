@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"unsafe"
 )
 
@@ -80,14 +82,13 @@ func encodeResponse(r *Response) []byte {
 	return append(b, r.Body...)
 }
 
-// decodeResponse rebuilds a Response from a cache entry. When owned, b is
-// the caller's own copy (as [cache.Tiered.Get] returns), never written again:
-// the body is the tail of b and the header names and values are strings over
-// b's head, which nothing can reach any more (a slice cannot be extended
-// backwards). Otherwise everything is copied. An owned decode costs three
-// allocations whatever the number of headers (the Response with room for a
-// few values, the header map and its table), four with many values.
-func decodeResponse(b []byte, owned bool) (*Response, error) {
+// decodeResponse rebuilds a Response from a cache entry. The header names
+// and values are substrings of s, which is immutable, so they share its
+// memory; the body, which the caller may change, is a copy. A decode costs
+// three allocations whatever the number of headers (the Response with room
+// for a few values, the header map and the body), four with many values.
+func decodeResponse(s string) (*Response, error) {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
 	if len(b) == 0 || b[0] != codecVersion {
 		return nil, errCorrupt
 	}
@@ -117,13 +118,8 @@ func decodeResponse(b []byte, owned bool) (*Response, error) {
 			}
 		}
 	}
-	// Second pass: slice names and values out of one string.
-	var hs string
-	if owned && p > start {
-		hs = unsafe.String(&b[start], p-start)
-	} else {
-		hs = string(b[start:p])
-	}
+	// Second pass: slice names and values out of s.
+	hs := s[start:p]
 	var resp *Response
 	var vals []string
 	if nvals <= len(respWithValues{}.vals) {
@@ -145,12 +141,8 @@ func decodeResponse(b []byte, owned bool) (*Response, error) {
 		h[k] = vs
 	}
 	var body []byte
-	switch {
-	case p == len(b):
-	case owned:
-		body = b[p:len(b):len(b)]
-	default:
-		body = bytes.Clone(b[p:])
+	if p < len(s) {
+		body = []byte(s[p:])
 	}
 	resp.StatusCode, resp.Header, resp.Body = int(status), h, body
 	return resp, nil
@@ -205,4 +197,17 @@ func str(s string, q *int) string {
 	v := s[*q : *q+n]
 	*q += n
 	return v
+}
+
+// redact returns u with any password replaced by "xxxxx" (url.URL.Redacted),
+// for errors and logs: a downstream URL may carry credentials.
+func redact(u string) string {
+	if !strings.Contains(u, "@") {
+		return u
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.User == nil {
+		return u
+	}
+	return pu.Redacted()
 }

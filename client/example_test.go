@@ -38,24 +38,28 @@ func Example() {
 	srv := products()
 	defer srv.Close()
 
-	tiers := cache.NewTiered(cache.NewLRU(10_000), nil, cache.TieredOptions{}) // add cache.NewRedis(rdb, "app:") for L2
+	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 10_000}), nil, cache.TieredOptions{}) // add cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: "app:"}) for L2
 	defer tiers.Close()
 	api := client.New(client.Options{BaseURL: srv.URL, Timeout: 2 * time.Second, Cache: tiers})
 
 	ctx := context.Background()
-	p, err := client.Decode[Product](api.Get("/products/42").Send(ctx))
-	if err != nil {
-		fmt.Println("error:", err)
-		return
+	for range 2 {
+		resp, err := api.Get("/products/42").Send(ctx)
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		var p Product
+		if err := resp.Decode(&p); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		// The second send is answered by the cache.
+		fmt.Printf("%s costs %.2f (X-Cache: %s)\n", p.Name, p.Price, resp.Source)
 	}
-	fmt.Printf("%s costs %.2f\n", p.Name, p.Price)
-
-	// The second send is answered by the cache.
-	resp, _ := api.Get("/products/42").Send(ctx)
-	fmt.Println("answered by", resp.Source)
 	// Output:
-	// fountain pen costs 12.50
-	// answered by L1
+	// fountain pen costs 12.50 (X-Cache: MISS)
+	// fountain pen costs 12.50 (X-Cache: L1)
 }
 
 // A non-2xx answer is an *HTTPError.
@@ -84,7 +88,7 @@ func ExampleBind() {
 
 	withClient := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, client.Bind(r, api))
+			next.ServeHTTP(w, client.Bind(r, api, ""))
 		})
 	}
 	handler := withClient(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +113,7 @@ func ExampleBind() {
 func ExampleMethod_HitSource() {
 	srv := products()
 	defer srv.Close()
-	tiers := cache.NewTiered(cache.NewLRU(1000), nil, cache.TieredOptions{})
+	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), nil, cache.TieredOptions{})
 	defer tiers.Close()
 	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers})
 	ctx := context.Background()
@@ -133,7 +137,7 @@ func ExampleMethod_HitSource() {
 func ExampleClient_Invalidate() {
 	srv := products()
 	defer srv.Close()
-	tiers := cache.NewTiered(cache.NewLRU(1000), nil, cache.TieredOptions{})
+	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), nil, cache.TieredOptions{})
 	defer tiers.Close()
 	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers})
 	ctx := context.Background()
@@ -151,7 +155,7 @@ func ExampleClient_Invalidate() {
 func ExampleCacheFor() {
 	srv := products()
 	defer srv.Close()
-	tiers := cache.NewTiered(cache.NewLRU(1000), nil, cache.TieredOptions{})
+	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), nil, cache.TieredOptions{})
 	defer tiers.Close()
 	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers, DefaultCache: client.NoCache})
 	ctx := context.Background()

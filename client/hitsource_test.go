@@ -118,7 +118,7 @@ func TestHitSourceL1Only(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := newCounting(t)
-			c := client.New(client.Options{BaseURL: d.URL, Cache: cache.NewTiered(cache.NewLRU(100), nil, cache.TieredOptions{})})
+			c := client.New(client.Options{BaseURL: d.URL, Cache: cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), nil, cache.TieredOptions{})})
 			send(t, tc.dependent(c), "v1", cache.TierOrigin)
 			if _, err := tc.source(c).Send(testCtx(t)); err != nil {
 				t.Fatal(err)
@@ -135,7 +135,7 @@ func TestHitSourceL1Only(t *testing.T) {
 func TestHitSourceOnlyOnNetworkSuccess(t *testing.T) {
 	t.Parallel()
 	d := newCounting(t)
-	c := client.New(client.Options{BaseURL: d.URL, Cache: cache.NewTiered(cache.NewLRU(100), nil, cache.TieredOptions{})})
+	c := client.New(client.Options{BaseURL: d.URL, Cache: cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), nil, cache.TieredOptions{})})
 	dep := func() *client.Method { return c.Get("/list").HitSource("item") }
 	item := func() *client.Method { return c.Get("/item").Name("item") }
 	send(t, item(), "v1", cache.TierOrigin)

@@ -116,8 +116,9 @@ func (byURLMatch) target()  {}
 
 // Invalidate drops cached answers from every tier (alova's invalidateCache),
 // in this process and, through the cache's invalidation, in every process
-// sharing its L2. Targets are methods (their exact entry: the key is computed
-// as Send computes it, BeforeRequest included), [ByName], [ByURLPrefix] and
+// sharing its L2. Targets are methods (their exact entry, in the cache of the
+// client that built the method: the key is computed as Send computes it,
+// BeforeRequest included), [ByName], [ByURLPrefix] and
 // [ByURLMatch]. With no target it drops every entry under the client's
 // BaseURL (every entry of the tiers if there is no BaseURL). It does nothing
 // on a client without a cache. The errors of every target are joined.
@@ -137,6 +138,16 @@ func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
 			p, err := t.prepare(ctx)
 			if err != nil {
 				errs = append(errs, err)
+				continue
+			}
+			if ts := p.c.s.tiers; ts != s.tiers {
+				// Another client's method: its entry lives in that client's
+				// cache (alova's invalidateCache([method])).
+				if ts != nil {
+					if err := ts.Delete(ctx, p.Key()); err != nil {
+						errs = append(errs, fmt.Errorf("client: invalidate: %w", err))
+					}
+				}
 				continue
 			}
 			keys = append(keys, p.Key())
@@ -202,7 +213,7 @@ func (c *Client) SetCache(ctx context.Context, m *Method, resp *Response) error 
 		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, p.URL(), ErrNotCacheable, ttl)
 	}
 	in := p.info()
-	e := cache.Entry{Value: encodeResponse(resp), TTL: ttl, Tags: p.tags(in)}
+	e := cache.Entry{Value: cache.OwnValue(encodeResponse(resp)), TTL: ttl, Tags: p.tags(in)}
 	if err := s.tiers.Set(ctx, in.key, e, pol.mode); err != nil {
 		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, in.url, err)
 	}
@@ -227,7 +238,7 @@ func (c *Client) QueryCache(ctx context.Context, m *Method) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
 	}
-	resp, err := decodeResponse(v, true)
+	resp, err := decodeResponse(v.String())
 	if err != nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -319,8 +320,10 @@ func (m *Method) fullURL() string {
 	}
 	var arr [256]byte
 	b := appendURL(arr[:0], base, m.path)
+	// alova joins the params with '&' when the URL, base included, already
+	// has a query.
 	sep := byte('?')
-	if strings.IndexByte(m.path, '?') >= 0 {
+	if bytes.IndexByte(b, '?') >= 0 {
 		sep = '&'
 	}
 	for _, p := range m.params {

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/alovago/alova/cache"
@@ -8,18 +10,23 @@ import (
 
 // Policy says whether and for how long a method's successful answers are
 // cached, and in which tiers (alova's cacheFor). Build one with [CacheFor],
-// [CacheL1], [CacheUntil], [CacheFunc] or use [NoCache]; the zero Policy means
+// [CacheUntil] or [CacheFunc], or use [NoCache]; [Policy.L1] keeps it in
+// the in-process tier and [Policy.Errors] caches chosen error answers. The
+// zero Policy means
 // "not set": the method falls back to [Options.DefaultCache] for GET and to no
 // caching for other HTTP methods. A Policy is a small value, safe to share.
 //
-// Only 2xx answers are cached, and never those of a method with an io.Reader
-// body.
+// Only 2xx answers with a body are cached (alova never caches an empty
+// answer), unless [Policy.Errors] says so for an error status, and never
+// those of a method with an io.Reader body.
 type Policy struct {
-	kind policyKind
-	mode cache.Mode
-	d    time.Duration
-	t    time.Time
-	fn   func(*Response) time.Duration
+	kind     policyKind
+	mode     cache.Mode
+	d        time.Duration
+	t        time.Time
+	fn       func(*Response) time.Duration
+	errTTL   time.Duration
+	statuses []int
 }
 
 type policyKind uint8
@@ -40,10 +47,6 @@ var NoCache = Policy{kind: policyOff}
 // and L2). A d <= 0 caches nothing, as in alova.
 func CacheFor(d time.Duration) Policy { return Policy{kind: policyFor, d: d} }
 
-// CacheL1 caches answers for d in the in-process tier only (alova's "memory"
-// mode); the L2 tier is neither read nor written. A d <= 0 caches nothing.
-func CacheL1(d time.Duration) Policy { return Policy{kind: policyFor, d: d, mode: cache.ModeL1} }
-
 // CacheUntil caches answers until t (alova's cacheFor: Date). An answer that
 // arrives after t is not cached.
 func CacheUntil(t time.Time) Policy { return Policy{kind: policyUntil, t: t} }
@@ -57,7 +60,7 @@ func CacheFunc(fn func(resp *Response) time.Duration) Policy {
 }
 
 // L1 returns a copy of p that uses the in-process tier only (alova's "memory"
-// mode), e.g. CacheUntil(midnight).L1().
+// mode; L2 is neither read nor written), e.g. CacheFor(time.Minute).L1().
 func (p Policy) L1() Policy {
 	p.mode = cache.ModeL1
 	return p
@@ -89,4 +92,24 @@ func (p Policy) ttl(resp *Response) time.Duration {
 		}
 	}
 	return 0
+}
+
+// Errors returns a copy of p that also caches the downstream answers with
+// one of the statuses (e.g. 404) for ttl (negative caching): a send within
+// ttl gets the same [*HTTPError] without a downstream call, and the cache's
+// Stats count it in NegativeHits. Error answers are kept in the in-process
+// tier only, each process its own, so keep ttl short. A ttl <= 0 or no
+// status caches none.
+func (p Policy) Errors(ttl time.Duration, statuses ...int) Policy {
+	p.errTTL, p.statuses = ttl, slices.Clone(statuses)
+	return p
+}
+
+// errorTTL is how long err, a failed send, is cached under p; 0 means not.
+func (p Policy) errorTTL(err error) time.Duration {
+	var he *HTTPError
+	if p.errTTL <= 0 || !errors.As(err, &he) || !slices.Contains(p.statuses, he.StatusCode) {
+		return 0
+	}
+	return p.errTTL
 }

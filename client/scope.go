@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"time"
 )
 
@@ -17,7 +16,9 @@ type holderKey struct{}
 // scope is the one allocation behind a request-scoped client: the Client
 // itself, and a context.Context that is the request's context plus the client
 // as a value. Handing the scope to r.WithContext puts the client in the
-// request's context at no extra cost.
+// request's context at no extra cost: [Bind] makes 2 allocations (the scope
+// and the request copy) where a scoped client stored with context.WithValue
+// makes 3 (BenchmarkBind in bind_bench_test.go measures both).
 type scope struct {
 	Client
 }
@@ -67,30 +68,37 @@ func (s *scope) String() string { return "client.scope" }
 // the request's context in the same allocation. A scoped client of a scoped
 // client is scoped to the new request only.
 func (c *Client) WithRequest(r *http.Request) *Client {
-	s := &scope{Client{s: c.s, ctx: r.Context(), fwd: r.Header}}
+	return &c.scoped(r, "").Client
+}
+
+func (c *Client) scoped(r *http.Request, requestID string) *scope {
+	s := &scope{Client{s: c.s, ctx: r.Context(), fwd: r.Header, reqID: requestID}}
 	s.holder = s
-	return &s.Client
+	return s
 }
 
 // Bind returns a shallow copy of r whose context carries c scoped to r (see
-// [Client.WithRequest]), for a middleware:
+// [Client.WithRequest]), for a middleware such as [middleware.Client]:
 //
-//	next.ServeHTTP(w, client.Bind(r, api))
+//	next.ServeHTTP(w, client.Bind(r, api, ""))
 //
 // A handler then gets the scoped client with client.FromContext(r.Context()).
-// Bind costs two allocations: the scoped client, which is also the new
-// context, and the request copy that r.WithContext makes.
-func Bind(r *http.Request, c *Client) *http.Request {
-	return r.WithContext(c.WithRequest(r).holder)
+// requestID, when not empty, is forwarded as X-Request-Id on requests whose
+// incoming request has no X-Request-Id header (an id a middleware generated,
+// such as chi's RequestID). Bind costs two allocations: the scoped client,
+// which is also the new context, and the request copy that r.WithContext
+// makes.
+//
+// [middleware.Client]: https://pkg.go.dev/github.com/alovago/alova/middleware#Client
+func Bind(r *http.Request, c *Client, requestID string) *http.Request {
+	return r.WithContext(c.scoped(r, requestID))
 }
 
 // NewContext returns a context derived from ctx that carries c, for
-// [FromContext]. When c is a request-scoped client and ctx is the context it
-// was scoped to, NewContext returns the scoped client's own context and
-// allocates nothing; otherwise it costs one allocation (context.WithValue).
+// [FromContext]. It returns ctx itself when ctx already carries c.
 func NewContext(ctx context.Context, c *Client) context.Context {
-	if c.holder != nil && (sameContext(ctx, c.ctx) || sameContext(ctx, c.holder)) {
-		return c.holder
+	if cur, ok := ctx.Value(ctxKey{}).(*Client); ok && cur == c {
+		return ctx
 	}
 	return context.WithValue(ctx, ctxKey{}, c)
 }
@@ -107,13 +115,6 @@ func FromContext(ctx context.Context) *Client {
 
 var defaultClient = New(Options{})
 
-// sameContext reports whether a and b are the same context, without the
-// panic of == on two interfaces holding the same uncomparable type.
-func sameContext(a, b context.Context) bool {
-	t := reflect.TypeOf(a)
-	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
-}
-
 // bind returns a context for a send made with ctx through c: cancelled when
 // ctx ends and, for a request-scoped client, when the request's context ends.
 // It allocates only when ctx is unrelated to the request's context (the usual
@@ -121,25 +122,43 @@ func sameContext(a, b context.Context) bool {
 // send is over; it may be nil.
 func (c *Client) bind(ctx context.Context) (_ context.Context, stop func()) {
 	rc := c.ctx
-	if rc == nil || sameContext(ctx, rc) {
+	if rc == nil {
 		return ctx, nil
 	}
 	rd := rc.Done()
 	if rd == nil || ctx.Done() == rd {
 		return ctx, nil // the request never ends, or ctx ends with it
 	}
-	if h, _ := ctx.Value(holderKey{}).(*scope); h == c.holder {
+	if h, _ := ctx.Value(holderKey{}).(*scope); h != nil && h == c.holder {
 		return ctx, nil // ctx derives from the scope, so from the request
 	}
-	if err := rc.Err(); err != nil {
-		mctx, cancel := context.WithCancelCause(ctx)
+	mctx, cancel := context.WithCancelCause(ctx)
+	if rc.Err() != nil {
 		cancel(context.Cause(rc))
 		return mctx, func() {}
 	}
-	mctx, cancel := context.WithCancelCause(ctx)
 	after := context.AfterFunc(rc, func() { cancel(context.Cause(rc)) })
 	return mctx, func() {
 		after()
 		cancel(nil)
+	}
+}
+
+// forwardTo copies onto h the forwarded headers of the incoming request
+// that h does not set: the method's own value wins. The request id a
+// middleware generated stands in for a missing X-Request-Id.
+func (c *Client) forwardTo(h http.Header, names []string) {
+	if c.fwd == nil {
+		return
+	}
+	for _, name := range names {
+		if len(h[name]) > 0 {
+			continue
+		}
+		if vs := c.fwd[name]; len(vs) > 0 {
+			h[name] = vs
+		} else if name == "X-Request-Id" && c.reqID != "" {
+			h[name] = []string{c.reqID}
+		}
 	}
 }

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/textproto"
-
-	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/alovago/alova/cache"
 )
@@ -43,13 +40,14 @@ var _ Sender = (*Method)(nil)
 // from the hooks. In order:
 //
 //  1. [Options.BeforeRequest] runs on a copy of the method; an error refuses.
-//  2. Unless [Method.Force] is on, the cache is read (L1, then L2 unless the
-//     policy is L1-only). A hit returns a copy of the cached answer, with
-//     Response.Source naming the tier.
-//  3. Otherwise the request goes downstream, shared with identical sends in
-//     flight (see [Method.Share]). Each caller waits for its own context only:
-//     one that gives up gets ctx.Err() at once, and the downstream call is
-//     cancelled only when every caller has given up.
+//  2. A cacheable method (see [Policy]) reads through the cache's one read
+//     path, [cache.Tiered.GetOrLoad]: L1, then L2 unless the policy is
+//     L1-only, then downstream. [Method.Force] skips the reads. A hit
+//     returns the cached answer, with Response.Source naming the tier.
+//  3. The downstream call is shared with identical sends in flight (see
+//     [Method.Share]). Each caller waits for its own context only: one that
+//     gives up gets ctx.Err() at once, and the downstream call is cancelled
+//     only when every caller has given up.
 //  4. A 2xx answer goes through [Options.OnSuccess], drops the cache entries
 //     of the methods that name this one as a hitSource, and is cached
 //     according to the policy. Source is cache.TierOrigin.
@@ -87,7 +85,8 @@ func (m *Method) Send(ctx context.Context) (*Response, error) {
 	return resp, nil
 }
 
-// send reads the cache, then goes downstream (shared or not).
+// send goes through the cache's read path when the method is cacheable, and
+// otherwise downstream, shared or not.
 func (p *Method) send(ctx context.Context) (*Response, error) {
 	if p.bodyErr != nil {
 		return nil, p.bodyErr
@@ -95,49 +94,83 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 	s := p.c.s
 	in := p.info()
 	pol := p.effectivePolicy()
-	cacheable := s.tiers != nil && p.reader == nil && pol.enabled()
-	if cacheable && !p.force {
-		v, tier, err := s.tiers.Get(ctx, in.key, pol.mode)
-		switch {
-		case err == nil:
-			if resp, derr := decodeResponse(v, true); derr == nil {
-				resp.Source = tier
-				return resp, nil
-			}
-			s.cacheErr(ctx, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, in.url, in.key, errCorrupt))
-		case errors.Is(err, cache.ErrMiss):
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		default:
-			s.cacheErr(ctx, fmt.Errorf("client: %s %s: cache read: %w", p.verb, in.url, err))
-		}
+	if s.tiers != nil && p.reader == nil && pol.enabled() {
+		return p.sendCached(ctx, in, pol)
 	}
-	if !p.shares() {
-		return p.fetch(ctx, in, pol, cacheable)
+	if !p.shares() || p.force {
+		return p.fetch(ctx, in)
 	}
-	// A forced send shares only with forced sends: a call already in flight
-	// may have started before whatever made the caller force.
-	fkey := in.key
-	if p.force {
-		fkey = "force\x00" + fkey
-	}
-	resp, err, _ := s.flight.Do(ctx, fkey, func(ctx context.Context) (*Response, error) {
-		return p.fetch(ctx, in, pol, cacheable)
+	resp, err, _ := s.flight.Do(ctx, in.key, func(ctx context.Context) (*Response, error) {
+		return p.fetch(ctx, in)
 	})
 	// The shared value may be in the hands of several callers at once: each
 	// gets its own copy.
 	if err != nil {
-		if he, ok := err.(*HTTPError); ok {
-			return nil, he.clone()
-		}
-		return nil, err
+		return nil, ownError(err)
 	}
 	return resp.Clone(), nil
 }
 
-// fetch makes the downstream call, runs OnSuccess, fires hitSource
-// invalidation and writes the cache.
-func (p *Method) fetch(ctx context.Context, in *methodInfo, pol Policy, cacheable bool) (*Response, error) {
+// sendCached reads m's answer through the tiers, loading it from downstream
+// on a miss.
+func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*Response, error) {
+	s := p.c.s
+	// own is the answer when this caller's loader ran: it keeps what the
+	// cache drops (Set-Cookie) and needs no decoding. The flight's channel
+	// orders the loader's write before the read below.
+	var own *Response
+	load := func(ctx context.Context) (cache.Entry, error) {
+		resp, err := p.fetch(ctx, in)
+		if err != nil {
+			if ttl := pol.errorTTL(err); ttl > 0 {
+				return cache.Entry{}, cache.Negative(err, ttl)
+			}
+			return cache.Entry{}, err
+		}
+		own = resp
+		e := cache.Entry{Value: cache.OwnValue(encodeResponse(resp))}
+		if ttl := pol.ttl(resp); ttl > 0 && len(resp.Body) > 0 {
+			e.TTL, e.Tags = ttl, p.tags(in)
+		}
+		return e, nil
+	}
+	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares()}
+	for {
+		v, tier, err := s.tiers.GetOrLoad(ctx, in.key, load, opts)
+		if err != nil {
+			return nil, ownError(err)
+		}
+		if own != nil && tier == cache.TierOrigin {
+			return own, nil
+		}
+		resp, err := decodeResponse(v.String())
+		if err == nil {
+			resp.Source = tier
+			return resp, nil
+		}
+		if opts.Force {
+			return nil, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, redact(in.url), in.key, err)
+		}
+		// Only an entry written by something else can fail to decode:
+		// report it, and load again over it.
+		s.cacheErr(ctx, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, redact(in.url), in.key, err))
+		opts.Force = true
+	}
+}
+
+// ownError returns err as the caller's own: a shared [*HTTPError] is copied,
+// so that no caller can change what another one gets.
+func ownError(err error) error {
+	var he *HTTPError
+	if errors.As(err, &he) && err == error(he) {
+		return he.clone()
+	}
+	return err
+}
+
+// fetch makes the downstream call, runs OnSuccess and fires hitSource
+// invalidation.
+func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 	s := p.c.s
 	timeout := p.timeout
 	if timeout <= 0 {
@@ -154,38 +187,23 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo, pol Policy, cacheabl
 	}
 	req, err := http.NewRequestWithContext(ctx, p.verb, in.url, body)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", p.verb, in.url, err)
+		return nil, fmt.Errorf("client: %s %s: %w", p.verb, redact(in.url), err)
 	}
 	if len(p.header) > 0 {
 		req.Header = p.header.Clone()
 	}
-	if fwd := p.c.fwd; fwd != nil {
-		for _, name := range s.forward {
-			if len(req.Header[name]) > 0 {
-				continue // the method's own value wins
-			}
-			if vs := fwd[name]; len(vs) > 0 {
-				req.Header[name] = vs
-			} else if name == requestIDHeader() {
-				// chi's middleware.RequestID keeps an id it generated in the
-				// request's context only, not in its headers.
-				if id := chimw.GetReqID(p.c.ctx); id != "" {
-					req.Header[name] = []string{id}
-				}
-			}
-		}
-	}
+	p.c.forwardTo(req.Header, s.forward)
 	hr, err := s.hc.Do(req)
 	if err != nil {
-		return nil, err // a *url.Error: it names the method and URL
+		return nil, err // a *url.Error: it names the method and the URL, redacted
 	}
 	defer hr.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hr.Body, s.maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: read body: %w", p.verb, in.url, err)
+		return nil, fmt.Errorf("client: %s %s: read body: %w", p.verb, redact(in.url), err)
 	}
 	if int64(len(data)) > s.maxBody {
-		return nil, fmt.Errorf("client: %s %s: %w (limit %d bytes)", p.verb, in.url, ErrBodyTooLarge, s.maxBody)
+		return nil, fmt.Errorf("client: %s %s: %w (limit %d bytes)", p.verb, redact(in.url), ErrBodyTooLarge, s.maxBody)
 	}
 	if hr.StatusCode < 200 || hr.StatusCode > 299 {
 		return nil, &HTTPError{Method: p.verb, URL: in.url, StatusCode: hr.StatusCode, Header: hr.Header, Body: data}
@@ -201,29 +219,8 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo, pol Policy, cacheabl
 			resp.Source = cache.TierOrigin
 		}
 	}
-	if s.tiers == nil {
-		return resp, nil
-	}
-	if p.isSource() {
+	if s.tiers != nil && p.isSource() {
 		p.hitSources(ctx, in)
 	}
-	if cacheable {
-		if ttl := pol.ttl(resp); ttl > 0 {
-			e := cache.Entry{Value: encodeResponse(resp), TTL: ttl, Tags: p.tags(in)}
-			if err := s.tiers.Set(ctx, in.key, e, pol.mode); err != nil {
-				s.cacheErr(ctx, fmt.Errorf("client: %s %s: cache write: %w", p.verb, in.url, err))
-			}
-		}
-	}
 	return resp, nil
-}
-
-// requestIDHeader is the canonical name of the header chi's
-// middleware.RequestID reads an incoming id from (chimw.RequestIDHeader,
-// "X-Request-Id" unless the program changed it).
-func requestIDHeader() string {
-	if h := chimw.RequestIDHeader; h != "X-Request-Id" {
-		return textproto.CanonicalMIMEHeaderKey(h)
-	}
-	return "X-Request-Id"
 }

@@ -58,7 +58,7 @@ type HTTPError struct {
 }
 
 // Error reports the method, URL and status; the body is left out, as it may
-// hold data that should not reach a log.
+// hold data that should not reach a log, and so is a password in the URL.
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("client: %s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	return fmt.Sprintf("client: %s %s: %d %s", e.Method, redact(e.URL), e.StatusCode, http.StatusText(e.StatusCode))
 }

@@ -71,9 +71,9 @@ func TestRedisCluster(t *testing.T) {
 	prefix := fmt.Sprintf("itest:%d:", time.Now().UnixNano())
 
 	t.Run("cache", func(t *testing.T) {
-		a := cache.NewTiered(cache.NewLRU(1000), cache.NewRedis(cc, prefix+"cache:"), cache.TieredOptions{})
+		a := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix+"cache:"}), cache.TieredOptions{})
 		defer a.Close()
-		b := cache.NewTiered(cache.NewLRU(1000), cache.NewRedis(cc, prefix+"cache:"), cache.TieredOptions{})
+		b := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix+"cache:"}), cache.TieredOptions{})
 		defer b.Close()
 		// Enough keys to land on every master.
 		const n = 30

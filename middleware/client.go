@@ -3,6 +3,8 @@ package middleware
 import (
 	"net/http"
 
+	chimw "github.com/go-chi/chi/v5/middleware"
+
 	"github.com/alovago/alova/client"
 )
 
@@ -32,7 +34,7 @@ func Client(c *client.Client) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, client.Bind(r, c))
+			next.ServeHTTP(w, client.Bind(r, c, chimw.GetReqID(r.Context())))
 		})
 	}
 }

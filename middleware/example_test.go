@@ -29,7 +29,11 @@ func ExampleClient() {
 	r.Use(chimw.RequestID, middleware.Client(api))
 	r.Get("/products/{id}", func(w http.ResponseWriter, r *http.Request) {
 		c := client.FromContext(r.Context()) // cancelled if the caller hangs up
-		p, err := client.Decode[struct{ Name string }](c.Get("/products/" + chi.URLParam(r, "id")).Send(r.Context()))
+		var p struct{ Name string }
+		resp, err := c.Get("/products/" + chi.URLParam(r, "id")).Send(r.Context())
+		if err == nil {
+			err = resp.Decode(&p)
+		}
 		if err != nil {
 			middleware.WriteError(w, http.StatusBadGateway, middleware.Error{Code: "downstream_failed", Message: "the product service failed"})
 			return

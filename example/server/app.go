@@ -49,7 +49,7 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 		a.downstreamURL = a.demo.URL()
 	}
 
-	a.tiers = cache.NewTiered(cache.NewLRU(cfg.CacheSize), cache.NewRedis(a.redis.Client, cfg.KeyPrefix+"cache:"),
+	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix+"cache:"}),
 		cache.TieredOptions{Logger: log})
 	a.api = client.New(client.Options{
 		BaseURL:      a.downstreamURL,
