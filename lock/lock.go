@@ -103,7 +103,9 @@ type Lease struct {
 // A store error ends the wait at once and is returned without waiting for
 // the clean-up: the locks taken so far, and the one whose reply was lost
 // (Redis may have applied it), are released by a goroutine that ends within
-// the TTL. So a hung Redis costs Acquire one store call, not two.
+// the TTL. So a hung Redis costs Acquire one store call, not two. (When the
+// error comes from ctx ending, the locks are released before Acquire
+// returns, as on the other paths.)
 func Acquire(ctx context.Context, s Store, names []string, opts Options) (*Lease, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -141,11 +143,16 @@ func Acquire(ctx context.Context, s Store, names []string, opts Options) (*Lease
 			ok, err := s.TryLock(ctx, name, lease.token, opts.TTL)
 			if err != nil {
 				// The lock may have been taken though the reply was lost (a
-				// client timeout): release it too, under our token. The store
-				// is failing, so don't make the caller wait for that.
+				// client timeout): release it too, under our token.
 				lease.names = append(lease.names, name)
+				err = fmt.Errorf("lock: %q: %w", name, err)
+				if ctx.Err() != nil {
+					return fail(err) // the caller left: the store is not at fault
+				}
+				// The store is failing: don't make the caller wait for the
+				// clean-up too.
 				go release()
-				return nil, fmt.Errorf("lock: %q: %w", name, err)
+				return nil, err
 			}
 			if ok {
 				lease.names = append(lease.names, name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -422,7 +423,7 @@ func TestMemorySweepsExpiredLocks(t *testing.T) {
 	})
 }
 
-// lostReply is a Locker whose TryLock takes the lock but reports an error, as
+// lostReply is a Store whose TryLock takes the lock but reports an error, as
 // when Redis applied the SET and the client timed out before the reply.
 type lostReply struct{ lock.Store }
 
@@ -458,31 +459,50 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // TestFrozenRedisCostsTheTimeout: with Redis stopped (SIGSTOP) and a
 // go-redis client on its default options (3 s read timeout, 3 retries),
 // Acquire and Release return their store error within the store's Timeout
-// plus 50 ms.
+// plus 50 ms. The median of 3 tries of each is held to that, so that one
+// unlucky pause of a loaded machine cannot fail the test; every try must
+// still end within Timeout + 1 s, far below what the client alone would
+// take (several 3 s read timeouts).
 func TestFrozenRedisCostsTheTimeout(t *testing.T) {
 	srv := testredis.Server(t)
 	rdb := srv.Client()
-	const timeout, slack = 200 * time.Millisecond, 50 * time.Millisecond // the default Timeout
+	const timeout = 200 * time.Millisecond // the default Timeout
 	s := lock.NewRedisStore(rdb, lock.RedisOptions{})
 	ctx := context.Background()
-	lease := acquire(t, s, lock.Options{}, "held") // renewed every 5s/3: not during the test
+	var leases []*lock.Lease
+	for i := range 3 { // renewed every 5s/3: not during the test
+		leases = append(leases, acquire(t, s, lock.Options{}, fmt.Sprint("held-", i)))
+	}
 	srv.Freeze()
 
-	start := time.Now()
-	_, err := lock.Acquire(ctx, s, []string{"orders"}, lock.Options{})
-	if took := time.Since(start); took > timeout+slack {
-		t.Errorf("Acquire on a frozen Redis took %s, want at most %s", took, timeout+slack)
+	check := func(what string, took []time.Duration) {
+		t.Helper()
+		slices.Sort(took)
+		t.Logf("%s on a frozen Redis took %v", what, took)
+		if took[1] > timeout+50*time.Millisecond || took[2] > timeout+time.Second {
+			t.Errorf("%s on a frozen Redis took %v, want a median within %s and none over %s",
+				what, took, timeout+50*time.Millisecond, timeout+time.Second)
+		}
 	}
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lock.ErrTimeout) {
-		t.Errorf("Acquire on a frozen Redis = %v, want the store's error wrapping context.DeadlineExceeded", err)
+	var took []time.Duration
+	for i := range 3 {
+		start := time.Now()
+		_, err := lock.Acquire(ctx, s, []string{fmt.Sprint("orders-", i)}, lock.Options{})
+		took = append(took, time.Since(start))
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lock.ErrTimeout) {
+			t.Errorf("Acquire on a frozen Redis = %v, want the store's error wrapping context.DeadlineExceeded", err)
+		}
 	}
+	check("Acquire", took)
 
-	start = time.Now()
-	err = lease.Release(ctx)
-	if took := time.Since(start); took > timeout+slack {
-		t.Errorf("Release on a frozen Redis took %s, want at most %s", took, timeout+slack)
+	took = nil
+	for _, lease := range leases {
+		start := time.Now()
+		err := lease.Release(ctx)
+		took = append(took, time.Since(start))
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lock.ErrNotHeld) {
+			t.Errorf("Release on a frozen Redis = %v, want the store's error wrapping context.DeadlineExceeded", err)
+		}
 	}
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lock.ErrNotHeld) {
-		t.Errorf("Release on a frozen Redis = %v, want the store's error wrapping context.DeadlineExceeded", err)
-	}
+	check("Release", took)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -450,8 +451,12 @@ func TestFirstInWindow(t *testing.T) {
 }
 
 // TestFrozenRedisCostsTheTimeout: with Redis stopped (SIGSTOP) and a
-// go-redis client on its default options (3 s read timeout, 3 retries), every
-// limiter call returns its store error within the store's Timeout plus 50 ms.
+// go-redis client on its default options (3 s read timeout, 3 retries), the
+// limiter's calls return their store error within the store's Timeout plus
+// 50 ms. The median of 3 tries of each call is held to that, so that one
+// unlucky pause of a loaded machine cannot fail the test; every try must
+// still end within Timeout + 1 s, far below what the client alone would
+// take (several 3 s read timeouts).
 func TestFrozenRedisCostsTheTimeout(t *testing.T) {
 	srv := testredis.Server(t)
 	rdb := srv.Client()
@@ -481,14 +486,20 @@ func TestFrozenRedisCostsTheTimeout(t *testing.T) {
 			{"Delete", func() error { return l.Delete(ctx, "k") }},
 		}
 		for _, c := range calls {
-			start := time.Now()
-			err := c.call()
-			took := time.Since(start)
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("%s: %s on a frozen Redis = %v, want an error wrapping context.DeadlineExceeded", tc.name, c.name, err)
+			var took []time.Duration
+			for range 3 {
+				start := time.Now()
+				err := c.call()
+				took = append(took, time.Since(start))
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s: %s on a frozen Redis = %v, want an error wrapping context.DeadlineExceeded", tc.name, c.name, err)
+				}
 			}
-			if took > tc.timeout+50*time.Millisecond {
-				t.Errorf("%s: %s on a frozen Redis took %s, want at most %s", tc.name, c.name, took, tc.timeout+50*time.Millisecond)
+			slices.Sort(took)
+			t.Logf("%s: %s on a frozen Redis took %v", tc.name, c.name, took)
+			if took[1] > tc.timeout+50*time.Millisecond || took[2] > tc.timeout+time.Second {
+				t.Errorf("%s: %s on a frozen Redis took %v, want a median within %s and none over %s",
+					tc.name, c.name, took, tc.timeout+50*time.Millisecond, tc.timeout+time.Second)
 			}
 		}
 	}
