@@ -56,7 +56,7 @@ func sendAll(t *testing.T, n int, s client.Sender) {
 }
 
 // free reports whether channel is free in l, taking and giving it back.
-func free(t *testing.T, l lock.Locker, channel string) bool {
+func free(t *testing.T, l lock.Store, channel string) bool {
 	t.Helper()
 	ctx := context.Background()
 	ok, err := l.TryLock(ctx, channel, "probe", time.Second)
@@ -72,7 +72,7 @@ func free(t *testing.T, l lock.Locker, channel string) bool {
 // quick polls often enough for fast tests, and waits long enough that
 // concurrent senders polling a slow miniredis (under -race, on a busy
 // machine) never time out: the tests assert exclusion, not speed.
-var quick = client.AtomizeOptions{Interval: 5 * time.Millisecond, Timeout: 20 * time.Second}
+var quick = lock.Options{Interval: 5 * time.Millisecond, Timeout: 20 * time.Second}
 
 func TestAtomizeMutualExclusion(t *testing.T) {
 	t.Run("without Atomize", func(t *testing.T) {
@@ -85,11 +85,11 @@ func TestAtomizeMutualExclusion(t *testing.T) {
 	forEachHookBackend(t, func(t *testing.T, b hookBackend) {
 		srv := newOverlapServer(t, 3*time.Millisecond)
 		m := client.New(client.Options{BaseURL: srv.URL}).Post("/stock", "{}")
-		sendAll(t, 10, client.Atomize(m, b.locker, quick))
+		sendAll(t, 10, client.Atomize(m, b.locks, quick))
 		if srv.most.Load() != 1 || srv.calls.Load() != 10 {
 			t.Fatalf("with Atomize: at most %d inside over %d calls, want 1 over 10", srv.most.Load(), srv.calls.Load())
 		}
-		if !free(t, b.locker, "default") {
+		if !free(t, b.locks, "default") {
 			t.Fatal(`"default" is still held after every send`)
 		}
 	})
@@ -97,24 +97,29 @@ func TestAtomizeMutualExclusion(t *testing.T) {
 
 func TestAtomizeTimeout(t *testing.T) {
 	forEachHookBackend(t, func(t *testing.T, b hookBackend) {
-		srv := newHookServer(t, statuses(200))
-		holder, err := lock.Acquire(context.Background(), b.locker, []string{"default"}, lock.Options{NoRenew: true})
-		if err != nil {
-			t.Fatalf("Acquire: %v", err)
-		}
-		defer holder.Release(context.Background())
-		s := client.Atomize(client.New(client.Options{BaseURL: srv.URL}).Get("/"), b.locker, client.AtomizeOptions{Timeout: 30 * time.Millisecond, Interval: 5 * time.Millisecond})
-		start := time.Now()
-		_, err = s.Send(hookCtx(t))
-		if !errors.Is(err, lock.ErrTimeout) || !strings.Contains(err.Error(), "failed to acquire lock within 30ms") {
-			t.Fatalf("Send on a held channel = %v, want ErrTimeout within 30ms", err)
-		}
-		if d := time.Since(start); d < 30*time.Millisecond || d > time.Second {
-			t.Fatalf("gave up after %s, want about 30ms", d)
-		}
-		if srv.calls.Load() != 0 {
-			t.Fatalf("downstream calls = %d, want 0", srv.calls.Load())
-		}
+		b.run(t, func(t *testing.T) {
+			holder, err := lock.Acquire(context.Background(), b.locks, []string{"default"}, lock.Options{NoRenew: true})
+			if err != nil {
+				t.Fatalf("Acquire: %v", err)
+			}
+			defer holder.Release(context.Background())
+			var calls atomic.Int32
+			s := client.Atomize(client.SenderFunc(func(context.Context) (*client.Response, error) {
+				calls.Add(1)
+				return &client.Response{StatusCode: 200}, nil
+			}), b.locks, lock.Options{Timeout: 30 * time.Millisecond, Interval: 5 * time.Millisecond})
+			start := time.Now()
+			_, err = s.Send(hookCtx(t))
+			if !errors.Is(err, lock.ErrTimeout) || !strings.Contains(err.Error(), "failed to acquire lock within 30ms") {
+				t.Fatalf("Send on a held channel = %v, want ErrTimeout within 30ms", err)
+			}
+			if d := time.Since(start); d < 30*time.Millisecond || d > time.Second {
+				t.Fatalf("gave up after %s, want about 30ms", d)
+			}
+			if calls.Load() != 0 {
+				t.Fatalf("downstream calls = %d, want 0", calls.Load())
+			}
+		})
 	})
 }
 
@@ -137,9 +142,9 @@ func TestAtomizeReleasesOnEveryPath(t *testing.T) {
 				channel := "path-" + strings.ReplaceAll(tc.name, " ", "-")
 				var heldInside bool
 				s := client.Atomize(client.SenderFunc(func(ctx context.Context) (*client.Response, error) {
-					heldInside = !free(t, b.locker, channel)
+					heldInside = !free(t, b.locks, channel)
 					return tc.send(ctx)
-				}), b.locker, client.AtomizeOptions{Channels: []string{channel}})
+				}), b.locks, lock.Options{}, channel)
 				var ctx context.Context
 				ctx, cancel = context.WithCancel(context.Background())
 				defer cancel()
@@ -150,7 +155,7 @@ func TestAtomizeReleasesOnEveryPath(t *testing.T) {
 				if !heldInside {
 					t.Fatalf("%s: the channel was free during the send", tc.name)
 				}
-				if !free(t, b.locker, channel) {
+				if !free(t, b.locks, channel) {
 					t.Fatalf("%s: the channel is still held after Send returned", tc.name)
 				}
 			})
@@ -176,8 +181,8 @@ func TestAtomizeChannels(t *testing.T) {
 					return nil, errors.New("the other channel's send never came in")
 				}
 			})
-			a := client.Atomize(inner, b.locker, client.AtomizeOptions{Channels: []string{"a"}, Timeout: quick.Timeout})
-			c := client.Atomize(inner, b.locker, client.AtomizeOptions{Channels: []string{"c"}, Timeout: quick.Timeout})
+			a := client.Atomize(inner, b.locks, lock.Options{Timeout: quick.Timeout}, "a")
+			c := client.Atomize(inner, b.locks, lock.Options{Timeout: quick.Timeout}, "c")
 			errs := make(chan error, 2)
 			for _, s := range []client.Sender{a, c} {
 				go func() { _, err := s.Send(hookCtx(t)); errs <- err }()
@@ -191,8 +196,8 @@ func TestAtomizeChannels(t *testing.T) {
 		t.Run("a shared channel excludes", func(t *testing.T) {
 			srv := newOverlapServer(t, 3*time.Millisecond)
 			m := client.New(client.Options{BaseURL: srv.URL}).Post("/", "{}")
-			ab := client.Atomize(m, b.locker, client.AtomizeOptions{Channels: []string{"b", "a"}, Interval: quick.Interval, Timeout: quick.Timeout})
-			bc := client.Atomize(m, b.locker, client.AtomizeOptions{Channels: []string{"b", "c"}, Interval: quick.Interval, Timeout: quick.Timeout})
+			ab := client.Atomize(m, b.locks, quick, "b", "a")
+			bc := client.Atomize(m, b.locks, quick, "b", "c")
 			var wg sync.WaitGroup
 			wg.Go(func() { sendAll(t, 5, ab) })
 			wg.Go(func() { sendAll(t, 5, bc) })
@@ -208,27 +213,32 @@ func TestAtomizeChannels(t *testing.T) {
 // its TTL has run out, within the wait.
 func TestAtomizeCrashedHolder(t *testing.T) {
 	forEachHookBackend(t, func(t *testing.T, b hookBackend) {
-		srv := newHookServer(t, statuses(200))
-		if ok, err := b.locker.TryLock(context.Background(), "default", "crashed", 60*time.Millisecond); !ok || err != nil {
-			t.Fatalf("TryLock = %v, %v", ok, err)
-		}
-		s := client.Atomize(client.New(client.Options{BaseURL: srv.URL}).Get("/"), b.locker, client.AtomizeOptions{Timeout: 2 * time.Second, Interval: 10 * time.Millisecond})
-		done := make(chan error, 1)
-		go func() { _, err := s.Send(hookCtx(t)); done <- err }()
-		for { // miniredis only expires keys when told: tell it, in steps
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("Send = %v, want success once the crashed lock expired", err)
-				}
-				if srv.calls.Load() != 1 {
-					t.Fatalf("downstream calls = %d, want 1", srv.calls.Load())
-				}
-				return
-			case <-time.After(10 * time.Millisecond):
-				b.advance(10 * time.Millisecond)
+		b.run(t, func(t *testing.T) {
+			if ok, err := b.locks.TryLock(context.Background(), "default", "crashed", 60*time.Millisecond); !ok || err != nil {
+				t.Fatalf("TryLock = %v, %v", ok, err)
 			}
-		}
+			var calls atomic.Int32
+			s := client.Atomize(client.SenderFunc(func(context.Context) (*client.Response, error) {
+				calls.Add(1)
+				return &client.Response{StatusCode: 200}, nil
+			}), b.locks, lock.Options{Timeout: 2 * time.Second, Interval: 10 * time.Millisecond})
+			done := make(chan error, 1)
+			go func() { _, err := s.Send(hookCtx(t)); done <- err }()
+			for { // miniredis only expires keys when told: tell it, in steps
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("Send = %v, want success once the crashed lock expired", err)
+					}
+					if calls.Load() != 1 {
+						t.Fatalf("downstream calls = %d, want 1", calls.Load())
+					}
+					return
+				case <-time.After(10 * time.Millisecond):
+					b.pass(10 * time.Millisecond)
+				}
+			}
+		})
 	})
 }
 
@@ -238,7 +248,7 @@ func TestAtomizeDefaultChannelKey(t *testing.T) {
 	s := client.Atomize(client.SenderFunc(func(context.Context) (*client.Response, error) {
 		during = mr.Keys()
 		return &client.Response{StatusCode: 200}, nil
-	}), lock.NewRedis(rdb, lock.RedisOptions{}), client.AtomizeOptions{})
+	}), lock.NewRedisStore(rdb, lock.RedisOptions{}), lock.Options{})
 	if _, err := s.Send(hookCtx(t)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -250,10 +260,11 @@ func TestAtomizeDefaultChannelKey(t *testing.T) {
 func TestAtomizePanicsOnBadOptions(t *testing.T) {
 	ok := client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil })
 	for name, f := range map[string]func(){
-		"nil sender":       func() { client.Atomize(nil, lock.NewMemory(), client.AtomizeOptions{}) },
-		"nil locker":       func() { client.Atomize(ok, nil, client.AtomizeOptions{}) },
-		"negative timeout": func() { client.Atomize(ok, lock.NewMemory(), client.AtomizeOptions{Timeout: -1}) },
-		"negative ttl":     func() { client.Atomize(ok, lock.NewMemory(), client.AtomizeOptions{TTL: -1}) },
+		"nil sender":        func() { client.Atomize(nil, lock.NewMemoryStore(), lock.Options{}) },
+		"nil store":         func() { client.Atomize(ok, nil, lock.Options{}) },
+		"negative timeout":  func() { client.Atomize(ok, lock.NewMemoryStore(), lock.Options{Timeout: -1}) },
+		"negative interval": func() { client.Atomize(ok, lock.NewMemoryStore(), lock.Options{Interval: -1}) },
+		"negative ttl":      func() { client.Atomize(ok, lock.NewMemoryStore(), lock.Options{TTL: -1}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -270,40 +281,40 @@ func TestAtomizePanicsOnBadOptions(t *testing.T) {
 // orders, against a downstream that fails twice then answers: the order
 // decides what a retry costs in rate-limit points.
 func TestHooksCompose(t *testing.T) {
-	type wrap func(m client.Sender, lim *ratelimit.Limiter, l lock.Locker) client.Sender
+	type wrap func(m client.Sender, lim *ratelimit.Limiter, l lock.Store) client.Sender
 	retry := func(s client.Sender) client.Sender {
 		return client.Retry(s, client.RetryOptions{Delay: time.Millisecond})
 	}
 	rl := func(s client.Sender, lim *ratelimit.Limiter) client.Sender { return client.RateLimit(s, lim, "k") }
-	at := func(s client.Sender, l lock.Locker) client.Sender { return client.Atomize(s, l, quick) }
+	at := func(s client.Sender, l lock.Store) client.Sender { return client.Atomize(s, l, quick) }
 	cases := []struct {
 		name         string
 		wrap         wrap
 		wantConsumed int // points spent by one send that needs 3 attempts
 	}{
-		{"Retry(RateLimit(Atomize(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Locker) client.Sender {
+		{"Retry(RateLimit(Atomize(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Store) client.Sender {
 			return retry(rl(at(m, l), lim))
 		}, 3},
-		{"Retry(Atomize(RateLimit(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Locker) client.Sender {
+		{"Retry(Atomize(RateLimit(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Store) client.Sender {
 			return retry(at(rl(m, lim), l))
 		}, 3},
-		{"RateLimit(Retry(Atomize(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Locker) client.Sender {
+		{"RateLimit(Retry(Atomize(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Store) client.Sender {
 			return rl(retry(at(m, l)), lim)
 		}, 1},
-		{"Atomize(Retry(RateLimit(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Locker) client.Sender {
+		{"Atomize(Retry(RateLimit(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Store) client.Sender {
 			return at(retry(rl(m, lim)), l)
 		}, 3},
-		{"Atomize(RateLimit(Retry(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Locker) client.Sender {
+		{"Atomize(RateLimit(Retry(m)))", func(m client.Sender, lim *ratelimit.Limiter, l lock.Store) client.Sender {
 			return at(rl(retry(m), lim), l)
 		}, 1},
 	}
 	forEachHookBackend(t, func(t *testing.T, b hookBackend) {
-		for i, tc := range cases {
+		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				srv := newHookServer(t, statuses(503, 500, 200))
-				lim := ratelimit.New(b.store, ratelimit.Options{Points: 10, Duration: time.Minute, KeyPrefix: fmt.Sprintf("%scompose%d:", b.prefix, i)})
+				lim := b.limiter(ratelimit.Options{Points: 10, Duration: time.Minute})
 				m := client.New(client.Options{BaseURL: srv.URL}).Post("/pay", `{"amount":1}`)
-				resp, err := tc.wrap(m, lim, b.locker).Send(hookCtx(t))
+				resp, err := tc.wrap(m, lim, b.locks).Send(hookCtx(t))
 				if err != nil || resp.StatusCode != 200 {
 					t.Fatalf("Send = %v, %v; want 200 on the third attempt", resp, err)
 				}
@@ -313,16 +324,16 @@ func TestHooksCompose(t *testing.T) {
 				if r, err := lim.Get(context.Background(), "k"); err != nil || r.Consumed != tc.wantConsumed {
 					t.Fatalf("points consumed = %d (%v), want %d", r.Consumed, err, tc.wantConsumed)
 				}
-				if !free(t, b.locker, "default") {
+				if !free(t, b.locks, "default") {
 					t.Fatal(`"default" is still held after the send`)
 				}
 			})
 		}
 		t.Run("concurrent Retry(RateLimit(Atomize(m)))", func(t *testing.T) {
 			srv := newOverlapServer(t, 2*time.Millisecond)
-			lim := ratelimit.New(b.store, ratelimit.Options{Points: 100, Duration: time.Minute, KeyPrefix: b.prefix + "concurrent:"})
+			lim := b.limiter(ratelimit.Options{Points: 100, Duration: time.Minute})
 			m := client.New(client.Options{BaseURL: srv.URL}).Post("/pay", "{}")
-			sendAll(t, 8, client.Retry(client.RateLimit(client.Atomize(m, b.locker, quick), lim, "k"), client.RetryOptions{Delay: time.Millisecond}))
+			sendAll(t, 8, client.Retry(client.RateLimit(client.Atomize(m, b.locks, quick), lim, "k"), client.RetryOptions{Delay: time.Millisecond}))
 			if srv.most.Load() != 1 || srv.calls.Load() != 8 {
 				t.Fatalf("at most %d inside over %d calls, want 1 over 8", srv.most.Load(), srv.calls.Load())
 			}
@@ -337,7 +348,7 @@ func BenchmarkAtomizeMemory(b *testing.B) {
 	inner := client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil })
 	for _, noRenew := range []bool{false, true} {
 		b.Run(fmt.Sprintf("norenew=%v", noRenew), func(b *testing.B) {
-			s := client.Atomize(inner, lock.NewMemory(), client.AtomizeOptions{NoRenew: noRenew})
+			s := client.Atomize(inner, lock.NewMemoryStore(), lock.Options{NoRenew: noRenew})
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -31,7 +31,7 @@ func ExampleRetry() {
 
 	c := client.New(client.Options{BaseURL: gateway.URL})
 	send := client.Retry(c.Post("/sms/send", map[string]string{"to": "+15550100", "code": "4711"}), client.RetryOptions{
-		Retries:    3,
+		Attempts:   4, // alova's retry: 3; Attempts: 1 would send once
 		Delay:      10 * time.Millisecond,
 		Multiplier: 2,
 		OnRetry: func(e client.RetryEvent) {
@@ -96,9 +96,9 @@ func ExampleAtomize() {
 	defer stock.Close()
 
 	c := client.New(client.Options{BaseURL: stock.URL})
-	locker := lock.NewMemory() // lock.NewRedis(rdb, lock.RedisOptions{}) across processes
-	update := client.Atomize(c.Post("/stock/sku-1", map[string]int{"delta": -1}), locker,
-		client.AtomizeOptions{Channels: []string{"stock:sku-1"}, Interval: time.Millisecond})
+	locks := lock.NewMemoryStore() // lock.NewRedisStore(rdb, lock.RedisOptions{}) across processes
+	update := client.Atomize(c.Post("/stock/sku-1", map[string]int{"delta": -1}), locks,
+		lock.Options{Interval: time.Millisecond}, "stock:sku-1")
 
 	var wg sync.WaitGroup
 	for range 5 {
@@ -135,13 +135,12 @@ func Example_composeHooks() {
 	defer payments.Close()
 
 	c := client.New(client.Options{BaseURL: payments.URL})
-	limiter := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{Points: 10, Duration: time.Minute})
-	locker := lock.NewRedis(rdb, lock.RedisOptions{})
+	limiter := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{}), ratelimit.Options{Points: 10, Duration: time.Minute})
+	locks := lock.NewRedisStore(rdb, lock.RedisOptions{})
 
 	charge := client.Retry(
 		client.RateLimit(
-			client.Atomize(c.Post("/charge", map[string]any{"order": 7, "cents": 1299}), locker,
-				client.AtomizeOptions{Channels: []string{"order:7"}}),
+			client.Atomize(c.Post("/charge", map[string]any{"order": 7, "cents": 1299}), locks, lock.Options{}, "order:7"),
 			limiter, "merchant:3"),
 		client.RetryOptions{Delay: time.Millisecond})
 

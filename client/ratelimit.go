@@ -13,23 +13,21 @@ import (
 // ratelimit.ErrLimited)) whose RetryAfter says when a point is free again.
 // Wrapped in [Retry], a limited send is retried after that wait.
 //
+// Methods are cheap to build, so wrap one per request to limit per user or
+// per client IP:
+//
+//	s := client.RateLimit(c.Get("/quote"), perUser, "user:"+userID)
+//
 // When the limiter's store fails, the send is refused with that error (fail
 // closed): a limit that protects a paid or fragile downstream should not
 // vanish with Redis. RateLimit panics if next or l is nil. The returned
 // Sender is safe for concurrent use.
 func RateLimit(next Sender, l *ratelimit.Limiter, key string) Sender {
-	return RateLimitBy(next, l, func(context.Context) string { return key })
-}
-
-// RateLimitBy is [RateLimit] with the key computed from the send's context at
-// each send: wrap one method once, and limit it per user or per client IP put
-// in the context by a middleware.
-func RateLimitBy(next Sender, l *ratelimit.Limiter, key func(ctx context.Context) string) Sender {
-	if next == nil || l == nil || key == nil {
-		panic("client: RateLimit with a nil Sender, Limiter or key function")
+	if next == nil || l == nil {
+		panic("client: RateLimit with a nil Sender or Limiter")
 	}
 	return SenderFunc(func(ctx context.Context) (*Response, error) {
-		res, err := l.Allow(ctx, key(ctx))
+		res, err := l.Allow(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("client: rate limit: %w", err)
 		}

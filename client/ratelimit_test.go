@@ -3,48 +3,69 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alovago/alova/client"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/lock"
 	"github.com/alovago/alova/ratelimit"
+	"github.com/redis/go-redis/v9"
 )
 
 // hookBackend is where the limiter counts and the locks live: memory,
-// miniredis or the real Redis of REDIS_URL. advance makes d pass for the
-// store's expiries where they do not run on the wall clock (miniredis).
+// miniredis or the real Redis of REDIS_URL. pass makes d pass for the
+// stores' expiries where they do not run on the wall clock (miniredis).
 type hookBackend struct {
-	store   ratelimit.Store
-	locker  lock.Locker
-	prefix  string
-	advance func(d time.Duration)
+	name  string
+	locks lock.Store
+	// limiter returns a limiter with opts counting in a store of its own.
+	limiter func(opts ratelimit.Options) *ratelimit.Limiter
+	pass    func(d time.Duration)
+	// run runs f, in a synctest bubble for the memory stores (f must then
+	// use no network and not call t.Run).
+	run func(t *testing.T, f func(t *testing.T))
 }
 
-func (b hookBackend) limiter(opts ratelimit.Options) *ratelimit.Limiter {
-	opts.KeyPrefix = b.prefix + "rl:"
-	return ratelimit.New(b.store, opts)
-}
+// hookTimeout bounds the test stores' Redis calls: generous, as concurrent
+// scripts on miniredis under -race on a busy machine queue for a while.
+const hookTimeout = 10 * time.Second
 
 // forEachHookBackend runs body against memory, miniredis and real Redis.
 func forEachHookBackend(t *testing.T, body func(t *testing.T, b hookBackend)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		body(t, hookBackend{store: ratelimit.NewMemoryStore(), locker: lock.NewMemory(), prefix: "mem:", advance: func(time.Duration) {}})
+		body(t, hookBackend{name: "memory", locks: lock.NewMemoryStore(),
+			limiter: func(opts ratelimit.Options) *ratelimit.Limiter {
+				return ratelimit.New(ratelimit.NewMemoryStore(), opts)
+			},
+			pass: time.Sleep,
+			run:  synctest.Test})
 	})
+	redisBackend := func(t *testing.T, name string, rdb redis.UniversalClient, p string, pass func(time.Duration)) hookBackend {
+		var n atomic.Int32
+		return hookBackend{name: name,
+			locks: lock.NewRedisStore(rdb, lock.RedisOptions{KeyPrefix: p + "lock:", Timeout: hookTimeout}),
+			limiter: func(opts ratelimit.Options) *ratelimit.Limiter {
+				prefix := fmt.Sprintf("%srl%d:", p, n.Add(1))
+				return ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: prefix, Timeout: hookTimeout}), opts)
+			},
+			pass: pass,
+			run:  func(t *testing.T, f func(t *testing.T)) { f(t) }}
+	}
 	t.Run("miniredis", func(t *testing.T) {
 		mr, rdb := testredis.Mini(t)
-		p := testredis.Prefix(t, nil)
-		body(t, hookBackend{store: ratelimit.NewRedisStore(rdb), locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: p + "lock:"}), prefix: p, advance: mr.FastForward})
+		body(t, redisBackend(t, "miniredis", rdb, testredis.Prefix(t, nil), mr.FastForward))
 	})
 	t.Run("redis", func(t *testing.T) {
 		rdb := testredis.Real(t)
-		p := testredis.Prefix(t, rdb)
-		body(t, hookBackend{store: ratelimit.NewRedisStore(rdb), locker: lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: p + "lock:"}), prefix: p, advance: func(time.Duration) {}})
+		body(t, redisBackend(t, "redis", rdb, testredis.Prefix(t, rdb), func(time.Duration) {}))
 	})
 }
 
@@ -107,18 +128,15 @@ func TestRateLimitConcurrentSends(t *testing.T) {
 	})
 }
 
-func TestRateLimitByKeyFromContext(t *testing.T) {
-	type userKey struct{}
+// TestRateLimitPerUser: wrapping a method per request with the user's key
+// limits each user on their own.
+func TestRateLimitPerUser(t *testing.T) {
 	srv := newHookServer(t, statuses(200))
 	c := client.New(client.Options{BaseURL: srv.URL})
 	lim := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 2, Duration: time.Minute})
-	s := client.RateLimitBy(c.Get("/me"), lim, func(ctx context.Context) string {
-		u, _ := ctx.Value(userKey{}).(string)
-		return "user:" + u
-	})
 	got := map[string]int{}
 	for _, u := range []string{"ann", "bob", "ann", "bob", "ann", "bob"} {
-		if _, err := s.Send(context.WithValue(hookCtx(t), userKey{}, u)); err == nil {
+		if _, err := client.RateLimit(c.Get("/me"), lim, "user:"+u).Send(hookCtx(t)); err == nil {
 			got[u]++
 		} else if !errors.Is(err, ratelimit.ErrLimited) {
 			t.Fatalf("Send as %s: %v", u, err)
@@ -134,11 +152,11 @@ func TestRateLimitByKeyFromContext(t *testing.T) {
 func TestRateLimitStoreFailureRefuses(t *testing.T) {
 	mr, rdb := testredis.Mini(t)
 	srv := newHookServer(t, statuses(200))
-	lim := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{})
+	lim := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{}), ratelimit.Options{})
 	s := client.RateLimit(client.New(client.Options{BaseURL: srv.URL}).Get("/"), lim, "k")
 	mr.SetError("MASTERDOWN Link with MASTER is down")
 	_, err := s.Send(hookCtx(t))
-	if err == nil || errors.Is(err, ratelimit.ErrLimited) || srv.calls.Load() != 0 {
+	if err == nil || errors.Is(err, ratelimit.ErrLimited) || !strings.Contains(err.Error(), "MASTERDOWN") || srv.calls.Load() != 0 {
 		t.Fatalf("Send with the store failing = %v after %d calls, want a store error and no call", err, srv.calls.Load())
 	}
 }
@@ -147,37 +165,41 @@ func TestRateLimitStoreFailureRefuses(t *testing.T) {
 // once the window has ended, and no sooner.
 func TestRetryWaitsOutARateLimit(t *testing.T) {
 	forEachHookBackend(t, func(t *testing.T, b hookBackend) {
-		const window = 300 * time.Millisecond // long enough that both sends land in it
-		srv := newHookServer(t, statuses(200))
-		lim := b.limiter(ratelimit.Options{Points: 1, Duration: window})
-		var rec recorder
-		s := client.Retry(client.RateLimit(client.New(client.Options{BaseURL: srv.URL}).Get("/"), lim, "k"), client.RetryOptions{
-			Delay: time.Millisecond,
-			OnRetry: func(e client.RetryEvent) {
-				rec.onRetry(e)
-				b.advance(e.Delay) // miniredis expiries only move when told
-			},
+		b.run(t, func(t *testing.T) {
+			const window = 500 * time.Millisecond // long enough that both sends land in it
+			ok, calls := failing(nil)
+			lim := b.limiter(ratelimit.Options{Points: 1, Duration: window})
+			var rec recorder
+			s := client.Retry(client.RateLimit(ok, lim, "k"), client.RetryOptions{
+				Delay: time.Millisecond,
+				OnRetry: func(e client.RetryEvent) {
+					rec.onRetry(e)
+					if b.name == "miniredis" {
+						b.pass(e.Delay) // miniredis expiries only move when told
+					}
+				},
+			})
+			if _, err := s.Send(hookCtx(t)); err != nil {
+				t.Fatalf("first Send: %v", err)
+			}
+			start := time.Now()
+			if _, err := s.Send(hookCtx(t)); err != nil {
+				t.Fatalf("second Send = %v, want success after waiting for the window", err)
+			}
+			if len(rec.retries) != 1 || !errors.Is(rec.retries[0].Err, ratelimit.ErrLimited) {
+				t.Fatalf("OnRetry = %+v, want one retry of a limited send", rec.retries)
+			}
+			var le *ratelimit.LimitedError
+			if d := rec.retries[0].Delay; !errors.As(rec.retries[0].Err, &le) || d != le.RetryAfter || d <= time.Millisecond || d > window {
+				t.Fatalf("wait = %s, want the limiter's RetryAfter (%v, at most %s), not the 1ms delay", d, le, window)
+			}
+			if elapsed := time.Since(start); elapsed < rec.retries[0].Delay {
+				t.Fatalf("second Send took %s, less than its wait %s", elapsed, rec.retries[0].Delay)
+			}
+			if len(*calls) != 2 {
+				t.Fatalf("downstream calls = %d, want 2", len(*calls))
+			}
 		})
-		if _, err := s.Send(hookCtx(t)); err != nil {
-			t.Fatalf("first Send: %v", err)
-		}
-		start := time.Now()
-		if _, err := s.Send(hookCtx(t)); err != nil {
-			t.Fatalf("second Send = %v, want success after waiting for the window", err)
-		}
-		if len(rec.retries) != 1 || !errors.Is(rec.retries[0].Err, ratelimit.ErrLimited) {
-			t.Fatalf("OnRetry = %+v, want one retry of a limited send", rec.retries)
-		}
-		var le *ratelimit.LimitedError
-		if d := rec.retries[0].Delay; !errors.As(rec.retries[0].Err, &le) || d != le.RetryAfter || d <= time.Millisecond || d > window {
-			t.Fatalf("wait = %s, want the limiter's RetryAfter (%v, at most %s), not the 1ms delay", d, le, window)
-		}
-		if elapsed := time.Since(start); elapsed < rec.retries[0].Delay {
-			t.Fatalf("second Send took %s, less than its wait %s", elapsed, rec.retries[0].Delay)
-		}
-		if srv.calls.Load() != 2 {
-			t.Fatalf("downstream calls = %d, want 2", srv.calls.Load())
-		}
 	})
 }
 
@@ -189,7 +211,6 @@ func TestRateLimitPanicsOnNil(t *testing.T) {
 	for name, f := range map[string]func(){
 		"nil sender":  func() { client.RateLimit(nil, lim, "k") },
 		"nil limiter": func() { client.RateLimit(ok, nil, "k") },
-		"nil key":     func() { client.RateLimitBy(ok, lim, nil) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

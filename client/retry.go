@@ -16,32 +16,29 @@ import (
 	"github.com/sethvargo/go-retry"
 )
 
-// Retry defaults, used where a [RetryOptions] field is left zero.
+// Retry's defaults, alova's where it has one.
 const (
-	// DefaultRetries is how many times a failed send is retried.
-	DefaultRetries = 3
-	// DefaultRetryDelay is the wait before the first retry.
-	DefaultRetryDelay = time.Second
-	// DefaultMaxRetryAfter is the longest Retry-After that Retry waits for
-	// when MaxDelay is not set.
-	DefaultMaxRetryAfter = time.Minute
+	defaultAttempts = 4 // alova's 3 retries after the first try
+	defaultDelay    = time.Second
+	// maxRetryAfter is the longest Retry-After that Retry waits for when
+	// MaxDelay is not set.
+	maxRetryAfter = time.Minute
 )
 
 // RetryOptions configures [Retry]. The zero value is alova's default: up to
-// 3 retries, 1 s apart, no jitter.
+// 3 retries (4 attempts), 1 s apart, no jitter, for the errors [Retryable]
+// accepts.
 type RetryOptions struct {
-	// Retries is how many times a failed send is retried after the first
-	// try, for the errors [Retryable] accepts. Default 3 (so up to 4 sends).
-	Retries int
-	// NoRetry turns retrying off: every Send sends once. It wins over
-	// Retries and ShouldRetry. Default false.
-	NoRetry bool
-	// ShouldRetry, when set, replaces both Retries and [Retryable]: it is
-	// called with the error of the attempt that just failed and that
-	// attempt's number (1 for the first try), and a retry follows when it
-	// returns true. It decides the budget too: return attempt <= 5 && … to
-	// cap it. Whatever it says, a send whose ctx has ended is not retried.
-	ShouldRetry func(err error, attempt int) bool
+	// Attempts is the most sends one Send makes, the first try included.
+	// Default 4: alova's 3 retries. 1 turns retrying off. (A count of
+	// attempts rather than retries, so that its zero value can mean the
+	// default and "no retries" still needs no second field.)
+	Attempts int
+	// ShouldRetry reports whether an attempt that failed with err is worth
+	// another (alova's retry predicate). Default [Retryable]. Whatever it
+	// answers, Attempts still bounds the sends, and a send whose ctx has
+	// ended is not retried.
+	ShouldRetry func(err error) bool
 
 	// Delay is the wait before the first retry; retry n waits
 	// Delay × Multiplier^(n−1) (alova's formula). Default 1 s.
@@ -56,25 +53,18 @@ type RetryOptions struct {
 	// s > e once the defaults are filled in.
 	StartQuiver, EndQuiver float64
 	// MaxDelay caps each wait (after jitter). It also bounds Retry-After: a
-	// server asking for a longer wait than MaxDelay (or DefaultMaxRetryAfter,
-	// 1 minute, when MaxDelay is zero) is not retried, as a shorter wait
-	// would only be refused again; its error is returned at once. Default 0:
-	// no cap on the computed delay.
+	// server asking for a longer wait than MaxDelay (1 minute when MaxDelay
+	// is zero) is not retried, as a shorter wait would only be refused
+	// again; its error is returned at once. Default 0: no cap on the
+	// computed delay.
 	MaxDelay time.Duration
-	// NewBackoff, when set, makes a fresh go-retry backoff for every Send
-	// and uses its waits instead of Delay, Multiplier and the quivers (which
-	// must then be zero; alova too replaces its whole backoff). A backoff
-	// that says stop ends the retries. MaxDelay and Retry-After still apply.
-	// It is a factory because go-retry's backoffs count their attempts: one
-	// shared by all sends would spend its budget across them.
-	NewBackoff func() retry.Backoff
 
 	// OnRetry, when set, is called before each wait with the attempt that
 	// just failed (Attempt 1 is the first try), its error and the wait that
 	// follows. It runs on the sending goroutine: keep it short.
 	OnRetry func(RetryEvent)
 	// OnFail, when set, is called once when Send is about to return an
-	// error: the retries are spent, the error is not retryable, or ctx ended.
+	// error: the attempts are spent, the error is not retried, or ctx ended.
 	// Attempt is the number of sends made, Err the error returned, Delay 0.
 	OnFail func(RetryEvent)
 }
@@ -89,20 +79,21 @@ type RetryEvent struct {
 	Err error
 }
 
-// Retry returns a Sender that sends next and, when that fails with a
-// retryable error, sends it again after a wait (alova's retry, on
-// sethvargo/go-retry). Wrapping is the caller's explicit choice, so any
-// method is retried, POST included: make sure the downstream call is
-// idempotent or deduplicated. A method whose body is an io.Reader can be sent
-// only once and is not worth retrying.
+// Retry returns a Sender that sends next and, when that fails with an error
+// that RetryOptions.ShouldRetry ([Retryable] by default) accepts, sends it
+// again after a wait (alova's retry, built from sethvargo/go-retry's
+// backoffs). Wrapping is the caller's explicit choice, so any method is
+// retried, POST included: make sure the downstream call is idempotent or
+// deduplicated. A method whose body is an io.Reader can be sent only once and
+// is not worth retrying.
 //
 // Every Send has a budget of its own (alova's retry keeps one budget per
-// wrapper, spent forever after the first failures). What is retried is
-// decided by RetryOptions.ShouldRetry or, by default, by [Retryable] with up
-// to RetryOptions.Retries retries. An answer with status 429 or 503 and a
-// Retry-After header (seconds or an HTTP date), or a [ratelimit.LimitedError]
-// from a [RateLimit] hook inside, is retried no sooner than it asks, and not
-// at all when it asks for more than MaxDelay (1 minute when unset).
+// wrapper, spent forever after the first failures): up to
+// RetryOptions.Attempts sends. An answer with status 429 or 503 and a
+// Retry-After header (seconds or an HTTP date), or a
+// [*ratelimit.LimitedError] from a [RateLimit] hook inside, is retried no
+// sooner than it asks, and not at all when it asks for more than MaxDelay
+// (1 minute when unset).
 //
 // Send returns the first success, or the last error unchanged (errors.As to
 // [*HTTPError] works), or, when ctx ends during a wait, ctx's error at once
@@ -116,27 +107,27 @@ func Retry(next Sender, opts RetryOptions) Sender {
 		panic("client: Retry of a nil Sender")
 	}
 	o := opts
-	if o.Retries < 0 || o.Delay < 0 || o.Multiplier < 0 || o.MaxDelay < 0 || o.StartQuiver < 0 || o.EndQuiver < 0 {
+	if o.Attempts < 0 || o.Delay < 0 || o.Multiplier < 0 || o.MaxDelay < 0 || o.StartQuiver < 0 || o.EndQuiver < 0 {
 		panic(fmt.Sprintf("client: Retry with a negative option in %+v", opts))
 	}
-	if o.NewBackoff != nil && (o.Delay != 0 || o.Multiplier != 0 || o.StartQuiver != 0 || o.EndQuiver != 0) {
-		panic("client: Retry with NewBackoff and Delay, Multiplier or a quiver: NewBackoff replaces them")
+	if o.Attempts == 0 {
+		o.Attempts = defaultAttempts
 	}
-	if o.Retries == 0 {
-		o.Retries = DefaultRetries
+	if o.ShouldRetry == nil {
+		o.ShouldRetry = Retryable
 	}
 	if o.Delay == 0 {
-		o.Delay = DefaultRetryDelay
+		o.Delay = defaultDelay
 	}
 	if o.Multiplier == 0 {
 		o.Multiplier = 1
 	}
 	r := &retrier{next: next, o: o, maxWait: o.MaxDelay}
 	if r.maxWait == 0 {
-		r.maxWait = DefaultMaxRetryAfter
+		r.maxWait = maxRetryAfter
 	}
 	if o.StartQuiver != 0 || o.EndQuiver != 0 {
-		r.jitter = true
+		r.quiver = true
 		if o.EndQuiver == 0 {
 			r.o.EndQuiver = 1
 		}
@@ -150,44 +141,68 @@ func Retry(next Sender, opts RetryOptions) Sender {
 type retrier struct {
 	next    Sender
 	o       RetryOptions // defaults filled in
-	jitter  bool
+	quiver  bool
 	maxWait time.Duration // the longest Retry-After waited for
+}
+
+// backoff returns a fresh go-retry backoff for one Send: go-retry's
+// backoffs count their attempts, so one shared by all sends would spend its
+// budget across them.
+func (r *retrier) backoff() retry.Backoff {
+	var b retry.Backoff
+	switch r.o.Multiplier {
+	case 1:
+		b = retry.NewConstant(r.o.Delay)
+	case 2:
+		b = retry.NewExponential(r.o.Delay)
+	default:
+		b = geometric(r.o.Delay, r.o.Multiplier)
+	}
+	if r.quiver {
+		b = withQuiver(r.o.StartQuiver, r.o.EndQuiver, b)
+	}
+	if r.o.MaxDelay > 0 {
+		b = retry.WithCappedDuration(r.o.MaxDelay, b)
+	}
+	return retry.WithMaxRetries(uint64(r.o.Attempts-1), b)
 }
 
 // Send implements [Sender].
 func (r *retrier) Send(ctx context.Context) (*Response, error) {
 	var (
 		attempt int
-		last    error
-		custom  retry.Backoff
+		last    error // the error of the attempt that just failed
 	)
-	if r.o.NewBackoff != nil {
-		custom = r.o.NewBackoff()
-	}
-	// Every error goes back to go-retry as retryable; the backoff, which
-	// sees the error, decides whether to stop. go-retry then returns the
-	// error unwrapped, as it came.
-	next := retry.BackoffFunc(func() (time.Duration, bool) {
-		if r.o.NoRetry || ctx.Err() != nil || !r.shouldRetry(last, attempt) {
+	b := r.backoff()
+	// The wait also depends on the error (Retry-After), which go-retry's
+	// backoffs never see: this last decorator reads it from the attempt.
+	wait := retry.BackoffFunc(func() (time.Duration, bool) {
+		d, stop := b.Next()
+		if stop {
 			return 0, true
 		}
-		d, ok := r.wait(custom, attempt, last)
-		if !ok {
-			return 0, true
+		if ra, ok := retryAfter(last); ok {
+			if ra > r.maxWait {
+				return 0, true
+			}
+			d = max(d, ra)
 		}
 		if r.o.OnRetry != nil {
 			r.o.OnRetry(RetryEvent{Attempt: attempt, Delay: d, Err: last})
 		}
 		return d, false
 	})
-	resp, err := retry.DoValue(ctx, next, func(ctx context.Context) (*Response, error) {
+	resp, err := retry.DoValue(ctx, wait, func(ctx context.Context) (*Response, error) {
 		attempt++
 		resp, err := r.next.Send(ctx)
-		if err != nil {
-			last = err
-			return nil, retry.RetryableError(err)
+		if err == nil {
+			return resp, nil
 		}
-		return resp, nil
+		if ctx.Err() != nil || !r.o.ShouldRetry(err) {
+			return nil, err // go-retry returns it as it is, at once
+		}
+		last = err
+		return nil, retry.RetryableError(err)
 	})
 	if err != nil && r.o.OnFail != nil {
 		r.o.OnFail(RetryEvent{Attempt: attempt, Err: err})
@@ -195,43 +210,37 @@ func (r *retrier) Send(ctx context.Context) (*Response, error) {
 	return resp, err
 }
 
-func (r *retrier) shouldRetry(err error, attempt int) bool {
-	if r.o.ShouldRetry != nil {
-		return r.o.ShouldRetry(err, attempt)
-	}
-	return attempt <= r.o.Retries && Retryable(err)
+// geometric is alova's Delay × Multiplier^(n−1) for a multiplier that
+// go-retry's NewConstant (1) and NewExponential (2) do not cover. It is not
+// safe for concurrent use: each Send has its own.
+func geometric(delay time.Duration, multiplier float64) retry.Backoff {
+	next := float64(delay)
+	return retry.BackoffFunc(func() (time.Duration, bool) {
+		d := duration(next)
+		next *= multiplier
+		return d, false
+	})
 }
 
-// wait returns the wait after the failed attempt n, or false to give up (the
-// custom backoff said stop, or the server asks for more than maxWait).
-func (r *retrier) wait(custom retry.Backoff, n int, err error) (time.Duration, bool) {
-	var d time.Duration
-	if custom != nil {
-		var stop bool
-		if d, stop = custom.Next(); stop {
-			return 0, false
+// withQuiver adds alova's jitter to next's waits: d + d × (s + rand × (e − s)).
+// go-retry's WithJitter spreads a wait both ways (±j); alova only adds.
+func withQuiver(s, e float64, next retry.Backoff) retry.Backoff {
+	return retry.BackoffFunc(func() (time.Duration, bool) {
+		d, stop := next.Next()
+		if stop {
+			return 0, true
 		}
-	} else {
-		f := float64(r.o.Delay) * math.Pow(r.o.Multiplier, float64(n-1))
-		if r.jitter {
-			s, e := r.o.StartQuiver, r.o.EndQuiver
-			f += f * (s + rand.Float64()*(e-s))
-		}
-		d = math.MaxInt64
-		if f < math.MaxInt64 {
-			d = time.Duration(f)
-		}
+		f := float64(d)
+		return duration(f + f*(s+rand.Float64()*(e-s))), false
+	})
+}
+
+// duration converts f nanoseconds to a Duration, saturating at the largest.
+func duration(f float64) time.Duration {
+	if f >= math.MaxInt64 {
+		return math.MaxInt64
 	}
-	if r.o.MaxDelay > 0 {
-		d = min(d, r.o.MaxDelay)
-	}
-	if ra, ok := retryAfter(err); ok {
-		if ra > r.maxWait {
-			return 0, false
-		}
-		d = max(d, ra)
-	}
-	return d, true
+	return time.Duration(f)
 }
 
 // Retryable reports whether [Retry] retries err by default: yes for a

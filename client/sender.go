@@ -12,7 +12,7 @@ import (
 // wrapped around one ([Retry], [RateLimit], [Atomize]). Hooks take a Sender and
 // return a Sender, so they compose in any order and to any depth:
 //
-//	client.Retry(client.RateLimit(client.Atomize(m, locker, client.AtomizeOptions{}), limiter, "user:42"), client.RetryOptions{})
+//	client.Retry(client.RateLimit(client.Atomize(m, locks, lock.Options{}), limiter, "user:42"), client.RetryOptions{})
 //
 // Send must be safe to call concurrently and more than once; each call is an
 // independent send.

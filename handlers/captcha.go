@@ -47,7 +47,7 @@ type CaptchaOptions struct {
 
 	// Retry configures the client.Retry around each delivery, with its
 	// defaults: the zero value retries a failed delivery 3 times, 1 s apart
-	// (set Multiplier for exponential backoff, NoRetry to send once).
+	// (set Multiplier for exponential backoff, Attempts: 1 to send once).
 	// Retry-After answers from the downstream are honoured. The captcha provider bounds the whole
 	// delivery by its DeliveryTimeout (30 s by default). Captcha panics if
 	// the options are invalid (see client.Retry).

@@ -200,8 +200,8 @@ var _ captcha.Store = failingStore{}
 // failingLimiterStore is a ratelimit.Store whose every call fails.
 type failingLimiterStore struct{}
 
-func (failingLimiterStore) Add(context.Context, string, int, time.Duration, int, time.Duration) (int, time.Duration, error) {
-	return 0, 0, errDown
+func (failingLimiterStore) Add(context.Context, string, int, time.Duration, int, time.Duration) (int, time.Duration, bool, error) {
+	return 0, 0, false, errDown
 }
 func (failingLimiterStore) Set(context.Context, string, int, time.Duration) error { return errDown }
 func (failingLimiterStore) Get(context.Context, string) (int, time.Duration, error) {
@@ -462,7 +462,7 @@ func TestCaptchaPanics(t *testing.T) {
 		"nil provider": func() { handlers.Captcha(nil, handlers.CaptchaOptions{Deliver: deliverSMS}) },
 		"nil Deliver":  func() { handlers.Captcha(p, handlers.CaptchaOptions{}) },
 		"bad retry": func() {
-			handlers.Captcha(p, handlers.CaptchaOptions{Deliver: deliverSMS, Retry: client.RetryOptions{Retries: -1}})
+			handlers.Captcha(p, handlers.CaptchaOptions{Deliver: deliverSMS, Retry: client.RetryOptions{Attempts: -1}})
 		},
 		"negative body limit": func() {
 			handlers.Captcha(p, handlers.CaptchaOptions{Deliver: deliverSMS, MaxBodyBytes: -1})

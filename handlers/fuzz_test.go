@@ -24,7 +24,7 @@ func fuzzHandler() http.Handler {
 	p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
 	return handlers.Captcha(p, handlers.CaptchaOptions{
 		Logger:  slog.New(slog.DiscardHandler),
-		Retry:   client.RetryOptions{NoRetry: true},
+		Retry:   client.RetryOptions{Attempts: 1},
 		Limiter: ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 50, Duration: time.Minute}),
 		Deliver: func(_ *client.Client, code, key string) client.Sender {
 			return client.SenderFunc(func(context.Context) (*client.Response, error) {

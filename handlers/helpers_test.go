@@ -97,7 +97,7 @@ func deliverSMS(c *client.Client, code, key string) client.Sender {
 }
 
 // fastRetry retries 3 times, 1 ms apart.
-var fastRetry = client.RetryOptions{Retries: 3, Delay: time.Millisecond, Multiplier: 1}
+var fastRetry = client.RetryOptions{Attempts: 4, Delay: time.Millisecond, Multiplier: 1}
 
 // newClock returns the fake clock the tests start from.
 func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
@@ -169,7 +169,7 @@ func newServer(t *testing.T, store captcha.Store, popts captcha.Options, hopts h
 	if hopts.Deliver == nil {
 		hopts.Deliver = deliverSMS
 	}
-	if hopts.Retry.Retries == 0 && !hopts.Retry.NoRetry {
+	if hopts.Retry.Attempts == 0 {
 		hopts.Retry = fastRetry
 	}
 	api := client.New(client.Options{BaseURL: s.gw.URL})

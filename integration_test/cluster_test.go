@@ -172,8 +172,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("ratelimit", func(t *testing.T) {
-		lim := ratelimit.New(ratelimit.NewRedisStore(cc), ratelimit.Options{Points: 5, Duration: time.Minute,
-			KeyPrefix: prefix + "rl:"})
+		lim := ratelimit.New(ratelimit.NewRedisStore(cc, ratelimit.RedisOptions{KeyPrefix: prefix + "rl:"}), ratelimit.Options{Points: 5, Duration: time.Minute})
 		for _, key := range []string{"ip:1", "ip:2", "ip:3", "ip:4"} {
 			var allowed atomic.Int32
 			var wg sync.WaitGroup
@@ -198,7 +197,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("lock", func(t *testing.T) {
-		l := lock.NewRedis(cc, lock.RedisOptions{KeyPrefix: prefix + "lock:"})
+		l := lock.NewRedisStore(cc, lock.RedisOptions{KeyPrefix: prefix + "lock:"})
 		var inside, overlaps, count atomic.Int32
 		var wg sync.WaitGroup
 		for range 8 {

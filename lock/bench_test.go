@@ -9,7 +9,7 @@ import (
 )
 
 // benchAcquireRelease measures one uncontended Acquire and Release.
-func benchAcquireRelease(b *testing.B, l lock.Locker, opts lock.Options) {
+func benchAcquireRelease(b *testing.B, l lock.Store, opts lock.Options) {
 	b.Helper()
 	ctx := context.Background()
 	names := []string{"orders"}
@@ -28,16 +28,16 @@ func benchAcquireRelease(b *testing.B, l lock.Locker, opts lock.Options) {
 func BenchmarkAcquireRelease(b *testing.B) {
 	backends := []struct {
 		name   string
-		locker func(b *testing.B) lock.Locker
+		locker func(b *testing.B) lock.Store
 	}{
-		{"memory", func(*testing.B) lock.Locker { return lock.NewMemory() }},
-		{"miniredis", func(b *testing.B) lock.Locker {
+		{"memory", func(*testing.B) lock.Store { return lock.NewMemoryStore() }},
+		{"miniredis", func(b *testing.B) lock.Store {
 			_, rdb := testredis.Mini(b)
-			return lock.NewRedis(rdb, lock.RedisOptions{})
+			return lock.NewRedisStore(rdb, lock.RedisOptions{})
 		}},
-		{"redis", func(b *testing.B) lock.Locker {
+		{"redis", func(b *testing.B) lock.Store {
 			rdb := testredis.Real(b)
-			return lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: testredis.Prefix(b, rdb)})
+			return lock.NewRedisStore(rdb, lock.RedisOptions{KeyPrefix: testredis.Prefix(b, rdb)})
 		}},
 	}
 	for _, be := range backends {

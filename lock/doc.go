@@ -2,11 +2,12 @@
 // several processes — contend for: the lock behind client.Atomize (alova's
 // atomize).
 //
-// A [Locker] is the small store-specific primitive (try once, extend,
+// A [Store] is the small store-specific primitive (try once, extend,
 // release, each under a random token); [Acquire] builds the waiting on top of
 // it, the same for every store:
 //
-//	lease, err := lock.Acquire(ctx, lock.NewRedis(rdb, lock.RedisOptions{}), []string{"orders"}, lock.Options{})
+//	locks := lock.NewRedisStore(rdb, lock.RedisOptions{})
+//	lease, err := lock.Acquire(ctx, locks, []string{"orders"}, lock.Options{})
 //	if err != nil { … } // errors.Is(err, lock.ErrTimeout) after 5 s
 //	defer lease.Release(context.WithoutCancel(ctx))
 //
@@ -20,7 +21,12 @@
 // [Options].NoRenew is set). Several names are locked in sorted order, so two
 // callers asking for the same names in different orders cannot deadlock.
 //
-// [NewRedis] locks across processes with one Redis (SET NX PX, compare-and-
-// delete in Lua); it is not Redlock, so a Redis failover may lose a lock.
-// [NewMemory] locks within one process.
+// # Stores
+//
+// [NewRedisStore] locks across processes with one Redis (SET NX PX, compare-
+// and-delete in Lua) under a key prefix ("alova:lock:" by default), every call
+// bounded by [RedisOptions].Timeout (200 ms by default), so a hung Redis costs
+// an Acquire or a Release that long, not the client's own timeouts and
+// retries. It is not Redlock, so a Redis failover may lose a lock.
+// [NewMemoryStore] locks within one process.
 package lock

@@ -11,7 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func ExampleAcquire() {
+// Two names on Redis, and a second caller that gives up.
+func ExampleNewRedisStore() {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
 		panic(err)
@@ -20,11 +21,12 @@ func ExampleAcquire() {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 
-	locker := lock.NewRedis(rdb, lock.RedisOptions{KeyPrefix: "shop:lock:"})
+	// Every Redis call gives up after the default 200 ms Timeout.
+	locks := lock.NewRedisStore(rdb, lock.RedisOptions{KeyPrefix: "shop:lock:"})
 	ctx := context.Background()
 
 	// Two names, taken in sorted order whatever order they are given in.
-	lease, err := lock.Acquire(ctx, locker, []string{"stock", "orders"}, lock.Options{})
+	lease, err := lock.Acquire(ctx, locks, []string{"stock", "orders"}, lock.Options{})
 	if err != nil {
 		fmt.Println("not acquired:", err)
 		return
@@ -32,7 +34,7 @@ func ExampleAcquire() {
 	fmt.Println("held:", mr.Keys())
 
 	// Another caller waits at most 30 ms for one of them.
-	_, err = lock.Acquire(ctx, locker, []string{"orders"}, lock.Options{Timeout: 30 * time.Millisecond, Interval: 10 * time.Millisecond})
+	_, err = lock.Acquire(ctx, locks, []string{"orders"}, lock.Options{Timeout: 30 * time.Millisecond, Interval: 10 * time.Millisecond})
 	fmt.Println(errors.Is(err, lock.ErrTimeout), err)
 
 	if err := lease.Release(ctx); err != nil {
@@ -43,4 +45,34 @@ func ExampleAcquire() {
 	// held: [shop:lock:orders shop:lock:stock]
 	// true lock: failed to acquire lock within 30ms: "orders" is held
 	// held after release: []
+}
+
+// One job at a time within a process: a second Acquire waits for the first
+// lease's Release.
+func ExampleNewMemoryStore() {
+	locks := lock.NewMemoryStore()
+	ctx := context.Background()
+	lease, err := lock.Acquire(ctx, locks, []string{"nightly-report"}, lock.Options{})
+	if err != nil {
+		fmt.Println("not acquired:", err)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		second, err := lock.Acquire(ctx, locks, []string{"nightly-report"}, lock.Options{Interval: time.Millisecond})
+		if err != nil {
+			fmt.Println("second:", err)
+			return
+		}
+		fmt.Println("second caller got the lock")
+		_ = second.Release(ctx)
+	}()
+	time.Sleep(10 * time.Millisecond)
+	fmt.Println("first caller releases")
+	_ = lease.Release(ctx)
+	<-done
+	// Output:
+	// first caller releases
+	// second caller got the lock
 }

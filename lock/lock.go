@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// Default option values, used where an [Options] field is left zero.
+// alova's defaults, used where an [Options] field is left zero.
 const (
-	DefaultTimeout  = 5 * time.Second
-	DefaultInterval = 100 * time.Millisecond
-	DefaultTTL      = 5 * time.Second
+	defaultTimeout  = 5 * time.Second
+	defaultInterval = 100 * time.Millisecond
+	defaultTTL      = 5 * time.Second
 )
 
 // ErrTimeout is returned, wrapped with the timeout and the name still held,
@@ -27,10 +27,10 @@ var ErrTimeout = errors.New("lock: failed to acquire lock")
 // unreachable for a whole TTL) and someone else may have taken it.
 var ErrNotHeld = errors.New("lock: lock no longer held")
 
-// Locker holds named locks, each under a token and for a TTL: the primitive
-// that [Acquire] builds on. [Redis] and [Memory] implement it. Implementations
-// are safe for concurrent use and never wait for a lock.
-type Locker interface {
+// Store holds named locks, each under a token and for a TTL: the primitive
+// that [Acquire] builds on. [MemoryStore] and [RedisStore] implement it.
+// Implementations are safe for concurrent use and never wait for a lock.
+type Store interface {
 	// TryLock takes the lock called name under token for ttl if no one holds
 	// it, and reports whether it did.
 	TryLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error)
@@ -68,13 +68,13 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("lock: negative option in %+v", o)
 	}
 	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
+		o.Timeout = defaultTimeout
 	}
 	if o.Interval == 0 {
-		o.Interval = DefaultInterval
+		o.Interval = defaultInterval
 	}
 	if o.TTL == 0 {
-		o.TTL = DefaultTTL
+		o.TTL = defaultTTL
 	}
 	return o, nil
 }
@@ -82,24 +82,31 @@ func (o Options) withDefaults() (Options, error) {
 // Lease is a set of locks taken by [Acquire]. Call Release exactly when done;
 // it is safe to call more than once and from any goroutine.
 type Lease struct {
-	locker Locker
-	token  string
-	ttl    time.Duration
-	names  []string // held, in the order taken
+	store Store
+	token string
+	ttl   time.Duration
+	names []string // held, in the order taken
 
 	released atomic.Bool
-	stop     chan struct{} // closed by Release to end the renewal
-	done     chan struct{} // closed when the renewal has ended; nil without one
+	stop     context.CancelFunc // called by Release to end the renewal and its call in flight
+	done     chan struct{}      // closed when the renewal has ended; nil without one
 }
 
 // Acquire takes the locks called names (sorted, duplicates dropped) in
-// order, holding each while it waits for the next. A name that is held is
-// tried again every opts.Interval until opts.Timeout has passed since the
+// order in s, holding each while it waits for the next. A name that is held
+// is tried again every opts.Interval until opts.Timeout has passed since the
 // call; then every lock taken so far is released and the error wraps
 // [ErrTimeout]. When ctx ends first, the locks taken are released and the
-// ctx error is returned. A store error ends the wait at once. Acquire returns
-// an error for no names or a negative option.
-func Acquire(ctx context.Context, l Locker, names []string, opts Options) (*Lease, error) {
+// ctx error is returned. Acquire returns an error for no names or a negative
+// option.
+//
+// A store error ends the wait at once and is returned without waiting for
+// the clean-up: the locks taken so far, and the one whose reply was lost
+// (Redis may have applied it), are released by a goroutine that ends within
+// the TTL. So a hung Redis costs Acquire one store call, not two. (When the
+// error comes from ctx ending, the locks are released before Acquire
+// returns, as on the other paths.)
+func Acquire(ctx context.Context, s Store, names []string, opts Options) (*Lease, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -111,7 +118,7 @@ func Acquire(ctx context.Context, l Locker, names []string, opts Options) (*Leas
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
 
-	lease := &Lease{locker: l, token: rand.Text(), ttl: opts.TTL, names: make([]string, 0, len(sorted))}
+	lease := &Lease{store: s, token: rand.Text(), ttl: opts.TTL, names: make([]string, 0, len(sorted))}
 	deadline := time.Now().Add(opts.Timeout)
 	extended := time.Now()
 	var timer *time.Timer
@@ -120,21 +127,32 @@ func Acquire(ctx context.Context, l Locker, names []string, opts Options) (*Leas
 			timer.Stop()
 		}
 	}()
-	fail := func(err error) (*Lease, error) {
-		// Release with a ctx of its own: the caller's may be why we fail.
+	// release frees what was taken, with a ctx of its own: the caller's may
+	// be why we fail. Past the TTL the locks have expired anyway.
+	release := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.TTL)
 		defer cancel()
 		_ = lease.unlockAll(rctx)
+	}
+	fail := func(err error) (*Lease, error) {
+		release()
 		return nil, err
 	}
 	for _, name := range sorted {
 		for {
-			ok, err := l.TryLock(ctx, name, lease.token, opts.TTL)
+			ok, err := s.TryLock(ctx, name, lease.token, opts.TTL)
 			if err != nil {
 				// The lock may have been taken though the reply was lost (a
 				// client timeout): release it too, under our token.
 				lease.names = append(lease.names, name)
-				return fail(fmt.Errorf("lock: %q: %w", name, err))
+				err = fmt.Errorf("lock: %q: %w", name, err)
+				if ctx.Err() != nil {
+					return fail(err) // the caller left: the store is not at fault
+				}
+				// The store is failing: don't make the caller wait for the
+				// clean-up too.
+				go release()
+				return nil, err
 			}
 			if ok {
 				lease.names = append(lease.names, name)
@@ -162,21 +180,22 @@ func Acquire(ctx context.Context, l Locker, names []string, opts Options) (*Leas
 		}
 	}
 	if !opts.NoRenew {
-		lease.stop = make(chan struct{})
+		var rctx context.Context
+		rctx, lease.stop = context.WithCancel(context.WithoutCancel(ctx))
 		lease.done = make(chan struct{})
-		go lease.renew(context.WithoutCancel(ctx))
+		go lease.renew(rctx)
 	}
 	return lease, nil
 }
 
-// renew extends the held locks every TTL/3 until Release closes l.stop.
+// renew extends the held locks every TTL/3 until Release cancels ctx.
 func (l *Lease) renew(ctx context.Context) {
 	defer close(l.done)
 	t := time.NewTicker(max(l.ttl/3, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-l.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			ectx, cancel := context.WithTimeout(ctx, l.ttl/3+time.Millisecond)
@@ -191,30 +210,33 @@ func (l *Lease) renew(ctx context.Context) {
 // Acquire calls it before the renewal starts, never at the same time.
 func (l *Lease) extend(ctx context.Context) {
 	for _, name := range l.names {
-		_, _ = l.locker.Extend(ctx, name, l.token, l.ttl)
+		_, _ = l.store.Extend(ctx, name, l.token, l.ttl)
 	}
 }
 
-// Release stops the renewal and releases every lock of the lease, the last
-// taken first. It returns an error wrapping [ErrNotHeld] when a lock had
-// expired (and was left alone, as it may be someone else's now), and the
-// store's errors; the locks it could not release expire with their TTL.
-// Calls after the first return nil.
+// Release stops the renewal (cancelling an extension in flight) and releases
+// every lock of the lease, the last taken first. It gives up after the
+// lease's TTL, when the locks have expired anyway. It returns an error
+// wrapping [ErrNotHeld] when a lock had expired (and was left alone, as it
+// may be someone else's now), and the store's errors; the locks it could not
+// release expire with their TTL. Calls after the first return nil.
 func (l *Lease) Release(ctx context.Context) error {
 	if l.released.Swap(true) {
 		return nil
 	}
 	if l.stop != nil {
-		close(l.stop)
+		l.stop()
 		<-l.done
 	}
+	ctx, cancel := context.WithTimeout(ctx, l.ttl)
+	defer cancel()
 	return l.unlockAll(ctx)
 }
 
 func (l *Lease) unlockAll(ctx context.Context) error {
 	var errs []error
 	for _, name := range slices.Backward(l.names) {
-		ok, err := l.locker.Unlock(ctx, name, l.token)
+		ok, err := l.store.Unlock(ctx, name, l.token)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("lock: release %q: %w", name, err))

@@ -8,16 +8,15 @@ import (
 	"github.com/alovago/alova/internal/sweep"
 )
 
-var _ Locker = (*Memory)(nil)
+var _ Store = (*MemoryStore)(nil)
 
-// Memory is a [Locker] for the goroutines of one process. It is safe for
+// MemoryStore is a [Store] for the goroutines of one process. It is safe for
 // concurrent use. Expired locks are dropped lazily (every so often a call
 // sweeps the map), so there is no goroutine and nothing to close.
-type Memory struct {
+type MemoryStore struct {
 	mu    sync.Mutex
 	m     map[string]memLock
 	calls int // calls since the last sweep
-	now   func() time.Time
 }
 
 type memLock struct {
@@ -25,14 +24,14 @@ type memLock struct {
 	expires time.Time
 }
 
-// NewMemory returns a Locker with no lock held.
-func NewMemory() *Memory {
-	return &Memory{m: make(map[string]memLock), now: time.Now}
+// NewMemoryStore returns a store with no lock held.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{m: make(map[string]memLock)}
 }
 
-// TryLock implements [Locker].
-func (m *Memory) TryLock(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
-	now := m.now()
+// TryLock implements [Store].
+func (m *MemoryStore) TryLock(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sweep.Maybe(m.m, &m.calls, func(e memLock) bool { return !now.Before(e.expires) })
@@ -43,9 +42,9 @@ func (m *Memory) TryLock(_ context.Context, name, token string, ttl time.Duratio
 	return true, nil
 }
 
-// Extend implements [Locker].
-func (m *Memory) Extend(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
-	now := m.now()
+// Extend implements [Store].
+func (m *MemoryStore) Extend(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.m[name]
@@ -56,9 +55,9 @@ func (m *Memory) Extend(_ context.Context, name, token string, ttl time.Duration
 	return true, nil
 }
 
-// Unlock implements [Locker].
-func (m *Memory) Unlock(_ context.Context, name, token string) (bool, error) {
-	now := m.now()
+// Unlock implements [Store].
+func (m *MemoryStore) Unlock(_ context.Context, name, token string) (bool, error) {
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.m[name]

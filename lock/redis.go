@@ -6,39 +6,48 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/alovago/alova/internal/redisop"
 )
 
-var _ Locker = (*Redis)(nil)
+var _ Store = (*RedisStore)(nil)
 
-// DefaultKeyPrefix is the [RedisOptions].KeyPrefix used when it is empty.
-const DefaultKeyPrefix = "alova:lock:"
-
-// RedisOptions configures a [Redis] locker.
+// RedisOptions configures a [RedisStore]. The zero value works.
 type RedisOptions struct {
 	// KeyPrefix is put before every lock name: the lock "orders" is the key
 	// KeyPrefix + "orders". Default "alova:lock:".
 	KeyPrefix string
+	// Timeout bounds every Redis call of the store, whatever the client's own
+	// timeouts: a call to a hung Redis returns an error wrapping
+	// context.DeadlineExceeded after Timeout. Default 200 ms.
+	Timeout time.Duration
 }
 
-// Redis is a [Locker] on one Redis, shared by every process using the same
-// key prefix. A lock is a key holding its token with a millisecond expiry:
-// taken with SET NX PX, extended and released by Lua scripts that compare the
-// token first. Every call touches one key, so it works on Redis Cluster. It
-// is safe for concurrent use.
-type Redis struct {
+// RedisStore is a [Store] on one Redis, shared by every process using the
+// same key prefix. A lock is a key holding its token with a millisecond
+// expiry: taken with SET NX PX, extended and released by Lua scripts that
+// compare the token first. Every call touches one key, so it works on Redis
+// Cluster. It is safe for concurrent use.
+type RedisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
+	bound  redisop.Bound
 }
 
-// NewRedis returns a locker on rdb. It panics if rdb is nil.
-func NewRedis(rdb redis.UniversalClient, opts RedisOptions) *Redis {
+// NewRedisStore returns a store on rdb (a *redis.Client, *redis.ClusterClient
+// or *redis.Ring), configured by opts (see [RedisOptions] for the defaults).
+// It panics if rdb is nil or opts.Timeout is negative.
+func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if rdb == nil {
-		panic("lock: NewRedis with a nil client")
+		panic("lock: NewRedisStore with a nil client")
+	}
+	if opts.Timeout < 0 {
+		panic(fmt.Sprintf("lock: NewRedisStore with a negative Timeout %v", opts.Timeout))
 	}
 	if opts.KeyPrefix == "" {
-		opts.KeyPrefix = DefaultKeyPrefix
+		opts.KeyPrefix = "alova:lock:"
 	}
-	return &Redis{rdb: rdb, prefix: opts.KeyPrefix}
+	return &RedisStore{rdb: rdb, prefix: opts.KeyPrefix, bound: redisop.New(rdb, opts.Timeout)}
 }
 
 var (
@@ -58,27 +67,33 @@ return 0
 `)
 )
 
-// TryLock implements [Locker].
-func (r *Redis) TryLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
-	ok, err := r.rdb.SetNX(ctx, r.prefix+name, token, roundMS(ttl)).Result()
+// TryLock implements [Store].
+func (r *RedisStore) TryLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+	ok, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (bool, error) {
+		return r.rdb.SetNX(ctx, r.prefix+name, token, roundMS(ttl)).Result()
+	})
 	if err != nil {
 		return false, fmt.Errorf("redis set nx: %w", err)
 	}
 	return ok, nil
 }
 
-// Extend implements [Locker].
-func (r *Redis) Extend(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
-	n, err := extendScript.Run(ctx, r.rdb, []string{r.prefix + name}, token, roundMS(ttl).Milliseconds()).Int()
+// Extend implements [Store].
+func (r *RedisStore) Extend(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+	n, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (int, error) {
+		return extendScript.Run(ctx, r.rdb, []string{r.prefix + name}, token, roundMS(ttl).Milliseconds()).Int()
+	})
 	if err != nil {
 		return false, fmt.Errorf("redis extend: %w", err)
 	}
 	return n == 1, nil
 }
 
-// Unlock implements [Locker].
-func (r *Redis) Unlock(ctx context.Context, name, token string) (bool, error) {
-	n, err := unlockScript.Run(ctx, r.rdb, []string{r.prefix + name}, token).Int()
+// Unlock implements [Store].
+func (r *RedisStore) Unlock(ctx context.Context, name, token string) (bool, error) {
+	n, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (int, error) {
+		return unlockScript.Run(ctx, r.rdb, []string{r.prefix + name}, token).Int()
+	})
 	if err != nil {
 		return false, fmt.Errorf("redis unlock: %w", err)
 	}

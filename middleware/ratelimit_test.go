@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/middleware"
@@ -32,16 +33,22 @@ var limiterCases = []limiterCase{
 	{"memory", func(t *testing.T) ratelimit.Store { return ratelimit.NewMemoryStore() }},
 	{"miniredis", func(t *testing.T) ratelimit.Store {
 		_, rdb := testredis.Mini(t)
-		return ratelimit.NewRedisStore(rdb)
+		return redisStore(t, rdb)
 	}},
-	{"redis", func(t *testing.T) ratelimit.Store { return ratelimit.NewRedisStore(testredis.Real(t)) }},
+	{"redis", func(t *testing.T) ratelimit.Store { return redisStore(t, testredis.Real(t)) }},
 }
 
-// newLimiter returns a limiter of points per minute on a fresh prefix.
+// redisStore returns a store on rdb under a fresh prefix, with a timeout
+// generous enough for a busy machine.
+func redisStore(t *testing.T, rdb redis.UniversalClient) *ratelimit.RedisStore {
+	t.Helper()
+	return ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: testredis.Prefix(t, rdb), Timeout: 10 * time.Second})
+}
+
+// newLimiter returns a limiter of points per minute.
 func newLimiter(t *testing.T, store ratelimit.Store, points int) *ratelimit.Limiter {
 	t.Helper()
-	return ratelimit.New(store, ratelimit.Options{Points: points, Duration: time.Minute,
-		KeyPrefix: testredis.Prefix(t, nil)})
+	return ratelimit.New(store, ratelimit.Options{Points: points, Duration: time.Minute})
 }
 
 // okHandler answers 200 and counts its calls.
@@ -132,7 +139,7 @@ func TestRateLimitStoreDown(t *testing.T) {
 		t.Run("FailOpen="+strconv.FormatBool(failOpen), func(t *testing.T) {
 			t.Parallel()
 			mr, rdb := testredis.Mini(t)
-			lim := newLimiter(t, ratelimit.NewRedisStore(rdb), 5)
+			lim := newLimiter(t, redisStore(t, rdb), 5)
 			logger, logs := testlog.Buffer()
 			next := &okHandler{}
 			h := middleware.RateLimit(lim, middleware.RateLimitOptions{FailOpen: failOpen, Logger: logger})(next)

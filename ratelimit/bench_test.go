@@ -11,9 +11,9 @@ import (
 )
 
 // benchAllow measures Allow over 1,000 keys, one window each.
-func benchAllow(b *testing.B, store ratelimit.Store, prefix string) {
+func benchAllow(b *testing.B, store ratelimit.Store) {
 	b.Helper()
-	l := ratelimit.New(store, ratelimit.Options{Points: 1 << 30, Duration: time.Minute, KeyPrefix: prefix})
+	l := ratelimit.New(store, ratelimit.Options{Points: 1 << 30, Duration: time.Minute})
 	keys := make([]string, 1000)
 	for i := range keys {
 		keys[i] = "user:" + strconv.Itoa(i)
@@ -31,7 +31,7 @@ func benchAllow(b *testing.B, store ratelimit.Store, prefix string) {
 }
 
 func BenchmarkAllowMemory(b *testing.B) {
-	benchAllow(b, ratelimit.NewMemoryStore(), "bench:")
+	benchAllow(b, ratelimit.NewMemoryStore())
 }
 
 func BenchmarkAllowMemoryParallel(b *testing.B) {
@@ -50,10 +50,10 @@ func BenchmarkAllowMemoryParallel(b *testing.B) {
 
 func BenchmarkAllowMiniredis(b *testing.B) {
 	_, rdb := testredis.Mini(b)
-	benchAllow(b, ratelimit.NewRedisStore(rdb), "bench:")
+	benchAllow(b, ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: "bench:"}))
 }
 
 func BenchmarkAllowRedis(b *testing.B) {
 	rdb := testredis.Real(b)
-	benchAllow(b, ratelimit.NewRedisStore(rdb), testredis.Prefix(b, rdb))
+	benchAllow(b, ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: testredis.Prefix(b, rdb)}))
 }

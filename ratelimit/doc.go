@@ -6,7 +6,8 @@
 // of one process with [NewMemoryStore], or many processes sharing Redis with
 // [NewRedisStore] — can never be granted more than Points between them.
 //
-//	lim := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{Points: 5, Duration: time.Minute})
+//	store := ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: "login:"})
+//	lim := ratelimit.New(store, ratelimit.Options{Points: 5, Duration: time.Minute})
 //	res, err := lim.Allow(ctx, "login:"+ip)
 //	if err != nil { … } // the store failed
 //	if !res.Allowed { … } // refused: answer 429 with Retry-After res.RetryAfter
@@ -18,6 +19,15 @@
 // the key for BlockDuration from that moment (a login lockout). Refused calls
 // never wait: they return at once with a [Result] that says when to try again,
 // and [Result.Err] turns a refusal into a [*LimitedError].
+// [Result].FirstInWindow tells the call that opened a window.
+//
+// # Stores
+//
+// [NewMemoryStore] counts in one process; [NewRedisStore] counts in Redis
+// under a key prefix ("alova:ratelimit:" by default) with every call bounded
+// by [RedisOptions].Timeout (200 ms by default), so a hung Redis costs a
+// request at most that long. Limiters sharing a store share the counts of
+// equal keys: give each limit its own store or prefix.
 //
 // # Beyond alova
 //

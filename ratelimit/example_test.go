@@ -39,11 +39,13 @@ func ExampleNewRedisStore() {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 
-	logins := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{
+	// Every call on the store gives up after 200 ms (the default Timeout),
+	// whatever the client's own timeouts: a hung Redis cannot hold a login.
+	store := ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: "login:"})
+	logins := ratelimit.New(store, ratelimit.Options{
 		Points:        3,
 		Duration:      time.Minute,
 		BlockDuration: 15 * time.Minute,
-		KeyPrefix:     "login:",
 	})
 	ctx := context.Background()
 	for range 4 { // four wrong passwords
@@ -52,10 +54,30 @@ func ExampleNewRedisStore() {
 			fmt.Println("locked out for", res.RetryAfter)
 		}
 	}
+	fmt.Println("keys:", mr.Keys())
 	_ = logins.Delete(ctx, "alice") // an administrator unlocks the account
 	res, _ := logins.Get(ctx, "alice")
 	fmt.Println("remaining after unlock:", res.Remaining)
 	// Output:
 	// locked out for 15m0s
+	// keys: [login:{alice}]
 	// remaining after unlock: 3
+}
+
+// One limiter per process, counting in memory: the first call of a window
+// says so, e.g. to log a client's first request after a quiet spell.
+func ExampleNewMemoryStore() {
+	lim := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 10, Duration: time.Minute})
+	ctx := context.Background()
+	for range 2 {
+		res, err := lim.Allow(ctx, "203.0.113.7")
+		if err != nil {
+			fmt.Println("store failed:", err)
+			return
+		}
+		fmt.Printf("first in window: %v, remaining %d\n", res.FirstInWindow, res.Remaining)
+	}
+	// Output:
+	// first in window: true, remaining 9
+	// first in window: false, remaining 8
 }

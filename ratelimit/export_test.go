@@ -1,6 +1,8 @@
 package ratelimit
 
-import "time"
-
-// SetNow replaces the store's clock, for tests.
-func (s *MemoryStore) SetNow(now func() time.Time) { s.now = now }
+// Len returns the number of keys held, expired ones not yet swept included.
+func (s *MemoryStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}

@@ -19,7 +19,6 @@ type MemoryStore struct {
 	mu    sync.Mutex
 	m     map[string]memEntry
 	calls int // calls since the last sweep
-	now   func() time.Time
 }
 
 type memEntry struct {
@@ -27,19 +26,21 @@ type memEntry struct {
 	expires time.Time
 }
 
-// NewMemoryStore returns an empty in-memory store.
+// NewMemoryStore returns an empty in-memory store. Keys are kept as given:
+// limiters sharing it share their counts, so give each limit its own store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{m: make(map[string]memEntry), now: time.Now}
+	return &MemoryStore{m: make(map[string]memEntry)}
 }
 
 // Add implements [Store].
-func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, error) {
-	now := s.now()
+func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, bool, error) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sweep.Maybe(s.m, &s.calls, func(e memEntry) bool { return !now.Before(e.expires) })
 	e, ok := s.m[key]
-	if !ok || !now.Before(e.expires) {
+	started := !ok || !now.Before(e.expires)
+	if started {
 		e = memEntry{expires: now.Add(window)}
 	}
 	old := e.count
@@ -48,12 +49,12 @@ func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Dura
 		e.expires = now.Add(block)
 	}
 	s.m[key] = e
-	return e.count, e.expires.Sub(now), nil
+	return e.count, e.expires.Sub(now), started, nil
 }
 
 // Set implements [Store].
 func (s *MemoryStore) Set(_ context.Context, key string, count int, ttl time.Duration) error {
-	now := s.now()
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sweep.Maybe(s.m, &s.calls, func(e memEntry) bool { return !now.Before(e.expires) })
@@ -63,7 +64,7 @@ func (s *MemoryStore) Set(_ context.Context, key string, count int, ttl time.Dur
 
 // Get implements [Store].
 func (s *MemoryStore) Get(_ context.Context, key string) (int, time.Duration, error) {
-	now := s.now()
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[key]
@@ -79,11 +80,4 @@ func (s *MemoryStore) Delete(_ context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.m, key)
 	return nil
-}
-
-// Len returns the number of keys held, expired ones not yet swept included.
-func (s *MemoryStore) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
 }

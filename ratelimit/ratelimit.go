@@ -7,11 +7,10 @@ import (
 	"time"
 )
 
-// Default option values, used where an [Options] field is left zero.
+// alova's defaults, used where an [Options] field is left zero.
 const (
-	DefaultPoints    = 4
-	DefaultDuration  = 4 * time.Second
-	DefaultKeyPrefix = "alova:ratelimit:"
+	defaultPoints   = 4
+	defaultDuration = 4 * time.Second
 )
 
 // ErrLimited is the sentinel every refusal matches: errors.Is(err,
@@ -49,10 +48,6 @@ type Options struct {
 	// that first takes it over its limit, instead of letting the window run
 	// out: a login lockout. Default 0: no block, the window resets as usual.
 	BlockDuration time.Duration
-	// KeyPrefix is put before every key in the store: the stored key is
-	// KeyPrefix + "{" + key + "}". Give every limiter sharing a store its own
-	// prefix. Default "alova:ratelimit:".
-	KeyPrefix string
 }
 
 // Result is the state of a key after a call. It holds what the
@@ -76,6 +71,11 @@ type Result struct {
 	// RetryAfter is how long before a call of one point can be granted: 0
 	// while Remaining > 0, ResetAfter otherwise.
 	RetryAfter time.Duration
+	// FirstInWindow reports whether this call started the key's window: the
+	// key had no live window before it (alova's isFirstInDuration). Only
+	// Allow, Consume, Penalty and Reward can start a window; Get and Block
+	// report false.
+	FirstInWindow bool
 }
 
 // Err returns nil when r is allowed, and a [*LimitedError] otherwise.
@@ -93,11 +93,11 @@ type Limiter struct {
 	points int
 	window time.Duration
 	block  time.Duration
-	prefix string
 }
 
 // New returns a limiter counting in store. It panics if store is nil or an
-// option is negative.
+// option is negative. Limiters sharing a store share the counts of equal
+// keys: give each limit its own store (or Redis key prefix).
 func New(store Store, opts Options) *Limiter {
 	if store == nil {
 		panic("ratelimit: New with a nil Store")
@@ -105,15 +105,12 @@ func New(store Store, opts Options) *Limiter {
 	if opts.Points < 0 || opts.Duration < 0 || opts.BlockDuration < 0 {
 		panic(fmt.Sprintf("ratelimit: negative option in %+v", opts))
 	}
-	l := &Limiter{store: store, points: opts.Points, window: opts.Duration, block: opts.BlockDuration, prefix: opts.KeyPrefix}
+	l := &Limiter{store: store, points: opts.Points, window: opts.Duration, block: opts.BlockDuration}
 	if l.points == 0 {
-		l.points = DefaultPoints
+		l.points = defaultPoints
 	}
 	if l.window == 0 {
-		l.window = DefaultDuration
-	}
-	if l.prefix == "" {
-		l.prefix = DefaultKeyPrefix
+		l.window = defaultDuration
 	}
 	return l
 }
@@ -162,7 +159,7 @@ func (l *Limiter) Block(ctx context.Context, key string, d time.Duration) (Resul
 	if d <= 0 {
 		return Result{}, fmt.Errorf("ratelimit: Block for %s, want a positive duration", d)
 	}
-	if err := l.store.Set(ctx, l.key(key), l.points+1, d); err != nil {
+	if err := l.store.Set(ctx, key, l.points+1, d); err != nil {
 		return Result{}, fmt.Errorf("ratelimit: block: %w", err)
 	}
 	return l.result(l.points+1, d), nil
@@ -171,7 +168,7 @@ func (l *Limiter) Block(ctx context.Context, key string, d time.Duration) (Resul
 // Get returns the state of key without changing it. A key with no window
 // reads as nothing consumed.
 func (l *Limiter) Get(ctx context.Context, key string) (Result, error) {
-	n, ttl, err := l.store.Get(ctx, l.key(key))
+	n, ttl, err := l.store.Get(ctx, key)
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit: get: %w", err)
 	}
@@ -180,22 +177,20 @@ func (l *Limiter) Get(ctx context.Context, key string) (Result, error) {
 
 // Delete forgets key: its window, count and block.
 func (l *Limiter) Delete(ctx context.Context, key string) error {
-	if err := l.store.Delete(ctx, l.key(key)); err != nil {
+	if err := l.store.Delete(ctx, key); err != nil {
 		return fmt.Errorf("ratelimit: delete: %w", err)
 	}
 	return nil
 }
 
-// key returns the stored key for key: hash-tagged, so a script touching it
-// runs on the node owning its slot.
-func (l *Limiter) key(key string) string { return l.prefix + "{" + key + "}" }
-
 func (l *Limiter) add(ctx context.Context, key string, n int, block time.Duration) (Result, error) {
-	count, ttl, err := l.store.Add(ctx, l.key(key), n, l.window, l.points, block)
+	count, ttl, started, err := l.store.Add(ctx, key, n, l.window, l.points, block)
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit: %w", err)
 	}
-	return l.result(count, ttl), nil
+	r := l.result(count, ttl)
+	r.FirstInWindow = started
+	return r, nil
 }
 
 func (l *Limiter) result(consumed int, ttl time.Duration) Result {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/alovago/alova/internal/fakeclock"
 	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/ratelimit"
 	"go.uber.org/goleak"
@@ -18,37 +20,50 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // backend is one store to run a test body against, with a way to let time
-// pass for it and a key prefix of its own.
+// pass for it.
 type backend struct {
-	name    string
-	store   ratelimit.Store
-	prefix  string
-	advance func(d time.Duration)
+	name string
+	// store is the store under test; other is a store on the same backend
+	// that must not share its counts (another prefix, or another map).
+	store, other ratelimit.Store
+	advance      func(d time.Duration)
 }
 
-// forEachStore runs body against the memory store (fake clock), miniredis
-// (FastForward) and the real Redis of REDIS_URL (real time: keep durations
-// short), each in its own subtest.
+// storeTimeout bounds the test stores' Redis calls: generous, as hundreds of
+// concurrent scripts on miniredis under -race on a busy machine queue for a
+// while. TestFrozenRedisCostsTheTimeout checks the default bound.
+const storeTimeout = 10 * time.Second
+
+// forEachStore runs body against the memory store (in a synctest bubble, so
+// time.Sleep passes at once on a fake clock), miniredis (FastForward) and the
+// real Redis of REDIS_URL (real time: keep durations short), each in its own
+// subtest. body must not call t.Run: the memory case runs in a bubble.
 func forEachStore(t *testing.T, body func(t *testing.T, b backend)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		clock := fakeclock.New(time.Unix(1_700_000_000, 0))
-		s := ratelimit.NewMemoryStore()
-		s.SetNow(clock.Now)
-		body(t, backend{name: "memory", store: s, prefix: "mem:", advance: clock.Advance})
+		synctest.Test(t, func(t *testing.T) {
+			body(t, backend{name: "memory", store: ratelimit.NewMemoryStore(), other: ratelimit.NewMemoryStore(), advance: time.Sleep})
+		})
 	})
 	t.Run("miniredis", func(t *testing.T) {
 		mr, rdb := testredis.Mini(t)
-		body(t, backend{name: "miniredis", store: ratelimit.NewRedisStore(rdb), prefix: testredis.Prefix(t, nil), advance: mr.FastForward})
+		p := testredis.Prefix(t, nil)
+		body(t, backend{name: "miniredis",
+			store:   ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: p, Timeout: storeTimeout}),
+			other:   ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: p + "other:", Timeout: storeTimeout}),
+			advance: mr.FastForward})
 	})
 	t.Run("redis", func(t *testing.T) {
 		rdb := testredis.Real(t)
-		body(t, backend{name: "redis", store: ratelimit.NewRedisStore(rdb), prefix: testredis.Prefix(t, rdb), advance: time.Sleep})
+		p := testredis.Prefix(t, rdb)
+		body(t, backend{name: "redis",
+			store:   ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: p, Timeout: storeTimeout}),
+			other:   ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: p + "other:", Timeout: storeTimeout}),
+			advance: time.Sleep})
 	})
 }
 
 func (b backend) limiter(opts ratelimit.Options) *ratelimit.Limiter {
-	opts.KeyPrefix = b.prefix
 	return ratelimit.New(b.store, opts)
 }
 
@@ -97,7 +112,8 @@ func TestDefaultsAllowFourPerFourSeconds(t *testing.T) {
 
 func TestWindowResets(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
-		l := b.limiter(ratelimit.Options{Points: 2, Duration: 200 * time.Millisecond})
+		const window = time.Second // long enough on real Redis on a busy machine
+		l := b.limiter(ratelimit.Options{Points: 2, Duration: window})
 		ctx := context.Background()
 		for range 2 {
 			must(t, "Allow")(l.Allow(ctx, "k"))
@@ -105,7 +121,7 @@ func TestWindowResets(t *testing.T) {
 		if r := must(t, "Allow")(l.Allow(ctx, "k")); r.Allowed {
 			t.Fatalf("3rd Allow = %+v, want refused", r)
 		}
-		b.advance(250 * time.Millisecond)
+		b.advance(window + 50*time.Millisecond)
 		r := must(t, "Allow")(l.Allow(ctx, "k"))
 		if !r.Allowed || r.Consumed != 1 || r.Remaining != 1 {
 			t.Fatalf("Allow after the window = %+v, want a fresh window with 1 consumed", r)
@@ -167,7 +183,7 @@ func TestConcurrentAllowGrantsExactlyTheLimit(t *testing.T) {
 
 func TestBlockDurationLocksOutAfterTheLimit(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
-		const window, block = 150 * time.Millisecond, 600 * time.Millisecond
+		const window, block = 400 * time.Millisecond, 1600 * time.Millisecond
 		l := b.limiter(ratelimit.Options{Points: 2, Duration: window, BlockDuration: block})
 		ctx := context.Background()
 		for range 2 {
@@ -259,13 +275,13 @@ func TestBlockGetDelete(t *testing.T) {
 }
 
 // TestLimitersShareAStore: two limiters (two processes) on one store share
-// the counts when they share a prefix, and do not when they don't.
+// the counts; a store under another prefix does not.
 func TestLimitersShareAStore(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		a := b.limiter(ratelimit.Options{Points: 2, Duration: time.Minute})
 		c := b.limiter(ratelimit.Options{Points: 2, Duration: time.Minute})
-		other := ratelimit.New(b.store, ratelimit.Options{Points: 2, Duration: time.Minute, KeyPrefix: b.prefix + "other:"})
+		other := ratelimit.New(b.other, ratelimit.Options{Points: 2, Duration: time.Minute})
 		must(t, "a.Allow")(a.Allow(ctx, "k"))
 		must(t, "c.Allow")(c.Allow(ctx, "k"))
 		if r := must(t, "a.Allow")(a.Allow(ctx, "k")); r.Allowed {
@@ -279,19 +295,26 @@ func TestLimitersShareAStore(t *testing.T) {
 
 func TestKeysAreHashTagged(t *testing.T) {
 	mr, rdb := testredis.Mini(t)
-	l := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{})
-	must(t, "Allow")(l.Allow(context.Background(), "user:42"))
+	ctx := context.Background()
+	l := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{}), ratelimit.Options{})
+	must(t, "Allow")(l.Allow(ctx, "user:42"))
 	if keys := mr.Keys(); len(keys) != 1 || keys[0] != "alova:ratelimit:{user:42}" {
-		t.Fatalf("keys = %q, want [alova:ratelimit:{user:42}]", keys)
+		t.Fatalf("keys = %q, want [alova:ratelimit:{user:42}] (the default prefix)", keys)
 	}
 	if got := mr.TTL("alova:ratelimit:{user:42}"); got != 4*time.Second {
 		t.Fatalf("TTL = %s, want the default 4s window", got)
+	}
+	mr.FlushAll()
+	l = ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: "login:"}), ratelimit.Options{})
+	must(t, "Allow")(l.Allow(ctx, "alice"))
+	if keys := mr.Keys(); len(keys) != 1 || keys[0] != "login:{alice}" {
+		t.Fatalf("keys = %q, want [login:{alice}]", keys)
 	}
 }
 
 func TestRedisStoreErrorsAreReturned(t *testing.T) {
 	mr, rdb := testredis.Mini(t)
-	l := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{})
+	l := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{}), ratelimit.Options{})
 	mr.SetError("LOADING Redis is loading the dataset in memory")
 	ctx := context.Background()
 	calls := map[string]func() error{
@@ -302,8 +325,8 @@ func TestRedisStoreErrorsAreReturned(t *testing.T) {
 	}
 	for name, call := range calls {
 		err := call()
-		if err == nil || errors.Is(err, ratelimit.ErrLimited) {
-			t.Errorf("%s with Redis failing = %v, want a store error", name, err)
+		if err == nil || errors.Is(err, ratelimit.ErrLimited) || !strings.Contains(err.Error(), "LOADING") {
+			t.Errorf("%s with Redis failing = %v, want the store error", name, err)
 		}
 	}
 }
@@ -330,7 +353,11 @@ func TestInvalidArguments(t *testing.T) {
 		{"negative points", func() { ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: -1}) }},
 		{"negative duration", func() { ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Duration: -1}) }},
 		{"negative block", func() { ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{BlockDuration: -1}) }},
-		{"nil redis", func() { ratelimit.NewRedisStore(nil) }},
+		{"nil redis", func() { ratelimit.NewRedisStore(nil, ratelimit.RedisOptions{}) }},
+		{"negative redis timeout", func() {
+			_, rdb := testredis.Mini(t)
+			ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{Timeout: -1})
+		}},
 	}
 	for _, tc := range panics {
 		t.Run(tc.name, func(t *testing.T) {
@@ -368,22 +395,112 @@ func TestLimitedErrorWraps(t *testing.T) {
 // TestMemoryStoreSweepsExpiredKeys: keys whose window ended are dropped by
 // later calls, without a goroutine.
 func TestMemoryStoreSweepsExpiredKeys(t *testing.T) {
-	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
-	s := ratelimit.NewMemoryStore()
-	s.SetNow(clock.Now)
-	l := ratelimit.New(s, ratelimit.Options{Duration: time.Second})
+	synctest.Test(t, func(t *testing.T) {
+		s := ratelimit.NewMemoryStore()
+		l := ratelimit.New(s, ratelimit.Options{Duration: time.Second})
+		ctx := context.Background()
+		for i := range 1000 {
+			must(t, "Allow")(l.Allow(ctx, fmt.Sprint("ip-", i)))
+		}
+		if s.Len() != 1000 {
+			t.Fatalf("Len() = %d, want 1000", s.Len())
+		}
+		time.Sleep(2 * time.Second)
+		for range 1000 {
+			must(t, "Allow")(l.Allow(ctx, "live"))
+		}
+		if s.Len() != 1 {
+			t.Fatalf("Len() after the windows ended = %d, want 1 (the live key)", s.Len())
+		}
+	})
+}
+
+// TestFirstInWindow: the call that opens a key's window says so (alova's
+// isFirstInDuration); the others in the window, Get and Block do not.
+func TestFirstInWindow(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		const window = time.Second // long enough on real Redis on a busy machine
+		l := b.limiter(ratelimit.Options{Points: 2, Duration: window})
+		ctx := context.Background()
+		steps := []struct {
+			name string
+			do   func() (ratelimit.Result, error)
+			want bool
+		}{
+			{"Get before any call", func() (ratelimit.Result, error) { return l.Get(ctx, "k") }, false},
+			{"first Allow", func() (ratelimit.Result, error) { return l.Allow(ctx, "k") }, true},
+			{"second Allow", func() (ratelimit.Result, error) { return l.Allow(ctx, "k") }, false},
+			{"refused Allow", func() (ratelimit.Result, error) { return l.Allow(ctx, "k") }, false},
+			{"Reward to zero", func() (ratelimit.Result, error) { return l.Reward(ctx, "k", 5) }, false},
+			{"Allow after the reward, same window", func() (ratelimit.Result, error) { return l.Allow(ctx, "k") }, false},
+			{"Get", func() (ratelimit.Result, error) { return l.Get(ctx, "k") }, false},
+			{"Penalty on another key", func() (ratelimit.Result, error) { return l.Penalty(ctx, "p", 1) }, true},
+			{"Block", func() (ratelimit.Result, error) { return l.Block(ctx, "b", time.Second) }, false},
+			{"Allow on a blocked key", func() (ratelimit.Result, error) { return l.Allow(ctx, "b") }, false},
+		}
+		for _, s := range steps {
+			if r := must(t, s.name)(s.do()); r.FirstInWindow != s.want {
+				t.Fatalf("%s: FirstInWindow = %v, want %v (result %+v)", s.name, r.FirstInWindow, s.want, r)
+			}
+		}
+		b.advance(window + 50*time.Millisecond)
+		if r := must(t, "Allow in the next window")(l.Allow(ctx, "k")); !r.FirstInWindow || r.Consumed != 1 {
+			t.Fatalf("Allow after the window = %+v, want FirstInWindow with 1 consumed", r)
+		}
+	})
+}
+
+// TestFrozenRedisCostsTheTimeout: with Redis stopped (SIGSTOP) and a
+// go-redis client on its default options (3 s read timeout, 3 retries), the
+// limiter's calls return their store error within the store's Timeout plus
+// 50 ms. The median of 3 tries of each call is held to that, so that one
+// unlucky pause of a loaded machine cannot fail the test; every try must
+// still end within Timeout + 1 s, far below what the client alone would
+// take (several 3 s read timeouts).
+func TestFrozenRedisCostsTheTimeout(t *testing.T) {
+	srv := testredis.Server(t)
+	rdb := srv.Client()
+	cases := []struct {
+		name    string
+		opts    ratelimit.RedisOptions
+		timeout time.Duration
+	}{
+		{"default timeout", ratelimit.RedisOptions{}, 200 * time.Millisecond},
+		{"Timeout 100ms", ratelimit.RedisOptions{Timeout: 100 * time.Millisecond}, 100 * time.Millisecond},
+	}
 	ctx := context.Background()
-	for i := range 1000 {
-		must(t, "Allow")(l.Allow(ctx, fmt.Sprint("ip-", i)))
+	for _, tc := range cases {
+		l := ratelimit.New(ratelimit.NewRedisStore(rdb, tc.opts), ratelimit.Options{})
+		must(t, "Allow before the freeze")(l.Allow(ctx, "k")) // a live connection, and the script loaded
 	}
-	if s.Len() != 1000 {
-		t.Fatalf("Len() = %d, want 1000", s.Len())
-	}
-	clock.Advance(2 * time.Second)
-	for range 1000 {
-		must(t, "Allow")(l.Allow(ctx, "live"))
-	}
-	if s.Len() != 1 {
-		t.Fatalf("Len() after the windows ended = %d, want 1 (the live key)", s.Len())
+	srv.Freeze()
+	for _, tc := range cases {
+		l := ratelimit.New(ratelimit.NewRedisStore(rdb, tc.opts), ratelimit.Options{})
+		calls := []struct {
+			name string
+			call func() error
+		}{
+			{"Allow", func() error { _, err := l.Allow(ctx, "k"); return err }},
+			{"Get", func() error { _, err := l.Get(ctx, "k"); return err }},
+			{"Block", func() error { _, err := l.Block(ctx, "k", time.Second); return err }},
+			{"Delete", func() error { return l.Delete(ctx, "k") }},
+		}
+		for _, c := range calls {
+			var took []time.Duration
+			for range 3 {
+				start := time.Now()
+				err := c.call()
+				took = append(took, time.Since(start))
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s: %s on a frozen Redis = %v, want an error wrapping context.DeadlineExceeded", tc.name, c.name, err)
+				}
+			}
+			slices.Sort(took)
+			t.Logf("%s: %s on a frozen Redis took %v", tc.name, c.name, took)
+			if took[1] > tc.timeout+50*time.Millisecond || took[2] > tc.timeout+time.Second {
+				t.Errorf("%s: %s on a frozen Redis took %v, want a median within %s and none over %s",
+					tc.name, c.name, took, tc.timeout+50*time.Millisecond, tc.timeout+time.Second)
+			}
+		}
 	}
 }

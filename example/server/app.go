@@ -58,8 +58,7 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 		DefaultCache: client.CacheFor(cfg.CacheTTL),
 	})
 	a.retry = client.RetryOptions{
-		Retries:    cfg.Retries,
-		NoRetry:    cfg.Retries == 0,
+		Attempts:   cfg.Retries + 1, // the first try and the retries
 		Delay:      cfg.RetryDelay,
 		Multiplier: 2,
 		EndQuiver:  0.2, // up to 20% random extra per wait

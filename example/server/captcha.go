@@ -23,10 +23,9 @@ func (a *app) captchaHandler() http.Handler {
 		TTL:            a.cfg.CodeTTL,
 		ResendInterval: a.cfg.ResendInterval,
 	})
-	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb), ratelimit.Options{
-		Points:    a.cfg.IPLimit,
-		Duration:  time.Minute,
-		KeyPrefix: a.cfg.KeyPrefix + "ratelimit:",
+	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "ratelimit:"}), ratelimit.Options{
+		Points:   a.cfg.IPLimit,
+		Duration: time.Minute,
 	})
 	return handlers.Captcha(codes, handlers.CaptchaOptions{
 		Deliver: func(c *client.Client, code, key string) client.Sender {
