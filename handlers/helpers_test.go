@@ -127,7 +127,8 @@ var redisBackends = []struct {
 }{
 	{"miniredis", func(t *testing.T) (captcha.Store, func()) {
 		mr := miniredis.RunT(t)
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		// A client that gives up at once when the server is down.
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { _ = rdb.Close() })
 		return captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: testredis.Prefix(t, nil), Timeout: 5 * time.Second}), mr.Close
 	}},
