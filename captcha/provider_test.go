@@ -178,6 +178,12 @@ func TestGuessingBound(t *testing.T) {
 				if maxGuesses := 3 * captcha.DefaultMaxSendsPerDay * captcha.DefaultMaxAttempts; guesses > maxGuesses {
 					t.Fatalf("%d guesses in 3 days, want at most %d", guesses, maxGuesses)
 				}
+				// Guessing each challenge in full spends the failure budget
+				// after DefaultMaxFailuresPerDay wrong codes: no new challenge
+				// in that window (3 windows in 72 h).
+				if strategy == "guess every challenge" && guesses > 3*captcha.DefaultMaxFailuresPerDay {
+					t.Fatalf("%d guesses in 3 days, want at most %d (the failure budget)", guesses, 3*captcha.DefaultMaxFailuresPerDay)
+				}
 				t.Logf("3 days: %d challenges, %d guesses (%d deliveries to the victim)", len(sends), guesses, phone.count())
 			})
 		})
@@ -349,12 +355,12 @@ func TestRace(t *testing.T) {
 	})
 }
 
-// TestBruteForce: 2,000 random guesses, 8 at a time, against one challenge;
+// TestBruteForce: 1,000 random guesses, 8 at a time, against one challenge;
 // the real code is among them after the first five. None succeeds. Any
 // error other than ErrInvalidCode fails the test with its text.
 func TestBruteForce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		const total = 2_000
+		const total = 1_000
 		p := captcha.NewProvider(newStore(), captcha.Options{})
 		var ob outbox
 		ch, code := mustSend(t, p, &ob, "victim")

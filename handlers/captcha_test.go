@@ -411,7 +411,7 @@ func TestStatuses(t *testing.T) {
 		}},
 		{"413 body_too_large", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", big, 413, handlers.CodeBodyTooLarge),
-			post("/captcha/send", `{"key":"a"}`+strings.Repeat(" ", 1100), 413, handlers.CodeBodyTooLarge),
+			post("/captcha/send", `{"key":"a"}`+strings.Repeat(" ", handlers.DefaultMaxBodyBytes), 413, handlers.CodeBodyTooLarge),
 		}},
 		{"413 with a custom limit", nil, handlers.CaptchaOptions{MaxBodyBytes: 10}, []step{
 			post("/captcha/send", `{"key":"abc"}`, 413, handlers.CodeBodyTooLarge),
