@@ -45,7 +45,8 @@ func charsetGenerator(charset string, length int) func() string {
 	}
 }
 
-// newToken returns a random reservation token: 16 bytes, hex-encoded.
+// newToken returns a random challenge id: 16 bytes (128 bits) from
+// crypto/rand, hex-encoded. It is also the reservation token of its send.
 func newToken() string {
 	var b [16]byte
 	if _, err := randRead(b[:]); err != nil {
@@ -70,4 +71,18 @@ func digest(key, code string, caseInsensitive bool) string {
 	h.Write([]byte(code))
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// validChallenge reports whether s has the shape of a challenge (newToken's
+// 32 lower-case hex digits), so a malformed one never reaches the store.
+func validChallenge(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

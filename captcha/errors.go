@@ -22,9 +22,11 @@ var (
 	// ErrInvalidKey is returned by Send for an empty key.
 	ErrInvalidKey = errors.New("captcha: invalid key")
 
-	// ErrResendTooSoon is matched by the error Send returns when the key had a
-	// code sent less than ResendInterval ago, or another send for the key is
-	// still delivering. The error is a [*ResendTooSoonError] carrying the wait.
+	// ErrResendTooSoon is matched by the error Send returns when the key may
+	// not get a code yet: it had one less than ResendInterval ago, another
+	// send for it is still delivering, or it spent its day budget of sends
+	// or of wrong codes. The error is a [*ResendTooSoonError] carrying the
+	// wait.
 	ErrResendTooSoon = errors.New("captcha: resend too soon")
 
 	// ErrDelivery is matched by the error Send returns when the deliver
@@ -40,15 +42,16 @@ var (
 	ErrStore = errors.New("captcha: store unavailable")
 
 	// ErrInvalidCode is the one error Verify returns for every rejected code:
-	// unknown key, expired code, burned code (too many wrong attempts), code
-	// already used, or a wrong code. The cases are deliberately
-	// indistinguishable, so a caller cannot probe which keys hold a code.
+	// unknown key or challenge, expired code, burned challenge (too many
+	// wrong attempts), code already used, or a wrong code. The cases are
+	// deliberately indistinguishable, so a caller cannot probe which keys
+	// hold a code.
 	ErrInvalidCode = errors.New("captcha: invalid code")
 
 	// ErrReservationLost is returned by [Store.Commit] when the send's
 	// reservation is no longer the pending one (its lease ran out and another
 	// send took over, or the record was evicted), or when a reused code was
-	// consumed, burned or expired while it was being delivered again. The
+	// used, burned or expired while it was being delivered again. The
 	// reservation is released. The Provider wraps it in ErrStore: the caller
 	// should simply send again.
 	ErrReservationLost = errors.New("captcha: reservation lost")

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alovago/alova/internal/fakeclock"
-
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -41,13 +39,13 @@ func backends() []backend {
 			t.Helper()
 			mr, _ := testredis.Mini(t)
 			prefix := testredis.Prefix(t, nil)
-			return func() captcha.Store { return captcha.NewRedisStore(fastClient(t, mr.Addr()), prefix) }
+			return func() captcha.Store { return captcha.NewRedisStore(slowClient(t, mr.Addr()), generous(prefix)) }
 		}},
 		{"redis", func(t *testing.T) func() captcha.Store {
 			t.Helper()
 			rdb := testredis.Real(t)
 			prefix := testredis.Prefix(t, rdb)
-			return func() captcha.Store { return captcha.NewRedisStore(realClient(t), prefix) }
+			return func() captcha.Store { return captcha.NewRedisStore(realClient(t), generous(prefix)) }
 		}},
 	}
 }
@@ -61,6 +59,22 @@ func realClient(t testing.TB) *redis.Client {
 		t.Fatal(err)
 	}
 	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// generous returns store options under prefix with a timeout long enough
+// for a machine whose cores are busy (the default 200 ms is for production,
+// and TestFrozenRedis checks it).
+func generous(prefix string) captcha.RedisOptions {
+	return captcha.RedisOptions{KeyPrefix: prefix, Timeout: 5 * time.Second}
+}
+
+// slowClient returns a client on addr with go-redis's default options,
+// closed when the test ends.
+func slowClient(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -85,9 +99,6 @@ func forEachBackend(t *testing.T, f func(t *testing.T, newStore func() captcha.S
 		})
 	}
 }
-
-// newClock returns the fake clock the tests start from.
-func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // seqGen returns a generator of distinct codes "c0001", "c0002", ….
 func seqGen() func() string {
@@ -129,25 +140,40 @@ func (o *outbox) last(t *testing.T) string {
 }
 
 // mustSend sends for key and fails t unless it succeeds, returning the
-// delivered code.
-func mustSend(t *testing.T, p *captcha.Provider, o *outbox, key string) string {
+// challenge and the delivered code.
+func mustSend(t *testing.T, p *captcha.Provider, o *outbox, key string) (challenge, code string) {
 	t.Helper()
 	before := o.count()
-	if _, err := p.Send(context.Background(), key, o.deliver); err != nil {
+	res, err := p.Send(context.Background(), key, o.deliver)
+	if err != nil {
 		t.Fatalf("Send(%q) = %v, want nil", key, err)
 	}
 	if got := o.count(); got != before+1 {
 		t.Fatalf("Send(%q) delivered %d codes, want 1", key, got-before)
 	}
-	return o.last(t)
+	return res.Challenge, o.last(t)
 }
 
-// wantVerify checks Verify(key, code) against want (nil or an error to match).
-func wantVerify(t *testing.T, p *captcha.Provider, key, code string, want error) {
+// wantVerify checks Verify(key, challenge, code) against want (nil or an
+// error to match).
+func wantVerify(t *testing.T, p *captcha.Provider, key, challenge, code string, want error) {
 	t.Helper()
-	err := p.Verify(context.Background(), key, code)
+	err := p.Verify(context.Background(), key, challenge, code)
 	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
-		t.Fatalf("Verify(%q, %q) = %v, want %v", key, code, err, want)
+		t.Fatalf("Verify(%q, %q, %q) = %v, want %v", key, challenge, code, err, want)
+	}
+}
+
+// wantTooSoon checks err is a *ResendTooSoonError with the wait want (any
+// wait when want is 0).
+func wantTooSoon(t *testing.T, err error, want time.Duration) {
+	t.Helper()
+	var tooSoon *captcha.ResendTooSoonError
+	if !errors.As(err, &tooSoon) || !errors.Is(err, captcha.ErrResendTooSoon) {
+		t.Fatalf("Send = %v, want a ResendTooSoonError", err)
+	}
+	if want != 0 && tooSoon.RetryAfter != want {
+		t.Fatalf("RetryAfter = %v, want %v", tooSoon.RetryAfter, want)
 	}
 }
 

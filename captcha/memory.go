@@ -11,12 +11,13 @@ import (
 
 // MemoryStore is a [Store] for a single process: a map under a mutex. It is
 // safe for concurrent use. Use [RedisStore] as soon as more than one process
-// serves the same keys, or the resend interval and attempt limit hold per
-// process only.
+// serves the same keys, or the limits hold per process only.
 //
-// Expired records are removed lazily when their key is touched, and by a
-// sweep that runs after as many writes as there are records, and at least 64
-// (amortised O(1) per write). No goroutine is started, so there is nothing to close.
+// A key's record lives as long as its day window (24 hours from its first
+// delivered code). Dead records are removed lazily when their key is
+// touched, and by a sweep that runs after as many writes as there are
+// records, and at least 64 (amortised O(1) per write). No goroutine is
+// started, so there is nothing to close.
 type MemoryStore struct {
 	mu      sync.Mutex
 	records map[string]*memRecord
@@ -26,18 +27,21 @@ type MemoryStore struct {
 var _ Store = (*MemoryStore)(nil)
 
 type memRecord struct {
-	digest   string // "" when no valid code
+	challenges map[string]*memChallenge
+	latest     string    // id of the latest committed challenge
+	resendAt   time.Time // the key may send again from then
+	token      string    // pending reservation, "" when none
+	leaseEnd   time.Time
+	windowEnd  time.Time // end of the day window
+	sends      int       // in the window
+	failures   int       // in the window
+}
+
+type memChallenge struct {
+	digest   string
 	code     string // kept for reuse
 	expires  time.Time
 	attempts int
-	resendAt time.Time
-	token    string // pending reservation, "" when none
-	leaseEnd time.Time
-}
-
-// valid reports whether r holds a code valid at now.
-func (r *memRecord) valid(now time.Time) bool {
-	return r.digest != "" && now.Before(r.expires)
 }
 
 // pending reports whether r's reservation is held at now.
@@ -45,14 +49,19 @@ func (r *memRecord) pending(now time.Time) bool {
 	return r.token != "" && now.Before(r.leaseEnd)
 }
 
-// dead reports whether r holds nothing that matters at now.
-func (r *memRecord) dead(now time.Time) bool {
-	return !r.valid(now) && !now.Before(r.resendAt) && !r.pending(now)
+// prune drops r's expired challenges.
+func (r *memRecord) prune(now time.Time) {
+	for id, c := range r.challenges {
+		if !now.Before(c.expires) {
+			delete(r.challenges, id)
+		}
+	}
 }
 
-// clearCode forgets r's code.
-func (r *memRecord) clearCode() {
-	r.digest, r.code, r.expires, r.attempts = "", "", time.Time{}, 0
+// dead reports whether r holds nothing that matters at now.
+func (r *memRecord) dead(now time.Time) bool {
+	r.prune(now)
+	return len(r.challenges) == 0 && !now.Before(r.resendAt) && !r.pending(now) && !now.Before(r.windowEnd)
 }
 
 // NewMemoryStore returns an empty [MemoryStore].
@@ -85,20 +94,22 @@ func (s *MemoryStore) Reserve(ctx context.Context, key string, a ReserveArgs) (R
 	defer s.mu.Unlock()
 	r := s.get(key, a.Now)
 	if r == nil {
-		r = &memRecord{}
+		r = &memRecord{challenges: make(map[string]*memChallenge)}
 		s.records[key] = r
 	}
-	if r.pending(a.Now) {
+	switch {
+	case r.pending(a.Now):
 		return Reservation{RetryAfter: max(a.Interval, r.resendAt.Sub(a.Now))}, nil
-	}
-	if a.Now.Before(r.resendAt) {
+	case a.Now.Before(r.resendAt):
 		return Reservation{RetryAfter: r.resendAt.Sub(a.Now)}, nil
+	case a.Now.Before(r.windowEnd) && (r.sends >= a.MaxSends || r.failures >= a.MaxFailures):
+		return Reservation{RetryAfter: r.windowEnd.Sub(a.Now)}, nil
 	}
-	r.token, r.leaseEnd = a.Token, a.Now.Add(a.Lease)
+	r.token, r.leaseEnd = a.Challenge, a.Now.Add(a.Lease)
 	s.wrote(a.Now)
 	var res Reservation
-	if a.Reuse && r.valid(a.Now) {
-		res.Code = r.code
+	if c := r.challenges[r.latest]; a.Reuse && c != nil && a.Now.Before(c.expires) {
+		res.Code = c.code
 	}
 	return res, nil
 }
@@ -111,31 +122,36 @@ func (s *MemoryStore) Commit(ctx context.Context, key string, a CommitArgs) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.records[key]
-	if r == nil || r.token != a.Token {
+	if r == nil || r.token != a.Challenge {
 		return storeError("commit", ErrReservationLost)
 	}
 	r.token, r.leaseEnd = "", time.Time{}
 	if a.Reused {
-		if !r.valid(a.Now) || subtle.ConstantTimeCompare([]byte(r.digest), []byte(a.Digest)) != 1 {
+		c := r.challenges[r.latest]
+		if c == nil || !a.Now.Before(c.expires) || subtle.ConstantTimeCompare([]byte(c.digest), []byte(a.Digest)) != 1 {
 			return storeError("commit", ErrReservationLost)
 		}
-	} else {
-		r.digest, r.code, r.attempts = a.Digest, a.Code, 0
 	}
-	r.expires = a.Now.Add(a.TTL)
+	r.prune(a.Now)
+	r.challenges[a.Challenge] = &memChallenge{digest: a.Digest, code: a.Code, expires: a.Now.Add(a.TTL)}
+	r.latest = a.Challenge
+	if !a.Now.Before(r.windowEnd) {
+		r.windowEnd, r.sends, r.failures = a.Now.Add(a.Window), 0, 0
+	}
+	r.sends++
 	r.resendAt = a.Now.Add(a.Interval)
 	s.wrote(a.Now)
 	return nil
 }
 
 // Rollback implements [Store.Rollback].
-func (s *MemoryStore) Rollback(ctx context.Context, key, token string) error {
+func (s *MemoryStore) Rollback(ctx context.Context, key, challenge string) error {
 	if err := ctx.Err(); err != nil {
 		return storeError("rollback", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := s.records[key]; r != nil && r.token == token {
+	if r := s.records[key]; r != nil && r.token == challenge {
 		r.token, r.leaseEnd = "", time.Time{}
 	}
 	return nil
@@ -150,17 +166,22 @@ func (s *MemoryStore) Verify(ctx context.Context, key string, a VerifyArgs) (boo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.get(key, a.Now)
-	if r == nil || !r.valid(a.Now) {
+	if r == nil {
+		return false, nil
+	}
+	c := r.challenges[a.Challenge]
+	if c == nil || !a.Now.Before(c.expires) {
 		return false, nil
 	}
 	defer s.wrote(a.Now)
-	if subtle.ConstantTimeCompare([]byte(r.digest), []byte(a.Digest)) == 1 {
-		r.clearCode()
+	if subtle.ConstantTimeCompare([]byte(c.digest), []byte(a.Digest)) == 1 {
+		clear(r.challenges)
 		return true, nil
 	}
-	r.attempts++
-	if r.attempts >= a.MaxAttempts {
-		r.clearCode()
+	r.failures++
+	c.attempts++
+	if c.attempts >= a.MaxAttempts {
+		delete(r.challenges, a.Challenge)
 	}
 	return false, nil
 }

@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// TestMemorySweep: records whose code expired and whose interval passed are
-// swept by later writes to other keys, without a goroutine.
+// TestMemorySweep: records whose day window ended are swept by later writes
+// to other keys, without a goroutine.
 func TestMemorySweep(t *testing.T) {
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	synctest.Test(t, testMemorySweep)
+}
+
+func testMemorySweep(t *testing.T) {
 	s := NewMemoryStore()
-	p := NewProvider(s, Options{Now: func() time.Time { return now }})
+	p := NewProvider(s, Options{})
 	deliver := func(context.Context, string, string) error { return nil }
 	ctx := context.Background()
 	for i := range 1000 {
@@ -23,7 +27,7 @@ func TestMemorySweep(t *testing.T) {
 	if n := s.len(); n != 1000 {
 		t.Fatalf("len = %d, want 1000", n)
 	}
-	now = now.Add(DefaultTTL)
+	time.Sleep(day)
 	for i := range 1000 {
 		if _, err := p.Send(ctx, fmt.Sprint("new", i), deliver); err != nil {
 			t.Fatal(err)
@@ -34,7 +38,7 @@ func TestMemorySweep(t *testing.T) {
 		t.Fatalf("len = %d after the old records expired, want at most 1500", n)
 	}
 	// A dead record is dropped when its own key is touched, too.
-	if err := p.Verify(ctx, "old1", "0000"); err == nil {
+	if err := p.Verify(ctx, "old1", newToken(), "000000"); err == nil {
 		t.Fatal("expired key verified")
 	}
 	if _, ok := s.records["old1"]; ok {

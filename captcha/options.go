@@ -8,25 +8,37 @@ import (
 
 // Defaults for the zero [Options].
 const (
-	// DefaultLength is the number of characters in a generated code.
-	DefaultLength = 4
+	// DefaultLength is the number of characters in a generated code: 6
+	// digits, where alova's default is 4 (see "Guessing" in the package doc).
+	DefaultLength = 6
 	// DefaultCharset holds the characters a generated code is drawn from.
 	DefaultCharset = "0123456789"
 	// DefaultTTL is how long a delivered code stays valid.
 	DefaultTTL = 5 * time.Minute
 	// DefaultResendInterval is how long a key waits between two sends.
 	DefaultResendInterval = 60 * time.Second
-	// DefaultMaxAttempts is how many wrong codes burn the current code.
+	// DefaultMaxAttempts is how many wrong codes burn one challenge.
 	DefaultMaxAttempts = 5
+	// DefaultMaxSendsPerDay is how many codes one key may receive per day.
+	DefaultMaxSendsPerDay = 10
+	// DefaultMaxFailuresPerDay is how many wrong codes, across all its
+	// challenges, stop a key from receiving new codes for the rest of the day.
+	DefaultMaxFailuresPerDay = 10
 	// DefaultDeliveryTimeout bounds one call of the deliver function.
 	DefaultDeliveryTimeout = 30 * time.Second
 )
 
-// Options configures a [Provider]. The zero value works: 4-digit codes valid
-// for 5 minutes, one send per key per minute, burned after 5 wrong attempts.
-// Negative durations or counts make [NewProvider] panic.
+// day is the length of the window MaxSendsPerDay and MaxFailuresPerDay count
+// in. A key's window starts with its first delivered code and lasts 24 hours.
+const day = 24 * time.Hour
+
+// Options configures a [Provider]. The zero value works: 6-digit codes valid
+// for 5 minutes, one send per key per minute and at most 10 per day, each
+// challenge burned after 5 wrong codes, and no new code for the rest of the
+// day once a key collected 10 wrong codes. Negative values, or a TTL over 24
+// hours, make [NewProvider] panic.
 type Options struct {
-	// Length is the number of characters of a generated code. Default 4.
+	// Length is the number of characters of a generated code. Default 6.
 	// Ignored when Generator is set.
 	Length int
 
@@ -38,12 +50,13 @@ type Options struct {
 
 	// Generator, when set, makes the codes instead of Length and Charset
 	// (alova's codeSet function). It must be safe for concurrent use, draw
-	// from a cryptographically secure source, and never return "". Default
-	// nil.
+	// from a cryptographically secure source, and never return "". The
+	// guessing bound in the package doc then depends on how many codes it
+	// can make. Default nil.
 	Generator func() string
 
 	// TTL is how long a delivered code stays valid, counted from the end of
-	// its delivery (alova's expireTime). Default 5 minutes.
+	// its delivery (alova's expireTime). Default 5 minutes; at most 24 hours.
 	TTL time.Duration
 
 	// ResendInterval is the least time between two sends for one key, counted
@@ -51,19 +64,35 @@ type Options struct {
 	// Default 60 seconds. A failed delivery does not start it.
 	ResendInterval time.Duration
 
-	// MaxAttempts is how many wrong codes a key may submit against one code:
-	// the MaxAttempts-th wrong attempt burns the code, after which even the
-	// right code is refused until a new one is sent. Default 5. Resending the
-	// same code (ReuseCode) keeps its count; a new code starts from zero.
+	// MaxAttempts is how many wrong codes a challenge takes: the
+	// MaxAttempts-th wrong code burns it, after which even the right code is
+	// refused for that challenge. Default 5. Other challenges of the key are
+	// not affected, so a caller guessing on a challenge of its own never
+	// burns the code someone else asked for.
 	MaxAttempts int
 
-	// ReuseCode, when true, makes a resend deliver the code already stored
-	// for the key while it is still valid (alova's resendFormStore), so an
-	// SMS that arrives late still works; its expiry is extended by TTL and its
-	// wrong-attempt count is kept. When false (the default), every send
-	// makes a new code and the previous one stops working once the new one is
-	// delivered. With ReuseCode the code itself is kept in the store (it has
-	// to be sent again); otherwise the store holds only a digest of it.
+	// MaxSendsPerDay caps the codes delivered to one key per day (a window
+	// of 24 hours from the key's first delivered code). Beyond it, Send
+	// refuses with a [*ResendTooSoonError] whose wait runs to the end of the
+	// window. It bounds guessing (see the package doc) and the cost of SMS
+	// pumping. Default 10. Anyone who can ask for codes for a key can spend
+	// its daily sends, and so deny it new codes until the window ends: that
+	// is the price of the bound.
+	MaxSendsPerDay int
+
+	// MaxFailuresPerDay is the key's failure budget across all its codes:
+	// once that many wrong codes were submitted for the key in its window,
+	// Send refuses new codes for it until the window ends (challenges already
+	// delivered stay valid). Default 10. Like MaxSendsPerDay it lets a third
+	// party deny a key new codes for the rest of the day.
+	MaxFailuresPerDay int
+
+	// ReuseCode, when true, makes a resend deliver the code of the key's
+	// latest challenge while it is still valid (alova's resendFormStore),
+	// under a new challenge, so an SMS that arrives late still works. When
+	// false (the default), every send makes a new code. With ReuseCode the
+	// code itself is kept in the store (it has to be sent again); otherwise
+	// the store holds only a digest of it.
 	ReuseCode bool
 
 	// CaseInsensitive, when true, accepts a code whatever the case of its
@@ -78,11 +107,6 @@ type Options struct {
 	// DeliveryTimeout plus 5 s, so a process that dies while delivering
 	// blocks the key at most that long. Default 30 seconds.
 	DeliveryTimeout time.Duration
-
-	// Now is the clock. Default time.Now. Tests set it to move time; every
-	// process sharing a store should see about the same time (the store
-	// compares timestamps taken by different processes).
-	Now func() time.Time
 }
 
 // leaseGrace is added to DeliveryTimeout for the reservation's lease, so the
@@ -92,11 +116,22 @@ const leaseGrace = 5 * time.Second
 // withDefaults validates o and fills in the defaults. It panics on
 // programmer errors.
 func (o Options) withDefaults() Options {
-	if o.Length < 0 || o.TTL < 0 || o.ResendInterval < 0 || o.MaxAttempts < 0 || o.DeliveryTimeout < 0 {
+	if o.Length < 0 || o.TTL < 0 || o.ResendInterval < 0 || o.MaxAttempts < 0 || o.DeliveryTimeout < 0 ||
+		o.MaxSendsPerDay < 0 || o.MaxFailuresPerDay < 0 {
 		panic("captcha: negative value in Options")
 	}
-	if o.Length == 0 {
-		o.Length = DefaultLength
+	if o.TTL > day {
+		panic("captcha: Options.TTL over 24 hours")
+	}
+	defaults := []struct {
+		v *int
+		d int
+	}{{&o.Length, DefaultLength}, {&o.MaxAttempts, DefaultMaxAttempts},
+		{&o.MaxSendsPerDay, DefaultMaxSendsPerDay}, {&o.MaxFailuresPerDay, DefaultMaxFailuresPerDay}}
+	for _, f := range defaults {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
 	}
 	if o.Charset == "" {
 		o.Charset = DefaultCharset
@@ -107,14 +142,8 @@ func (o Options) withDefaults() Options {
 	if o.ResendInterval == 0 {
 		o.ResendInterval = DefaultResendInterval
 	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = DefaultMaxAttempts
-	}
 	if o.DeliveryTimeout == 0 {
 		o.DeliveryTimeout = DefaultDeliveryTimeout
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.Generator == nil {
 		checkCharset(o.Charset, o.CaseInsensitive)

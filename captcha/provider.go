@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// finishTimeout bounds the commit or rollback that follows a delivery. It
-// runs even when the caller's context is done: a delivered code must become
-// valid, and a failed send must release its reservation.
+// finishTimeout bounds the commit or rollback that follows a delivery,
+// counted from its start. It runs even when the caller's context is done: a
+// delivered code must become valid, and a failed send must release its
+// reservation.
 const finishTimeout = 5 * time.Second
 
 // DeliverFunc sends code to the user identified by key (an SMS to a phone
@@ -29,6 +30,11 @@ type DeliverFunc func(ctx context.Context, code, key string) error
 
 // SendResult describes a successful [Provider.Send].
 type SendResult struct {
+	// Challenge identifies the delivered code: 32 random hex characters
+	// (128 bits), to give to the caller who asked for the code and only to
+	// them. [Provider.Verify] takes it back with the code, so a guess can
+	// only ever count against a challenge the guesser asked for.
+	Challenge string
 	// ExpiresIn is how long the delivered code stays valid.
 	ExpiresIn time.Duration
 	// ResendIn is how long the key must wait before the next send.
@@ -62,22 +68,24 @@ func NewProvider(store Store, opts Options) *Provider {
 	return p
 }
 
-// Send makes a code for key and delivers it with deliver (alova's
-// sendCaptcha), in three steps:
+// Send makes a code for key, delivers it with deliver (alova's sendCaptcha)
+// and returns the challenge that identifies it, in three steps:
 //
 //  1. Reserve the key in the store, atomically. If the last delivery for key
-//     was less than ResendInterval ago, or another send for key (in any
-//     process) is still delivering, Send returns a [*ResendTooSoonError]
-//     (matching [ErrResendTooSoon]) and deliver is not called.
+//     was less than ResendInterval ago, another send for key (in any
+//     process) is still delivering, or the key spent its day budget of
+//     sends (MaxSendsPerDay) or wrong codes (MaxFailuresPerDay), Send returns
+//     a [*ResendTooSoonError] (matching [ErrResendTooSoon]) with the wait,
+//     and deliver is not called.
 //  2. Call deliver(ctx, code, key) with a new code, or with ReuseCode the
-//     stored one while it is valid. The key's previous code, if any, stays
-//     valid meanwhile.
-//  3. If deliver succeeded, commit: the code is valid for TTL and the key may
-//     send again after ResendInterval; the previous code (if different) stops
-//     working. If deliver failed (or panicked), roll back: the undelivered
-//     code is never stored, the key may send again at once, and a previous
-//     code that was delivered earlier stays valid until its own expiry. The
-//     error matches [ErrDelivery] and deliver's error.
+//     code of the key's latest challenge while it is valid.
+//  3. If deliver succeeded, commit: the code becomes a new challenge, valid
+//     for TTL, and the key may send again after ResendInterval. The key's
+//     earlier challenges stay valid until their own expiry, so a third party
+//     asking for a code for someone's key cannot cancel theirs. If deliver
+//     failed (or panicked), roll back: the undelivered code is never stored,
+//     the key may send again at once and nothing counts against its budget.
+//     The error matches [ErrDelivery] and deliver's error.
 //
 // Store failures return an error matching [ErrStore]; a code is then never
 // reported as sent. The commit or rollback runs even if ctx is cancelled
@@ -93,11 +101,13 @@ func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (S
 	o := &p.opts
 	token := newToken()
 	res, err := p.store.Reserve(ctx, key, ReserveArgs{
-		Now:      o.Now(),
-		Token:    token,
-		Lease:    o.DeliveryTimeout + leaseGrace,
-		Interval: o.ResendInterval,
-		Reuse:    o.ReuseCode,
+		Now:         time.Now(),
+		Challenge:   token,
+		Lease:       o.DeliveryTimeout + leaseGrace,
+		Interval:    o.ResendInterval,
+		MaxSends:    o.MaxSendsPerDay,
+		MaxFailures: o.MaxFailuresPerDay,
+		Reuse:       o.ReuseCode,
 	})
 	if err != nil {
 		return SendResult{}, storeError("reserve", err)
@@ -107,13 +117,20 @@ func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (S
 	}
 
 	// From here on the reservation must be committed or rolled back, even if
-	// ctx is done or deliver panics.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
+	// ctx is done or deliver panics. finishCtx bounds that last step from
+	// when it starts, whatever the delivery took.
+	finishCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	}
+	rollback := func() error {
+		fctx, cancel := finishCtx()
+		defer cancel()
+		return p.store.Rollback(fctx, key, token)
+	}
 	finished := false
 	defer func() {
 		if !finished { // deliver or the generator panicked
-			_ = p.store.Rollback(fctx, key, token)
+			_ = rollback()
 		}
 	}()
 
@@ -122,7 +139,7 @@ func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (S
 		code = p.gen()
 		if code == "" {
 			finished = true
-			if rerr := p.store.Rollback(fctx, key, token); rerr != nil {
+			if rerr := rollback(); rerr != nil {
 				return SendResult{}, storeError("rollback", rerr)
 			}
 			return SendResult{}, errors.New("captcha: Generator returned an empty code")
@@ -135,7 +152,7 @@ func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (S
 	finished = true
 	if derr != nil {
 		err := fmt.Errorf("%w: %w", ErrDelivery, derr)
-		if rerr := p.store.Rollback(fctx, key, token); rerr != nil {
+		if rerr := rollback(); rerr != nil {
 			err = errors.Join(err, storeError("rollback", rerr))
 		}
 		return SendResult{}, err
@@ -145,38 +162,45 @@ func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (S
 	if o.ReuseCode {
 		keep = code
 	}
+	fctx, cancel := finishCtx()
+	defer cancel()
 	err = p.store.Commit(fctx, key, CommitArgs{
-		Now:      o.Now(),
-		Token:    token,
-		Digest:   digest(key, code, o.CaseInsensitive),
-		Code:     keep,
-		Reused:   reused,
-		TTL:      o.TTL,
-		Interval: o.ResendInterval,
+		Now:       time.Now(),
+		Challenge: token,
+		Digest:    digest(key, code, o.CaseInsensitive),
+		Code:      keep,
+		Reused:    reused,
+		TTL:       o.TTL,
+		Interval:  o.ResendInterval,
+		Window:    day,
 	})
 	if err != nil {
 		return SendResult{}, storeError("commit", err)
 	}
-	return SendResult{ExpiresIn: o.TTL, ResendIn: o.ResendInterval}, nil
+	return SendResult{Challenge: token, ExpiresIn: o.TTL, ResendIn: o.ResendInterval}, nil
 }
 
-// Verify checks code for key (alova's verifyCaptcha). It returns nil when the
-// code is the key's valid code, and deletes it: a code verifies once. Every
-// other code returns [ErrInvalidCode], and counts as a wrong attempt; the
-// MaxAttempts-th wrong attempt burns the code, so brute force gets at most
-// MaxAttempts guesses per delivered code. An unknown key, an expired, used
-// or burned code and a wrong code all return the same ErrInvalidCode.
+// Verify checks code for the challenge of key that [Provider.Send] returned
+// (alova's verifyCaptcha, plus the challenge). It returns nil when code is the
+// challenge's valid code, and then ends every challenge of the key: a code
+// verifies once. Every other code returns [ErrInvalidCode] and counts as a
+// wrong attempt on that challenge, and in the key's failure budget
+// (MaxFailuresPerDay); the MaxAttempts-th wrong attempt burns the challenge.
+// An unknown, malformed or expired challenge, a used or burned code and a
+// wrong code all return the same ErrInvalidCode; a challenge that is not one
+// of key's counts nothing, so nobody can burn a code they did not ask for.
 //
 // The store compares SHA-256 digests of key and code, never the codes, so
 // the time a check takes does not depend on how close a guess was. With
 // CaseInsensitive the code's letters are compared without case. A store
 // failure returns an error matching [ErrStore] — never nil.
-func (p *Provider) Verify(ctx context.Context, key, code string) error {
-	if key == "" || code == "" {
+func (p *Provider) Verify(ctx context.Context, key, challenge, code string) error {
+	if key == "" || code == "" || !validChallenge(challenge) {
 		return ErrInvalidCode
 	}
 	ok, err := p.store.Verify(ctx, key, VerifyArgs{
-		Now:         p.opts.Now(),
+		Now:         time.Now(),
+		Challenge:   challenge,
 		Digest:      digest(key, code, p.opts.CaseInsensitive),
 		MaxAttempts: p.opts.MaxAttempts,
 	})

@@ -9,21 +9,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alovago/alova/captcha"
 )
 
 // TestFlow walks send → resend too soon → resend after the interval → five
-// wrong codes → burned → fresh send → verify → second verify, with and
-// without ReuseCode, on every store.
+// wrong codes burn the second challenge → the first still works once →
+// single use, with and without ReuseCode, in a synctest bubble (time.Sleep
+// moves the bubble's clock at once).
 func TestFlow(t *testing.T) {
 	for _, reuse := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reuse=%v", reuse), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
+			synctest.Test(t, func(t *testing.T) {
 				ctx := context.Background()
-				clk := newClock()
-				p := captcha.NewProvider(newStore(), captcha.Options{Now: clk.Now, Generator: seqGen(), ReuseCode: reuse})
+				p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{Generator: seqGen(), ReuseCode: reuse})
 				var ob outbox
 				const key = "+15550001111"
 
@@ -31,29 +32,26 @@ func TestFlow(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Send = %v", err)
 				}
-				if want := (captcha.SendResult{ExpiresIn: 5 * time.Minute, ResendIn: time.Minute}); res != want {
-					t.Errorf("Send = %+v, want %+v", res, want)
+				if res.ExpiresIn != 5*time.Minute || res.ResendIn != time.Minute || len(res.Challenge) != 32 {
+					t.Errorf("Send = %+v, want a 32-character challenge, 5m, 1m", res)
 				}
-				code1 := ob.last(t)
+				ch1, code1 := res.Challenge, ob.last(t)
 				if ob.keys[0] != key {
 					t.Errorf("deliver got key %q, want %q", ob.keys[0], key)
 				}
 
-				clk.Advance(10 * time.Second)
+				time.Sleep(10 * time.Second)
 				_, err = p.Send(ctx, key, ob.deliver)
-				var tooSoon *captcha.ResendTooSoonError
-				if !errors.As(err, &tooSoon) || !errors.Is(err, captcha.ErrResendTooSoon) {
-					t.Fatalf("resend after 10s = %v, want ResendTooSoonError", err)
-				}
-				if tooSoon.RetryAfter != 50*time.Second {
-					t.Errorf("RetryAfter = %v, want 50s", tooSoon.RetryAfter)
-				}
+				wantTooSoon(t, err, 50*time.Second)
 				if ob.count() != 1 {
 					t.Fatalf("refused resend delivered: %v", ob.codes)
 				}
 
-				clk.Advance(51 * time.Second)
-				code2 := mustSend(t, p, &ob, key)
+				time.Sleep(50 * time.Second)
+				ch2, code2 := mustSend(t, p, &ob, key)
+				if ch2 == ch1 {
+					t.Errorf("two sends returned the same challenge %q", ch1)
+				}
 				if reuse && code2 != code1 {
 					t.Errorf("ReuseCode: resend delivered %q, want the same %q", code2, code1)
 				}
@@ -61,206 +59,246 @@ func TestFlow(t *testing.T) {
 					t.Errorf("resend delivered the same code %q, want a new one", code2)
 				}
 
-				wrong := []string{"nope1", "nope2", "nope3", "nope4", "nope5"}
-				if !reuse {
-					wrong[0] = code1 // the replaced code is a wrong code now
+				for _, w := range []string{"nope1", "nope2", "nope3", "nope4", "nope5"} {
+					wantVerify(t, p, key, ch2, w, captcha.ErrInvalidCode)
 				}
-				for _, w := range wrong {
-					wantVerify(t, p, key, w, captcha.ErrInvalidCode)
-				}
-				wantVerify(t, p, key, code2, captcha.ErrInvalidCode) // burned
-
-				_, err = p.Send(ctx, key, ob.deliver)
-				if !errors.Is(err, captcha.ErrResendTooSoon) {
-					t.Fatalf("send right after burn = %v, want ErrResendTooSoon (burning does not reset the interval)", err)
-				}
-				clk.Advance(61 * time.Second)
-				code3 := mustSend(t, p, &ob, key)
-				if code3 == code2 {
-					t.Errorf("send after burn delivered the burned code %q", code3)
-				}
-				wantVerify(t, p, key, code3, nil)
-				wantVerify(t, p, key, code3, captcha.ErrInvalidCode) // single use
+				wantVerify(t, p, key, ch2, code2, captcha.ErrInvalidCode) // burned
+				wantVerify(t, p, key, ch1, code1, nil)                    // another challenge
+				wantVerify(t, p, key, ch1, code1, captcha.ErrInvalidCode) // single use
 			})
 		})
 	}
 }
 
-func TestExpiry(t *testing.T) {
+// TestThirdPartyCannotBurn (issue 12, item 2): guesses without the victim's
+// challenge, or on a challenge of the guesser's own, never burn the code the
+// victim asked for; nor does the guesser's own send cancel it.
+func TestThirdPartyCannotBurn(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		clk := newClock()
-		p := captcha.NewProvider(newStore(), captcha.Options{Now: clk.Now, TTL: time.Minute, ResendInterval: time.Second})
-		var ob outbox
-		a := mustSend(t, p, &ob, "a")
-		b := mustSend(t, p, &ob, "b")
-		clk.Advance(time.Minute - time.Millisecond)
-		wantVerify(t, p, "a", a, nil)
-		clk.Advance(time.Millisecond)
-		wantVerify(t, p, "b", b, captcha.ErrInvalidCode)
+		p := captcha.NewProvider(newStore(), captcha.Options{ResendInterval: time.Millisecond})
+		var victimPhone outbox
+		const key = "+15550002222"
+		victim, code := mustSend(t, p, &victimPhone, key)
+
+		for _, ch := range []string{"", "nope", strings.Repeat("0", 32), strings.ToUpper(victim), victim + "0"} {
+			for range 10 {
+				wantVerify(t, p, key, ch, "000000", captcha.ErrInvalidCode)
+			}
+		}
+		time.Sleep(2 * time.Millisecond) // past the 1 ms resend interval
+		own, _ := mustSend(t, p, &victimPhone, key)
+		for range 2 * captcha.DefaultMaxAttempts {
+			wantVerify(t, p, key, own, "000000", captcha.ErrInvalidCode)
+		}
+		wantVerify(t, p, key, victim, code, nil)
 	})
 }
 
-func TestReuseCode(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		store := newStore()
-		clk := newClock()
-		p := captcha.NewProvider(store, captcha.Options{Now: clk.Now, ReuseCode: true, Length: 8})
-		var ob outbox
+// TestGuessingBound (issue 12, item 1): at the defaults a key falls with a
+// chance of at most 0.1% per day, from any number of addresses. The
+// arithmetic of the package doc, from the exported defaults; then an
+// attacker who may send and guess as fast as the provider lets it, for
+// three simulated days, shows what the bound counts: at most
+// DefaultMaxSendsPerDay challenges per key per window and at most
+// DefaultMaxAttempts guesses per challenge.
+func TestGuessingBound(t *testing.T) {
+	codes := 1.0
+	for range captcha.DefaultLength {
+		codes *= float64(len(captcha.DefaultCharset))
+	}
+	perDay := 2 * float64(captcha.DefaultMaxSendsPerDay*captcha.DefaultMaxAttempts) / codes
+	if perDay > 0.001 {
+		t.Fatalf("defaults allow a %.4f%% chance per day, want at most 0.1%%", 100*perDay)
+	}
+	t.Logf("bound at the defaults: %.4f%% per key per day", 100*perDay)
 
-		t.Run("expiry extended", func(t *testing.T) {
-			c1 := mustSend(t, p, &ob, "ext")
-			clk.Advance(4 * time.Minute)
-			if c2 := mustSend(t, p, &ob, "ext"); c2 != c1 {
-				t.Fatalf("resend = %q, want %q", c2, c1)
-			}
-			clk.Advance(4 * time.Minute) // 8 min after the first send
-			wantVerify(t, p, "ext", c1, nil)
-		})
-		t.Run("attempts kept", func(t *testing.T) {
-			c1 := mustSend(t, p, &ob, "att")
-			for range 3 {
-				wantVerify(t, p, "att", "x", captcha.ErrInvalidCode)
-			}
-			clk.Advance(61 * time.Second)
-			mustSend(t, p, &ob, "att")
-			for range 2 {
-				wantVerify(t, p, "att", "x", captcha.ErrInvalidCode)
-			}
-			wantVerify(t, p, "att", c1, captcha.ErrInvalidCode) // 3 + 2 wrong: burned
-		})
-		t.Run("expired code not reused", func(t *testing.T) {
-			c1 := mustSend(t, p, &ob, "exp")
-			clk.Advance(5*time.Minute + time.Second)
-			if c2 := mustSend(t, p, &ob, "exp"); c2 == c1 {
-				t.Fatalf("resend after expiry reused %q", c1)
-			}
-		})
-		t.Run("used during redelivery", func(t *testing.T) {
-			c1 := mustSend(t, p, &ob, "race")
-			clk.Advance(61 * time.Second)
-			_, err := p.Send(context.Background(), "race", func(ctx context.Context, code, key string) error {
-				if code != c1 {
-					t.Errorf("redelivered %q, want %q", code, c1)
+	for _, strategy := range []string{"guess every challenge", "hoard challenges"} {
+		t.Run(strategy, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
+				var phone outbox // the victim's phone: the attacker never sees it
+				const key = "+15550003333"
+				start := time.Now()
+				var sends []time.Time
+				var guesses int
+				codeOf := map[string]string{}
+				guess := func(ch string) {
+					for range captcha.DefaultMaxAttempts {
+						guesses++
+						if p.Verify(ctx, key, ch, "000000") == nil {
+							t.Fatal("a guess of 000000 succeeded")
+						}
+					}
+					// The challenge is spent: even the right code fails now.
+					wantVerify(t, p, key, ch, codeOf[ch], captcha.ErrInvalidCode)
 				}
-				wantVerify(t, p, key, code, nil) // the first SMS arrives and is used meanwhile
-				return nil
+				var hoard []string
+				guessHoard := func() {
+					for _, ch := range hoard {
+						guess(ch)
+					}
+					hoard = hoard[:0]
+				}
+				for time.Since(start) < 72*time.Hour {
+					res, err := p.Send(ctx, key, phone.deliver)
+					var tooSoon *captcha.ResendTooSoonError
+					switch {
+					case errors.As(err, &tooSoon):
+						if tooSoon.RetryAfter > captcha.DefaultResendInterval {
+							guessHoard()
+						}
+						time.Sleep(tooSoon.RetryAfter)
+						continue
+					case err != nil:
+						t.Fatalf("Send = %v", err)
+					}
+					sends = append(sends, time.Now())
+					codeOf[res.Challenge] = phone.last(t)
+					hoard = append(hoard, res.Challenge)
+					// Guess each challenge at once, or hold as many as are
+					// alive together (TTL / ResendInterval) to spend them
+					// past the failure budget.
+					if strategy == "guess every challenge" || len(hoard) == int(captcha.DefaultTTL/captcha.DefaultResendInterval) {
+						guessHoard()
+					}
+				}
+				// Any 24 hours hold at most 2 windows' worth of challenges.
+				for i := range sends {
+					n := 0
+					for _, s := range sends[i:] {
+						if s.Sub(sends[i]) < 24*time.Hour {
+							n++
+						}
+					}
+					if n > 2*captcha.DefaultMaxSendsPerDay {
+						t.Fatalf("%d challenges within 24 h from %v, want at most %d", n, sends[i].Sub(start), 2*captcha.DefaultMaxSendsPerDay)
+					}
+				}
+				if maxGuesses := 3 * captcha.DefaultMaxSendsPerDay * captcha.DefaultMaxAttempts; guesses > maxGuesses {
+					t.Fatalf("%d guesses in 3 days, want at most %d", guesses, maxGuesses)
+				}
+				// Guessing each challenge in full spends the failure budget
+				// after DefaultMaxFailuresPerDay wrong codes: no new challenge
+				// in that window (3 windows in 72 h).
+				if strategy == "guess every challenge" && guesses > 3*captcha.DefaultMaxFailuresPerDay {
+					t.Fatalf("%d guesses in 3 days, want at most %d (the failure budget)", guesses, 3*captcha.DefaultMaxFailuresPerDay)
+				}
+				t.Logf("3 days: %d challenges, %d guesses (%d deliveries to the victim)", len(sends), guesses, phone.count())
 			})
-			if !errors.Is(err, captcha.ErrReservationLost) || !errors.Is(err, captcha.ErrStore) {
-				t.Fatalf("Send = %v, want ErrReservationLost wrapped in ErrStore", err)
-			}
-			wantVerify(t, p, "race", c1, captcha.ErrInvalidCode) // not resurrected
-			if c3 := mustSend(t, p, &ob, "race"); c3 == c1 {     // at once: the lost send released the key
-				t.Fatalf("send after lost reuse = %q, want a new code", c3)
-			}
 		})
-	})
+	}
 }
 
 func TestDeliveryFailure(t *testing.T) {
 	boom := errors.New("sms gateway down")
-	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		ctx := context.Background()
-		clk := newClock()
-		p := captcha.NewProvider(newStore(), captcha.Options{Now: clk.Now, Generator: seqGen()})
-
-		t.Run("rollback", func(t *testing.T) {
+	t.Run("rollback", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
+			p := captcha.NewProvider(newStore(), captcha.Options{Generator: seqGen()})
 			bad := outbox{fail: boom}
-			_, err := p.Send(ctx, "k1", bad.deliver)
+			_, err := p.Send(context.Background(), "k1", bad.deliver)
 			if !errors.Is(err, captcha.ErrDelivery) || !errors.Is(err, boom) || errors.Is(err, captcha.ErrStore) {
 				t.Fatalf("Send = %v, want ErrDelivery wrapping %v", err, boom)
 			}
-			undelivered := bad.last(t)
-			wantVerify(t, p, "k1", undelivered, captcha.ErrInvalidCode)
 			var ob outbox
-			c := mustSend(t, p, &ob, "k1") // at once
-			if c == undelivered {
+			ch, c := mustSend(t, p, &ob, "k1") // at once
+			if c == bad.last(t) {
 				t.Fatalf("resend reused the undelivered code")
 			}
-			wantVerify(t, p, "k1", undelivered, captcha.ErrInvalidCode)
-			wantVerify(t, p, "k1", c, nil)
+			wantVerify(t, p, "k1", ch, bad.last(t), captcha.ErrInvalidCode)
+			wantVerify(t, p, "k1", ch, c, nil)
 		})
-		t.Run("previous code stays valid", func(t *testing.T) {
-			var ob outbox
-			c1 := mustSend(t, p, &ob, "k2")
-			clk.Advance(61 * time.Second)
-			bad := outbox{fail: boom}
-			if _, err := p.Send(ctx, "k2", bad.deliver); !errors.Is(err, captcha.ErrDelivery) {
-				t.Fatalf("Send = %v, want ErrDelivery", err)
-			}
-			wantVerify(t, p, "k2", bad.last(t), captcha.ErrInvalidCode)
-			wantVerify(t, p, "k2", c1, nil)
+	})
+	// The rest needs the clock: a bubble each, and the memory store.
+	ctx := context.Background()
+	bubble := func(name string, f func(t *testing.T, p *captcha.Provider)) {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f(t, captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{Generator: seqGen()}))
+			})
 		})
-		t.Run("panic", func(t *testing.T) {
-			func() {
-				defer func() {
-					if recover() == nil {
-						t.Error("deliver's panic did not propagate")
-					}
-				}()
-				_, _ = p.Send(ctx, "k3", func(context.Context, string, string) error { panic("boom") })
+	}
+	bubble("previous code stays valid", func(t *testing.T, p *captcha.Provider) {
+		var ob outbox
+		ch1, c1 := mustSend(t, p, &ob, "k2")
+		time.Sleep(61 * time.Second)
+		bad := outbox{fail: boom}
+		if _, err := p.Send(ctx, "k2", bad.deliver); !errors.Is(err, captcha.ErrDelivery) {
+			t.Fatalf("Send = %v, want ErrDelivery", err)
+		}
+		wantVerify(t, p, "k2", ch1, c1, nil)
+	})
+	bubble("panic", func(t *testing.T, p *captcha.Provider) {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("deliver's panic did not propagate")
+				}
 			}()
-			var ob outbox
-			wantVerify(t, p, "k3", mustSend(t, p, &ob, "k3"), nil)
+			_, _ = p.Send(ctx, "k3", func(context.Context, string, string) error { panic("boom") })
+		}()
+		var ob outbox
+		ch, c := mustSend(t, p, &ob, "k3")
+		wantVerify(t, p, "k3", ch, c, nil)
+	})
+	bubble("caller hangs up after delivery", func(t *testing.T, p *captcha.Provider) {
+		cctx, cancel := context.WithCancel(ctx)
+		var code string
+		res, err := p.Send(cctx, "k4", func(ctx context.Context, c, _ string) error {
+			code = c
+			cancel()
+			return nil // delivered: must be committed anyway
 		})
-		t.Run("caller hangs up after delivery", func(t *testing.T) {
-			cctx, cancel := context.WithCancel(ctx)
-			var code string
-			_, err := p.Send(cctx, "k4", func(ctx context.Context, c, _ string) error {
-				code = c
-				cancel()
-				return nil // delivered: must be committed anyway
-			})
-			if err != nil {
-				t.Fatalf("Send = %v, want nil", err)
-			}
-			wantVerify(t, p, "k4", code, nil)
+		if err != nil {
+			t.Fatalf("Send = %v, want nil", err)
+		}
+		wantVerify(t, p, "k4", res.Challenge, code, nil)
+	})
+	bubble("deliver sees the timeout", func(t *testing.T, p *captcha.Provider) {
+		start := time.Now()
+		_, err := p.Send(ctx, "k5", func(ctx context.Context, _, _ string) error {
+			<-ctx.Done()
+			return ctx.Err()
 		})
-		t.Run("deliver sees the timeout", func(t *testing.T) {
-			q := captcha.NewProvider(newStore(), captcha.Options{Now: clk.Now, DeliveryTimeout: 20 * time.Millisecond})
-			_, err := q.Send(ctx, "k5", func(ctx context.Context, _, _ string) error {
-				<-ctx.Done()
-				return ctx.Err()
-			})
-			if !errors.Is(err, captcha.ErrDelivery) || !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Send = %v, want ErrDelivery wrapping DeadlineExceeded", err)
-			}
+		if !errors.Is(err, captcha.ErrDelivery) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Send = %v, want ErrDelivery wrapping DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != captcha.DefaultDeliveryTimeout {
+			t.Errorf("delivery cut after %v, want %v", d, captcha.DefaultDeliveryTimeout)
+		}
+	})
+	bubble("reservation lost", func(t *testing.T, p *captcha.Provider) {
+		var late outbox
+		var code1 string
+		_, err := p.Send(ctx, "k6", func(ctx context.Context, code, key string) error {
+			code1 = code
+			// This delivery outlives its lease; another process takes over.
+			time.Sleep(captcha.DefaultDeliveryTimeout + 6*time.Second)
+			mustSend(t, p, &late, key)
+			return nil
 		})
-		t.Run("reservation lost", func(t *testing.T) {
-			var late outbox
-			var code1 string
-			_, err := p.Send(ctx, "k6", func(ctx context.Context, code, key string) error {
-				code1 = code
-				// This delivery outlives its lease; another process takes over.
-				clk.Advance(captcha.DefaultDeliveryTimeout + 6*time.Second)
-				mustSend(t, p, &late, key)
-				return nil
-			})
-			if !errors.Is(err, captcha.ErrReservationLost) || !errors.Is(err, captcha.ErrStore) {
-				t.Fatalf("Send = %v, want ErrReservationLost wrapped in ErrStore", err)
-			}
-			wantVerify(t, p, "k6", code1, captcha.ErrInvalidCode)
-			wantVerify(t, p, "k6", late.last(t), nil)
-		})
+		if !errors.Is(err, captcha.ErrReservationLost) || !errors.Is(err, captcha.ErrStore) {
+			t.Fatalf("Send = %v, want ErrReservationLost wrapped in ErrStore", err)
+		}
+		if code1 == late.last(t) {
+			t.Fatal("the lost send and the late one delivered the same code")
+		}
 	})
 }
 
 // TestSendInProgress: while a delivery runs, other sends are refused with
 // the resend interval as the wait, and the previous code still verifies.
 func TestSendInProgress(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		clk := newClock()
-		p := captcha.NewProvider(newStore(), captcha.Options{Now: clk.Now})
+	synctest.Test(t, func(t *testing.T) {
+		p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
 		var ob outbox
-		c1 := mustSend(t, p, &ob, "k")
-		clk.Advance(time.Minute)
+		ch1, c1 := mustSend(t, p, &ob, "k")
+		time.Sleep(time.Minute)
 		_, err := p.Send(context.Background(), "k", func(ctx context.Context, code, key string) error {
-			clk.Advance(time.Second)
+			time.Sleep(time.Second)
 			_, err := p.Send(ctx, key, ob.deliver)
-			var tooSoon *captcha.ResendTooSoonError
-			if !errors.As(err, &tooSoon) || tooSoon.RetryAfter != time.Minute {
-				t.Errorf("send during delivery = %v, want ResendTooSoonError{1m}", err)
-			}
-			wantVerify(t, p, key, c1, nil)
+			wantTooSoon(t, err, time.Minute)
+			wantVerify(t, p, key, ch1, c1, nil)
 			return nil
 		})
 		if err != nil {
@@ -284,7 +322,7 @@ func TestRace(t *testing.T) {
 			delivered.Add(1)
 			select { // hold the reservation until every other send was refused
 			case <-allRefused:
-			case <-time.After(5 * time.Second):
+			case <-time.After(10 * time.Second):
 			}
 			return nil
 		}
@@ -317,68 +355,71 @@ func TestRace(t *testing.T) {
 	})
 }
 
-// TestBruteForce: 10,000 random guesses, 8 at a time, against one 4-digit
-// code; the real code is among them after the first five. None succeeds.
-// (miniredis runs each script in a fresh Lua VM, ~0.5 ms a call under -race:
-// with -short it gets 1,000 guesses.)
+// TestBruteForce: 1,000 random guesses, 8 at a time, against one challenge;
+// the real code is among them after the first five. None succeeds. Any
+// error other than ErrInvalidCode fails the test with its text.
 func TestBruteForce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		total := 10_000
-		if testing.Short() && strings.HasSuffix(t.Name(), "/miniredis") {
-			total = 1_000
-		}
+		const total = 1_000
 		p := captcha.NewProvider(newStore(), captcha.Options{})
 		var ob outbox
-		code := mustSend(t, p, &ob, "victim")
-		guess := func() string { return fmt.Sprintf("%04d", rand.IntN(10000)) }
+		ch, code := mustSend(t, p, &ob, "victim")
+		guess := func() string { return fmt.Sprintf("%06d", rand.IntN(1_000_000)) }
 		for range 5 { // the first five guesses miss (else a success would be luck, not a bug)
 			g := guess()
 			for g == code {
 				g = guess()
 			}
-			wantVerify(t, p, "victim", g, captcha.ErrInvalidCode)
+			wantVerify(t, p, "victim", ch, g, captcha.ErrInvalidCode)
 		}
 		const workers = 8
-		var successes, otherErrs atomic.Int64
+		var successes atomic.Int64
 		var next atomic.Int64
 		next.Store(5)
+		var mu sync.Mutex
+		var otherErrs []error
 		var wg sync.WaitGroup
 		for range workers {
 			wg.Go(func() {
-				for i := next.Add(1); i <= int64(total); i = next.Add(1) {
+				for i := next.Add(1); i <= total; i = next.Add(1) {
 					g := guess()
-					if i%1000 == 0 {
+					if i%100 == 0 {
 						g = code
 					}
-					switch err := p.Verify(context.Background(), "victim", g); {
+					switch err := p.Verify(context.Background(), "victim", ch, g); {
 					case err == nil:
 						successes.Add(1)
 					case !errors.Is(err, captcha.ErrInvalidCode):
-						otherErrs.Add(1)
+						mu.Lock()
+						otherErrs = append(otherErrs, err)
+						mu.Unlock()
 					}
 				}
 			})
 		}
 		wg.Wait()
-		if successes.Load() != 0 || otherErrs.Load() != 0 {
-			t.Fatalf("%d guesses: %d successes, %d other errors; want 0 and 0", total, successes.Load(), otherErrs.Load())
+		for i, err := range otherErrs[:min(len(otherErrs), 5)] {
+			t.Errorf("error %d of %d: %v", i+1, len(otherErrs), err)
+		}
+		if successes.Load() != 0 || len(otherErrs) != 0 {
+			t.Fatalf("%d guesses: %d successes, %d other errors; want 0 and 0", total, successes.Load(), len(otherErrs))
 		}
 	})
 }
 
 // TestConcurrentWrongAttempts: MaxAttempts wrong codes sent at once burn the
-// code; no increment is lost.
+// challenge; no increment is lost.
 func TestConcurrentWrongAttempts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
-		p := captcha.NewProvider(newStore(), captcha.Options{MaxAttempts: 20})
+		p := captcha.NewProvider(newStore(), captcha.Options{MaxAttempts: 20, MaxFailuresPerDay: 100})
 		var ob outbox
-		code := mustSend(t, p, &ob, "k")
+		ch, code := mustSend(t, p, &ob, "k")
 		var wg sync.WaitGroup
 		for range 20 {
-			wg.Go(func() { _ = p.Verify(context.Background(), "k", "wrong") })
+			wg.Go(func() { _ = p.Verify(context.Background(), "k", ch, "wrong") })
 		}
 		wg.Wait()
-		wantVerify(t, p, "k", code, captcha.ErrInvalidCode)
+		wantVerify(t, p, "k", ch, code, captcha.ErrInvalidCode)
 	})
 }
 
@@ -395,11 +436,11 @@ func TestCaseInsensitive(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{Charset: "ABCDEFGH", Length: 8, CaseInsensitive: tc.caseInsensitive})
 			var ob outbox
-			code := mustSend(t, p, &ob, "k")
+			ch, code := mustSend(t, p, &ob, "k")
 			if strings.ToUpper(code) != code || strings.Trim(code, "ABCDEFGH") != "" {
 				t.Fatalf("code %q not drawn from ABCDEFGH", code)
 			}
-			wantVerify(t, p, "k", strings.ToLower(code), tc.want)
+			wantVerify(t, p, "k", ch, strings.ToLower(code), tc.want)
 		})
 	}
 }
@@ -408,11 +449,12 @@ func TestKeysAreSeparate(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newStore func() captcha.Store) {
 		p := captcha.NewProvider(newStore(), captcha.Options{Generator: func() string { return "same" }})
 		var ob outbox
-		mustSend(t, p, &ob, "a")
-		mustSend(t, p, &ob, "b") // a's interval does not hold b back
-		wantVerify(t, p, "a", "same", nil)
-		wantVerify(t, p, "a", "same", captcha.ErrInvalidCode)
-		wantVerify(t, p, "b", "same", nil)
+		a, _ := mustSend(t, p, &ob, "a")
+		b, _ := mustSend(t, p, &ob, "b")                         // a's interval does not hold b back
+		wantVerify(t, p, "b", a, "same", captcha.ErrInvalidCode) // a's challenge is not b's
+		wantVerify(t, p, "a", a, "same", nil)
+		wantVerify(t, p, "a", a, "same", captcha.ErrInvalidCode)
+		wantVerify(t, p, "b", b, "same", nil)
 	})
 }
 
@@ -425,14 +467,15 @@ func TestInvalidInput(t *testing.T) {
 	if ob.count() != 0 {
 		t.Errorf("Send with an empty key delivered")
 	}
-	wantVerify(t, p, "", "1234", captcha.ErrInvalidCode)
-	code := mustSend(t, p, &ob, "k")
-	wantVerify(t, p, "k", "", captcha.ErrInvalidCode)
-	wantVerify(t, p, "k", code, nil)
+	ch, code := mustSend(t, p, &ob, "k")
+	wantVerify(t, p, "", ch, code, captcha.ErrInvalidCode)
+	wantVerify(t, p, "k", ch, "", captcha.ErrInvalidCode)
+	wantVerify(t, p, "k", "", code, captcha.ErrInvalidCode)
+	wantVerify(t, p, "k", ch, code, nil)
 
 	empty := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{Generator: func() string { return "" }})
-	if _, err := empty.Send(context.Background(), "k", ob.deliver); err == nil {
-		t.Errorf("Send with a Generator returning \"\" = nil, want an error")
+	if _, err := empty.Send(context.Background(), "k", ob.deliver); err == nil || !strings.HasPrefix(err.Error(), "captcha: ") {
+		t.Errorf("Send with a Generator returning \"\" = %v, want a captcha error", err)
 	}
 	if ob.count() != 1 {
 		t.Errorf("an empty code was delivered")
@@ -447,8 +490,11 @@ func TestNewProviderPanics(t *testing.T) {
 	}{
 		{"nil store", nil, captcha.Options{}},
 		{"negative TTL", captcha.NewMemoryStore(), captcha.Options{TTL: -time.Second}},
+		{"TTL over a day", captcha.NewMemoryStore(), captcha.Options{TTL: 25 * time.Hour}},
 		{"negative length", captcha.NewMemoryStore(), captcha.Options{Length: -1}},
 		{"negative attempts", captcha.NewMemoryStore(), captcha.Options{MaxAttempts: -1}},
+		{"negative sends", captcha.NewMemoryStore(), captcha.Options{MaxSendsPerDay: -1}},
+		{"negative failures", captcha.NewMemoryStore(), captcha.Options{MaxFailuresPerDay: -1}},
 		{"one character", captcha.NewMemoryStore(), captcha.Options{Charset: "aaaa"}},
 		{"repeated character", captcha.NewMemoryStore(), captcha.Options{Charset: "abca"}},
 		{"both cases, case-insensitive", captcha.NewMemoryStore(), captcha.Options{Charset: "abcA", CaseInsensitive: true}},

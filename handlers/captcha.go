@@ -22,6 +22,11 @@ import (
 // read when [CaptchaOptions.MaxBodyBytes] is zero: 1 KiB.
 const DefaultMaxBodyBytes = 1 << 10
 
+// DefaultRateLimit is the per-client limit of the captcha endpoints when
+// [CaptchaOptions.Limiter] is nil: 20 requests per client IP per minute,
+// over both endpoints together, counted in memory by each process.
+const DefaultRateLimit = 20
+
 // CaptchaOptions configures [Captcha]. Deliver is required; every other
 // field's zero value is a working default.
 type CaptchaOptions struct {
@@ -64,19 +69,37 @@ type CaptchaOptions struct {
 	// Default [PrintableKey]: 1 to 254 printable characters, unchanged.
 	ValidateKey func(key string) (string, bool)
 
-	// Limiter, when set, limits each client to its points per window over
-	// both endpoints together (one count per client IP by default), with
+	// OnVerified, when set, writes the answer of a successful /verify: the
+	// code was right and is used up, and key (as ValidateKey returned it) is
+	// proven to belong to the caller. It is where a login starts a session
+	// or issues a token. The answer is already marked Cache-Control:
+	// no-store; write errors with middleware.WriteError, never with an
+	// internal error's text. It must be safe for concurrent use; a panic in
+	// it is not recovered here. Default nil: 200 {"verified":true}.
+	OnVerified func(w http.ResponseWriter, r *http.Request, key string)
+
+	// Limiter limits each client to its points per window over both
+	// endpoints together (one count per client IP by default), with
 	// middleware.RateLimit: 429 "rate_limited" with Retry-After beyond it.
 	// It guards what the provider cannot: one client sending codes to many
-	// keys, or guessing across many keys. Default nil: no per-client limit
-	// (the provider's resend interval and attempt limit still hold per key).
+	// keys (SMS pumping), or guessing across many keys. Default nil: a
+	// limiter of [DefaultRateLimit] requests per client IP per minute, in
+	// memory, so each process counts on its own; give one on Redis
+	// (ratelimit.NewRedisStore) to count across processes. Clients behind
+	// one address (an office, a carrier's NAT) share its count.
 	Limiter *ratelimit.Limiter
 
-	// RateLimit configures the middleware around Limiter: its key function
-	// (default middleware.KeyByIP, the client IP as chi's ClientIPFrom*
-	// middlewares found it, else the TCP peer), and whether a failed limiter
-	// store lets requests through (default: 503 "rate_limit_unavailable").
-	// Its Logger defaults to Logger. Ignored when Limiter is nil.
+	// NoRateLimit turns the per-client limit off, for a server that limits
+	// clients in front of these handlers. Captcha panics if it is set
+	// together with Limiter. Default false.
+	NoRateLimit bool
+
+	// RateLimit configures the middleware around the limiter: its key
+	// function (default middleware.KeyByIP, the client IP as chi's
+	// ClientIPFrom* middlewares found it, else the TCP peer), and whether a
+	// failed limiter store lets requests through (default: 503
+	// "rate_limit_unavailable"). Its Logger defaults to Logger. Ignored with
+	// NoRateLimit.
 	RateLimit middleware.RateLimitOptions
 
 	// Logger receives what the answers leave out: delivery and store errors,
@@ -91,13 +114,15 @@ type CaptchaOptions struct {
 const (
 	// CodeInvalidJSON answers 400: the body is not one JSON object of the
 	// expected shape (syntax error, wrong type, empty, or followed by more
-	// data).
+	// data), or it is not valid UTF-8, or a string in it holds U+FFFD (the
+	// mark of an invalid byte or a lone surrogate escape), so distinct raw
+	// inputs never collapse onto one key.
 	CodeInvalidJSON = "invalid_json"
 	// CodeUnknownField answers 400: the body has a field the endpoint does
 	// not take.
 	CodeUnknownField = "unknown_field"
-	// CodeMissingField answers 400: "key" (or, on /verify, "code") is
-	// absent or null.
+	// CodeMissingField answers 400: "key" (or, on /verify, "challenge" or
+	// "code") is absent or null.
 	CodeMissingField = "missing_field"
 	// CodeNotFound answers 404: no such endpoint.
 	CodeNotFound = "not_found"
@@ -110,11 +135,13 @@ const (
 	// CodeInvalidKey answers 422: ValidateKey refused the key.
 	CodeInvalidKey = "invalid_key"
 	// CodeInvalidCode answers 422 on /verify for every rejected code: a
-	// wrong, empty, expired, used or burned code, or a key that has none.
-	// The answer is the same in every case, so it tells nothing about the key.
+	// wrong, empty, expired, used or burned code, a challenge that is not
+	// the key's, or a key that has none. The answer is the same in every
+	// case, so it tells nothing about the key.
 	CodeInvalidCode = "invalid_code"
-	// CodeResendTooSoon answers 429 on /send, with Retry-After: the key had
-	// a code sent less than the provider's resend interval ago.
+	// CodeResendTooSoon answers 429 on /send, with Retry-After: the key may
+	// not get a code yet (one was sent less than the resend interval ago, or
+	// the key spent its day budget of codes or of wrong codes).
 	CodeResendTooSoon = "resend_too_soon"
 	// CodeDeliveryFailed answers 502 on /send: the delivery failed after its
 	// retries; nothing was stored, and the key may ask again at once.
@@ -126,13 +153,14 @@ const (
 
 // captchaHandler serves the two endpoints of one Provider.
 type captchaHandler struct {
-	p        *captcha.Provider
-	deliver  func(c *client.Client, code, key string) client.Sender
-	fallback *client.Client
-	retry    client.RetryOptions
-	maxBody  int64
-	validate func(string) (string, bool)
-	log      *slog.Logger
+	p          *captcha.Provider
+	deliver    func(c *client.Client, code, key string) client.Sender
+	fallback   *client.Client
+	retry      client.RetryOptions
+	maxBody    int64
+	validate   func(string) (string, bool)
+	onVerified func(w http.ResponseWriter, r *http.Request, key string)
+	log        *slog.Logger
 }
 
 // defaultClient is what client.FromContext returns for a context holding no
@@ -146,31 +174,40 @@ var defaultClient = client.FromContext(context.Background())
 //		Deliver: func(c *client.Client, code, key string) client.Sender {
 //			return c.Post("/sms/send", map[string]string{"to": key, "code": code})
 //		},
+//		OnVerified: startSession, // func(w, r, key): the login
 //	}))
 //
 // POST /send {"key":"+15550100000"} makes a code for key and delivers it; it
-// answers 200 {"expires_in":300,"resend_in":60} (seconds until the code
-// expires and until the key may ask again). POST /verify
-// {"key":"+15550100000","code":"1234"} checks a code; it answers 200
-// {"verified":true} and the code is used up.
+// answers 200 {"challenge":"…","expires_in":300,"resend_in":60}: the
+// challenge to send back with the code, and the seconds until the code
+// expires and until the key may ask again. POST /verify
+// {"key":"+15550100000","challenge":"…","code":"123456"} checks a code; on
+// success the code is used up and OnVerified writes the answer (default 200
+// {"verified":true}). A guess with a challenge the caller was not given
+// counts against nothing, so nobody can burn a code someone else asked for.
 //
 // Both take a JSON object (Content-Type application/json or any
-// application/*+json, UTF-8) of at most MaxBodyBytes, with no unknown field
-// and nothing after it. Every answer is JSON; every error has the shape
-// {"error":{"code":…,"message":…}} with one of the Code constants, plus
-// "retry_after" in seconds on 429 and 503 (also sent as Retry-After). The
-// statuses: 400 malformed body, 404, 405, 413, 415, 422 invalid key or (on
-// /verify) invalid code, 429 resend too soon or over the per-client limit,
-// 502 delivery failed, 503 store unavailable. A failed verify is one answer
-// whatever the reason. Internal errors are logged, never sent; no input
-// answers 500 or panics.
+// application/*+json, valid UTF-8) of at most MaxBodyBytes, with no unknown
+// field and nothing after it. Every answer is JSON, marked Cache-Control:
+// no-store; every error has the shape {"error":{"code":…,"message":…}} with
+// one of the Code constants, plus "retry_after" in seconds on 429 and 503
+// (also sent as Retry-After). The statuses: 400 malformed body, 404, 405,
+// 413, 415, 422 invalid key or (on /verify) invalid code, 429 resend too
+// soon or over the per-client limit, 502 delivery failed, 503 store or
+// limiter unavailable. A failed verify is one answer whatever the reason.
+// Internal errors are logged, never sent; no input answers 500 or panics.
+//
+// A per-client limit is on unless NoRateLimit says otherwise (see
+// [CaptchaOptions].Limiter): each client IP gets [DefaultRateLimit] requests
+// a minute by default.
 //
 // Mounted on a chi router, a request with a method chi does not know at all
 // (neither GET, POST nor any other standard method) is answered 405 by the
 // parent router, before the mount, in the parent's format.
 //
-// Captcha panics if p or opts.Deliver is nil, or opts.Retry is invalid.
-// The handler is safe for concurrent use.
+// Captcha panics if p or opts.Deliver is nil, opts.MaxBodyBytes is negative,
+// opts.Retry is invalid, or both Limiter and NoRateLimit are set. The handler
+// is safe for concurrent use.
 func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 	if p == nil {
 		panic("handlers: Captcha with a nil *captcha.Provider")
@@ -181,8 +218,11 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 	if opts.MaxBodyBytes < 0 {
 		panic(fmt.Sprintf("handlers: CaptchaOptions.MaxBodyBytes = %d, want >= 0", opts.MaxBodyBytes))
 	}
+	if opts.NoRateLimit && opts.Limiter != nil {
+		panic("handlers: CaptchaOptions with both Limiter and NoRateLimit")
+	}
 	h := &captchaHandler{p: p, deliver: opts.Deliver, fallback: opts.Client, retry: opts.Retry,
-		maxBody: opts.MaxBodyBytes, validate: opts.ValidateKey, log: opts.Logger}
+		maxBody: opts.MaxBodyBytes, validate: opts.ValidateKey, onVerified: opts.OnVerified, log: opts.Logger}
 	// client.Retry validates its options: let it panic here, not per request.
 	client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil }), h.retry)
 	if h.maxBody == 0 {
@@ -206,12 +246,16 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 			Message: "use POST"})
 	})
 	routes := chi.Router(r)
-	if opts.Limiter != nil {
+	if !opts.NoRateLimit {
+		lim := opts.Limiter
+		if lim == nil {
+			lim = ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: DefaultRateLimit, Duration: time.Minute})
+		}
 		rl := opts.RateLimit
 		if rl.Logger == nil {
 			rl.Logger = h.log
 		}
-		routes = r.With(middleware.RateLimit(opts.Limiter, rl))
+		routes = r.With(middleware.RateLimit(lim, rl))
 	}
 	routes.Post("/send", h.send)
 	routes.Post("/verify", h.verify)
@@ -223,19 +267,25 @@ type sendRequest struct {
 	Key *string `json:"key"`
 }
 
+func (q *sendRequest) fields() []*string { return []*string{q.Key} }
+
 // sendResponse is the answer of a successful POST /send.
 type sendResponse struct {
-	ExpiresIn int `json:"expires_in"`
-	ResendIn  int `json:"resend_in"`
+	Challenge string `json:"challenge"`
+	ExpiresIn int    `json:"expires_in"`
+	ResendIn  int    `json:"resend_in"`
 }
 
 // verifyRequest is the body of POST /verify.
 type verifyRequest struct {
-	Key  *string `json:"key"`
-	Code *string `json:"code"`
+	Key       *string `json:"key"`
+	Challenge *string `json:"challenge"`
+	Code      *string `json:"code"`
 }
 
-// verifyResponse is the answer of a successful POST /verify.
+func (q *verifyRequest) fields() []*string { return []*string{q.Key, q.Challenge, q.Code} }
+
+// verifyResponse is the default answer of a successful POST /verify.
 type verifyResponse struct {
 	Verified bool `json:"verified"`
 }
@@ -262,7 +312,9 @@ func (h *captchaHandler) send(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "send", err)
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	middleware.WriteJSON(w, http.StatusOK, sendResponse{
+		Challenge: res.Challenge,
 		ExpiresIn: ceilSeconds(res.ExpiresIn),
 		ResendIn:  ceilSeconds(res.ResendIn),
 	})
@@ -277,6 +329,9 @@ func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
 	case req.Key == nil:
 		missing(w, "key")
 		return
+	case req.Challenge == nil:
+		missing(w, "challenge")
+		return
 	case req.Code == nil:
 		missing(w, "code")
 		return
@@ -286,8 +341,13 @@ func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
 		invalidKey(w)
 		return
 	}
-	if err := h.p.Verify(r.Context(), key, *req.Code); err != nil {
+	if err := h.p.Verify(r.Context(), key, *req.Challenge, *req.Code); err != nil {
 		h.fail(w, r, "verify", err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if h.onVerified != nil {
+		h.onVerified(w, r, key)
 		return
 	}
 	middleware.WriteJSON(w, http.StatusOK, verifyResponse{Verified: true})
@@ -342,11 +402,11 @@ func (h *captchaHandler) fail(w http.ResponseWriter, r *http.Request, op string,
 		invalidKey(w)
 	case errors.As(err, &tooSoon):
 		middleware.WriteError(w, http.StatusTooManyRequests, middleware.Error{Code: CodeResendTooSoon,
-			Message:    "a code was sent to this key recently; wait before asking again",
+			Message:    "this key cannot get another code yet; wait before asking again",
 			RetryAfter: tooSoon.RetryAfterSeconds()})
 	case errors.Is(err, captcha.ErrResendTooSoon): // a store that returned the bare sentinel
 		middleware.WriteError(w, http.StatusTooManyRequests, middleware.Error{Code: CodeResendTooSoon,
-			Message: "a code was sent to this key recently; wait before asking again", RetryAfter: 1})
+			Message: "this key cannot get another code yet; wait before asking again", RetryAfter: 1})
 	case errors.Is(err, captcha.ErrDelivery): // before ErrStore: a failed rollback matches both
 		level := slog.LevelWarn
 		if errors.Is(err, captcha.ErrStore) || errors.Is(err, errDeliverPanicked) || errors.Is(err, errNilSender) {

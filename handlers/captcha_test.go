@@ -3,10 +3,13 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,60 +23,48 @@ import (
 	"github.com/alovago/alova/captcha"
 	"github.com/alovago/alova/client"
 	"github.com/alovago/alova/handlers"
+	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/middleware"
 	"github.com/alovago/alova/ratelimit"
 )
 
 const phone = "+15550100000"
 
-// TestCaptchaFlow walks the whole life of codes through HTTP: send, resend
-// too soon, resend after the interval, five wrong codes burn it, a fresh
-// send, verify, and a second verify fails.
+// TestCaptchaFlow walks the whole life of codes through HTTP, in a synctest
+// bubble: send, resend too soon, resend after the interval, five wrong codes
+// burn the second challenge, the first still verifies, once.
 func TestCaptchaFlow(t *testing.T) {
 	t.Parallel()
 	for _, reuse := range []bool{false, true} {
-		name := "new code on resend"
-		if reuse {
-			name = "ReuseCode"
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("reuse=%v", reuse), func(t *testing.T) {
 			t.Parallel()
-			forEachBackend(t, func(t *testing.T, b backend) {
-				store, _ := b.open(t)
-				s := newServer(t, store, captcha.Options{ReuseCode: reuse}, handlers.CaptchaOptions{})
-
-				a := s.post(t, "/captcha/send", keyBody(phone))
+			bubble(t, func(t *testing.T) {
+				s := newServer(t, nil, captcha.Options{ReuseCode: reuse}, handlers.CaptchaOptions{})
+				a, ch1 := s.send(t, phone)
 				a.want(t, 200, "")
-				if a.body != `{"expires_in":300,"resend_in":60}`+"\n" {
-					t.Errorf("send body %q", a.body)
+				if want := `{"challenge":"` + ch1 + `","expires_in":300,"resend_in":60}` + "\n"; a.body != want {
+					t.Errorf("send body %q, want %q", a.body, want)
 				}
 				first, to := s.gw.last(t)
 				if to != phone {
 					t.Errorf("delivered to %q, want %q", to, phone)
 				}
 
-				a = s.post(t, "/captcha/send", keyBody(phone))
+				a, _ = s.send(t, phone)
 				a.want(t, 429, handlers.CodeResendTooSoon)
 				if a.retryAfter != 60 {
 					t.Errorf("resend too soon: retry_after %d, want 60", a.retryAfter)
 				}
-				if n := s.gw.delivered(); n != 1 {
-					t.Errorf("%d deliveries after a refused resend, want 1", n)
-				}
 
-				s.clock.Advance(61 * time.Second)
-				s.post(t, "/captcha/send", keyBody(phone)).want(t, 200, "")
-				second, _ := s.gw.last(t)
-				if reuse && second != first {
-					t.Errorf("ReuseCode: resend delivered %q, want the same code %q", second, first)
-				}
-				if !reuse && second == first {
-					t.Errorf("resend delivered the same code %q, want a new one", second)
+				time.Sleep(61 * time.Second)
+				ch2, second := s.mustSend(t, phone)
+				if reuse != (second == first) {
+					t.Errorf("reuse=%v: resend delivered %q after %q", reuse, second, first)
 				}
 
 				var failBody string
 				for i := range 5 {
-					a := s.post(t, "/captcha/verify", verifyBody(phone, "0000"))
+					a := s.verify(t, phone, ch2, "0000")
 					a.want(t, 422, handlers.CodeInvalidCode)
 					if i == 0 {
 						failBody = a.body
@@ -81,43 +72,55 @@ func TestCaptchaFlow(t *testing.T) {
 						t.Errorf("wrong code #%d answered %q, want the same body as #1 %q", i+1, a.body, failBody)
 					}
 				}
-				a = s.post(t, "/captcha/verify", verifyBody(phone, second))
-				a.want(t, 422, handlers.CodeInvalidCode)
-				if a.body != failBody {
-					t.Errorf("burned code answered %q, want %q", a.body, failBody)
+				if a := s.verify(t, phone, ch2, second); a.status != 422 || a.body != failBody {
+					t.Errorf("burned challenge answered %d %q, want 422 %q", a.status, a.body, failBody)
 				}
-
-				s.clock.Advance(61 * time.Second)
-				s.post(t, "/captcha/send", keyBody(phone)).want(t, 200, "")
-				fresh, _ := s.gw.last(t)
-				s.post(t, "/captcha/verify", verifyBody(phone, fresh)).want(t, 200, "")
-				a = s.post(t, "/captcha/verify", verifyBody(phone, fresh))
-				a.want(t, 422, handlers.CodeInvalidCode)
-				if a.body != failBody {
-					t.Errorf("used code answered %q, want %q", a.body, failBody)
+				s.verify(t, phone, ch1, first).want(t, 200, "")
+				if a := s.verify(t, phone, ch1, first); a.status != 422 || a.body != failBody {
+					t.Errorf("used code answered %d %q, want 422 %q", a.status, a.body, failBody)
 				}
 			})
 		})
 	}
 }
 
-// TestVerifyFailuresLookAlike checks that an unknown key, an expired code,
-// a wrong code and an empty code get byte-identical answers.
+// TestCaptchaOnRedis runs send, verify and the resend interval on the
+// Redis stores, on the real clock.
+func TestCaptchaOnRedis(t *testing.T) {
+	t.Parallel()
+	for _, b := range redisBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			store, _ := b.open(t)
+			s := newServer(t, store, captcha.Options{}, handlers.CaptchaOptions{})
+			ch, code := s.mustSend(t, phone)
+			a, _ := s.send(t, phone)
+			a.want(t, 429, handlers.CodeResendTooSoon)
+			s.verify(t, phone, ch, "0000").want(t, 422, handlers.CodeInvalidCode)
+			s.verify(t, phone, ch, code).want(t, 200, "")
+			s.verify(t, phone, ch, code).want(t, 422, handlers.CodeInvalidCode)
+		})
+	}
+}
+
+// TestVerifyFailuresLookAlike checks that an unknown key, a wrong code, an
+// empty code, a wrong challenge and an expired code get byte-identical
+// answers.
 func TestVerifyFailuresLookAlike(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b backend) {
-		store, _ := b.open(t)
-		s := newServer(t, store, captcha.Options{}, handlers.CaptchaOptions{})
-		s.post(t, "/captcha/send", keyBody("+15550100001")).want(t, 200, "")
-		s.post(t, "/captcha/send", keyBody("+15550100002")).want(t, 200, "")
-		expired, _ := s.gw.last(t)
+	bubble(t, func(t *testing.T) {
+		s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{})
+		ch1, _ := s.mustSend(t, "+15550100001")
+		ch2, expired := s.mustSend(t, "+15550100002")
 
 		bodies := map[string]string{}
-		bodies["unknown key"] = s.post(t, "/captcha/verify", verifyBody("+15550109999", "1234")).body
-		bodies["wrong code"] = s.post(t, "/captcha/verify", verifyBody("+15550100001", "9999")).body
-		bodies["empty code"] = s.post(t, "/captcha/verify", verifyBody("+15550100001", "")).body
-		s.clock.Advance(5*time.Minute + time.Second)
-		bodies["expired code"] = s.post(t, "/captcha/verify", verifyBody("+15550100002", expired)).body
+		bodies["unknown key"] = s.verify(t, "+15550109999", ch1, "1234").body
+		bodies["wrong code"] = s.verify(t, "+15550100001", ch1, "9999").body
+		bodies["empty code"] = s.verify(t, "+15550100001", ch1, "").body
+		bodies["another key's challenge"] = s.verify(t, "+15550100001", ch2, expired).body
+		bodies["malformed challenge"] = s.verify(t, "+15550100001", "x", "1234").body
+		time.Sleep(5*time.Minute + time.Second)
+		bodies["expired code"] = s.verify(t, "+15550100002", ch2, expired).body
 		for name, body := range bodies {
 			if body != bodies["unknown key"] {
 				t.Errorf("%s answered %q, unknown key %q: they must not differ", name, body, bodies["unknown key"])
@@ -126,15 +129,116 @@ func TestVerifyFailuresLookAlike(t *testing.T) {
 	})
 }
 
+// TestThirdPartyCannotBurn (issue 12, item 2): anonymous guesses on a
+// victim's number, without the victim's challenge, never burn the code the
+// victim is about to type; nor do a third party's own send and guesses.
+func TestThirdPartyCannotBurn(t *testing.T) {
+	t.Parallel()
+	bubble(t, func(t *testing.T) {
+		s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{NoRateLimit: true})
+		victim, code := s.mustSend(t, phone)
+		for _, ch := range []string{"", "0", strings.Repeat("0", 32), strings.Repeat("f", 32), strings.ToUpper(victim)} {
+			for range 10 {
+				s.verify(t, phone, ch, "0000").want(t, 422, handlers.CodeInvalidCode)
+			}
+		}
+		s.post(t, "/captcha/verify", `{"key":"`+phone+`","code":"0000"}`).want(t, 400, handlers.CodeMissingField)
+
+		time.Sleep(time.Minute) // the third party asks for a code for the victim's number
+		own, _ := s.mustSend(t, phone)
+		for range 10 {
+			s.verify(t, phone, own, "0000").want(t, 422, handlers.CodeInvalidCode)
+		}
+		s.verify(t, phone, victim, code).want(t, 200, "")
+	})
+}
+
+// TestDefaultRateLimit (issue 12, item 9): the endpoints limit each client
+// IP by default, over both endpoints; NoRateLimit turns that off.
+func TestDefaultRateLimit(t *testing.T) {
+	t.Parallel()
+	t.Run("on by default", func(t *testing.T) {
+		t.Parallel()
+		bubble(t, func(t *testing.T) {
+			s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{})
+			for i := range handlers.DefaultRateLimit {
+				path, body := "/captcha/send", keyBody(fmt.Sprint("+1555010", 1000+i))
+				if i%2 == 1 {
+					path, body = "/captcha/verify", verifyBody(phone, strings.Repeat("0", 32), "1")
+				}
+				if a := s.post(t, path, body); a.status == 429 {
+					t.Fatalf("request %d answered 429 %s, want the first %d through", i+1, a.body, handlers.DefaultRateLimit)
+				}
+			}
+			a := s.post(t, "/captcha/send", keyBody("+15550109999"))
+			a.want(t, 429, middleware.CodeRateLimited)
+			if a.retryAfter < 1 || a.retryAfter > 60 || a.header.Get("X-RateLimit-Limit") != strconv.Itoa(handlers.DefaultRateLimit) {
+				t.Errorf("429 with retry_after %d, X-RateLimit-Limit %q", a.retryAfter, a.header.Get("X-RateLimit-Limit"))
+			}
+			if n := s.gw.delivered(); n != handlers.DefaultRateLimit/2 {
+				t.Errorf("%d texts sent, want %d", n, handlers.DefaultRateLimit/2)
+			}
+			time.Sleep(time.Minute)
+			s.post(t, "/captcha/send", keyBody("+15550109999")).want(t, 200, "")
+		})
+	})
+	t.Run("NoRateLimit", func(t *testing.T) {
+		t.Parallel()
+		bubble(t, func(t *testing.T) {
+			s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{NoRateLimit: true})
+			for i := range 5 * handlers.DefaultRateLimit {
+				s.post(t, "/captcha/send", keyBody(fmt.Sprint("+1555010", 1000+i))).want(t, 200, "")
+			}
+		})
+	})
+}
+
+// TestOnVerified (issue 12, item 8): the hook writes the answer of a
+// successful verify, with the normalized key, and only then.
+func TestOnVerified(t *testing.T) {
+	t.Parallel()
+	bubble(t, func(t *testing.T) {
+		var calls []string
+		s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{
+			ValidateKey: handlers.PhoneKey,
+			OnVerified: func(w http.ResponseWriter, r *http.Request, key string) {
+				calls = append(calls, key)
+				http.SetCookie(w, &http.Cookie{Name: "session", Value: "s-" + key, HttpOnly: true, Secure: true})
+				middleware.WriteJSON(w, http.StatusOK, map[string]string{"token": "t-" + key})
+			},
+		})
+		ch, code := s.mustSend(t, "+1 555 010 0000")
+		s.verify(t, "+15550100000", ch, "0000").want(t, 422, handlers.CodeInvalidCode)
+		if len(calls) != 0 {
+			t.Fatalf("OnVerified ran on a wrong code: %v", calls)
+		}
+		req := httptest.NewRequest(http.MethodPost, "/captcha/verify", strings.NewReader(verifyBody("+1 (555) 010-0000", ch, code)))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		s.h.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Body.String() != `{"token":"t-+15550100000"}`+"\n" {
+			t.Fatalf("verify answered %d %q, want the hook's answer", rec.Code, rec.Body.String())
+		}
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control %q, want no-store", cc)
+		}
+		if c := rec.Result().Cookies(); len(c) != 1 || c[0].Value != "s-+15550100000" {
+			t.Errorf("cookies %v, want the session", c)
+		}
+		if len(calls) != 1 || calls[0] != "+15550100000" {
+			t.Errorf("OnVerified got %v, want [+15550100000]", calls)
+		}
+	})
+}
+
 func TestDeliveryFailsRollsBack(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b backend) {
-		store, _ := b.open(t)
+	bubble(t, func(t *testing.T) {
 		logger, logs := testlog.Buffer()
-		s := newServer(t, store, captcha.Options{}, handlers.CaptchaOptions{Logger: logger})
+		s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{Logger: logger})
 
 		s.gw.setFail(true, 0)
-		a := s.post(t, "/captcha/send", keyBody(phone))
+		a, _ := s.send(t, phone)
 		a.want(t, 502, handlers.CodeDeliveryFailed)
 		if n := s.gw.calls.Load(); n != 4 {
 			t.Errorf("gateway called %d times, want 4 (1 + 3 retries)", n)
@@ -146,38 +250,62 @@ func TestDeliveryFailsRollsBack(t *testing.T) {
 		if l := logs(); !strings.Contains(l, "delivery failed") || !strings.Contains(l, "500") {
 			t.Errorf("the delivery failure was not logged with its cause: %s", l)
 		}
-		// The code the generator made for the failed send was "1001": it must
-		// never verify.
-		s.post(t, "/captcha/verify", verifyBody(phone, "1001")).want(t, 422, handlers.CodeInvalidCode)
 
 		// Rolled back: the key may ask again at once, without waiting.
 		s.gw.setFail(false, 2) // two failures, then the retry gets through
-		s.post(t, "/captcha/send", keyBody(phone)).want(t, 200, "")
-		code, _ := s.gw.last(t)
-		s.post(t, "/captcha/verify", verifyBody(phone, code)).want(t, 200, "")
+		ch, code := s.mustSend(t, phone)
+		if code == "1001" {
+			t.Fatal("the code of the failed send was delivered again")
+		}
+		s.verify(t, phone, ch, "1001").want(t, 422, handlers.CodeInvalidCode)
+		s.verify(t, phone, ch, code).want(t, 200, "")
 	})
 }
 
 func TestStoreDown(t *testing.T) {
 	t.Parallel()
-	b := backends[1] // miniredis: it can be taken down
-	store, down := b.open(t)
-	s := newServer(t, store, captcha.Options{}, handlers.CaptchaOptions{Logger: slog.New(slog.DiscardHandler)})
-	s.post(t, "/captcha/send", keyBody(phone)).want(t, 200, "")
-	code, _ := s.gw.last(t)
+	store, down := redisBackends[0].open(t) // miniredis: it can be taken down
+	s := newServer(t, store, captcha.Options{ResendInterval: time.Millisecond},
+		handlers.CaptchaOptions{Logger: slog.New(slog.DiscardHandler)})
+	ch, code := s.mustSend(t, phone)
 	down()
 
 	for i := range 3 {
-		a := s.post(t, "/captcha/verify", verifyBody(phone, code))
+		a := s.verify(t, phone, ch, code)
 		a.want(t, 503, handlers.CodeStoreUnavailable)
 		if a.retryAfter < 1 {
 			t.Errorf("verify #%d: 503 without Retry-After", i+1)
 		}
 	}
-	s.clock.Advance(2 * time.Minute)
-	s.post(t, "/captcha/send", keyBody(phone)).want(t, 503, handlers.CodeStoreUnavailable)
+	a, _ := s.send(t, phone)
+	a.want(t, 503, handlers.CodeStoreUnavailable)
 	if n := s.gw.delivered(); n != 1 {
 		t.Errorf("%d deliveries, want 1: nothing is delivered while the store is down", n)
+	}
+}
+
+// TestFrozenRedis (issue 9, item 5): with Redis frozen by SIGSTOP and a
+// go-redis client on its default options, both endpoints answer 503 within
+// the store's default Timeout (200 ms) plus 50 ms.
+func TestFrozenRedis(t *testing.T) {
+	srv := testredis.Server(t)
+	store := captcha.NewRedisStore(srv.Client(), captcha.RedisOptions{})
+	s := newServer(t, store, captcha.Options{}, handlers.CaptchaOptions{Logger: slog.New(slog.DiscardHandler)})
+	ch, code := s.mustSend(t, phone)
+	srv.Freeze()
+	const limit = 250 * time.Millisecond
+	for _, c := range []struct{ path, body string }{
+		{"/captcha/send", keyBody("+15550100009")},
+		{"/captcha/verify", verifyBody(phone, ch, code)},
+	} {
+		start := time.Now()
+		a := s.post(t, c.path, c.body)
+		took := time.Since(start)
+		a.want(t, 503, handlers.CodeStoreUnavailable)
+		if took > limit {
+			t.Errorf("%s on a frozen Redis answered after %v, want at most %v", c.path, took, limit)
+		}
+		t.Logf("%s on a frozen Redis: %d after %v", c.path, a.status, took)
 	}
 }
 
@@ -232,7 +360,7 @@ func TestStatuses(t *testing.T) {
 	}{
 		{"200 send and verify", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", `{"key":"ann"}`, 200, ""),
-			post("/captcha/verify", `{"key":"ann","code":"1001"}`, 200, ""),
+			post("/captcha/verify", `{"key":"ann","challenge":"$ch","code":"1001"}`, 200, ""),
 		}},
 		{"200 with JSON variants", nil, handlers.CaptchaOptions{}, []step{
 			{"POST", "/captcha/send", "application/json; charset=UTF-8", ` {"key":"a"} ` + "\n", 200, ""},
@@ -247,18 +375,31 @@ func TestStatuses(t *testing.T) {
 			post("/captcha/send", `{"key":"a"} x`, 400, handlers.CodeInvalidJSON),
 			post("/captcha/send", `{"key":"a"}{"key":"b"}`, 400, handlers.CodeInvalidJSON),
 			post("/captcha/send", `{"key":"a"}]`, 400, handlers.CodeInvalidJSON),
-			post("/captcha/verify", `{"key":"a","code":1234}`, 400, handlers.CodeInvalidJSON),
+			post("/captcha/verify", `{"key":"a","challenge":"c","code":1234}`, 400, handlers.CodeInvalidJSON),
+		}},
+		{"400 invalid_json: invalid UTF-8 and lone surrogates (issue 12, item 6)", nil, handlers.CaptchaOptions{}, []step{
+			post("/captcha/send", "{\"key\":\"ann\xff\"}", 400, handlers.CodeInvalidJSON),
+			post("/captcha/send", "{\"key\":\"ann\xc3\"}", 400, handlers.CodeInvalidJSON),
+			post("/captcha/send", "{\"key\":\"ann\xed\xa0\x80\"}", 400, handlers.CodeInvalidJSON),
+			post("/captcha/send", `{"key":"ann\ud800"}`, 400, handlers.CodeInvalidJSON),
+			post("/captcha/send", `{"key":"ann\ufffd"}`, 400, handlers.CodeInvalidJSON),
+			post("/captcha/send", "{\"key\":\"ann\"}\xff", 400, handlers.CodeInvalidJSON),
+			post("/captcha/send", `{"key":"ann"}`, 200, ""),
+			post("/captcha/verify", "{\"key\":\"ann\",\"challenge\":\"$ch\",\"code\":\"1001\xff\"}", 400, handlers.CodeInvalidJSON),
+			post("/captcha/verify", "{\"key\":\"ann\",\"challenge\":\"$ch\xfe\",\"code\":\"1001\"}", 400, handlers.CodeInvalidJSON),
+			post("/captcha/verify", `{"key":"ann","challenge":"$ch","code":"1001"}`, 200, ""),
 		}},
 		{"400 unknown_field", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", `{"key":"a","code":"1"}`, 400, handlers.CodeUnknownField),
-			post("/captcha/verify", `{"key":"a","code":"1","x":0}`, 400, handlers.CodeUnknownField),
+			post("/captcha/verify", `{"key":"a","challenge":"c","code":"1","x":0}`, 400, handlers.CodeUnknownField),
 		}},
 		{"400 missing_field", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", `{}`, 400, handlers.CodeMissingField),
 			post("/captcha/send", `null`, 400, handlers.CodeMissingField),
 			post("/captcha/send", `{"key":null}`, 400, handlers.CodeMissingField),
-			post("/captcha/verify", `{"key":"a"}`, 400, handlers.CodeMissingField),
-			post("/captcha/verify", `{"code":"1"}`, 400, handlers.CodeMissingField),
+			post("/captcha/verify", `{"key":"a","challenge":"c"}`, 400, handlers.CodeMissingField),
+			post("/captcha/verify", `{"key":"a","code":"1"}`, 400, handlers.CodeMissingField),
+			post("/captcha/verify", `{"challenge":"c","code":"1"}`, 400, handlers.CodeMissingField),
 		}},
 		{"404 not_found", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/nope", `{}`, 404, handlers.CodeNotFound),
@@ -270,7 +411,7 @@ func TestStatuses(t *testing.T) {
 		}},
 		{"413 body_too_large", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", big, 413, handlers.CodeBodyTooLarge),
-			post("/captcha/send", `{"key":"a"}`+strings.Repeat(" ", 1100), 413, handlers.CodeBodyTooLarge),
+			post("/captcha/send", `{"key":"a"}`+strings.Repeat(" ", handlers.DefaultMaxBodyBytes), 413, handlers.CodeBodyTooLarge),
 		}},
 		{"413 with a custom limit", nil, handlers.CaptchaOptions{MaxBodyBytes: 10}, []step{
 			post("/captcha/send", `{"key":"abc"}`, 413, handlers.CodeBodyTooLarge),
@@ -288,15 +429,15 @@ func TestStatuses(t *testing.T) {
 			post("/captcha/send", `{"key":"a\u202eb"}`, 422, handlers.CodeInvalidKey),
 			post("/captcha/send", `{"key":" a"}`, 422, handlers.CodeInvalidKey),
 			post("/captcha/send", keyBody(strings.Repeat("k", 255)), 422, handlers.CodeInvalidKey),
-			post("/captcha/verify", `{"key":"","code":"1"}`, 422, handlers.CodeInvalidKey),
+			post("/captcha/verify", `{"key":"","challenge":"c","code":"1"}`, 422, handlers.CodeInvalidKey),
 		}},
 		{"422 invalid_key with PhoneKey", nil, handlers.CaptchaOptions{ValidateKey: handlers.PhoneKey}, []step{
 			post("/captcha/send", `{"key":"5550100000"}`, 422, handlers.CodeInvalidKey),
 			post("/captcha/send", `{"key":"+1 (555) 010-0000"}`, 200, ""),
-			post("/captcha/verify", `{"key":"+15550100000","code":"1001"}`, 200, ""),
+			post("/captcha/verify", `{"key":"+15550100000","challenge":"$ch","code":"1001"}`, 200, ""),
 		}},
 		{"422 invalid_code", nil, handlers.CaptchaOptions{}, []step{
-			post("/captcha/verify", `{"key":"nobody","code":"1234"}`, 422, handlers.CodeInvalidCode),
+			post("/captcha/verify", `{"key":"nobody","challenge":"c","code":"1234"}`, 422, handlers.CodeInvalidCode),
 		}},
 		{"429 resend_too_soon", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", `{"key":"a"}`, 200, ""),
@@ -306,17 +447,17 @@ func TestStatuses(t *testing.T) {
 			Limiter: ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 3, Duration: time.Minute}),
 		}, []step{
 			post("/captcha/send", `{"key":"a"}`, 200, ""),
-			post("/captcha/verify", `{"key":"a","code":"0"}`, 422, handlers.CodeInvalidCode),
+			post("/captcha/verify", `{"key":"a","challenge":"$ch","code":"0"}`, 422, handlers.CodeInvalidCode),
 			post("/captcha/send", `{"key":"b"}`, 200, ""),
 			post("/captcha/send", `{"key":"c"}`, 429, middleware.CodeRateLimited),
-			post("/captcha/verify", `{"key":"a","code":"1001"}`, 429, middleware.CodeRateLimited),
+			post("/captcha/verify", `{"key":"a","challenge":"$ch","code":"1001"}`, 429, middleware.CodeRateLimited),
 			{"GET", "/captcha/send", "", "", 405, handlers.CodeMethodNotAllowed},
 		}},
 		{"502 delivery_failed (Deliver returns nil)", nil, handlers.CaptchaOptions{
 			Deliver: func(*client.Client, string, string) client.Sender { return nil },
 		}, []step{
 			post("/captcha/send", `{"key":"a"}`, 502, handlers.CodeDeliveryFailed),
-			post("/captcha/verify", `{"key":"a","code":"1001"}`, 422, handlers.CodeInvalidCode),
+			post("/captcha/verify", `{"key":"a","challenge":"c","code":"1001"}`, 422, handlers.CodeInvalidCode),
 		}},
 		{"502 delivery_failed (Deliver panics), rolled back", nil, handlers.CaptchaOptions{
 			Deliver: func(c *client.Client, code, key string) client.Sender {
@@ -327,7 +468,7 @@ func TestStatuses(t *testing.T) {
 			},
 		}, []step{
 			post("/captcha/send", `{"key":"boom"}`, 502, handlers.CodeDeliveryFailed),
-			post("/captcha/verify", `{"key":"boom","code":"1001"}`, 422, handlers.CodeInvalidCode),
+			post("/captcha/verify", `{"key":"boom","challenge":"c","code":"1001"}`, 422, handlers.CodeInvalidCode),
 			post("/captcha/send", `{"key":"ok"}`, 200, ""),
 		}},
 		{"502 delivery_failed (the send panics)", nil, handlers.CaptchaOptions{
@@ -339,13 +480,13 @@ func TestStatuses(t *testing.T) {
 		}},
 		{"503 store_unavailable", failingStore{}, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", `{"key":"a"}`, 503, handlers.CodeStoreUnavailable),
-			post("/captcha/verify", `{"key":"a","code":"1001"}`, 503, handlers.CodeStoreUnavailable),
+			post("/captcha/verify", `{"key":"a","challenge":"`+strings.Repeat("a", 32)+`","code":"1001"}`, 503, handlers.CodeStoreUnavailable),
 		}},
 		{"503 rate_limit_unavailable", nil, handlers.CaptchaOptions{
 			Limiter: ratelimit.New(failingLimiterStore{}, ratelimit.Options{}),
 		}, []step{
 			post("/captcha/send", `{"key":"a"}`, 503, middleware.CodeRateLimitUnavailable),
-			post("/captcha/verify", `{"key":"a","code":"1"}`, 503, middleware.CodeRateLimitUnavailable),
+			post("/captcha/verify", `{"key":"a","challenge":"c","code":"1"}`, 503, middleware.CodeRateLimitUnavailable),
 		}},
 		{"limiter fails open", nil, handlers.CaptchaOptions{
 			Limiter:   ratelimit.New(failingLimiterStore{}, ratelimit.Options{}),
@@ -357,28 +498,32 @@ func TestStatuses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			store := tc.store
-			if store == nil {
-				store = captcha.NewMemoryStore()
-			}
-			tc.hopts.Logger = quiet
-			s := newServer(t, store, captcha.Options{}, tc.hopts)
-			for i, st := range tc.steps {
-				a := s.do(t, st.method, st.path, st.ct, st.body)
-				if a.status != st.status || a.code != st.code {
-					t.Fatalf("step %d: %s %s %q: answer %d %q (%s), want %d %q",
-						i+1, st.method, st.path, st.body, a.status, a.code, a.body, st.status, st.code)
+			bubble(t, func(t *testing.T) {
+				tc.hopts.Logger = quiet
+				s := newServer(t, tc.store, captcha.Options{}, tc.hopts)
+				var challenge string // of the last successful send: "$ch" in bodies
+				for i, st := range tc.steps {
+					a := s.do(t, st.method, st.path, st.ct, strings.ReplaceAll(st.body, "$ch", challenge))
+					if a.status != st.status || a.code != st.code {
+						t.Fatalf("step %d: %s %s %q: answer %d %q (%s), want %d %q",
+							i+1, st.method, st.path, st.body, a.status, a.code, a.body, st.status, st.code)
+					}
+					if a.status == 200 && st.path == "/captcha/send" {
+						var res struct{ Challenge string }
+						_ = json.Unmarshal([]byte(a.body), &res)
+						challenge = res.Challenge
+					}
+					if a.status == 405 && a.header.Get("Allow") != "POST" {
+						t.Errorf("step %d: 405 with Allow %q, want POST", i+1, a.header.Get("Allow"))
+					}
+					if a.status == 429 && a.code == middleware.CodeRateLimited && a.header.Get("X-RateLimit-Limit") == "" {
+						t.Errorf("step %d: 429 rate_limited without X-RateLimit-Limit", i+1)
+					}
+					if strings.Contains(a.body, errDown.Error()) || strings.Contains(a.body, "panic") {
+						t.Errorf("step %d: the answer leaks an internal error: %s", i+1, a.body)
+					}
 				}
-				if a.status == 405 && a.header.Get("Allow") != "POST" {
-					t.Errorf("step %d: 405 with Allow %q, want POST", i+1, a.header.Get("Allow"))
-				}
-				if a.status == 429 && a.code == middleware.CodeRateLimited && a.header.Get("X-RateLimit-Limit") == "" {
-					t.Errorf("step %d: 429 rate_limited without X-RateLimit-Limit", i+1)
-				}
-				if strings.Contains(a.body, errDown.Error()) || strings.Contains(a.body, "panic") {
-					t.Errorf("step %d: the answer leaks an internal error: %s", i+1, a.body)
-				}
-			}
+			})
 		})
 	}
 }
@@ -423,7 +568,7 @@ func TestDeliverGetsTheRequestClient(t *testing.T) {
 	t.Parallel()
 	t.Run("middleware.Client", func(t *testing.T) {
 		t.Parallel()
-		s := newServer(t, captcha.NewMemoryStore(), captcha.Options{}, handlers.CaptchaOptions{})
+		s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{})
 		req := httptest.NewRequest(http.MethodPost, "/captcha/send", strings.NewReader(`{"key":"a"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Request-Id", "req-42")
@@ -445,9 +590,7 @@ func TestDeliverGetsTheRequestClient(t *testing.T) {
 				next.ServeHTTP(w, r)
 			})
 		})
-		r.Mount("/captcha", handlers.Captcha(p, handlers.CaptchaOptions{
-			Deliver: deliverSMS, Retry: fastRetry, Client: client.New(client.Options{BaseURL: gw.URL}),
-		}))
+		r.Mount("/captcha", handlers.Captcha(p, handlers.CaptchaOptions{Deliver: deliverSMS, Client: gw.api()}))
 		serve(t, r, http.MethodPost, "/captcha/send", "application/json", `{"key":"a"}`).want(t, 200, "")
 		if gw.delivered() != 1 || reqID == "" || gw.requestID[0] != reqID {
 			t.Errorf("gateway saw request ids %q, want [%s] (chi's generated id)", gw.requestID, reqID)
@@ -458,6 +601,7 @@ func TestDeliverGetsTheRequestClient(t *testing.T) {
 func TestCaptchaPanics(t *testing.T) {
 	t.Parallel()
 	p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
+	lim := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{})
 	for name, f := range map[string]func(){
 		"nil provider": func() { handlers.Captcha(nil, handlers.CaptchaOptions{Deliver: deliverSMS}) },
 		"nil Deliver":  func() { handlers.Captcha(p, handlers.CaptchaOptions{}) },
@@ -467,11 +611,14 @@ func TestCaptchaPanics(t *testing.T) {
 		"negative body limit": func() {
 			handlers.Captcha(p, handlers.CaptchaOptions{Deliver: deliverSMS, MaxBodyBytes: -1})
 		},
+		"Limiter and NoRateLimit": func() {
+			handlers.Captcha(p, handlers.CaptchaOptions{Deliver: deliverSMS, Limiter: lim, NoRateLimit: true})
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
-				if recover() == nil {
-					t.Errorf("Captcha with %s did not panic", name)
+				if r := recover(); !strings.HasPrefix(fmt.Sprint(r), "handlers: ") {
+					t.Errorf("Captcha with %s panicked with %v, want a \"handlers: \" message", name, r)
 				}
 			}()
 			f()
@@ -480,45 +627,33 @@ func TestCaptchaPanics(t *testing.T) {
 }
 
 // TestDefaultRetry checks that zero Retry options mean client.Retry's
-// defaults here too: 3 retries with constant waits (1 ms each with a Delay of
-// 1 ms; the default Delay is 1 s).
+// defaults here too: 3 retries, 1 s apart (on the bubble's clock).
 func TestDefaultRetry(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var calls int
-	var waits []time.Duration
-	p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
-	h := handlers.Captcha(p, handlers.CaptchaOptions{
-		Logger: slog.New(slog.DiscardHandler),
-		Retry: client.RetryOptions{Delay: time.Millisecond, OnRetry: func(e client.RetryEvent) {
-			mu.Lock()
-			defer mu.Unlock()
-			waits = append(waits, e.Delay)
-		}},
-		Deliver: func(*client.Client, string, string) client.Sender {
-			return client.SenderFunc(func(context.Context) (*client.Response, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				calls++
-				return nil, errors.New("gateway down")
-			})
-		},
-	})
-	serve(t, h, http.MethodPost, "/send", "application/json", `{"key":"a"}`).want(t, 502, handlers.CodeDeliveryFailed)
-	mu.Lock()
-	defer mu.Unlock()
-	if calls != 4 {
-		t.Errorf("%d sends, want 4 (1 + 3 retries)", calls)
-	}
-	want := []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
-	if len(waits) != len(want) {
-		t.Fatalf("waits %v, want %v", waits, want)
-	}
-	for i := range want {
-		if waits[i] != want[i] {
-			t.Errorf("wait %d = %s, want %s", i+1, waits[i], want[i])
+	bubble(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var at []time.Duration
+		start := time.Now()
+		p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
+		h := handlers.Captcha(p, handlers.CaptchaOptions{
+			Logger: slog.New(slog.DiscardHandler),
+			Deliver: func(*client.Client, string, string) client.Sender {
+				return client.SenderFunc(func(context.Context) (*client.Response, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					at = append(at, time.Since(start))
+					return nil, errors.New("gateway down")
+				})
+			},
+		})
+		serve(t, h, http.MethodPost, "/send", "application/json", `{"key":"a"}`).want(t, 502, handlers.CodeDeliveryFailed)
+		mu.Lock()
+		defer mu.Unlock()
+		want := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}
+		if fmt.Sprint(at) != fmt.Sprint(want) {
+			t.Errorf("sends at %v, want %v (1 + 3 retries, 1 s apart)", at, want)
 		}
-	}
+	})
 }
 
 // TestUnexpectedErrors checks that an error the captcha package does not
@@ -527,7 +662,7 @@ func TestDefaultRetry(t *testing.T) {
 func TestUnexpectedErrors(t *testing.T) {
 	t.Parallel()
 	logger, logs := testlog.Buffer()
-	s := newServer(t, captcha.NewMemoryStore(), captcha.Options{Generator: func() string { return "" }},
+	s := newServer(t, nil, captcha.Options{Generator: func() string { return "" }},
 		handlers.CaptchaOptions{Logger: logger})
 	s.post(t, "/captcha/send", keyBody("a")).want(t, 503, handlers.CodeStoreUnavailable)
 	if !strings.Contains(logs(), "captcha failed unexpectedly") {
@@ -535,7 +670,7 @@ func TestUnexpectedErrors(t *testing.T) {
 	}
 
 	logger, logs = testlog.Buffer()
-	s = newServer(t, captcha.NewMemoryStore(), captcha.Options{}, handlers.CaptchaOptions{Logger: logger,
+	s = newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{Logger: logger,
 		Deliver: func(*client.Client, string, string) client.Sender { panic("bug 7") }})
 	s.post(t, "/captcha/send", keyBody("a")).want(t, 502, handlers.CodeDeliveryFailed)
 	if l := logs(); !strings.Contains(l, "Deliver panicked") || !strings.Contains(l, "bug 7") ||

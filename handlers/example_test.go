@@ -1,12 +1,12 @@
 package handlers_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
@@ -15,11 +15,11 @@ import (
 	"github.com/alovago/alova/client"
 	"github.com/alovago/alova/handlers"
 	"github.com/alovago/alova/middleware"
-	"github.com/alovago/alova/ratelimit"
 )
 
 // Mount the captcha endpoints on a chi router. The codes go out through an
-// SMS gateway (a test server here); a user sends, then verifies.
+// SMS gateway (a test server here); a user sends, then verifies with the
+// challenge /send gave them, and OnVerified starts their session.
 func ExampleCaptcha() {
 	var sms struct{ To, Code string }
 	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +30,6 @@ func ExampleCaptcha() {
 	api := client.New(client.Options{BaseURL: gateway.URL})
 
 	codes := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{}) // NewRedisStore for many processes
-	perIP := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 10, Duration: time.Minute})
 
 	r := chi.NewRouter()
 	r.Use(chimw.RequestID, chimw.ClientIPFromRemoteAddr, middleware.Client(api))
@@ -39,27 +38,39 @@ func ExampleCaptcha() {
 			return c.Post("/sms/send", map[string]string{"to": key, "code": code})
 		},
 		ValidateKey: handlers.PhoneKey,
-		Limiter:     perIP,
+		OnVerified: func(w http.ResponseWriter, r *http.Request, phone string) {
+			// The caller proved they hold phone: start a session (a cookie
+			// here; a token works the same).
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "s-for-" + phone, HttpOnly: true, Secure: true})
+			middleware.WriteJSON(w, http.StatusOK, map[string]string{"user": phone})
+		},
+		// A per-client limit is on by default (handlers.DefaultRateLimit a
+		// minute per IP); set Limiter for one on Redis.
 	}))
 
-	post := func(path, body string) {
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	post := func(path string, body any) map[string]any {
+		b, _ := json.Marshal(body)
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		r.ServeHTTP(rec, req)
-		fmt.Print(path, " ", rec.Code, " ", rec.Body.String())
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		fmt.Println(strings.TrimSpace(fmt.Sprintf("%s %d %s", path, rec.Code, rec.Header().Get("Set-Cookie"))))
+		return out
 	}
-	post("/captcha/send", `{"key":"+1 555 010 0000"}`)
-	fmt.Println("sms to", sms.To)
-	post("/captcha/send", `{"key":"+15550100000"}`)
-	post("/captcha/verify", `{"key":"+15550100000","code":"`+sms.Code+`"}`)
-	post("/captcha/verify", `{"key":"+15550100000","code":"`+sms.Code+`"}`)
+	sent := post("/captcha/send", map[string]string{"key": "+1 555 010 0000"})
+	fmt.Println("sms to", sms.To, "expires_in", sent["expires_in"])
+	challenge, _ := sent["challenge"].(string)
+	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": "someone-else's", "code": sms.Code})
+	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": challenge, "code": sms.Code})
+	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": challenge, "code": sms.Code})
 	// Output:
-	// /captcha/send 200 {"expires_in":300,"resend_in":60}
-	// sms to +15550100000
-	// /captcha/send 429 {"error":{"code":"resend_too_soon","message":"a code was sent to this key recently; wait before asking again","retry_after":60}}
-	// /captcha/verify 200 {"verified":true}
-	// /captcha/verify 422 {"error":{"code":"invalid_code","message":"the code is wrong, expired or already used"}}
+	// /captcha/send 200
+	// sms to +15550100000 expires_in 300
+	// /captcha/verify 422
+	// /captcha/verify 200 session=s-for-+15550100000; HttpOnly; Secure
+	// /captcha/verify 422
 }
 
 func ExampleEmailKey() {

@@ -11,9 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
-
-	"github.com/alovago/alova/internal/fakeclock"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/go-chi/chi/v5"
@@ -27,10 +26,12 @@ import (
 	"github.com/alovago/alova/middleware"
 )
 
-// gateway is a fake SMS gateway: it records each delivery, and fails the
+// gateway is a fake SMS gateway served in-process (no socket, so tests can
+// run it in a synctest bubble): it records each delivery, and fails the
 // next failN calls (or every call while failAll is set) with 500.
 type gateway struct {
-	*httptest.Server
+	URL       string
+	client    *http.Client
 	mu        sync.Mutex
 	codes     []string
 	keys      []string
@@ -40,10 +41,19 @@ type gateway struct {
 	calls     atomic.Int64
 }
 
+// roundTrip serves a request with h, in the caller's goroutine.
+type roundTrip struct{ h http.Handler }
+
+func (rt roundTrip) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	rt.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
 func newGateway(t testing.TB) *gateway {
 	t.Helper()
-	g := &gateway{}
-	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := &gateway{URL: "http://sms-gateway.test"}
+	g.client = &http.Client{Transport: roundTrip{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.calls.Add(1)
 		var body struct{ To, Code string }
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
@@ -63,9 +73,13 @@ func newGateway(t testing.TB) *gateway {
 		g.keys = append(g.keys, body.To)
 		g.requestID = append(g.requestID, r.Header.Get("X-Request-Id"))
 		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(g.Close)
+	})}}
 	return g
+}
+
+// api returns a client on the gateway.
+func (g *gateway) api() *client.Client {
+	return client.New(client.Options{BaseURL: g.URL, HTTPClient: g.client})
 }
 
 // last returns the last delivered code and its key.
@@ -96,12 +110,6 @@ func deliverSMS(c *client.Client, code, key string) client.Sender {
 	return c.Post("/sms", map[string]string{"to": key, "code": code})
 }
 
-// fastRetry retries 3 times, 1 ms apart.
-var fastRetry = client.RetryOptions{Attempts: 4, Delay: time.Millisecond, Multiplier: 1}
-
-// newClock returns the fake clock the tests start from.
-func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
-
 // seqGen returns a generator of distinct codes "1001", "1002", ….
 func seqGen() func() string {
 	var n atomic.Int64
@@ -109,59 +117,49 @@ func seqGen() func() string {
 	return func() string { return strconv.FormatInt(n.Add(1), 10) }
 }
 
-// backend is a place captcha records live.
-type backend struct {
+// redisBackends are miniredis and the real Redis of REDIS_URL (skipped when
+// unset). They use real sockets, so their tests run outside synctest
+// bubbles, on the real clock. open returns a store and, for miniredis, a
+// function that takes the server down (nil otherwise).
+var redisBackends = []struct {
 	name string
-	// open returns a store for the test and, for miniredis, a function that
-	// takes the server down (nil otherwise).
 	open func(t *testing.T) (store captcha.Store, down func())
-}
-
-// backends are memory, miniredis and the real Redis of REDIS_URL (skipped
-// when unset).
-var backends = []backend{
-	{"memory", func(t *testing.T) (captcha.Store, func()) { return captcha.NewMemoryStore(), nil }},
+}{
 	{"miniredis", func(t *testing.T) (captcha.Store, func()) {
 		mr := miniredis.RunT(t)
 		// A client that gives up at once when the server is down.
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
-			DialTimeout: 100 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return captcha.NewRedisStore(rdb, testredis.Prefix(t, nil)), mr.Close
+		return captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: testredis.Prefix(t, nil), Timeout: 5 * time.Second}), mr.Close
 	}},
 	{"redis", func(t *testing.T) (captcha.Store, func()) {
 		rdb := testredis.Real(t)
-		return captcha.NewRedisStore(rdb, testredis.Prefix(t, rdb)), nil
+		return captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: testredis.Prefix(t, rdb), Timeout: 5 * time.Second}), nil
 	}},
 }
 
-// forEachBackend runs f as a parallel subtest on every backend.
-func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+// bubble runs f in a synctest bubble: time.Sleep there moves the bubble's
+// clock at once, and client.Retry's 1 s waits take no real time.
+func bubble(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, b)
-		})
-	}
+	synctest.Test(t, f)
 }
 
 // server is a chi router as an application builds it: request id, client IP,
 // request-scoped client, and the captcha endpoints under /captcha.
 type server struct {
-	h     http.Handler
-	gw    *gateway
-	clock *fakeclock.Clock
+	h  http.Handler
+	gw *gateway
 }
 
-// newServer mounts handlers.Captcha on a provider over store. popts and
-// hopts are completed with the fake clock, the code generator, the gateway
-// delivery and fast retries where they are zero.
+// newServer mounts handlers.Captcha on a provider over store (memory when
+// nil). popts and hopts are completed with the code generator and the
+// gateway delivery where they are zero.
 func newServer(t *testing.T, store captcha.Store, popts captcha.Options, hopts handlers.CaptchaOptions) *server {
 	t.Helper()
-	s := &server{gw: newGateway(t), clock: newClock()}
-	if popts.Now == nil {
-		popts.Now = s.clock.Now
+	s := &server{gw: newGateway(t)}
+	if store == nil {
+		store = captcha.NewMemoryStore()
 	}
 	if popts.Generator == nil {
 		popts.Generator = seqGen()
@@ -169,15 +167,40 @@ func newServer(t *testing.T, store captcha.Store, popts captcha.Options, hopts h
 	if hopts.Deliver == nil {
 		hopts.Deliver = deliverSMS
 	}
-	if hopts.Retry.Attempts == 0 {
-		hopts.Retry = fastRetry
-	}
-	api := client.New(client.Options{BaseURL: s.gw.URL})
 	r := chi.NewRouter()
-	r.Use(chimw.RequestID, chimw.ClientIPFromRemoteAddr, middleware.Client(api))
+	r.Use(chimw.RequestID, chimw.ClientIPFromRemoteAddr, middleware.Client(s.gw.api()))
 	r.Mount("/captcha", handlers.Captcha(captcha.NewProvider(store, popts), hopts))
 	s.h = r
 	return s
+}
+
+// send posts to /captcha/send for key, and returns the answer and its
+// challenge ("" unless 200).
+func (s *server) send(t testing.TB, key string) (answer, string) {
+	t.Helper()
+	a := s.post(t, "/captcha/send", keyBody(key))
+	var res struct{ Challenge string }
+	if a.status == http.StatusOK {
+		if err := json.Unmarshal([]byte(a.body), &res); err != nil || len(res.Challenge) != 32 {
+			t.Fatalf("send answered %s: no challenge (%v)", a.body, err)
+		}
+	}
+	return a, res.Challenge
+}
+
+// mustSend sends for key, fails t unless it succeeds, and returns the
+// challenge and the code the gateway got.
+func (s *server) mustSend(t testing.TB, key string) (challenge, code string) {
+	t.Helper()
+	a, ch := s.send(t, key)
+	a.want(t, 200, "")
+	code, _ = s.gw.last(t)
+	return ch, code
+}
+
+func (s *server) verify(t testing.TB, key, challenge, code string) answer {
+	t.Helper()
+	return s.post(t, "/captcha/verify", verifyBody(key, challenge, code))
 }
 
 // answer is a decoded answer.
@@ -231,14 +254,21 @@ func checkJSON(status int, h http.Header, body []byte, a *answer) error {
 	dec.DisallowUnknownFields()
 	if status == http.StatusOK {
 		var ok struct {
-			ExpiresIn *int  `json:"expires_in"`
-			ResendIn  *int  `json:"resend_in"`
-			Verified  *bool `json:"verified"`
+			Challenge *string `json:"challenge"`
+			ExpiresIn *int    `json:"expires_in"`
+			ResendIn  *int    `json:"resend_in"`
+			Verified  *bool   `json:"verified"`
 		}
-		if err := dec.Decode(&ok); err != nil || (ok.Verified == nil) == (ok.ExpiresIn == nil || ok.ResendIn == nil) {
+		if err := dec.Decode(&ok); err != nil || (ok.Verified == nil) == (ok.ExpiresIn == nil || ok.ResendIn == nil || ok.Challenge == nil) {
 			return fmt.Errorf("200 with body %q (err %v)", body, err)
 		}
+		if cc := h.Get("Cache-Control"); cc != "no-store" {
+			return fmt.Errorf("200 with Cache-Control %q, want no-store", cc)
+		}
 		return nil
+	}
+	if cc := h.Get("Cache-Control"); cc != "no-store" {
+		return fmt.Errorf("status %d with Cache-Control %q, want no-store", status, cc)
 	}
 	var e struct {
 		Error *struct {
@@ -295,7 +325,7 @@ func keyBody(key string) string {
 	return string(b)
 }
 
-func verifyBody(key, code string) string {
-	b, _ := json.Marshal(map[string]string{"key": key, "code": code})
+func verifyBody(key, challenge, code string) string {
+	b, _ := json.Marshal(map[string]string{"key": key, "challenge": challenge, "code": code})
 	return string(b)
 }

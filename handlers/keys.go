@@ -7,10 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxKeyLength is the longest key [PrintableKey] accepts, in characters, and
+// maxKeyLength is the longest key [PrintableKey] accepts, in characters, and
 // the longest e-mail address [EmailKey] accepts, in bytes (RFC 5321's path
 // limit).
-const MaxKeyLength = 254
+const maxKeyLength = 254
 
 // PrintableKey is the default key validator of [CaptchaOptions.ValidateKey]:
 // it accepts 1 to 254 characters of valid UTF-8, every one printable
@@ -20,7 +20,7 @@ const MaxKeyLength = 254
 // overrides, zero-width joiners) and other spaces are refused, so a key reads
 // the same in a log as it is stored.
 func PrintableKey(key string) (string, bool) {
-	if key == "" || !utf8.ValidString(key) || utf8.RuneCountInString(key) > MaxKeyLength {
+	if key == "" || !utf8.ValidString(key) || utf8.RuneCountInString(key) > maxKeyLength {
 		return "", false
 	}
 	if key[0] == ' ' || key[len(key)-1] == ' ' {
@@ -45,7 +45,7 @@ func PrintableKey(key string) (string, bool) {
 // own resend budget). Domains are case-insensitive; local parts are too at
 // virtually every mail provider, though RFC 5321 allows otherwise.
 func EmailKey(key string) (string, bool) {
-	if len(key) > MaxKeyLength || strings.ContainsAny(key, " \t\r\n<>()\"[]\\,;") {
+	if len(key) > maxKeyLength || strings.ContainsAny(key, " \t\r\n<>()\"[]\\,;") {
 		return "", false
 	}
 	addr, err := mail.ParseAddress(key)

@@ -130,10 +130,10 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("captcha", func(t *testing.T) {
-		p1 := captcha.NewProvider(captcha.NewRedisStore(cc, prefix+"captcha:"), captcha.Options{})
-		p2 := captcha.NewProvider(captcha.NewRedisStore(cc, prefix+"captcha:"), captcha.Options{})
+		p1 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:"}), captcha.Options{})
+		p2 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:"}), captcha.Options{})
 		var delivered atomic.Int32
-		var code atomic.Value
+		var code, challenge atomic.Value
 		deliver := func(_ context.Context, c, _ string) error {
 			delivered.Add(1)
 			code.Store(c)
@@ -152,20 +152,22 @@ func TestRedisCluster(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, _ = p.Send(ctx, key, deliver)
+					if res, err := p.Send(ctx, key, deliver); err == nil {
+						challenge.Store(res.Challenge)
+					}
 				}()
 			}
 			wg.Wait()
 			if delivered.Load() != 1 {
 				t.Fatalf("%s: 20 racing sends delivered %d codes, want 1", key, delivered.Load())
 			}
-			if err := p2.Verify(ctx, key, "not-the-code"); !errors.Is(err, captcha.ErrInvalidCode) {
+			if err := p2.Verify(ctx, key, challenge.Load().(string), "not-the-code"); !errors.Is(err, captcha.ErrInvalidCode) {
 				t.Errorf("%s: wrong code: %v, want ErrInvalidCode", key, err)
 			}
-			if err := p2.Verify(ctx, key, code.Load().(string)); err != nil {
+			if err := p2.Verify(ctx, key, challenge.Load().(string), code.Load().(string)); err != nil {
 				t.Errorf("%s: right code: %v, want nil", key, err)
 			}
-			if err := p1.Verify(ctx, key, code.Load().(string)); !errors.Is(err, captcha.ErrInvalidCode) {
+			if err := p1.Verify(ctx, key, challenge.Load().(string), code.Load().(string)); !errors.Is(err, captcha.ErrInvalidCode) {
 				t.Errorf("%s: code used twice: %v, want ErrInvalidCode", key, err)
 			}
 		}

@@ -44,23 +44,29 @@ type errorBody struct {
 }
 
 // WriteError writes e as the JSON error answer {"error":{"code":…,…}} with
-// the given status (see [Error]). When e.RetryAfter is positive it also sets
-// the Retry-After header to it, so header and body always agree. Headers set
-// on w before the call (Allow, X-RateLimit-*) are kept. Like [WriteJSON] it
-// marks the answer Cache-Control: no-store.
+// the given status (see [Error]), marked Cache-Control: no-store (an error
+// is about one request at one moment: no browser or CDN may keep it, even if
+// the handler set another Cache-Control first). When e.RetryAfter is
+// positive it also sets the Retry-After header to it, so header and body
+// always agree. Other headers set on w before the call (Allow,
+// X-RateLimit-*) are kept.
 func WriteError(w http.ResponseWriter, status int, e Error) {
+	h := w.Header()
 	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
+	h.Set("Cache-Control", "no-store")
 	WriteJSON(w, status, errorBody{e})
 }
 
 // WriteJSON writes v as the JSON body of an answer with the given status,
-// with Content-Type application/json, X-Content-Type-Options nosniff and
-// Cache-Control no-store (these answers are per request and per user). A v
-// that cannot be encoded is a programming error: WriteJSON then answers an
-// empty JSON object rather than a broken body, as the status is already
-// chosen.
+// with Content-Type application/json and X-Content-Type-Options nosniff. It
+// sets no Cache-Control: a product answer may be cached by browsers and
+// CDNs as the handler decides (set the header before calling). An answer
+// that is per user or secret (a session, a one-time code) must set
+// Cache-Control: no-store itself; package handlers does. A v that cannot be
+// encoded is a programming error: WriteJSON then answers an empty JSON
+// object rather than a broken body, as the status is already chosen.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -69,7 +75,6 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	body = append(body, '\n')
 	_, _ = w.Write(body)

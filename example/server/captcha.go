@@ -19,7 +19,7 @@ import (
 // Redis across instances.
 func (a *app) captchaHandler() http.Handler {
 	rdb := a.redis.Client
-	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, a.cfg.KeyPrefix+"captcha:"), captcha.Options{
+	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "captcha:"}), captcha.Options{
 		TTL:            a.cfg.CodeTTL,
 		ResendInterval: a.cfg.ResendInterval,
 	})
