@@ -15,6 +15,7 @@ import (
 
 	"github.com/alovago/alova/cache"
 	"github.com/alovago/alova/captcha"
+	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/lock"
 	"github.com/alovago/alova/ratelimit"
 )
@@ -26,7 +27,7 @@ func startCluster(t *testing.T) ([]string, *redis.ClusterClient) {
 	t.Helper()
 	var addrs []string
 	for range 3 {
-		s := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		s := testredis.Server(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "5000")
 		addrs = append(addrs, s.Addr())
 	}
@@ -65,7 +66,7 @@ func startCluster(t *testing.T) ([]string, *redis.ClusterClient) {
 // three-master Redis Cluster.
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
-	needRedisServer(t)
+	testredis.NeedServer(t)
 	addrs, cc := startCluster(t)
 	ctx := context.Background()
 	prefix := fmt.Sprintf("itest:%d:", time.Now().UnixNano())

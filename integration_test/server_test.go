@@ -33,7 +33,7 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 func startServer(t testing.TB, redisURL string, args ...string) *server {
 	t.Helper()
 	s := &server{log: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	s.cmd = exec.Command(serverBinary(t), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	s.cmd.Env = append(withoutEnv(os.Environ(), "REDIS_URL", "PORT"), "REDIS_URL="+redisURL)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -200,4 +200,12 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
