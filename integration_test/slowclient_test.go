@@ -121,14 +121,16 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 			}()
 		}
 	}
-	if held := openFDs(pid); base >= 0 && held < base+len(kinds)*n {
-		t.Logf("server holds %d descriptors with %d slow clients open (%d before)", held, len(kinds)*n, base)
-	}
+	held := openFDs(pid)
 	wg.Wait()
 	if base >= 0 {
+		// The Redis and downstream pools may grow a little meanwhile (both
+		// ends of the embedded Redis's connections are in the server): the
+		// slow clients' descriptors must be gone, not every one.
 		eventually(t, 3*time.Second, "the server gives back the slow clients' descriptors", func() bool {
-			return openFDs(pid) <= base+5
+			return openFDs(pid) < base+n/2
 		})
+		t.Logf("server descriptors: %d before, %d with %d slow clients, %d after", base, held, len(kinds)*n, openFDs(pid))
 	}
 }
 

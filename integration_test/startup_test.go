@@ -48,7 +48,7 @@ func TestStartupErrorsExitWithAMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
+	t.Cleanup(func() { busy.Close() }) // after the parallel subtests
 	tests := []struct {
 		name   string
 		env    []string
@@ -63,7 +63,7 @@ func TestStartupErrorsExitWithAMessage(t *testing.T) {
 			want: "pool_size", secret: "s3cret-pw"},
 		{name: "REDIS_URL cluster with a bad option", env: []string{"REDIS_URL=redis-cluster://127.0.0.1:7000,127.0.0.1:7001?read_timeout=soon"},
 			want: "read_timeout"},
-		{name: "ADMIN_TOKEN too short", env: []string{"ADMIN_TOKEN=short"}, want: "ADMIN_TOKEN", secret: "short"},
+		{name: "ADMIN_TOKEN too short", env: []string{"ADMIN_TOKEN=hunter2"}, want: "ADMIN_TOKEN", secret: "hunter2"},
 		{name: "flag out of range", args: []string{"-ip-limit", "-1"}, want: "-ip-limit"},
 		{name: "unknown flag", args: []string{"-no-such-flag"}, want: "no-such-flag"},
 		{name: "stray argument", args: []string{"extra"}, want: "unexpected arguments"},
