@@ -2,17 +2,16 @@ package testredis
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // reaperScript runs redis-server in the background, prints its pid, and
@@ -87,17 +86,12 @@ var errForeign = errors.New("testredis: another server answers on the port")
 // waitReady waits up to d for the redis-server of pid to answer on addr. It
 // returns errForeign when a server with another pid answers there.
 func waitReady(addr string, pid int, d time.Duration) error {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 1})
-	defer rdb.Close()
 	deadline := time.Now().Add(d)
-	want := "process_id:" + strconv.Itoa(pid)
+	want := "process_id:" + strconv.Itoa(pid) + "\r\n"
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := rdb.Info(ctx, "server").Result()
-		cancel()
+		info, err := serverInfo(addr)
 		switch {
-		case err == nil && strings.Contains(info, want+"\r\n"):
+		case err == nil && strings.Contains(info, want):
 			return nil
 		case err == nil && strings.Contains(info, "process_id:"):
 			return errForeign
@@ -107,4 +101,32 @@ func waitReady(addr string, pid int, d time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// serverInfo returns the reply to INFO server, over a fresh connection (no
+// go-redis client: its pool logs every refused dial while Redis starts).
+func serverInfo(addr string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(conn, "INFO server\r\n"); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil || n < 0 {
+		return "", fmt.Errorf("INFO server: unexpected reply %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return "", err
+	}
+	return string(body), nil
 }
