@@ -15,6 +15,7 @@ import (
 
 	"github.com/alovago/alova/cache"
 	"github.com/alovago/alova/captcha"
+	"github.com/alovago/alova/internal/testredis"
 	"github.com/alovago/alova/lock"
 	"github.com/alovago/alova/ratelimit"
 )
@@ -26,7 +27,7 @@ func startCluster(t *testing.T) ([]string, *redis.ClusterClient) {
 	t.Helper()
 	var addrs []string
 	for range 3 {
-		s := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		s := testredis.Server(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "5000")
 		addrs = append(addrs, s.Addr())
 	}
@@ -65,28 +66,28 @@ func startCluster(t *testing.T) ([]string, *redis.ClusterClient) {
 // three-master Redis Cluster.
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
-	needRedisServer(t)
+	testredis.NeedServer(t)
 	addrs, cc := startCluster(t)
 	ctx := context.Background()
 	prefix := fmt.Sprintf("itest:%d:", time.Now().UnixNano())
 
 	t.Run("cache", func(t *testing.T) {
-		a := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix+"cache:"}), cache.TieredOptions{})
+		a := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:"}), cache.TieredOptions{})
 		defer a.Close()
-		b := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix+"cache:"}), cache.TieredOptions{})
+		b := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:"}), cache.TieredOptions{})
 		defer b.Close()
 		// Enough keys to land on every master.
 		const n = 30
 		key := func(i int) string { return fmt.Sprintf("k%d", i) }
 		for i := range n {
-			e := cache.Entry{Value: []byte(key(i)), TTL: time.Minute, Tags: []string{"all", fmt.Sprintf("t%d", i%3)}}
+			e := cache.Entry{Value: cache.StringValue(key(i)), TTL: time.Minute, Tags: []string{"all", fmt.Sprintf("t%d", i%3)}}
 			if err := a.Set(ctx, key(i), e, cache.ModeAll); err != nil {
 				t.Fatalf("Set(%q): %v", key(i), err)
 			}
 		}
 		for i := range n {
 			v, tier, err := b.Get(ctx, key(i), cache.ModeAll)
-			if err != nil || tier != cache.TierL2 || string(v) != key(i) {
+			if err != nil || tier != cache.TierL2 || v.String() != key(i) {
 				t.Fatalf("B.Get(%q) = %q, %v, %v; want %q from L2", key(i), v, tier, err, key(i))
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/alovago/alova/internal/testredis"
 )
 
 // TestRedisKilledUnderLoad kills Redis while two servers serve products, and
@@ -12,7 +14,7 @@ import (
 // accept a code, and everything comes back without restarting the servers.
 func TestRedisKilledUnderLoad(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testredis.Server(t)
 	a := startServer(t, rs.URL(), "-ip-limit", "1000")
 	b := startServer(t, rs.URL(), "-ip-limit", "1000")
 	servers := []*server{a, b}

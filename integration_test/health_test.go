@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alovago/alova/internal/testredis"
 )
 
 func TestHealthzFollowsRedis(t *testing.T) {
-	rs := startRedis(t)
+	rs := testredis.Server(t)
 	srv := startServer(t, rs.URL())
 
 	health := func() (int, map[string]any) {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alovago/alova/internal/testredis"
 )
 
 var idSeq atomic.Int64
@@ -23,13 +24,9 @@ func uniqueID() string { return fmt.Sprintf("p%d-%d", time.Now().UnixNano(), idS
 func sharedRedisURL(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err == nil {
-		return startRedis(t).URL()
+		return testredis.Server(t).URL()
 	}
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		return u
-	}
-	t.Skip("neither redis-server on PATH nor REDIS_URL: skipping")
-	return ""
+	return testredis.URL(t) // REDIS_URL, or a skip with a message
 }
 
 // xcache fetches a product and returns its X-Cache header, failing the test

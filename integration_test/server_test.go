@@ -32,9 +32,17 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // log is printed when the test fails.
 func startServer(t testing.TB, redisURL string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, []string{"REDIS_URL=" + redisURL}, args...)
+}
+
+// startServerEnv is startServer with the environment variables env
+// ("NAME=value"); REDIS_URL, PORT and ADMIN_TOKEN are unset unless env sets
+// them. A later -addr in args replaces the loopback one.
+func startServerEnv(t testing.TB, env []string, args ...string) *server {
+	t.Helper()
 	s := &server{log: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	s.cmd.Env = append(withoutEnv(os.Environ(), "REDIS_URL", "PORT"), "REDIS_URL="+redisURL)
+	s.cmd = exec.Command(serverBinary(t), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	s.cmd.Env = append(withoutEnv(os.Environ(), "REDIS_URL", "PORT", "ADMIN_TOKEN"), env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -200,4 +208,12 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }

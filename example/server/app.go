@@ -32,8 +32,8 @@ type app struct {
 
 // newApp connects to Redis (or starts the embedded one), starts the demo
 // downstream unless cfg.Downstream is set, and builds the library objects.
-func newApp(cfg config, log *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, downstreamURL: cfg.Downstream}
+func newApp(cfg config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, downstreamURL: cfg.Downstream}
 	defer func() {
 		if err != nil {
 			_ = a.Close(context.Background())
@@ -42,6 +42,9 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 	if a.redis, err = openRedis(cfg.RedisURL); err != nil {
 		return nil, err
 	}
+	if a.redis.embedded != nil {
+		log.Warn("embedded Redis (miniredis): demo only: in memory, in this process, lost at exit and shared with no other instance; set REDIS_URL for anything else")
+	}
 	if cfg.Downstream == "" {
 		if a.demo, err = startDemo(cfg.DemoLatency, cfg.DemoFailRate, log); err != nil {
 			return nil, err
@@ -49,7 +52,7 @@ func newApp(cfg config, log *slog.Logger) (a *app, err error) {
 		a.downstreamURL = a.demo.URL()
 	}
 
-	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix+"cache:"}),
+	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix + "cache:"}),
 		cache.TieredOptions{Logger: log})
 	a.api = client.New(client.Options{
 		BaseURL:      a.downstreamURL,
@@ -95,14 +98,18 @@ func (a *app) Handler() http.Handler {
 	})
 
 	r.Get("/healthz", a.healthz)
-	r.Get("/debug/cache", a.debugCache)
 	r.Get("/api/products/{id}", a.getProduct)
-	r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 	r.Mount("/captcha", a.captcha)
-	if a.demo != nil {
-		r.Get("/demo/outbox", a.demo.handleOutbox)
-		r.Get("/demo/stats", a.demo.handleStats)
-	}
+	// Admin routes: loopback only, or the ADMIN_TOKEN bearer (admin.go).
+	r.Group(func(r chi.Router) {
+		r.Use(adminGuard(a.cfg.AdminToken))
+		r.Delete("/api/products/{id}/cache", a.invalidateProduct)
+		r.Get("/debug/cache", a.debugCache)
+		if a.demo != nil {
+			r.Get("/demo/outbox", a.demo.handleOutbox)
+			r.Get("/demo/stats", a.demo.handleStats)
+		}
+	})
 	return r
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/alovago/alova/captcha"
 	"github.com/alovago/alova/client"
@@ -15,7 +14,7 @@ import (
 // captchaHandler builds POST /captcha/send and POST /captcha/verify: codes kept
 // in Redis (so any instance verifies what another sent), delivered by the SMS
 // gateway through the request-scoped client with retries, and at most
-// -ip-limit requests per minute per client IP on each endpoint, counted in
+// -ip-limit requests per -ip-window per client IP on each endpoint, counted in
 // Redis across instances.
 func (a *app) captchaHandler() http.Handler {
 	rdb := a.redis.Client
@@ -25,7 +24,7 @@ func (a *app) captchaHandler() http.Handler {
 	})
 	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "ratelimit:"}), ratelimit.Options{
 		Points:   a.cfg.IPLimit,
-		Duration: time.Minute,
+		Duration: a.cfg.IPWindow,
 	})
 	return handlers.Captcha(codes, handlers.CaptchaOptions{
 		Deliver: func(c *client.Client, code, key string) client.Sender {

@@ -16,7 +16,7 @@ type config struct {
 	RedisURL       string        // env REDIS_URL; "" = embedded miniredis
 	Downstream     string        // -downstream; "" = the built-in demo downstream
 	TrustedProxies []string      // -trusted-proxies, CIDR prefixes
-	IPLimit        int           // -ip-limit, captcha requests per minute per client IP
+	IPLimit        int           // -ip-limit, captcha requests per IPWindow per client IP
 	ResendInterval time.Duration // -resend-interval
 	CodeTTL        time.Duration // -code-ttl
 	CacheTTL       time.Duration // -cache-ttl
@@ -28,7 +28,40 @@ type config struct {
 	DemoFailRate   float64       // -demo-fail-rate
 	LogFormat      string        // -log-format: text or json
 	KeyPrefix      string        // -key-prefix, of every Redis key the server writes
+	IPWindow       time.Duration // -ip-window, the window of -ip-limit
+	BodyTimeout    time.Duration // -body-timeout, to receive a request's body
+	IdleTimeout    time.Duration // -idle-timeout, of a keep-alive connection between requests
+	AdminToken     string        // env ADMIN_TOKEN; "" = admin routes answer loopback clients only
 }
+
+// minAdminToken is the shortest ADMIN_TOKEN accepted: the admin routes are
+// not rate limited, so the token must not be guessable.
+const minAdminToken = 16
+
+// usageHeader is printed by -h before the flags.
+const usageHeader = `Usage: server [flags]
+
+The alova-go example server: products from a downstream API through the
+request-scoped client with L1+L2 caching, and verification codes (captcha).
+With no setup it listens on :8080 with an embedded Redis and a built-in demo
+downstream.
+
+Environment:
+  REDIS_URL    the Redis to use: redis://[user:pass@]host:port[/db],
+               rediss://… (TLS), redis-cluster://[user:pass@]h1:p1,h2:p2
+               (rediss-cluster:// over TLS) or h1:p1,h2:p2 (a cluster);
+               go-redis options as query parameters (?dial_timeout=2s).
+               Unset: an embedded Redis (miniredis) in this process, for
+               demos only: in memory, lost at exit, shared with no one.
+  ADMIN_TOKEN  when set (16 characters or more), the admin routes
+               (DELETE /api/products/{id}/cache, /debug/cache, /demo/*)
+               take "Authorization: Bearer <ADMIN_TOKEN>" from any address
+               and refuse anything else. Unset, they answer loopback
+               clients only (no proxy headers).
+  PORT         listen on :$PORT when -addr is not given.
+
+Flags:
+`
 
 // parseConfig reads the command line (without the program name) and the
 // environment through getenv. Flag errors and -h output go to out.
@@ -46,7 +79,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.Addr, "addr", addr, "listen address; when the flag is absent and env PORT is set, :$PORT")
 	fs.StringVar(&c.Downstream, "downstream", "", "base URL of the real downstream (products and SMS gateway); switches the demo downstream off")
 	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDR prefixes of reverse proxies whose X-Forwarded-For is trusted (default: none, the TCP peer is the client)")
-	fs.IntVar(&c.IPLimit, "ip-limit", 20, "requests per minute per client IP on each captcha endpoint")
+	fs.IntVar(&c.IPLimit, "ip-limit", 20, "requests per -ip-window per client IP on each captcha endpoint")
 	fs.DurationVar(&c.ResendInterval, "resend-interval", 60*time.Second, "minimum time between two codes sent to one key")
 	fs.DurationVar(&c.CodeTTL, "code-ttl", 5*time.Minute, "how long a code stays valid")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", 5*time.Minute, "how long a product stays cached (L1 and L2)")
@@ -58,6 +91,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Float64Var(&c.DemoFailRate, "demo-fail-rate", 0, "demo downstream: fraction of calls answered 503, spread evenly (0.5 = every second call)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.KeyPrefix, "key-prefix", "alova-example:", "prefix of every Redis key the server writes (cache:, captcha: and ratelimit: follow it); instances that share state must share it")
+	fs.DurationVar(&c.IPWindow, "ip-window", time.Minute, "the window -ip-limit counts requests in")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time a client has to send a request's body, from the end of its headers; past it the connection is closed")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "how long a keep-alive connection may wait for its next request")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHeader)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -65,12 +105,25 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.RedisURL = strings.TrimSpace(getenv("REDIS_URL"))
+	c.AdminToken = strings.TrimSpace(getenv("ADMIN_TOKEN"))
 	c.TrustedProxies = splitList(proxies)
 	return c, c.validate()
 }
 
+// validate checks everything that can be checked before starting: flag
+// ranges, REDIS_URL's form and options, ADMIN_TOKEN's length. Its errors
+// never quote REDIS_URL or ADMIN_TOKEN, which hold secrets.
 func (c config) validate() error {
 	var errs []error
+	if c.RedisURL != "" {
+		if _, err := parseRedisURL(c.RedisURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		errs = append(errs, fmt.Errorf("ADMIN_TOKEN: too short (%d characters); use %d or more, e.g. openssl rand -hex 32",
+			len(c.AdminToken), minAdminToken))
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			errs = append(errs, fmt.Errorf("-trusted-proxies: %q is not a CIDR prefix (e.g. 10.0.0.0/8)", p))
@@ -93,6 +146,9 @@ func (c config) validate() error {
 		{"-timeout", c.Timeout > 0},
 		{"-demo-latency", c.DemoLatency >= 0},
 		{"-demo-fail-rate", c.DemoFailRate >= 0 && c.DemoFailRate < 1},
+		{"-ip-window", c.IPWindow >= time.Second},
+		{"-body-timeout", c.BodyTimeout > 0},
+		{"-idle-timeout", c.IdleTimeout > 0},
 	}
 	for _, p := range ranges {
 		if !p.ok {

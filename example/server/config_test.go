@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"io"
 	"reflect"
 	"strings"
@@ -70,6 +72,21 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad log format", args: []string{"-log-format", "xml"}, getenv: env(), wantErr: "-log-format"},
 		{name: "stray argument", args: []string{"extra"}, getenv: env(), wantErr: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-nope"}, getenv: env(), wantErr: "not defined"},
+		{name: "server bounds", args: []string{"-body-timeout", "3s", "-idle-timeout", "20s", "-ip-window", "10s"}, getenv: env(),
+			check: func(t *testing.T, c config) {
+				if c.BodyTimeout != 3*time.Second || c.IdleTimeout != 20*time.Second || c.IPWindow != 10*time.Second {
+					t.Errorf("got %v %v %v", c.BodyTimeout, c.IdleTimeout, c.IPWindow)
+				}
+			}},
+		{name: "zero body timeout", args: []string{"-body-timeout", "0s"}, getenv: env(), wantErr: "-body-timeout"},
+		{name: "sub-second ip window", args: []string{"-ip-window", "500ms"}, getenv: env(), wantErr: "-ip-window"},
+		{name: "ADMIN_TOKEN", getenv: env("ADMIN_TOKEN", " 0123456789abcdef "), check: func(t *testing.T, c config) {
+			if c.AdminToken != "0123456789abcdef" {
+				t.Errorf("AdminToken = %q", c.AdminToken)
+			}
+		}},
+		{name: "short ADMIN_TOKEN", getenv: env("ADMIN_TOKEN", "hunter2"), wantErr: "ADMIN_TOKEN: too short"},
+		{name: "bad REDIS_URL", getenv: env("REDIS_URL", "localhost:6379"), wantErr: "REDIS_URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +94,9 @@ func TestParseConfig(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("parseConfig(%q) error = %v, want one containing %q", tc.args, err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("parseConfig error = %v: it shows ADMIN_TOKEN", err)
 				}
 				return
 			}
@@ -88,7 +108,21 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestNewRedisClient(t *testing.T) {
+func TestUsageNamesTheEnvironment(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	_, err := parseConfig([]string{"-h"}, func(string) string { return "" }, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("parseConfig(-h) = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"REDIS_URL", "ADMIN_TOKEN", "PORT", "demos only", "-body-timeout"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestParseRedisURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		url       string
@@ -114,38 +148,43 @@ func TestNewRedisClient(t *testing.T) {
 		{url: "redis://u:secret@h:1/0?bogus=1", wantErr: "REDIS_URL"},
 		{url: "redis://u:secret@h:port/0", wantErr: "REDIS_URL"},
 		{url: "redis-cluster://u:secret@h:1,h:2?x=%zz", wantErr: "REDIS_URL"},
+		{url: "localhost:6379", wantErr: "want redis://"},
+		{url: "redis://u:secret@localhost:6379?dial_timeout=abc", wantErr: "dial_timeout"},
+		{url: "redis-cluster://u:secret@h:1,h:2?read_timeout=soon", wantErr: "read_timeout"},
+		{url: "http://x", wantErr: `unknown scheme "http"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
-			rdb, err := newRedisClient(tc.url)
+			target, err := parseRedisURL(tc.url)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("newRedisClient(%q) error = %v, want one containing %q", tc.url, err, tc.wantErr)
+					t.Fatalf("parseRedisURL(%q) error = %v, want one containing %q", tc.url, err, tc.wantErr)
 				}
 				if strings.Contains(err.Error(), "secret") {
-					t.Errorf("newRedisClient(%q) error = %v: it shows the password", tc.url, err)
+					t.Errorf("parseRedisURL(%q) error = %v: it shows the password", tc.url, err)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("newRedisClient(%q): %v", tc.url, err)
+				t.Fatalf("parseRedisURL(%q): %v", tc.url, err)
 			}
+			rdb := target.client()
 			defer rdb.Close()
 			switch c := rdb.(type) {
 			case *redis.Client:
 				o := c.Options()
 				if tc.wantAddrs != nil || o.Addr != tc.wantAddr || o.DB != tc.wantDB || (o.TLSConfig != nil) != tc.wantTLS ||
 					o.ReadTimeout != tc.wantRead || o.MaxRetries != redisMaxRetries {
-					t.Errorf("newRedisClient(%q) = client{Addr %q DB %d TLS %v Read %v Retries %d}", tc.url, o.Addr, o.DB,
+					t.Errorf("parseRedisURL(%q) = client{Addr %q DB %d TLS %v Read %v Retries %d}", tc.url, o.Addr, o.DB,
 						o.TLSConfig != nil, o.ReadTimeout, o.MaxRetries)
 				}
 			case *redis.ClusterClient:
 				o := c.Options()
 				if !reflect.DeepEqual(o.Addrs, tc.wantAddrs) || (o.TLSConfig != nil) != tc.wantTLS || o.ReadTimeout != tc.wantRead {
-					t.Errorf("newRedisClient(%q) = cluster{Addrs %q TLS %v Read %v}", tc.url, o.Addrs, o.TLSConfig != nil, o.ReadTimeout)
+					t.Errorf("parseRedisURL(%q) = cluster{Addrs %q TLS %v Read %v}", tc.url, o.Addrs, o.TLSConfig != nil, o.ReadTimeout)
 				}
 			default:
-				t.Fatalf("newRedisClient(%q) = %T", tc.url, rdb)
+				t.Fatalf("parseRedisURL(%q) = %T", tc.url, rdb)
 			}
 		})
 	}

@@ -7,17 +7,16 @@
 //
 //	go run ./example/server
 //
-// runs it on :8080 with an embedded Redis (miniredis) and a built-in demo
-// downstream on a loopback port of its own. Set REDIS_URL to use a real Redis
-// or Redis Cluster, and -downstream to call a real downstream. Try:
+// runs it on :8080 with an embedded Redis (miniredis, for demos only: in
+// memory and in this process) and a built-in demo downstream on a loopback
+// port of its own. Set REDIS_URL to use a real Redis or Redis Cluster, and
+// -downstream to call a real downstream. The admin routes (cache purge,
+// /debug/cache, /demo/*) answer loopback clients only, or the bearer token of
+// ADMIN_TOKEN when it is set. See README.md for a tour with curl, and run it
+// with -h for the flags and the environment.
 //
-//	curl -i localhost:8080/api/products/42          # X-Cache: MISS, then L1
-//	curl -i -X DELETE localhost:8080/api/products/42/cache
-//	curl -i -d '{"key":"a@example.com"}' -H 'Content-Type: application/json' localhost:8080/captcha/send
-//	curl -i 'localhost:8080/demo/outbox?key=a@example.com'
-//	curl -i -d '{"key":"a@example.com","code":"1234"}' -H 'Content-Type: application/json' localhost:8080/captcha/verify
-//
-// Run it with -h for the flags.
+// Every startup error (a bad flag, REDIS_URL or ADMIN_TOKEN, a busy address)
+// is printed as "server: …" and exits with status 1.
 package main
 
 import (
@@ -28,7 +27,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -80,12 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(cfg, a.Handler(), log)
 	log.Info("listening", "addr", ln.Addr().String(), "redis", a.redis.Kind, "downstream", a.downstreamURL)
 
 	served := make(chan error, 1)

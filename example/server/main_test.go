@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/alovago/alova/internal/testredis"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testredis.Main(m) }
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test.
 type syncBuffer struct {
@@ -115,4 +114,24 @@ func getBody(t *testing.T, url string) string {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return b.String()
+}
+
+// TestStartupErrorsReturnErrors: a configuration that fails at startup makes
+// run return its error; it used to end in a nil-pointer panic in app.Close.
+func TestStartupErrorsReturnErrors(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{"localhost:6379", "redis://localhost:6379?dial_timeout=abc", "http://x"} {
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0"},
+			func(k string) string { return map[string]string{"REDIS_URL": url}[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("run with REDIS_URL=%q = %v, want a REDIS_URL error", url, err)
+		}
+		// newApp itself, past the validation, must fail cleanly too.
+		cfg := testConfig(t)
+		cfg.RedisURL = url
+		if a, err := newApp(cfg, discardLog); err == nil {
+			_ = a.Close(context.Background())
+			t.Errorf("newApp with REDIS_URL=%q succeeded, want an error", url)
+		}
+	}
 }

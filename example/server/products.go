@@ -94,26 +94,47 @@ func (a *app) invalidateProduct(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// cacheStats is the body of GET /debug/cache.
+// cacheStats is the body of GET /debug/cache. Every field is always there.
 type cacheStats struct {
-	L1            tierStats `json:"l1"`
-	L2            tierStats `json:"l2"`
-	Invalidations uint64    `json:"invalidations"` // received from other instances
+	L1            l1Stats    `json:"l1"`
+	L2            l2Stats    `json:"l2"`
+	Invalidations uint64     `json:"invalidations"` // received from other instances
+	Redis         redisStats `json:"redis"`
 }
 
-type tierStats struct {
+type l1Stats struct {
+	Hits   uint64 `json:"hits"`
+	Misses uint64 `json:"misses"`
+}
+
+type l2Stats struct {
 	Hits    uint64 `json:"hits"`
 	Misses  uint64 `json:"misses"`
-	Errors  uint64 `json:"errors,omitempty"`  // L2 only
-	Skipped uint64 `json:"skipped,omitempty"` // L2 only: calls skipped while Redis cools down
+	Errors  uint64 `json:"errors"`  // Redis calls that failed
+	Skipped uint64 `json:"skipped"` // calls skipped while Redis cools down after errors
 }
 
-// debugCache serves GET /debug/cache: the tiers' counters.
-func (a *app) debugCache(w http.ResponseWriter, _ *http.Request) {
+type redisStats struct {
+	Kind string `json:"kind"`           // "embedded" or "external"
+	Keys *int64 `json:"keys,omitempty"` // embedded only: keys held (DBSIZE); absent when Redis does not answer
+}
+
+// debugCache serves GET /debug/cache: the tiers' counters and, in the
+// embedded mode, how many keys the embedded Redis holds.
+func (a *app) debugCache(w http.ResponseWriter, r *http.Request) {
 	s := a.tiers.Stats()
-	middleware.WriteJSON(w, http.StatusOK, cacheStats{
-		L1:            tierStats{Hits: s.L1Hits, Misses: s.L1Misses},
-		L2:            tierStats{Hits: s.L2Hits, Misses: s.L2Misses, Errors: s.L2Errors, Skipped: s.L2Skipped},
+	out := cacheStats{
+		L1:            l1Stats{Hits: s.L1Hits, Misses: s.L1Misses},
+		L2:            l2Stats{Hits: s.L2Hits, Misses: s.L2Misses, Errors: s.L2Errors, Skipped: s.L2Skipped},
 		Invalidations: s.Invalidations,
-	})
+		Redis:         redisStats{Kind: a.redis.Kind},
+	}
+	if a.redis.embedded != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if n, err := a.redis.Client.DBSize(ctx).Result(); err == nil {
+			out.Redis.Keys = &n
+		}
+	}
+	middleware.WriteJSON(w, http.StatusOK, out)
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,8 +31,21 @@ func TestProductCachedThroughTiers(t *testing.T) {
 		t.Errorf("downstream product calls = %d, want 1", got)
 	}
 	st, _, body := call(t, srv, "GET", "/debug/cache", "", "")
-	if want := `{"l1":{"hits":2,"misses":1},"l2":{"hits":0,"misses":1},"invalidations":0}`; st != 200 || strings.TrimSpace(body) != want {
-		t.Errorf("GET /debug/cache = %d %s, want %s", st, body, want)
+	var got cacheStats
+	if err := json.Unmarshal([]byte(body), &got); err != nil || st != 200 {
+		t.Fatalf("GET /debug/cache = %d %s (%v)", st, body, err)
+	}
+	keys := got.Redis.Keys
+	got.Redis.Keys = nil
+	want := cacheStats{L1: l1Stats{Hits: 2, Misses: 1}, L2: l2Stats{Misses: 1}, Redis: redisStats{Kind: "embedded"}}
+	if got != want || keys == nil || *keys < 1 {
+		t.Errorf("GET /debug/cache = %s, want %+v with redis.keys ≥ 1", body, want)
+	}
+	// Every documented field is there, zero or not (README.md lists them).
+	for _, f := range []string{`"l1":{"hits":`, `"misses":`, `"l2":{"hits":`, `"errors":0`, `"skipped":0`, `"invalidations":0`, `"redis":{"kind":"embedded","keys":`} {
+		if !strings.Contains(body, f) {
+			t.Errorf("GET /debug/cache = %s, lacks %s", body, f)
+		}
 	}
 }
 
@@ -154,8 +167,8 @@ var redisBackends = map[string]func(t *testing.T) string{
 		return "redis://" + mr.Addr() + "/0"
 	},
 	"real": func(t *testing.T) string {
-		testredis.Real(t)
-		return os.Getenv("REDIS_URL")
+		testredis.Real(t) // pings it
+		return testredis.URL(t)
 	},
 }
 

@@ -14,16 +14,17 @@ import (
 // redisConn is the Redis the server runs on: an embedded miniredis, or the
 // external server or cluster named by REDIS_URL.
 type redisConn struct {
-	Client redis.UniversalClient
-	Kind   string // "embedded" or "external", as /healthz reports it
-	mini   *miniredis.Miniredis
+	Client   redis.UniversalClient
+	Kind     string               // "embedded" or "external", as /healthz reports it
+	embedded *embeddedRedis       // nil when external
+	mini     *miniredis.Miniredis // embedded.mr, for tests
 }
 
 // Close closes the client and stops the embedded Redis, if any.
 func (c *redisConn) Close() error {
 	err := c.Client.Close()
-	if c.mini != nil {
-		c.mini.Close()
+	if c.embedded != nil {
+		c.embedded.Close()
 	}
 	return err
 }
@@ -53,43 +54,64 @@ const (
 // max_retries, pool_size, …).
 func openRedis(rawURL string) (*redisConn, error) {
 	if rawURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("embedded redis: %w", err)
+		e, err := startEmbedded()
+		if err != nil {
+			return nil, err
 		}
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), DialTimeout: redisDialTimeout,
+		rdb := redis.NewClient(&redis.Options{Addr: e.mr.Addr(), DialTimeout: redisDialTimeout,
 			ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: redisMaxRetries,
 			ContextTimeoutEnabled: true})
-		return &redisConn{Client: rdb, Kind: "embedded", mini: mr}, nil
+		return &redisConn{Client: rdb, Kind: "embedded", embedded: e, mini: e.mr}, nil
 	}
-	rdb, err := newRedisClient(rawURL)
+	target, err := parseRedisURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	return &redisConn{Client: rdb, Kind: "external"}, nil
+	return &redisConn{Client: target.client(), Kind: "external"}, nil
 }
 
-// newRedisClient builds the client for one of the URL forms of [openRedis].
-func newRedisClient(rawURL string) (redis.UniversalClient, error) {
+// redisTarget is a parsed REDIS_URL: the options of one server or of a
+// cluster.
+type redisTarget struct {
+	single  *redis.Options        // redis://, rediss://
+	cluster *redis.ClusterOptions // the cluster forms
+}
+
+// client returns a new client for t.
+func (t redisTarget) client() redis.UniversalClient {
+	if t.cluster != nil {
+		return redis.NewClusterClient(t.cluster)
+	}
+	return redis.NewClient(t.single)
+}
+
+// parseRedisURL parses one of the URL forms of [openRedis] into client
+// options with the server's defaults filled in. It connects to nothing, so
+// the configuration is checked before anything starts. Its errors never hold
+// the URL, which may hold a password.
+func parseRedisURL(rawURL string) (redisTarget, error) {
 	scheme, rest, hasScheme := strings.Cut(rawURL, "://")
 	switch {
 	case !hasScheme:
 		addrs := splitList(rawURL)
 		if len(addrs) < 2 {
-			return nil, errors.New("REDIS_URL: want redis://host:port, rediss://…, redis-cluster://h1:p1,h2:p2 or a comma-separated list of cluster addresses")
+			return redisTarget{}, errors.New("REDIS_URL: want redis://host:port, rediss://…, redis-cluster://h1:p1,h2:p2 or a comma-separated list of two or more cluster addresses")
 		}
 		opt := &redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true}
 		applyDefaults(nil, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
-		return redis.NewClusterClient(opt), nil
+		return redisTarget{cluster: opt}, nil
 	case scheme == "redis" || scheme == "rediss":
 		opt, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, urlError(err)
+			return redisTarget{}, urlError(err)
 		}
-		u, _ := url.Parse(rawURL) // ParseURL has accepted it
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return redisTarget{}, urlError(err)
+		}
 		applyDefaults(u.Query(), &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
 		opt.ContextTimeoutEnabled = true
-		return redis.NewClient(opt), nil
+		return redisTarget{single: opt}, nil
 	case scheme == "redis-cluster" || scheme == "rediss-cluster":
 		// Rewrite to go-redis's cluster URL: the first address is the host,
 		// the others are addr= parameters.
@@ -101,11 +123,11 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 		hosts = strings.TrimSuffix(hosts, "/")
 		addrs := splitList(hosts)
 		if len(addrs) == 0 {
-			return nil, errors.New("REDIS_URL: redis-cluster:// needs at least one host:port")
+			return redisTarget{}, errors.New("REDIS_URL: redis-cluster:// needs at least one host:port")
 		}
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return nil, urlError(err)
+			return redisTarget{}, urlError(err)
 		}
 		for _, a := range addrs[1:] {
 			q.Add("addr", a)
@@ -116,13 +138,13 @@ func newRedisClient(rawURL string) (redis.UniversalClient, error) {
 		}
 		opt, err := redis.ParseClusterURL(u)
 		if err != nil {
-			return nil, urlError(err)
+			return redisTarget{}, urlError(err)
 		}
 		applyDefaults(q, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries)
 		opt.ContextTimeoutEnabled = true
-		return redis.NewClusterClient(opt), nil
+		return redisTarget{cluster: opt}, nil
 	default:
-		return nil, fmt.Errorf("REDIS_URL: unknown scheme %q (want redis, rediss, redis-cluster or rediss-cluster)", scheme)
+		return redisTarget{}, fmt.Errorf("REDIS_URL: unknown scheme %q (want redis, rediss, redis-cluster or rediss-cluster)", scheme)
 	}
 }
 

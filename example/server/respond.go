@@ -24,6 +24,8 @@ var errorMessages = map[string]string{
 	"cancelled":              "the request was cancelled",
 	"cache_unavailable":      "the shared cache is unavailable; nothing was invalidated on other instances",
 	"demo_failure":           "demo downstream: simulated failure",
+	"unauthorized":           "this admin route needs the header Authorization: Bearer <ADMIN_TOKEN>",
+	"forbidden":              "admin routes answer loopback clients only; set ADMIN_TOKEN on the server to call them with a bearer token",
 }
 
 // writeError writes the JSON error answer {"error":{"code":…,"message":…}}

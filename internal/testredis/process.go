@@ -2,6 +2,7 @@ package testredis
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,14 +19,18 @@ import (
 
 // Process is a redis-server process owned by one test, on a loopback port
 // that stays the same across Kill and Restart. Tests that must freeze,
-// kill or restart Redis use one of their own, never the shared REDIS_URL.
+// kill or restart Redis use one of their own, never the shared one of
+// [Real].
+//
+// Redis runs under a small sh wrapper that kills it when the test process
+// ends, whatever way it ends (go test's timeout, a panic): no redis-server
+// outlives its test binary.
 type Process struct {
 	t    testing.TB
 	port int
 	dir  string
 	args []string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc *reaped // nil while Redis is not running
 }
 
 // NeedServer skips the test when redis-server or redis-cli is not on PATH.
@@ -40,17 +45,12 @@ func NeedServer(t testing.TB) {
 
 // Server starts a redis-server on a free loopback port with no persistence,
 // plus the extra config args ("--cluster-enabled", "yes", …), and waits until
-// it answers PING. It skips the test when redis-server is not installed. The
+// it answers. It skips the test when redis-server is not installed. The
 // server is killed when the test ends; if the test failed, its log is printed.
 func Server(t testing.TB, extra ...string) *Process {
 	t.Helper()
 	NeedServer(t)
-	s := &Process{t: t, port: FreePort(t), dir: t.TempDir()}
-	s.args = append([]string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"), "--daemonize", "no",
-	}, extra...)
-	s.start()
+	s := &Process{t: t, dir: t.TempDir()}
 	t.Cleanup(func() {
 		s.Kill()
 		if t.Failed() {
@@ -59,7 +59,28 @@ func Server(t testing.TB, extra ...string) *Process {
 			}
 		}
 	})
-	return s
+	// The port is free when FreePort returns, but another process may take it
+	// before redis-server binds it: then try another.
+	for attempt := 1; ; attempt++ {
+		s.port = FreePort(t)
+		s.args = append(serverArgs(s.port, s.dir), extra...)
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errForeign) || attempt == 3 {
+			t.Fatalf("redis-server on :%d: %v", s.port, err)
+		}
+	}
+}
+
+// serverArgs are the arguments of every redis-server the package starts:
+// loopback only, no persistence, files in dir.
+func serverArgs(port int, dir string) []string {
+	return []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--daemonize", "no",
+	}
 }
 
 // Addr is host:port.
@@ -76,31 +97,18 @@ func (s *Process) Client() *redis.Client {
 	return rdb
 }
 
-func (s *Process) start() {
-	s.t.Helper()
-	s.cmd = exec.Command("redis-server", s.args...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+// start starts redis-server with s.args and waits until it answers.
+func (s *Process) start() error {
+	p, err := spawn(s.args, "")
+	if err != nil {
+		return err
 	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		_ = cmd.Wait()
-		close(done)
-	}(s.cmd, s.done)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if reply, err := Command(s.Addr(), "PING"); err == nil && reply == "+PONG" {
-			return
-		}
-		select {
-		case <-s.done:
-			s.t.Fatalf("redis-server on :%d exited at start", s.port)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on :%d did not answer PING within 5s", s.port)
-		}
+	if err := waitReady(s.Addr(), p.pid, 5*time.Second); err != nil {
+		p.kill()
+		return err
 	}
+	s.proc = p
+	return nil
 }
 
 // Freeze stops the server with SIGSTOP: it keeps its connections open and
@@ -108,7 +116,10 @@ func (s *Process) start() {
 // before killing it.
 func (s *Process) Freeze() {
 	s.t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if s.proc == nil {
+		s.t.Fatal("Freeze: redis-server is not running")
+	}
+	if err := s.proc.signal(syscall.SIGSTOP); err != nil {
 		s.t.Fatalf("SIGSTOP redis-server: %v", err)
 	}
 	s.t.Cleanup(s.Thaw)
@@ -117,27 +128,28 @@ func (s *Process) Freeze() {
 // Thaw resumes a frozen server (SIGCONT). It is a no-op when the server is
 // not running.
 func (s *Process) Thaw() {
-	if s.cmd != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	if s.proc != nil {
+		_ = s.proc.signal(syscall.SIGCONT)
 	}
 }
 
 // Kill stops Redis with SIGKILL (no shutdown, as in a crash) and waits for the
 // process to be gone. It is a no-op when Redis is not running.
 func (s *Process) Kill() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	s.cmd = nil
+	s.proc.kill()
+	s.proc = nil
 }
 
 // Restart starts a fresh Redis (empty: no persistence) on the same port.
 func (s *Process) Restart() {
 	s.t.Helper()
 	s.Kill()
-	s.start()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("restart redis-server on :%d: %v", s.port, err)
+	}
 }
 
 // Command sends one inline command over a fresh connection and returns the
@@ -159,12 +171,11 @@ func Command(addr, cmd string) (string, error) {
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // tail returns the last n bytes of s.
@@ -173,4 +184,14 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// freePort is FreePort without a test.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

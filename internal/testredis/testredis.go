@@ -1,10 +1,13 @@
 // Package testredis gives tests a Redis to run against: an in-process
-// miniredis for unit tests, and the real server named by REDIS_URL for the
-// tests that must prove a behaviour on real Redis.
+// miniredis for unit tests ([Mini]), a real Redis for the tests that must
+// prove a behaviour on real Redis ([Real]: REDIS_URL, or else a redis-server
+// started for the test binary), and redis-server processes of a test's own
+// that it can freeze, kill and restart ([Server]).
 package testredis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -31,16 +34,22 @@ func Mini(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
 	return mr, rdb
 }
 
-// Real returns a client on the Redis named by REDIS_URL (redis://host:port/db).
-// It skips the test with a clear message when REDIS_URL is unset, and fails it
-// when REDIS_URL is set but the server does not answer. The client is closed
-// when the test ends.
+// Real returns a client on a real Redis, closed when the test ends:
+//
+//   - the server named by REDIS_URL (redis://host:port/db) when it is set; the
+//     test fails when that server does not answer;
+//   - else, when redis-server is on PATH, one redis-server started for the
+//     whole test binary on a free loopback port (once per process, on first
+//     use). REDIS_URL is then set in this process to its URL, so helpers
+//     that read REDIS_URL reach it too. It is killed when the tests end
+//     ([Main]) or, at the latest, when the test binary exits, however it
+//     exits;
+//   - else the test is skipped with a message saying so.
+//
+// Tests share the server: give each its own keys with [Prefix].
 func Real(t testing.TB) *redis.Client {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		t.Skip("REDIS_URL is not set: skipping the real-Redis test (.ci/run sets it)")
-	}
+	url := URL(t)
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatalf("REDIS_URL=%q: %v", url, err)
@@ -54,6 +63,26 @@ func Real(t testing.TB) *redis.Client {
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
+}
+
+// URL returns the URL of the Redis that [Real] connects to, starting the
+// shared redis-server if that is the one. It skips the test when there is
+// neither REDIS_URL nor redis-server, and fails it when redis-server does not
+// start.
+func URL(t testing.TB) string {
+	t.Helper()
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		return url
+	}
+	url, err := sharedURL()
+	switch {
+	case errors.Is(err, errNoServer):
+		t.Skip("REDIS_URL is not set and redis-server is not on PATH: skipping the real-Redis test " +
+			"(install redis-server, or set REDIS_URL; .ci/run does)")
+	case err != nil:
+		t.Fatal(err)
+	}
+	return url
 }
 
 var seq atomic.Uint64

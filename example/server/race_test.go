@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceEnabled is true when the tests run with -race, which makes miniredis
+// about ten times slower.
+const raceEnabled = true

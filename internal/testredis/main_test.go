@@ -1,0 +1,5 @@
+package testredis
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
