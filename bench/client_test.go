@@ -47,7 +47,7 @@ var clientImpls = []clientImpl{
 	// The full client with an L1: GETs are cached by default, so every send
 	// after the first is an L1 hit.
 	{"alova-cached", func(b *testing.B, base string) sendFunc {
-		t := cache.NewTiered(cache.NewLRU(capacity), nil, cache.TieredOptions{})
+		t := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity}), nil, cache.TieredOptions{})
 		b.Cleanup(func() { _ = t.Close() })
 		return alovaSend(b, client.New(client.Options{BaseURL: base, Cache: t}), cache.TierL1)
 	}},

@@ -32,7 +32,7 @@ func sturdyFetch(context.Context) ([]byte, error) { return value, nil }
 // key, and each uses its read-through call where it has one.
 var l1Impls = []l1Impl{
 	{"alova", func(b *testing.B, keys []string, val []byte) getter {
-		t := cache.NewTiered(cache.NewLRU(capacity), nil, cache.TieredOptions{})
+		t := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity}), nil, cache.TieredOptions{})
 		b.Cleanup(func() { _ = t.Close() })
 		for _, k := range keys {
 			if err := t.Set(context.Background(), k, cache.Entry{Value: val, TTL: time.Hour}, cache.ModeAll); err != nil {
@@ -46,7 +46,7 @@ var l1Impls = []l1Impl{
 	}},
 	// The bare L1 tier, without the Tiered read path around it.
 	{"alova-lru", func(b *testing.B, keys []string, val []byte) getter {
-		l := cache.NewLRU(capacity)
+		l := cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity})
 		for _, k := range keys {
 			_ = l.Set(context.Background(), k, val, time.Hour)
 		}

@@ -32,7 +32,7 @@ var l2Impls = []struct {
 	}},
 	// The bare L2 tier: cache.Redis.Get (one plain GET: the value carries its expiry).
 	{"alova-redis-store", func(b *testing.B, def, _ *redis.Client, p string) getter {
-		r := cache.NewRedis(def, p)
+		r := cache.NewRedisStore(def, cache.RedisOptions{KeyPrefix: p})
 		if err := r.Set(context.Background(), hotKey, value, time.Hour); err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func seedKeys(b *testing.B, impl string, rdb *redis.Client, p string, keys []str
 		setRaw(b, rdb, p, keys)
 		return
 	}
-	r := cache.NewRedis(rdb, p)
+	r := cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: p})
 	for _, k := range keys {
 		if err := r.Set(context.Background(), k, value, time.Hour); err != nil {
 			b.Fatal(err)
@@ -93,7 +93,7 @@ func seedKeys(b *testing.B, impl string, rdb *redis.Client, p string, keys []str
 // tieredL2 returns the read path of a cache.Tiered with no L1 on rdb.
 func tieredL2(b *testing.B, rdb *redis.Client, p string) getter {
 	b.Helper()
-	t := cache.NewTiered(nil, cache.NewRedis(rdb, p), cache.TieredOptions{})
+	t := cache.NewTiered(nil, cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: p}), cache.TieredOptions{})
 	b.Cleanup(func() { _ = t.Close() })
 	if err := t.Set(context.Background(), hotKey, cache.Entry{Value: value, TTL: time.Hour}, cache.ModeAll); err != nil {
 		b.Fatal(err)

@@ -44,7 +44,7 @@ type loadImpl struct {
 
 var loadImpls = []loadImpl{
 	{"alova", false, func(b *testing.B, o *origin) getter {
-		return tieredLoad(b, cache.NewTiered(cache.NewLRU(capacity), nil, cache.TieredOptions{}), o)
+		return tieredLoad(b, cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity}), nil, cache.TieredOptions{}), o)
 	}},
 	{"sturdyc", false, func(b *testing.B, o *origin) getter {
 		c := sturdyc.New[[]byte](capacity, 16, time.Minute, 10)
@@ -80,11 +80,11 @@ var loadImpls = []loadImpl{
 var loadImplsRedis = []loadImpl{
 	{"alova", true, func(b *testing.B, o *origin) getter {
 		def, _ := redisClients(b)
-		return tieredLoad(b, cache.NewTiered(cache.NewLRU(capacity), cache.NewRedis(def, redisPrefix(b, def)), cache.TieredOptions{}), o)
+		return tieredLoad(b, cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity}), cache.NewRedisStore(def, cache.RedisOptions{KeyPrefix: redisPrefix(b, def)}), cache.TieredOptions{}), o)
 	}},
 	{"alova-ctxtimeout", true, func(b *testing.B, o *origin) getter {
 		def, ctxTimeout := redisClients(b)
-		return tieredLoad(b, cache.NewTiered(cache.NewLRU(capacity), cache.NewRedis(ctxTimeout, redisPrefix(b, def)), cache.TieredOptions{}), o)
+		return tieredLoad(b, cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity}), cache.NewRedisStore(ctxTimeout, cache.RedisOptions{KeyPrefix: redisPrefix(b, def)}), cache.TieredOptions{}), o)
 	}},
 	{"go-redis-cache", true, func(b *testing.B, o *origin) getter {
 		def, _ := redisClients(b)

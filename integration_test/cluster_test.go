@@ -120,7 +120,7 @@ func TestRedisCluster(t *testing.T) {
 				_, _, _ = a.GetOrLoad(ctx, "stampede", func(context.Context) (cache.Entry, error) {
 					loads.Add(1)
 					time.Sleep(20 * time.Millisecond)
-					return cache.Entry{Value: []byte("v"), TTL: time.Minute}, nil
+					return cache.Entry{Value: cache.StringValue("v"), TTL: time.Minute}, nil
 				}, cache.LoadOptions{})
 			}()
 		}
