@@ -30,15 +30,15 @@ var l2Impls = []struct {
 	{"alova-ctxtimeout", func(b *testing.B, _, ctxTimeout *redis.Client, p string) getter {
 		return tieredL2(b, ctxTimeout, p)
 	}},
-	// The bare L2 tier: cache.Redis.Get (one plain GET: the value carries its expiry).
+	// The bare L2 tier: cache.RedisStore.Get (one plain GET: the value carries its expiry).
 	{"alova-redis-store", func(b *testing.B, def, _ *redis.Client, p string) getter {
 		r := cache.NewRedisStore(def, cache.RedisOptions{KeyPrefix: p})
-		if err := r.Set(context.Background(), hotKey, value, time.Hour); err != nil {
+		if err := r.Set(context.Background(), hotKey, cache.ValueOf(value), time.Hour, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 		return func(ctx context.Context, key string) ([]byte, error) {
 			v, _, err := r.Get(ctx, key)
-			return v, err
+			return view(v), err
 		}
 	}},
 	{"go-redis-GET", func(b *testing.B, def, _ *redis.Client, p string) getter {
@@ -84,7 +84,7 @@ func seedKeys(b *testing.B, impl string, rdb *redis.Client, p string, keys []str
 	}
 	r := cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: p})
 	for _, k := range keys {
-		if err := r.Set(context.Background(), k, value, time.Hour); err != nil {
+		if err := r.Set(context.Background(), k, cache.ValueOf(value), time.Hour, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -95,11 +95,12 @@ func tieredL2(b *testing.B, rdb *redis.Client, p string) getter {
 	b.Helper()
 	t := cache.NewTiered(nil, cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: p}), cache.TieredOptions{})
 	b.Cleanup(func() { _ = t.Close() })
-	if err := t.Set(context.Background(), hotKey, cache.Entry{Value: value, TTL: time.Hour}, cache.ModeAll); err != nil {
+	if err := t.Set(context.Background(), hotKey, cache.Entry{Value: cache.ValueOf(value), TTL: time.Hour}, cache.ModeAll); err != nil {
 		b.Fatal(err)
 	}
 	return func(ctx context.Context, key string) ([]byte, error) {
-		v, tier, err := t.GetOrLoad(ctx, key, originLoad, cache.LoadOptions{})
+		cv, tier, err := t.GetOrLoad(ctx, key, originLoad, cache.LoadOptions{})
+		v := view(cv)
 		if err == nil && tier != cache.TierL2 {
 			b.Fatalf("GetOrLoad(%q) answered from %v, want L2", key, tier)
 		}

@@ -31,7 +31,7 @@ func (o *origin) fetch(context.Context) ([]byte, error) {
 
 func (o *origin) load(ctx context.Context) (cache.Entry, error) {
 	v, err := o.fetch(ctx)
-	return cache.Entry{Value: v, TTL: time.Minute}, err
+	return cache.Entry{Value: cache.OwnValue(v), TTL: time.Minute}, err
 }
 
 // loadImpl builds one library's read-through cache and returns a get that
@@ -97,7 +97,8 @@ var loadImplsRedis = []loadImpl{
 func tieredLoad(b *testing.B, t *cache.Tiered, o *origin) getter {
 	b.Cleanup(func() { _ = t.Close() })
 	return func(ctx context.Context, key string) ([]byte, error) {
-		v, _, err := t.GetOrLoad(ctx, key, o.load, cache.LoadOptions{})
+		cv, _, err := t.GetOrLoad(ctx, key, o.load, cache.LoadOptions{})
+		v := view(cv)
 		return v, err
 	}
 }
