@@ -224,7 +224,14 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 	h := &captchaHandler{p: p, deliver: opts.Deliver, fallback: opts.Client, retry: opts.Retry,
 		maxBody: opts.MaxBodyBytes, validate: opts.ValidateKey, onVerified: opts.OnVerified, log: opts.Logger}
 	// client.Retry validates its options: let it panic here, not per request.
-	client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil }), h.retry)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				panic(fmt.Sprintf("handlers: CaptchaOptions.Retry: %v", r))
+			}
+		}()
+		client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil }), h.retry)
+	}()
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -358,7 +365,7 @@ func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
 func (h *captchaHandler) client(r *http.Request) *client.Client {
 	c := client.FromContext(r.Context())
 	if c == defaultClient && h.fallback != nil {
-		return h.fallback.WithRequest(r)
+		return client.FromContext(client.Bind(r, h.fallback, chimw.GetReqID(r.Context())).Context())
 	}
 	return c
 }
