@@ -31,7 +31,7 @@ func (o *origin) fetch(context.Context) ([]byte, error) {
 
 func (o *origin) load(ctx context.Context) (cache.Entry, error) {
 	v, err := o.fetch(ctx)
-	return cache.Entry{Value: cache.OwnValue(v), TTL: time.Minute}, err
+	return cache.Entry{Value: cache.ValueOf(v), TTL: time.Minute}, err
 }
 
 // loadImpl builds one library's read-through cache and returns a get that

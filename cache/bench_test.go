@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var benchValue = OwnValue(make([]byte, 256))
+var benchValue = ValueOf(make([]byte, 256))
 
 // benchRedis returns the Redis backends benchmarks run on: miniredis always,
 // the real server when REDIS_URL is set.

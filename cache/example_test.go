@@ -219,12 +219,12 @@ func ExampleMemoryStore() {
 
 	it, ok := l1.Get("greeting")
 	it.Value.Bytes()[0] = 'Y' // a copy: does not change it either
-	fmt.Println(it.Value, ok, l1.Bytes())
+	fmt.Println(it.Value, ok)
 
 	_, ok = l1.Get("absent")
 	fmt.Println(ok)
 	// Output:
-	// hello true 5
+	// hello true
 	// false
 }
 

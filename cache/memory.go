@@ -12,9 +12,9 @@ var _ Local = (*MemoryStore)(nil)
 
 // Defaults of [MemoryOptions].
 const (
-	DefaultMaxEntries    = 10_000
-	DefaultMaxBytes      = 64 << 20
-	DefaultMaxEntryBytes = 1 << 20
+	defaultMaxEntries    = 10_000
+	defaultMaxBytes      = 64 << 20
+	defaultMaxEntryBytes = 1 << 20
 )
 
 // epoch anchors the monotonic clock the L1 expiries are measured on, so that
@@ -78,13 +78,13 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		panic("cache: NewMemoryStore: negative option")
 	}
 	if opts.MaxEntries == 0 {
-		opts.MaxEntries = DefaultMaxEntries
+		opts.MaxEntries = defaultMaxEntries
 	}
 	if opts.MaxBytes == 0 {
-		opts.MaxBytes = DefaultMaxBytes
+		opts.MaxBytes = defaultMaxBytes
 	}
 	if opts.MaxEntryBytes == 0 {
-		opts.MaxEntryBytes = DefaultMaxEntryBytes
+		opts.MaxEntryBytes = defaultMaxEntryBytes
 	}
 	m := &MemoryStore{maxBytes: opts.MaxBytes, maxEntry: min(opts.MaxEntryBytes, opts.MaxBytes), now: monotonic}
 	m.lru, _ = simplelru.NewLRU(opts.MaxEntries, m.onEvict) // size >= 1: no error
@@ -191,15 +191,15 @@ func (m *MemoryStore) Tags(prefix string) []string {
 	return out
 }
 
-// Len returns the number of entries, expired ones not yet removed included.
-func (m *MemoryStore) Len() int {
+// count returns the number of entries, expired ones not yet removed included.
+func (m *MemoryStore) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.lru.Len()
 }
 
-// Bytes returns the total length of the values held.
-func (m *MemoryStore) Bytes() int64 {
+// size returns the total length of the values held.
+func (m *MemoryStore) size() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.bytes

@@ -81,7 +81,7 @@ func TestMemoryExpiryPerEntry(t *testing.T) {
 		}
 	}
 	// Expired entries were removed when seen, with their bytes.
-	if n, b := m.Len(), m.Bytes(); n != 0 || b != 0 {
+	if n, b := m.count(), m.size(); n != 0 || b != 0 {
 		t.Errorf("Len() = %d, Bytes() = %d after both entries expired and were read, want 0, 0", n, b)
 	}
 }
@@ -108,12 +108,12 @@ func TestMemoryBoundedByCount(t *testing.T) {
 	t.Parallel()
 	m := NewMemoryStore(MemoryOptions{MaxEntries: 3})
 	for i := range 5 {
-		m.Set(fmt.Sprint(i), Item{Value: OwnValue([]byte{byte(i)})}, time.Minute)
+		m.Set(fmt.Sprint(i), Item{Value: ValueOf([]byte{byte(i)})}, time.Minute)
 	}
-	if n := m.Len(); n != 3 {
+	if n := m.count(); n != 3 {
 		t.Fatalf("Len() = %d, want 3", n)
 	}
-	if b := m.Bytes(); b != 3 {
+	if b := m.size(); b != 3 {
 		t.Errorf("Bytes() = %d, want 3 (the evicted entries' bytes released)", b)
 	}
 	for i, want := range []bool{false, false, true, true, true} {
@@ -132,7 +132,7 @@ func TestMemoryBoundedByBytes(t *testing.T) {
 	m.Set("a", val(30), time.Minute)
 	m.Set("b", val(30), time.Minute)
 	m.Set("c", val(30), time.Minute)
-	if b := m.Bytes(); b != 90 {
+	if b := m.size(); b != 90 {
 		t.Fatalf("Bytes() = %d, want 90", b)
 	}
 	m.Get("a") // a is now the most recently used: b is the oldest
@@ -142,29 +142,29 @@ func TestMemoryBoundedByBytes(t *testing.T) {
 			t.Errorf("after d (20 bytes) over 90 of 100: %q present = %v, want %v", key, got, want)
 		}
 	}
-	if b := m.Bytes(); b != 80 {
+	if b := m.size(); b != 80 {
 		t.Errorf("Bytes() = %d, want 80", b)
 	}
 	// One entry of 100 bytes evicts everything else.
 	m.Set("big", val(100), time.Minute)
-	if n, b := m.Len(), m.Bytes(); n != 1 || b != 100 || !has(m, "big") {
+	if n, b := m.count(), m.size(); n != 1 || b != 100 || !has(m, "big") {
 		t.Errorf("after a 100-byte entry: Len %d, Bytes %d, big present %v; want 1, 100, true", n, b, has(m, "big"))
 	}
 	// Overwriting replaces the bytes rather than adding to them.
 	m.Set("big", val(10), time.Minute)
-	if b := m.Bytes(); b != 10 {
+	if b := m.size(); b != 10 {
 		t.Errorf("Bytes() after overwriting 100 with 10 = %d, want 10", b)
 	}
 	m.Set("e", val(90), time.Minute)
-	if n, b := m.Len(), m.Bytes(); n != 2 || b != 100 {
+	if n, b := m.count(), m.size(); n != 2 || b != 100 {
 		t.Errorf("exactly full: Len %d, Bytes %d; want 2, 100 (nothing evicted)", n, b)
 	}
 	m.Delete("e")
-	if b := m.Bytes(); b != 10 {
+	if b := m.size(); b != 10 {
 		t.Errorf("Bytes() after Delete = %d, want 10", b)
 	}
 	m.Purge()
-	if n, b := m.Len(), m.Bytes(); n != 0 || b != 0 {
+	if n, b := m.count(), m.size(); n != 0 || b != 0 {
 		t.Errorf("after Purge: Len %d, Bytes %d", n, b)
 	}
 }
@@ -182,7 +182,7 @@ func TestMemoryMaxEntryBytes(t *testing.T) {
 	if it, ok := m.Get("k"); ok {
 		t.Fatalf("9-byte value with MaxEntryBytes 8: Get = %q; want a miss (and the old value gone)", it.Value.String())
 	}
-	if n, b, tags := m.Len(), m.Bytes(), m.Tags(""); n != 0 || b != 0 || len(tags) != 0 {
+	if n, b, tags := m.count(), m.size(), m.Tags(""); n != 0 || b != 0 || len(tags) != 0 {
 		t.Errorf("after an oversized Set: Len %d, Bytes %d, Tags %q; want nothing", n, b, tags)
 	}
 }
@@ -190,14 +190,14 @@ func TestMemoryMaxEntryBytes(t *testing.T) {
 func TestMemoryDefaults(t *testing.T) {
 	t.Parallel()
 	m := NewMemoryStore(MemoryOptions{})
-	if m.maxBytes != DefaultMaxBytes || m.maxEntry != DefaultMaxEntryBytes {
-		t.Errorf("zero options: maxBytes %d, maxEntry %d; want %d, %d", m.maxBytes, m.maxEntry, DefaultMaxBytes, DefaultMaxEntryBytes)
+	if m.maxBytes != defaultMaxBytes || m.maxEntry != defaultMaxEntryBytes {
+		t.Errorf("zero options: maxBytes %d, maxEntry %d; want %d, %d", m.maxBytes, m.maxEntry, defaultMaxBytes, defaultMaxEntryBytes)
 	}
-	for i := range DefaultMaxEntries + 1 {
+	for i := range defaultMaxEntries + 1 {
 		m.Set(fmt.Sprint(i), Item{}, time.Minute)
 	}
-	if n := m.Len(); n != DefaultMaxEntries {
-		t.Errorf("zero options: Len after %d Sets = %d, want %d", DefaultMaxEntries+1, n, DefaultMaxEntries)
+	if n := m.count(); n != defaultMaxEntries {
+		t.Errorf("zero options: Len after %d Sets = %d, want %d", defaultMaxEntries+1, n, defaultMaxEntries)
 	}
 	// MaxEntryBytes defaults to MaxBytes when that is smaller.
 	if m := NewMemoryStore(MemoryOptions{MaxBytes: 1000}); m.maxEntry != 1000 {
@@ -221,7 +221,7 @@ func TestMemoryZeroTTLRemoves(t *testing.T) {
 	if it, ok := m.Get("k"); ok {
 		t.Fatalf("Get after Set(ttl < 0) = %q; want a miss", it.Value.String())
 	}
-	if b, tags := m.Bytes(), m.Tags(""); b != 0 || len(tags) != 0 {
+	if b, tags := m.size(), m.Tags(""); b != 0 || len(tags) != 0 {
 		t.Errorf("after removing Sets: Bytes %d, Tags %q", b, tags)
 	}
 }
@@ -253,7 +253,7 @@ func TestMemoryErrItem(t *testing.T) {
 	if it, ok := m.Get("k"); !ok || it.Err != boom || it.Value.Len() != 0 {
 		t.Fatalf("Get = %+v, %v; want the stored error", it, ok)
 	}
-	if b := m.Bytes(); b != 0 {
+	if b := m.size(); b != 0 {
 		t.Errorf("Bytes() = %d, want 0", b)
 	}
 }
@@ -303,8 +303,8 @@ func TestMemoryTags(t *testing.T) {
 	}
 	m.Set("x", item("x", "t"), time.Minute)
 	m.Purge()
-	if got := m.Tags(""); len(got) != 0 || m.Len() != 0 {
-		t.Errorf("after Purge: Tags = %q, Len = %d", got, m.Len())
+	if got := m.Tags(""); len(got) != 0 || m.count() != 0 {
+		t.Errorf("after Purge: Tags = %q, Len = %d", got, m.count())
 	}
 }
 

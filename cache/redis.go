@@ -17,7 +17,7 @@ var _ Shared = (*RedisStore)(nil)
 
 // DefaultKeyPrefix is the key prefix of a [RedisStore] whose
 // RedisOptions.KeyPrefix is empty.
-const DefaultKeyPrefix = "alova:cache:"
+const defaultKeyPrefix = "alova:cache:"
 
 // RedisOptions configures a [RedisStore]; it has the same shape in every
 // package of alova-go that keeps state in Redis. The zero value is ready to
@@ -81,7 +81,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 		panic("cache: NewRedisStore: negative Timeout")
 	}
 	if opts.KeyPrefix == "" {
-		opts.KeyPrefix = DefaultKeyPrefix
+		opts.KeyPrefix = defaultKeyPrefix
 	}
 	base := opts.KeyPrefix + "{tags}:"
 	return &RedisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,

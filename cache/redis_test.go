@@ -473,8 +473,8 @@ func TestNewRedisStoreOptions(t *testing.T) {
 
 	// The zero options: the default prefix and timeout.
 	r := NewRedisStore(rdb, RedisOptions{})
-	if r.prefix != DefaultKeyPrefix || r.bound.Timeout() != redisop.DefaultTimeout {
-		t.Errorf("zero options: prefix %q, timeout %v; want %q, %v", r.prefix, r.bound.Timeout(), DefaultKeyPrefix, redisop.DefaultTimeout)
+	if r.prefix != defaultKeyPrefix || r.bound.Timeout() != redisop.DefaultTimeout {
+		t.Errorf("zero options: prefix %q, timeout %v; want %q, %v", r.prefix, r.bound.Timeout(), defaultKeyPrefix, redisop.DefaultTimeout)
 	}
 	ctx := context.Background()
 	if err := r.Set(ctx, "k", StringValue("v"), time.Minute, []string{"t"}, nil); err != nil {

@@ -14,9 +14,9 @@ import (
 
 // Defaults of [TieredOptions].
 const (
-	DefaultJitter     = 0.1
-	DefaultL2Failures = 3
-	DefaultL2Cooldown = 5 * time.Second
+	defaultJitter     = 0.1
+	defaultL2Failures = 3
+	defaultL2Cooldown = 5 * time.Second
 )
 
 // TieredOptions configures a [Tiered]. The zero value is ready to use; every
@@ -116,16 +116,16 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 		panic("cache: NewTiered: negative duration or count in TieredOptions")
 	}
 	if opts.Jitter == 0 {
-		opts.Jitter = DefaultJitter
+		opts.Jitter = defaultJitter
 	}
 	if opts.NoJitter {
 		opts.Jitter = 0
 	}
 	if opts.L2Failures == 0 {
-		opts.L2Failures = DefaultL2Failures
+		opts.L2Failures = defaultL2Failures
 	}
 	if opts.L2Cooldown == 0 {
-		opts.L2Cooldown = DefaultL2Cooldown
+		opts.L2Cooldown = defaultL2Cooldown
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

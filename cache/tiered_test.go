@@ -1172,10 +1172,10 @@ func TestTieredClear(t *testing.T) {
 		if err := a.Clear(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n := memoryStore(t, a).Len(); n != 0 {
+		if n := memoryStore(t, a).count(); n != 0 {
 			t.Errorf("a's L1 holds %d entries after Clear, want 0", n)
 		}
-		took := eventually(t, time.Second, "b's L1 purged", func() bool { return memoryStore(t, bb).Len() == 0 })
+		took := eventually(t, time.Second, "b's L1 purged", func() bool { return memoryStore(t, bb).count() == 0 })
 		t.Logf("%s: the other L1 purged after %v", b.name, took)
 		if got := bb.Stats().Invalidations - before; got != 1 {
 			t.Errorf("b applied %d invalidations, want 1", got)

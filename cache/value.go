@@ -1,9 +1,6 @@
 package cache
 
-import (
-	"io"
-	"unsafe"
-)
+import "io"
 
 // Value is a cached value: bytes that nobody can change. Every caller who
 // gets the same entry shares its memory, and no caller can change what
@@ -17,11 +14,6 @@ func ValueOf(b []byte) Value { return Value{string(b)} }
 
 // StringValue returns a Value holding s, without copying.
 func StringValue(s string) Value { return Value{s} }
-
-// OwnValue returns a Value over b without copying it. The caller gives b
-// away: nothing may write to b afterwards, or every reader of the Value
-// sees the change. Prefer [ValueOf] unless b was just built for the cache.
-func OwnValue(b []byte) Value { return Value{unsafe.String(unsafe.SliceData(b), len(b))} }
 
 // String returns the bytes as a string, without copying.
 func (v Value) String() string { return v.s }

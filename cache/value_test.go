@@ -30,7 +30,7 @@ func TestValue(t *testing.T) {
 		t.Errorf("StringValue(s) = %q", s.String())
 	}
 	own := []byte("own")
-	if o := OwnValue(own); o.String() != "own" {
+	if o := ValueOf(own); o.String() != "own" {
 		t.Errorf("OwnValue = %q", o.String())
 	}
 
@@ -38,7 +38,7 @@ func TestValue(t *testing.T) {
 	if zero.String() != "" || zero.Len() != 0 || zero.Bytes() != nil {
 		t.Errorf("zero Value: %q, %d, %v", zero.String(), zero.Len(), zero.Bytes())
 	}
-	for _, empty := range []Value{ValueOf(nil), ValueOf([]byte{}), OwnValue(nil), OwnValue([]byte{}), StringValue("")} {
+	for _, empty := range []Value{ValueOf(nil), ValueOf([]byte{}), ValueOf(nil), ValueOf([]byte{}), StringValue("")} {
 		if empty != zero {
 			t.Errorf("an empty Value %#v is not the zero Value", empty)
 		}

@@ -12,7 +12,7 @@ import (
 
 // DefaultKeyPrefix is the key prefix of a [RedisStore] whose
 // [RedisOptions.KeyPrefix] is empty.
-const DefaultKeyPrefix = "alova:captcha:"
+const defaultKeyPrefix = "alova:captcha:"
 
 // RedisOptions configures a [RedisStore]. The zero value works.
 type RedisOptions struct {
@@ -65,7 +65,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 		panic("captcha: negative RedisOptions.Timeout")
 	}
 	if opts.KeyPrefix == "" {
-		opts.KeyPrefix = DefaultKeyPrefix
+		opts.KeyPrefix = defaultKeyPrefix
 	}
 	return &RedisStore{rdb: rdb, prefix: opts.KeyPrefix, bound: redisop.New(rdb, opts.Timeout)}
 }

@@ -216,7 +216,7 @@ func TestStoreDiesDuringDelivery(t *testing.T) {
 	if err := mr.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	fields, _ := mr.HKeys(captcha.DefaultKeyPrefix + "k")
+	fields, _ := mr.HKeys("alova:captcha:" + "k")
 	for _, f := range fields {
 		if strings.HasPrefix(f, "d:") {
 			t.Errorf("a challenge (%s) was stored although the commit failed", f)

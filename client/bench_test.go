@@ -41,7 +41,7 @@ func BenchmarkTieredGetL1(b *testing.B) {
 	key := c.Get("/products/42").Param("lang", "en").Key()
 	tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), nil, cache.TieredOptions{})
 	ctx := context.Background()
-	_ = tr.Set(ctx, key, cache.Entry{Value: cache.OwnValue(make([]byte, 120)), TTL: 1 << 40}, cache.ModeAll)
+	_ = tr.Set(ctx, key, cache.Entry{Value: cache.ValueOf(make([]byte, 120)), TTL: 1 << 40}, cache.ModeAll)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := tr.Get(ctx, key, cache.ModeAll); err != nil {

@@ -14,11 +14,11 @@ import (
 
 // DefaultTimeout bounds a send when neither the method nor [Options.Timeout]
 // sets a timeout.
-const DefaultTimeout = 10 * time.Second
+const defaultTimeout = 10 * time.Second
 
 // DefaultMaxResponseBytes is the largest response body read when
 // [Options.MaxResponseBytes] is zero: 32 MiB.
-const DefaultMaxResponseBytes = 32 << 20
+const defaultMaxResponseBytes = 32 << 20
 
 // DefaultForwardHeaders are the request headers a request-scoped client
 // forwards when [Options.ForwardHeaders] is nil: the request id and the W3C
@@ -176,7 +176,7 @@ func New(opts Options) *Client {
 	}
 	s.tiers = opts.Cache
 	if s.timeout <= 0 {
-		s.timeout = DefaultTimeout
+		s.timeout = defaultTimeout
 	}
 	if s.hc == nil {
 		s.hc = sharedHTTPClient
@@ -185,7 +185,7 @@ func New(opts Options) *Client {
 		s.defPolicy = CacheFor(5 * time.Minute)
 	}
 	if s.maxBody <= 0 {
-		s.maxBody = DefaultMaxResponseBytes
+		s.maxBody = defaultMaxResponseBytes
 	}
 	fw := opts.ForwardHeaders
 	if fw == nil {

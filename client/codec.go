@@ -48,8 +48,9 @@ const codecVersion = 1
 
 var errCorrupt = errors.New("client: corrupt cache entry")
 
-// encodeResponse serializes r for the cache.
-func encodeResponse(r *Response) []byte {
+// encodeResponse serializes r for the cache, as a string that shares the
+// memory of the buffer it was built in (nothing else holds that buffer).
+func encodeResponse(r *Response) string {
 	n := 1 + 2*binary.MaxVarintLen64 + len(r.Body)
 	for k, vs := range r.Header {
 		n += binary.MaxVarintLen64*2 + len(k)
@@ -79,7 +80,8 @@ func encodeResponse(r *Response) []byte {
 			b = append(b, v...)
 		}
 	}
-	return append(b, r.Body...)
+	b = append(b, r.Body...)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // decodeResponse rebuilds a Response from a cache entry. The header names

@@ -213,7 +213,7 @@ func (c *Client) SetCache(ctx context.Context, m *Method, resp *Response) error 
 		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, p.URL(), ErrNotCacheable, ttl)
 	}
 	in := p.info()
-	e := cache.Entry{Value: cache.OwnValue(encodeResponse(resp)), TTL: ttl, Tags: p.tags(in)}
+	e := cache.Entry{Value: cache.StringValue(encodeResponse(resp)), TTL: ttl, Tags: p.tags(in)}
 	if err := s.tiers.Set(ctx, in.key, e, pol.mode); err != nil {
 		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, in.url, err)
 	}

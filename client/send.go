@@ -128,7 +128,7 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 			return cache.Entry{}, err
 		}
 		own = resp
-		e := cache.Entry{Value: cache.OwnValue(encodeResponse(resp))}
+		e := cache.Entry{Value: cache.StringValue(encodeResponse(resp))}
 		if ttl := pol.ttl(resp); ttl > 0 && len(resp.Body) > 0 {
 			e.TTL, e.Tags = ttl, p.tags(in)
 		}

@@ -20,12 +20,12 @@ import (
 
 // DefaultMaxBodyBytes is the largest request body the captcha endpoints
 // read when [CaptchaOptions.MaxBodyBytes] is zero: 1 KiB.
-const DefaultMaxBodyBytes = 1 << 10
+const defaultMaxBodyBytes = 1 << 10
 
 // DefaultRateLimit is the per-client limit of the captcha endpoints when
 // [CaptchaOptions.Limiter] is nil: 20 requests per client IP per minute,
 // over both endpoints together, counted in memory by each process.
-const DefaultRateLimit = 20
+const defaultRateLimit = 20
 
 // CaptchaOptions configures [Captcha]. Deliver is required; every other
 // field's zero value is a working default.
@@ -233,7 +233,7 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 		client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return nil, nil }), h.retry)
 	}()
 	if h.maxBody == 0 {
-		h.maxBody = DefaultMaxBodyBytes
+		h.maxBody = defaultMaxBodyBytes
 	}
 	if h.validate == nil {
 		h.validate = PrintableKey
@@ -256,7 +256,7 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 	if !opts.NoRateLimit {
 		lim := opts.Limiter
 		if lim == nil {
-			lim = ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: DefaultRateLimit, Duration: time.Minute})
+			lim = ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: defaultRateLimit, Duration: time.Minute})
 		}
 		rl := opts.RateLimit
 		if rl.Logger == nil {

@@ -33,6 +33,12 @@ const phone = "+15550100000"
 // TestCaptchaFlow walks the whole life of codes through HTTP, in a synctest
 // bubble: send, resend too soon, resend after the interval, five wrong codes
 // burn the second challenge, the first still verifies, once.
+// The documented defaults of CaptchaOptions (its field docs state them).
+const (
+	defaultRateLimit    = 20
+	defaultMaxBodyBytes = 1 << 10
+)
+
 func TestCaptchaFlow(t *testing.T) {
 	t.Parallel()
 	for _, reuse := range []bool{false, true} {
@@ -161,22 +167,22 @@ func TestDefaultRateLimit(t *testing.T) {
 		t.Parallel()
 		bubble(t, func(t *testing.T) {
 			s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{})
-			for i := range handlers.DefaultRateLimit {
+			for i := range defaultRateLimit {
 				path, body := "/captcha/send", keyBody(fmt.Sprint("+1555010", 1000+i))
 				if i%2 == 1 {
 					path, body = "/captcha/verify", verifyBody(phone, strings.Repeat("0", 32), "1")
 				}
 				if a := s.post(t, path, body); a.status == 429 {
-					t.Fatalf("request %d answered 429 %s, want the first %d through", i+1, a.body, handlers.DefaultRateLimit)
+					t.Fatalf("request %d answered 429 %s, want the first %d through", i+1, a.body, defaultRateLimit)
 				}
 			}
 			a := s.post(t, "/captcha/send", keyBody("+15550109999"))
 			a.want(t, 429, middleware.CodeRateLimited)
-			if a.retryAfter < 1 || a.retryAfter > 60 || a.header.Get("X-RateLimit-Limit") != strconv.Itoa(handlers.DefaultRateLimit) {
+			if a.retryAfter < 1 || a.retryAfter > 60 || a.header.Get("X-RateLimit-Limit") != strconv.Itoa(defaultRateLimit) {
 				t.Errorf("429 with retry_after %d, X-RateLimit-Limit %q", a.retryAfter, a.header.Get("X-RateLimit-Limit"))
 			}
-			if n := s.gw.delivered(); n != handlers.DefaultRateLimit/2 {
-				t.Errorf("%d texts sent, want %d", n, handlers.DefaultRateLimit/2)
+			if n := s.gw.delivered(); n != defaultRateLimit/2 {
+				t.Errorf("%d texts sent, want %d", n, defaultRateLimit/2)
 			}
 			time.Sleep(time.Minute)
 			s.post(t, "/captcha/send", keyBody("+15550109999")).want(t, 200, "")
@@ -186,7 +192,7 @@ func TestDefaultRateLimit(t *testing.T) {
 		t.Parallel()
 		bubble(t, func(t *testing.T) {
 			s := newServer(t, nil, captcha.Options{}, handlers.CaptchaOptions{NoRateLimit: true})
-			for i := range 5 * handlers.DefaultRateLimit {
+			for i := range 5 * defaultRateLimit {
 				s.post(t, "/captcha/send", keyBody(fmt.Sprint("+1555010", 1000+i))).want(t, 200, "")
 			}
 		})
@@ -411,7 +417,7 @@ func TestStatuses(t *testing.T) {
 		}},
 		{"413 body_too_large", nil, handlers.CaptchaOptions{}, []step{
 			post("/captcha/send", big, 413, handlers.CodeBodyTooLarge),
-			post("/captcha/send", `{"key":"a"}`+strings.Repeat(" ", handlers.DefaultMaxBodyBytes), 413, handlers.CodeBodyTooLarge),
+			post("/captcha/send", `{"key":"a"}`+strings.Repeat(" ", defaultMaxBodyBytes), 413, handlers.CodeBodyTooLarge),
 		}},
 		{"413 with a custom limit", nil, handlers.CaptchaOptions{MaxBodyBytes: 10}, []step{
 			post("/captcha/send", `{"key":"abc"}`, 413, handlers.CodeBodyTooLarge),

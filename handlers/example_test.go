@@ -44,8 +44,8 @@ func ExampleCaptcha() {
 			http.SetCookie(w, &http.Cookie{Name: "session", Value: "s-for-" + phone, HttpOnly: true, Secure: true})
 			middleware.WriteJSON(w, http.StatusOK, map[string]string{"user": phone})
 		},
-		// A per-client limit is on by default (handlers.DefaultRateLimit a
-		// minute per IP); set Limiter for one on Redis.
+		// A per-client limit is on by default (20 a minute per IP); set
+		// Limiter for one on Redis.
 	}))
 
 	post := func(path string, body any) map[string]any {
