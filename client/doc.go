@@ -15,20 +15,27 @@
 //
 // Build a [Method] from it, adjust it, send it, decode the answer:
 //
-//	p, err := client.Decode[Product](api.Get("/products/" + id).Param("lang", "en").Send(ctx))
+//	resp, err := api.Get("/products/" + id).Param("lang", "en").Send(ctx)
+//	if err != nil { … }
+//	var p Product
+//	err = resp.Decode(&p) // resp.Source says L1, L2 or MISS
 //
 // A non-2xx answer is a [*HTTPError] (status, headers, body), found with
 // errors.As through any wrapping.
 //
 // # Caching
 //
-// GET answers are cached for 5 minutes through every tier the cache has
+// Every cacheable send reads through the cache's one read path,
+// [cache.Tiered.GetOrLoad], so the tiers' sharing, forcing, negative caching
+// and statistics apply to the client as to any other user. GET answers are
+// cached for 5 minutes through every tier the cache has
 // ([Options.DefaultCache]); other methods are not cached unless they set a
-// [Policy] with [Method.Cache]: [CacheFor], [CacheL1] (in-process only,
-// alova's "memory" mode), [CacheUntil], [CacheFunc] or [NoCache]. Only 2xx
-// answers are cached; Set-Cookie never is. A cached answer is stored encoded,
-// so no caller can change what others get. [Method.Force] skips the cache
-// reads and refreshes every tier. The cache key hashes the HTTP method, the
+// [Policy] with [Method.Cache]: [CacheFor], [CacheUntil], [CacheFunc] or
+// [NoCache], with [Policy.L1] for in-process only (alova's "memory" mode)
+// and [Policy.Errors] to cache chosen error answers briefly. Only 2xx
+// answers with a body are cached; Set-Cookie never is. A cached answer is
+// stored as an immutable value, so no caller can change what others get.
+// [Method.Force] skips the cache reads and refreshes every tier. The cache key hashes the HTTP method, the
 // full URL with sorted params, the headers set on the method (BeforeRequest
 // included) and the body; [Method.CacheKey] overrides it.
 //
@@ -55,7 +62,7 @@
 //	func Client(api *client.Client) func(http.Handler) http.Handler {
 //		return func(next http.Handler) http.Handler {
 //			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-//				next.ServeHTTP(w, client.Bind(r, api))
+//				next.ServeHTTP(w, client.Bind(r, api, ""))
 //			})
 //		}
 //	}
@@ -64,8 +71,10 @@
 //
 //	c := client.FromContext(r.Context())
 //
-// The scoped client forwards the request's X-Request-Id and traceparent
-// headers (outside the cache key) and is cancelled when the caller hangs up.
+// (middleware.Client is this middleware, and passes Bind the request id
+// chi's RequestID generated.) The scoped client forwards the request's
+// X-Request-Id and traceparent headers (outside the cache key) and is
+// cancelled when the caller hangs up.
 // It is one small allocation that registers nothing, so a client per request
 // never grows memory.
 //
