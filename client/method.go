@@ -205,7 +205,8 @@ func (m *Method) Timeout(d time.Duration) *Method {
 }
 
 // Cache sets the method's cache policy (alova's cacheFor), overriding
-// [Options.DefaultCache]: [CacheFor], [CacheL1], [CacheUntil], [CacheFunc] or
+// [Options.DefaultCache]: [CacheFor], [CacheUntil], [CacheFunc] (each with
+// [Policy.L1] or [Policy.Errors] as needed) or
 // [NoCache].
 func (m *Method) Cache(p Policy) *Method {
 	m.policy = p
@@ -260,7 +261,7 @@ func (m *Method) CacheKey(key string) *Method {
 // is there, so they hold across processes and restarts (alova keeps them in
 // one process's memory: its issue #300). Patterns are looked up in the tags
 // of L2 and of this process's L1, so a pattern on an L1-only entry
-// ([CacheL1]) is seen by this process only.
+// ([Policy.L1]) is seen by this process only.
 //
 // Cost: a successful network answer of a POST, PUT, PATCH or DELETE (or of
 // any named method) runs one tag deletion on the cache (an L2 round trip and

@@ -10,7 +10,8 @@ import (
 // TestExampleReadmeTour runs the curl tour at the top of
 // example/server/README.md against the built server, as a reader would
 // paste it: every step must answer as its comment says, and the verify step
-// must verify (its code used to be a literal "1234": 422).
+// must verify (its code used to be a literal "1234": 422), which takes the
+// challenge of the send's answer along with the delivered code.
 func TestExampleReadmeTour(t *testing.T) {
 	t.Parallel()
 	for _, bin := range []string{"curl", "sed", "sh"} {

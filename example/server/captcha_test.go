@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/alovago/alova/captcha"
 )
 
 // uniqueEmail returns an address no other test (or earlier run on a shared
@@ -18,18 +21,59 @@ func sendCode(t *testing.T, srv *httptest.Server, key string) (int, string) {
 	return st, body
 }
 
-func verifyCode(t *testing.T, srv *httptest.Server, key, code string) (int, string) {
+// challengeOf returns the challenge of a successful /send answer: what a
+// caller sends back to /verify with the code.
+func challengeOf(t *testing.T, sendBody string) string {
 	t.Helper()
-	st, _, body := call(t, srv, "POST", "/captcha/verify", "application/json", fmt.Sprintf(`{"key":%q,"code":%q}`, key, code))
+	c, ok := field(t, sendBody, "challenge").(string)
+	if !ok || c == "" {
+		t.Fatalf("send answered %s, want a challenge", sendBody)
+	}
+	return c
+}
+
+// sendOK sends a code to key, fails the test unless it answered 200, and
+// returns the challenge.
+func sendOK(t *testing.T, srv *httptest.Server, key string) string {
+	t.Helper()
+	st, body := sendCode(t, srv, key)
+	if st != 200 {
+		t.Fatalf("send to %s = %d %s, want 200", key, st, body)
+	}
+	return challengeOf(t, body)
+}
+
+func verifyCode(t *testing.T, srv *httptest.Server, key, challenge, code string) (int, string) {
+	t.Helper()
+	st, _, body := call(t, srv, "POST", "/captcha/verify", "application/json",
+		fmt.Sprintf(`{"key":%q,"challenge":%q,"code":%q}`, key, challenge, code))
 	return st, body
+}
+
+// unknownChallenge is well formed (32 lower-case hex digits, the shape of a
+// real one) but was never handed out.
+var unknownChallenge = strings.Repeat("0", 32)
+
+// wrongCode returns a code of the same length as code that is not code.
+func wrongCode(code string) string {
+	b := []byte(code)
+	if b[len(b)-1] == '0' {
+		b[len(b)-1] = '1'
+	} else {
+		b[len(b)-1] = '0'
+	}
+	return string(b)
 }
 
 // outbox reads the last code the demo gateway delivered to key.
 func outbox(t *testing.T, srv *httptest.Server, key string) string {
 	t.Helper()
-	st, _, body := call(t, srv, "GET", "/demo/outbox?key="+key, "", "")
+	st, h, body := call(t, srv, "GET", "/demo/outbox?key="+key, "", "")
 	if st != 200 {
 		t.Fatalf("GET /demo/outbox?key=%s = %d %s, want 200", key, st, body)
+	}
+	if cc := h.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("GET /demo/outbox: Cache-Control = %q, want no-store (it reveals codes)", cc)
 	}
 	return field(t, body, "code").(string)
 }
@@ -43,23 +87,38 @@ func TestCaptchaFlow(t *testing.T) {
 	if st != 200 || field(t, body, "expires_in") != 120.0 || field(t, body, "resend_in") != 30.0 {
 		t.Fatalf("send = %d %s, want 200 expires_in 120 resend_in 30", st, body)
 	}
+	challenge := challengeOf(t, body)
 	code := outbox(t, srv, key)
+	if len(code) != captcha.DefaultLength {
+		t.Errorf("delivered code %q, want %d digits", code, captcha.DefaultLength)
+	}
 	if st, _, body := call(t, srv, "POST", "/captcha/send", "application/json", fmt.Sprintf(`{"key":%q}`, key)); st != 429 ||
 		errCode(t, body) != "resend_too_soon" {
 		t.Fatalf("second send = %d %s, want 429 resend_too_soon", st, body)
 	}
-	if st, body := verifyCode(t, srv, key, "wrong"); st != 422 || errCode(t, body) != "invalid_code" {
-		t.Fatalf("verify wrong code = %d %s, want 422 invalid_code", st, body)
+	if st, body := verifyCode(t, srv, key, challenge, wrongCode(code)); st != 422 || errCode(t, body) != "invalid_code" {
+		t.Fatalf("verify wrong code (right challenge) = %d %s, want 422 invalid_code", st, body)
+	}
+	// A verify must name the challenge its code was sent under: the right code
+	// under any other challenge is refused, and such guesses count against
+	// nothing, however many (more than the attempts a challenge allows).
+	other := sendOK(t, srv, uniqueEmail()) // a real challenge, of another key
+	for i := range captcha.DefaultMaxAttempts {
+		for _, c := range []string{unknownChallenge, other} {
+			if st, body := verifyCode(t, srv, key, c, code); st != 422 || errCode(t, body) != "invalid_code" {
+				t.Fatalf("verify right code under challenge %q (try %d) = %d %s, want 422 invalid_code", c, i+1, st, body)
+			}
+		}
 	}
 	// Keys are normalized: another spelling of the address is the same key.
-	if st, body := verifyCode(t, srv, strings.ToUpper(key), code); st != 200 || field(t, body, "verified") != true {
-		t.Fatalf("verify right code = %d %s, want 200 verified", st, body)
+	if st, body := verifyCode(t, srv, strings.ToUpper(key), challenge, code); st != 200 || field(t, body, "verified") != true {
+		t.Fatalf("verify right code after wrong-challenge guesses = %d %s, want 200 verified (not burned)", st, body)
 	}
-	if st, body := verifyCode(t, srv, key, code); st != 422 || errCode(t, body) != "invalid_code" {
+	if st, body := verifyCode(t, srv, key, challenge, code); st != 422 || errCode(t, body) != "invalid_code" {
 		t.Fatalf("verify used code = %d %s, want 422 invalid_code", st, body)
 	}
-	if got := a.demo.deliveries.Load(); got != 1 {
-		t.Errorf("deliveries = %d, want 1", got)
+	if got := a.demo.deliveries.Load(); got != 2 {
+		t.Errorf("deliveries = %d, want 2 (one per key)", got)
 	}
 }
 
@@ -77,8 +136,10 @@ func TestCaptchaBadInput(t *testing.T) {
 		{"unknown field", "POST", "/captcha/send", "application/json", `{"key":"a@example.com","x":1}`, 400, "unknown_field"},
 		{"not an address", "POST", "/captcha/send", "application/json", `{"key":"not an address"}`, 422, "invalid_key"},
 		{"too large", "POST", "/captcha/send", "application/json", `{"key":"` + strings.Repeat("a", 2000) + `"}`, 413, "body_too_large"},
-		{"verify missing code", "POST", "/captcha/verify", "application/json", `{"key":"a@example.com"}`, 400, "missing_field"},
-		{"verify unknown key", "POST", "/captcha/verify", "application/json", `{"key":"+15550100000","code":"1234"}`, 422, "invalid_code"},
+		{"verify missing challenge", "POST", "/captcha/verify", "application/json", `{"key":"a@example.com","code":"123456"}`, 400, "missing_field"},
+		{"verify missing code", "POST", "/captcha/verify", "application/json", `{"key":"a@example.com","challenge":"` + unknownChallenge + `"}`, 400, "missing_field"},
+		{"verify unknown key", "POST", "/captcha/verify", "application/json", `{"key":"+15550100000","challenge":"` + unknownChallenge + `","code":"123456"}`, 422, "invalid_code"},
+		{"verify malformed challenge", "POST", "/captcha/verify", "application/json", `{"key":"+15550100000","challenge":"nope","code":"123456"}`, 422, "invalid_code"},
 		{"GET send", "GET", "/captcha/send", "", "", 405, "method_not_allowed"},
 		{"unknown endpoint", "POST", "/captcha/nope", "application/json", `{}`, 404, "not_found"},
 	}
@@ -138,10 +199,10 @@ func TestCaptchaPerIPLimit(t *testing.T) {
 		if st, body := sendCode(t, srv, uniqueEmail()); st != 200 {
 			t.Fatalf("send = %d %s, want 200", st, body)
 		}
-		if st, body := verifyCode(t, srv, uniqueEmail(), "1234"); st != 422 {
+		if st, body := verifyCode(t, srv, uniqueEmail(), unknownChallenge, "123456"); st != 422 {
 			t.Fatalf("verify after a send, limit 1 = %d %s, want 422 (not limited by the send)", st, body)
 		}
-		if st, body := verifyCode(t, srv, uniqueEmail(), "1234"); st != 429 || errCode(t, body) != "rate_limited" {
+		if st, body := verifyCode(t, srv, uniqueEmail(), unknownChallenge, "123456"); st != 429 || errCode(t, body) != "rate_limited" {
 			t.Fatalf("second verify, limit 1 = %d %s, want 429 rate_limited", st, body)
 		}
 	})
@@ -153,12 +214,10 @@ func TestCaptchaFailures(t *testing.T) {
 		t.Parallel()
 		a, srv := newTestApp(t, testConfig(t))
 		key := uniqueEmail()
-		if st, body := sendCode(t, srv, key); st != 200 {
-			t.Fatalf("send = %d %s", st, body)
-		}
+		challenge := sendOK(t, srv, key)
 		code := outbox(t, srv, key)
 		a.redis.mini.Close()
-		if st, body := verifyCode(t, srv, key, code); st != 503 {
+		if st, body := verifyCode(t, srv, key, challenge, code); st != 503 {
 			t.Fatalf("Redis down: verify the right code = %d %s, want 503", st, body)
 		}
 		if st, body := sendCode(t, srv, uniqueEmail()); st != 503 {
@@ -177,10 +236,11 @@ func TestCaptchaFailures(t *testing.T) {
 		a, srv := newTestApp(t, testConfig(t, "-demo-fail-rate", "0.5"))
 		for range 5 {
 			key := uniqueEmail()
-			if st, body := sendCode(t, srv, key); st != 200 {
+			st, body := sendCode(t, srv, key)
+			if st != 200 {
 				t.Fatalf("half the deliveries failing: send = %d %s, want 200 through retries", st, body)
 			}
-			if st, body := verifyCode(t, srv, key, outbox(t, srv, key)); st != 200 {
+			if st, body := verifyCode(t, srv, key, challengeOf(t, body), outbox(t, srv, key)); st != 200 {
 				t.Fatalf("verify = %d %s, want 200", st, body)
 			}
 		}
@@ -204,15 +264,30 @@ func TestCaptchaAcrossInstances(t *testing.T) {
 			b, srvB := newTestApp(t, cfg)
 
 			key := uniqueEmail()
-			if st, body := sendCode(t, srvA, key); st != 200 {
+			st, body := sendCode(t, srvA, key)
+			if st != 200 {
 				t.Fatalf("send on A = %d %s", st, body)
 			}
-			if st, body := verifyCode(t, srvB, key, outbox(t, srvA, key)); st != 200 {
+			challenge, code := challengeOf(t, body), outbox(t, srvA, key)
+			// Guesses on B under a challenge A never gave out burn nothing.
+			for range captcha.DefaultMaxAttempts {
+				if st, body := verifyCode(t, srvB, key, unknownChallenge, code); st != 422 || errCode(t, body) != "invalid_code" {
+					t.Fatalf("verify on B under an unknown challenge = %d %s, want 422 invalid_code", st, body)
+				}
+			}
+			if st, body := verifyCode(t, srvB, key, challenge, code); st != 200 {
 				t.Fatalf("verify on B of A's code = %d %s, want 200", st, body)
+			}
+			if st, body := verifyCode(t, srvA, key, challenge, code); st != 422 || errCode(t, body) != "invalid_code" {
+				t.Fatalf("verify on A of the code used on B = %d %s, want 422 invalid_code", st, body)
 			}
 
 			key = uniqueEmail()
-			statuses := make(chan int, 50)
+			type answer struct {
+				status int
+				body   string
+			}
+			answers := make(chan answer, 50)
 			var wg sync.WaitGroup
 			for i := range 50 {
 				srv := srvA
@@ -229,18 +304,23 @@ func TestCaptchaAcrossInstances(t *testing.T) {
 						t.Errorf("send: %v", err)
 						return
 					}
+					b, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
-					statuses <- resp.StatusCode
+					answers <- answer{resp.StatusCode, string(b)}
 				}()
 			}
 			wg.Wait()
-			close(statuses)
+			close(answers)
 			count := map[int]int{}
-			for st := range statuses {
-				count[st]++
+			var odd []string
+			for a := range answers {
+				count[a.status]++
+				if a.status != 200 && a.status != 429 {
+					odd = append(odd, fmt.Sprintf("%d %s", a.status, strings.TrimSpace(a.body)))
+				}
 			}
 			if count[200] != 1 || count[429] != 49 {
-				t.Errorf("50 racing sends answered %v, want one 200 and 49 429", count)
+				t.Errorf("50 racing sends answered %v, want one 200 and 49 429; other answers: %q", count, odd)
 			}
 			if got := a.demo.deliveries.Load() + b.demo.deliveries.Load(); got != 2 {
 				t.Errorf("deliveries over A and B = %d, want 2 (one per key)", got)

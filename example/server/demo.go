@@ -166,8 +166,11 @@ func (d *demo) lastCode(key string) (string, bool) {
 	return code, ok
 }
 
-// handleOutbox serves GET /demo/outbox?key=K on the main server.
+// handleOutbox serves GET /demo/outbox?key=K on the main server. Every
+// answer is marked Cache-Control: no-store: it reveals a live code, which no
+// browser or proxy cache may keep.
 func (d *demo) handleOutbox(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
 	key := r.URL.Query().Get("key")
 	if key == "" {
 		writeError(w, http.StatusBadRequest, "missing_key")

@@ -58,8 +58,8 @@ func TestDemoDownstream(t *testing.T) {
 	}{
 		{"GET", "/products/42", "", 200, `"id":"42"`},
 		{"GET", "/products/missing-1", "", 404, `"code":"not_found"`},
-		{"POST", "/sms/send", `{"to":"a@example.com","code":"1234"}`, 200, `"delivered":true`},
-		{"POST", "/sms/send", `{"to":"a@example.com","code":"9876"}`, 200, `"delivered":true`},
+		{"POST", "/sms/send", `{"to":"a@example.com","code":"123456"}`, 200, `"delivered":true`},
+		{"POST", "/sms/send", `{"to":"a@example.com","code":"987654"}`, 200, `"delivered":true`},
 		{"POST", "/sms/send", `{"to":"a@example.com"}`, 400, `"code":"bad_request"`},
 		{"POST", "/sms/send", `not json`, 400, `"code":"bad_request"`},
 	}
@@ -75,8 +75,8 @@ func TestDemoDownstream(t *testing.T) {
 			t.Errorf("%s %s %s = %d %s, want %d %s", tc.method, tc.path, tc.body, resp.StatusCode, b, tc.wantStatus, tc.wantBody)
 		}
 	}
-	if code, ok := d.lastCode("a@example.com"); !ok || code != "9876" {
-		t.Errorf("lastCode = %q, %v, want the last one delivered, 9876", code, ok)
+	if code, ok := d.lastCode("a@example.com"); !ok || code != "987654" {
+		t.Errorf("lastCode = %q, %v, want the last one delivered, 987654", code, ok)
 	}
 	if got := d.products.Load(); got != 2 {
 		t.Errorf("products = %d, want 2", got)
@@ -111,7 +111,7 @@ func TestDemoCountsCancelledCalls(t *testing.T) {
 func TestDemoRoutesOnMainServer(t *testing.T) {
 	t.Parallel()
 	d := newDemo(0, 0, discardLog)
-	d.outbox["k@example.com"] = "4321"
+	d.outbox["k@example.com"] = "654321"
 	d.products.Store(3)
 	d.deliveries.Store(1)
 
@@ -122,7 +122,7 @@ func TestDemoRoutesOnMainServer(t *testing.T) {
 		status  int
 		want    map[string]any
 	}{
-		{"outbox hit", d.handleOutbox, "/demo/outbox?key=k@example.com", 200, map[string]any{"key": "k@example.com", "code": "4321"}},
+		{"outbox hit", d.handleOutbox, "/demo/outbox?key=k@example.com", 200, map[string]any{"key": "k@example.com", "code": "654321"}},
 		{"outbox miss", d.handleOutbox, "/demo/outbox?key=nobody", 404, map[string]any{"error": map[string]any{"code": "not_found", "message": errorMessages["not_found"]}}},
 		{"outbox no key", d.handleOutbox, "/demo/outbox", 400, map[string]any{"error": map[string]any{"code": "missing_key", "message": errorMessages["missing_key"]}}},
 		{"stats", d.handleStats, "/demo/stats", 200, map[string]any{"products": 3.0, "deliveries": 1.0, "cancelled": 0.0}},
@@ -134,6 +134,9 @@ func TestDemoRoutesOnMainServer(t *testing.T) {
 			var got map[string]any
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != tc.status {
 				t.Fatalf("GET %s = %d %s, want %d JSON", tc.target, rec.Code, rec.Body, tc.status)
+			}
+			if cc := rec.Header().Get("Cache-Control"); strings.HasPrefix(tc.target, "/demo/outbox") && cc != "no-store" {
+				t.Errorf("GET %s: Cache-Control = %q, want no-store (the outbox reveals codes)", tc.target, cc)
 			}
 			for k, v := range tc.want {
 				if !reflect.DeepEqual(got[k], v) {

@@ -30,7 +30,8 @@ func FuzzRoutes(f *testing.F) {
 		{1, "/captcha/send", "application/json", `{"key":"+1 (555) 010-0000"}`},
 		{1, "/captcha/send", "application/json", `{"key":null}`},
 		{1, "/captcha/send", "application/json", `[]`},
-		{1, "/captcha/verify", "application/json", `{"key":"a@example.com","code":"0000"}`},
+		{1, "/captcha/verify", "application/json", `{"key":"a@example.com","challenge":"` + strings.Repeat("0", 32) + `","code":"000000"}`},
+		{1, "/captcha/verify", "application/json", `{"key":"a@example.com","code":"000000"}`}, // an old client: no challenge
 		{1, "/captcha/verify", "application/json; charset=utf-16", `{"key":"a@example.com","code":1}`},
 		{1, "/captcha/verify", "text/plain", `x`},
 		{0, "/demo/outbox?key=a@example.com", "", ""},
