@@ -52,7 +52,7 @@ func newApp(cfg config, log *slog.Logger) (_ *app, err error) {
 		a.downstreamURL = a.demo.URL()
 	}
 
-	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix + "cache:"}),
+	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix + "cache:", Timeout: cfg.RedisTimeout}),
 		cache.TieredOptions{Logger: log})
 	a.api = client.New(client.Options{
 		BaseURL:      a.downstreamURL,

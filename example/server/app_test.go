@@ -15,7 +15,9 @@ import (
 // with fast retries.
 func testConfig(t *testing.T, args ...string) config {
 	t.Helper()
-	cfg, err := parseConfig(append([]string{"-retry-delay", "1ms", "-demo-latency", "0s"}, args...),
+	// Redis calls get 2 s: hundreds of racing Lua scripts on miniredis under
+	// -race on a busy machine take longer than the production 200 ms.
+	cfg, err := parseConfig(append([]string{"-retry-delay", "1ms", "-demo-latency", "0s", "-redis-timeout", "2s"}, args...),
 		func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -18,11 +18,11 @@ import (
 // Redis across instances.
 func (a *app) captchaHandler() http.Handler {
 	rdb := a.redis.Client
-	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "captcha:"}), captcha.Options{
+	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "captcha:", Timeout: a.cfg.RedisTimeout}), captcha.Options{
 		TTL:            a.cfg.CodeTTL,
 		ResendInterval: a.cfg.ResendInterval,
 	})
-	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "ratelimit:"}), ratelimit.Options{
+	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "ratelimit:", Timeout: a.cfg.RedisTimeout}), ratelimit.Options{
 		Points:   a.cfg.IPLimit,
 		Duration: a.cfg.IPWindow,
 	})

@@ -31,6 +31,7 @@ type config struct {
 	IPWindow       time.Duration // -ip-window, the window of -ip-limit
 	BodyTimeout    time.Duration // -body-timeout, to receive a request's body
 	IdleTimeout    time.Duration // -idle-timeout, of a keep-alive connection between requests
+	RedisTimeout   time.Duration // -redis-timeout, of every Redis call of the stores
 	AdminToken     string        // env ADMIN_TOKEN; "" = admin routes answer loopback clients only
 }
 
@@ -94,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.IPWindow, "ip-window", time.Minute, "the window -ip-limit counts requests in")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time a client has to send a request's body, from the end of its headers; past it the connection is closed")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "bound of every Redis call of the cache, captcha and limiter stores")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()
@@ -149,6 +151,7 @@ func (c config) validate() error {
 		{"-ip-window", c.IPWindow >= time.Second},
 		{"-body-timeout", c.BodyTimeout > 0},
 		{"-idle-timeout", c.IdleTimeout > 0},
+		{"-redis-timeout", c.RedisTimeout > 0},
 	}
 	for _, p := range ranges {
 		if !p.ok {
