@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,9 +62,14 @@ type Options struct {
 
 	// ForwardHeaders names the headers of the incoming request that a
 	// request-scoped client (see [Client.WithRequest]) copies onto every
-	// downstream request, unless the method sets them itself. They are never
-	// part of the cache key. Nil means [DefaultForwardHeaders]; an empty
-	// non-nil slice forwards nothing.
+	// downstream request, unless the method sets them itself. The tracing
+	// headers (X-Request-Id, Traceparent, Tracestate, Baggage) stay out of
+	// the cache key: they differ on every request and never change the
+	// answer. Any other forwarded header (Authorization, Cookie, a tenant
+	// id) can change the answer, so its value joins the cache key and the
+	// request-sharing key: one caller's answer is never served to a caller
+	// who forwarded another value. Nil means [DefaultForwardHeaders]; an
+	// empty non-nil slice forwards nothing.
 	ForwardHeaders []string
 
 	// MaxResponseBytes caps the body read from a downstream answer; a larger
@@ -110,6 +116,9 @@ type Options struct {
 	OnCacheError func(ctx context.Context, err error)
 }
 
+// traceHeaders are the forwarded headers that never join the cache key.
+var traceHeaders = map[string]bool{"X-Request-Id": true, "Traceparent": true, "Tracestate": true, "Baggage": true}
+
 // Client sends methods to downstream services, with caching, request sharing
 // and hooks. Create one per process (or per downstream service) with [New] and
 // share it: it is safe for concurrent use, and it owns the state that must be
@@ -133,6 +142,7 @@ type core struct {
 	tiers      *cache.Tiered // nil: no caching
 	defPolicy  Policy
 	forward    []string // canonical header names
+	keyed      []string // the forwarded names that join the cache key, sorted
 	maxBody    int64
 	before     func(context.Context, *Method) error
 	onSuccess  func(context.Context, *Method, *Response) (*Response, error)
@@ -192,8 +202,13 @@ func New(opts Options) *Client {
 		fw = DefaultForwardHeaders
 	}
 	for _, h := range fw {
-		s.forward = append(s.forward, http.CanonicalHeaderKey(h))
+		name := http.CanonicalHeaderKey(h)
+		s.forward = append(s.forward, name)
+		if !traceHeaders[name] {
+			s.keyed = append(s.keyed, name)
+		}
 	}
+	slices.Sort(s.keyed)
 	return &Client{s: s}
 }
 

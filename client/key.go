@@ -18,12 +18,14 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // The key is the first 128 bits of a SHA-256, in hex: 32 characters.
 func hashKey(verb, url string, h http.Header, body []byte) string {
 	var out [32]byte
-	hashKeyInto(&out, verb, url, h, body)
+	hashKeyInto(&out, verb, url, h, body, nil, nil)
 	return string(out[:])
 }
 
-// hashKeyInto is hashKey writing the key into out.
-func hashKeyInto(out *[32]byte, verb, url string, h http.Header, body []byte) {
+// hashKeyInto is hashKey writing the key into out, with the values of the
+// forwarded headers named in keyed (fwd's, unless h sets the header: the
+// method's own value wins on the wire, and is in the key already).
+func hashKeyInto(out *[32]byte, verb, url string, h http.Header, body []byte, keyed []string, fwd http.Header) {
 	bp := keyBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = appendPart(b, verb)
@@ -42,6 +44,17 @@ func hashKeyInto(out *[32]byte, verb, url string, h http.Header, body []byte) {
 			for _, v := range vs {
 				b = appendPart(b, v)
 			}
+		}
+	}
+	for _, name := range keyed {
+		var vs []string
+		if len(h[name]) == 0 {
+			vs = fwd[name]
+		}
+		b = appendPart(b, name)
+		b = appendLen(b, len(vs))
+		for _, v := range vs {
+			b = appendPart(b, v)
 		}
 	}
 	b = appendLen(b, len(body))

@@ -242,7 +242,8 @@ func (m *Method) Share(on bool) *Method {
 
 // CacheKey replaces the derived cache key (also the request-sharing key) with
 // key; "" restores the derived one. Two methods with the same key share cache
-// entries, so make it as specific as the answer.
+// entries, so make it as specific as the answer: a key that leaves out the
+// user of a per-user answer serves one user's answer to another.
 func (m *Method) CacheKey(key string) *Method {
 	m.key = key
 	m.reset()
@@ -289,8 +290,9 @@ func (m *Method) Verb() string { return m.verb }
 func (m *Method) URL() string { return m.info().url }
 
 // Key returns the method's cache key as it is now: [Method.CacheKey] if set,
-// otherwise a hash of the HTTP method, the URL, the headers set on the method
-// and the body. Forwarded headers never count.
+// otherwise a hash of the HTTP method, the URL, the headers set on the method,
+// the forwarded headers that can change the answer (see
+// [Options.ForwardHeaders]; tracing headers never count) and the body.
 func (m *Method) Key() string { return m.info().key }
 
 // info computes (once) the derived URL and key.
@@ -302,7 +304,7 @@ func (m *Method) info() *methodInfo {
 	if in.key == "" {
 		// The key's bytes live in the methodInfo and never change after
 		// this: one allocation less per method.
-		hashKeyInto(&in.derived, m.verb, in.url, m.header, m.body)
+		hashKeyInto(&in.derived, m.verb, in.url, m.header, m.body, m.c.s.keyed, m.c.fwd)
 		in.key = unsafe.String(&in.derived[0], len(in.derived))
 	}
 	m.memo.Store(in)

@@ -17,8 +17,9 @@ import (
 // caching for other HTTP methods. A Policy is a small value, safe to share.
 //
 // Only 2xx answers with a body are cached (alova never caches an empty
-// answer), unless [Policy.Errors] says so for an error status, and never
-// those of a method with an io.Reader body.
+// answer), unless [Policy.Errors] says so for an error status; never those
+// of a method with an io.Reader body; and not those marked Cache-Control:
+// private or no-store, or Vary: * (see [Policy.IgnoreCacheControl]).
 type Policy struct {
 	kind     policyKind
 	mode     cache.Mode
@@ -27,6 +28,7 @@ type Policy struct {
 	fn       func(*Response) time.Duration
 	errTTL   time.Duration
 	statuses []int
+	anyCC    bool // cache whatever the answer's Cache-Control says
 }
 
 type policyKind uint8

@@ -129,7 +129,7 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 		}
 		own = resp
 		e := cache.Entry{Value: cache.StringValue(encodeResponse(resp))}
-		if ttl := pol.ttl(resp); ttl > 0 && len(resp.Body) > 0 {
+		if ttl := pol.ttl(resp); ttl > 0 && len(resp.Body) > 0 && storable(resp, pol) {
 			e.TTL, e.Tags = ttl, p.tags(in)
 		}
 		return e, nil
