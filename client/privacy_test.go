@@ -130,4 +130,3 @@ func TestCacheControlAndVary(t *testing.T) {
 		})
 	}
 }
-
