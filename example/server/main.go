@@ -59,7 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogFormat, stderr)
+	// The log is buffered (one write per 100 ms, not one per request) and
+	// flushed last, after the "stopped" line.
+	logBuf := newLogBuffer(stderr)
+	defer logBuf.Close()
+	log := newLogger(cfg.LogFormat, logBuf)
 	redis.SetLogger(redisLogger{log})
 	a, err := newApp(cfg, log)
 	if err != nil {

@@ -88,7 +88,9 @@ func TestRunShutsDownGracefully(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return within 10 s of the shutdown")
 	}
-	for _, want := range []string{`msg="shutting down"`, "msg=stopped"} {
+	// The log is buffered: everything logged before the shutdown, the
+	// access line of the request in flight included, reaches the writer.
+	for _, want := range []string{`msg="shutting down"`, "msg=stopped", `path=/api/products/1 status=200`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())
 		}
