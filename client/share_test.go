@@ -3,11 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alovago/alova/client"
@@ -31,49 +33,49 @@ func gated(t *testing.T) (d *downstream, arrived chan struct{}, release chan str
 	return d, arrived, release
 }
 
+// 1,000 identical GETs in flight at once make one downstream call. The
+// transport is in-process, inside a synctest bubble, so the test knows when
+// every sender is waiting (synctest.Wait) instead of sleeping and hoping.
 func TestShare1000IdenticalGETs(t *testing.T) {
-	t.Parallel()
-	d, arrived, release := gated(t)
-	c := client.New(client.Options{BaseURL: d.URL})
-	ctx := testCtx(t)
-	const n = 1000
-	var started sync.WaitGroup
-	started.Add(n)
-	resps := make([]*client.Response, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			started.Done()
-			resps[i], errs[i] = c.Get("/same").Param("q", "1").Send(ctx)
-		}()
-	}
-	started.Wait()
-	<-arrived
-	// Every sender has started; give the stragglers a moment to join the
-	// in-flight call before answering. Joining late is not an error (it
-	// would only make a second call), and the assertion below catches it.
-	time.Sleep(100 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	if got := d.calls.Load(); got != 1 {
-		t.Fatalf("downstream calls = %d, want 1", got)
-	}
-	for i := range n {
-		if errs[i] != nil || string(resps[i].Body) != "answer" || resps[i].Header.Get("X-Shared") != "yes" {
-			t.Fatalf("caller %d got %v, %v", i, resps[i], errs[i])
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		release := make(chan struct{})
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			calls.Add(1)
+			<-release
+			return &http.Response{StatusCode: 200, Header: http.Header{"X-Shared": {"yes"}},
+				Body: io.NopCloser(strings.NewReader("answer")), Request: r}, nil
+		})
+		c := client.New(client.Options{BaseURL: "http://downstream", HTTPClient: &http.Client{Transport: rt}})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		const n = 1000
+		resps := make([]*client.Response, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { resps[i], errs[i] = c.Get("/same").Param("q", "1").Send(ctx) })
 		}
-	}
-	// Each caller got its own copy.
-	resps[0].Body[0] = 'X'
-	resps[0].Header.Set("X-Shared", "changed")
-	for i := 1; i < n; i++ {
-		if string(resps[i].Body) != "answer" || resps[i].Header.Get("X-Shared") != "yes" {
-			t.Fatalf("changing caller 0's answer changed caller %d's", i)
+		synctest.Wait() // every sender is blocked: one in the transport, the rest on the shared call
+		close(release)
+		wg.Wait()
+		if got := calls.Load(); got != 1 {
+			t.Fatalf("downstream calls = %d, want 1", got)
 		}
-	}
+		for i := range n {
+			if errs[i] != nil || string(resps[i].Body) != "answer" || resps[i].Header.Get("X-Shared") != "yes" {
+				t.Fatalf("caller %d got %v, %v", i, resps[i], errs[i])
+			}
+		}
+		// Each caller got its own copy.
+		resps[0].Body[0] = 'X'
+		resps[0].Header.Set("X-Shared", "changed")
+		for i := 1; i < n; i++ {
+			if string(resps[i].Body) != "answer" || resps[i].Header.Get("X-Shared") != "yes" {
+				t.Fatalf("changing caller 0's answer changed caller %d's", i)
+			}
+		}
+	})
 }
 
 func TestShareCancelOneWaiter(t *testing.T) {
