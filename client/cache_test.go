@@ -471,7 +471,7 @@ func TestCacheBrokenTiers(t *testing.T) {
 	t.Parallel()
 	mr, rdb := testredis.Mini(t)
 	d := newCounting(t)
-	tr := cache.NewTiered(nil, cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: "p:", Timeout: 100 * time.Millisecond}), cache.TieredOptions{
+	tr := cache.NewTiered(nil, cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: "p:", Timeout: 2 * time.Second}), cache.TieredOptions{
 		Logger: slog.New(slog.DiscardHandler)})
 	var cacheErrs atomic.Int64
 	api := client.New(client.Options{BaseURL: d.URL, Cache: tr,

@@ -15,9 +15,10 @@ import (
 // with fast retries.
 func testConfig(t *testing.T, args ...string) config {
 	t.Helper()
-	// Redis calls get 2 s: hundreds of racing Lua scripts on miniredis under
-	// -race on a busy machine take longer than the production 200 ms.
-	cfg, err := parseConfig(append([]string{"-retry-delay", "1ms", "-demo-latency", "0s", "-redis-timeout", "2s"}, args...),
+	// Redis calls get 10 s: 50 racing sends, each a few Lua scripts, queue
+	// on miniredis's one lock; under -race with both cores busy they took
+	// more than 2 s (and the production 200 ms is for a real Redis).
+	cfg, err := parseConfig(append([]string{"-retry-delay", "1ms", "-demo-latency", "0s", "-redis-timeout", "10s"}, args...),
 		func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
