@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,6 +44,10 @@ type Method struct {
 	sources []any // *Method, string or *regexp.Regexp
 
 	memo atomic.Pointer[methodInfo] // derived URL and key; reset by setters
+
+	transform func(context.Context, *Response) (*Response, error) // Method.Transform
+	base      string                                              // Method.SetBaseURL, if hasBase
+	hasBase   bool
 }
 
 // methodInfo is what Send derives from a method, computed once.
@@ -302,7 +307,11 @@ func (m *Method) info() *methodInfo {
 	if in.key == "" {
 		// The key's bytes live in the methodInfo and never change after
 		// this: one allocation less per method.
-		hashKeyInto(&in.derived, m.verb, in.url, m.header, m.body)
+		verb := m.verb
+		if m.transform != nil {
+			verb += transformedVerb
+		}
+		hashKeyInto(&in.derived, verb, in.url, m.header, m.body)
 		in.key = unsafe.String(&in.derived[0], len(in.derived))
 	}
 	m.memo.Store(in)
@@ -313,6 +322,9 @@ func (m *Method) info() *methodInfo {
 // allocation.
 func (m *Method) fullURL() string {
 	base := m.c.s.base
+	if m.hasBase {
+		base = m.base
+	}
 	if isAbsolute(m.path) {
 		base = ""
 	}
@@ -392,6 +404,9 @@ func (m *Method) shares() bool {
 	if m.share != 0 {
 		return m.share > 0
 	}
+	if m.c.s.noShare {
+		return false
+	}
 	return m.verb != http.MethodPost && m.verb != http.MethodPatch
 }
 
@@ -400,8 +415,8 @@ func (m *Method) effectivePolicy() Policy {
 	if m.policy.kind != policyUnset {
 		return m.policy
 	}
-	if m.verb == http.MethodGet {
-		return m.c.s.defPolicy
+	if p, ok := m.c.s.defaults[m.verb]; ok {
+		return p
 	}
 	return NoCache
 }
@@ -426,5 +441,9 @@ func (m *Method) clone() *Method {
 		share:   m.share,
 		key:     m.key,
 		sources: slices.Clip(m.sources),
+
+		transform: m.transform,
+		base:      m.base,
+		hasBase:   m.hasBase,
 	}
 }
