@@ -211,8 +211,8 @@ func (m *Method) Timeout(d time.Duration) *Method {
 
 // Cache sets the method's cache policy (alova's cacheFor), overriding
 // [Options.DefaultCache]: [CacheFor], [CacheUntil], [CacheFunc] (each with
-// [Policy.L1] or [Policy.Errors] as needed) or
-// [NoCache].
+// [Policy.L1], [Policy.L1For], [Policy.Version] or [Policy.Errors] as
+// needed), [CacheControlled] or [NoCache].
 func (m *Method) Cache(p Policy) *Method {
 	m.policy = p
 	return m
@@ -231,7 +231,8 @@ func (m *Method) Force(on bool) *Method {
 // and each gets its own copy of the answer. Default: on for the idempotent
 // HTTP methods (GET, HEAD, OPTIONS, PUT, DELETE), off for POST and PATCH —
 // unlike alova, which shares everything: two identical POSTs are usually two
-// intended actions. A method with an io.Reader body is never shared.
+// intended actions — and off for every method with [Options.NoShare]. A
+// method with an io.Reader body is never shared.
 //
 // The caller that starts a shared call decides what happens to the answer:
 // its timeout, its forwarded headers, its OnSuccess, its cache policy and
@@ -267,6 +268,10 @@ func (m *Method) CacheKey(key string) *Method {
 // one process's memory: its issue #300). Patterns are looked up in the tags
 // of L2 and of this process's L1, so a pattern on an L1-only entry
 // ([Policy.L1]) is seen by this process only.
+//
+// Which caches a source's answer reaches is the source client's
+// [Options.HitSourceScope]: every client's cache (the default), its own, or
+// none.
 //
 // Cost: a successful network answer of a POST, PUT, PATCH or DELETE (or of
 // any named method) runs one tag deletion on the cache (an L2 round trip and
