@@ -15,11 +15,11 @@ func CacheControlled(fn func(ctx context.Context, m *Method) *Response) Policy {
 	return Policy{kind: policyControlled, control: fn}
 }
 
-// controlled returns fn's answer for p, or nil when p has no controlled
-// cache or fn has none.
-func (pol Policy) controlled(ctx context.Context, p *Method) *Response {
-	if pol.control == nil {
+// controlled returns a copy of the controlled cache's answer for m, or nil
+// when p is not a controlled cache or its function has no answer.
+func (p Policy) controlled(ctx context.Context, m *Method) *Response {
+	if p.control == nil {
 		return nil
 	}
-	return pol.control(ctx, p).Clone()
+	return p.control(ctx, m).Clone()
 }

@@ -285,9 +285,9 @@ func (p *Method) queryCache(ctx context.Context, in *methodInfo, pol Policy, mod
 
 // tiers is the cache mode of an explicit request: ModeAll means the
 // policy's own.
-func (pol Policy) tiers(mode cache.Mode) cache.Mode {
+func (p Policy) tiers(mode cache.Mode) cache.Mode {
 	if mode == cache.ModeAll {
-		return pol.mode
+		return p.mode
 	}
 	return mode
 }

@@ -41,7 +41,7 @@ func ExampleMethod_Transform() {
 		Orders []Order `json:"orders"`
 	}
 	profile := func(id string) *client.Method {
-		return api.Get("/users/"+id).Transform(func(ctx context.Context, user *client.Response) (*client.Response, error) {
+		return api.Get("/users/" + id).Transform(func(ctx context.Context, user *client.Response) (*client.Response, error) {
 			orders, err := api.Get("/users/" + id + "/orders").Cache(client.NoCache).Send(ctx)
 			if err != nil {
 				return nil, err
