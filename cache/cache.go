@@ -51,6 +51,11 @@ const (
 	ModeAll Mode = iota
 	// ModeL1 uses the in-process tier only (alova's "memory" mode).
 	ModeL1
+	// ModeL2 uses the shared tier only (alova's policy 'l2' of setCache and
+	// queryCache): a read skips L1 and does not fill it; a write goes to L2
+	// and drops the key from L1, here and (unless NoInvalidation) on every
+	// other instance, so that no older L1 copy hides it.
+	ModeL2
 )
 
 // Entry is what a [Loader] produces and what [Tiered.Set] writes.
@@ -62,6 +67,10 @@ type Entry struct {
 	TTL time.Duration
 	// Tags name groups the entry belongs to, for [Tiered.DeleteTags].
 	Tags []string
+	// L1TTL, when > 0, caps how long L1 keeps the entry (jittered like TTL),
+	// so that one entry can live for TTL in L2 and less in L1; it adds to
+	// [TieredOptions].L1MaxTTL, the shorter wins. Zero: no cap of its own.
+	L1TTL time.Duration
 }
 
 // Loader fetches a value from the origin on a miss. To cache an error for a

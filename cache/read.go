@@ -41,7 +41,8 @@ func (n *negative) Unwrap() error { return n.err }
 // fills L1 for the entry's remaining TTL (capped by L1MaxTTL); on a miss from
 // the loader, whose answer is written to L2, then L1, then returned. The Tier
 // says where the answer came from (TierOrigin for a load). opts.Mode ==
-// ModeL1 never reads or writes L2 entries.
+// ModeL1 never reads or writes L2 entries; ModeL2 never reads L1 and drops
+// the key from L1 when it writes.
 //
 // Concurrent callers missing the same key share one L2 read (run on the
 // goroutine of the caller that started it, bounded by the store's timeout),
@@ -64,7 +65,7 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 		panic("cache: GetOrLoad: nil loader")
 	}
 	if !opts.Force {
-		if v, tier, err := t.read(ctx, key, opts.Mode); tier != TierNone || err != nil {
+		if v, tier, err := t.read(ctx, key, opts.Mode, opts.L1TTL); tier != TierNone || err != nil {
 			return v, tier, err
 		}
 	}
@@ -81,21 +82,25 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 	return res.value, res.tier, err
 }
 
-// Get returns the value of key from L1 or (with ModeAll) L2, without loading
-// it: ErrMiss when neither has it. An L2 hit fills L1 as in GetOrLoad. L2
-// failures count as misses. A negative entry returns its cached error with
-// TierL1.
+// Get returns the value of key from the tiers mode names, without loading
+// it: ErrMiss when none has it. With ModeAll an L2 hit fills L1 as in
+// GetOrLoad. L2 failures count as misses. A negative entry returns its
+// cached error with TierL1.
 func (t *Tiered) Get(ctx context.Context, key string, mode Mode) (Value, Tier, error) {
-	v, tier, err := t.read(ctx, key, mode)
+	v, tier, err := t.read(ctx, key, mode, 0)
 	if tier == TierNone && err == nil {
 		err = ErrMiss
 	}
 	return v, tier, err
 }
 
-// read looks key up in L1, then (ModeAll) L2. TierNone with a nil error is
-// a miss; an error with TierNone is the caller's ctx ending.
-func (t *Tiered) read(ctx context.Context, key string, mode Mode) (Value, Tier, error) {
+// read looks key up in L1 (unless ModeL2), then (unless ModeL1) L2; an L2
+// hit fills L1 (ModeAll only), capped by l1TTL if > 0. TierNone with a nil
+// error is a miss; an error with TierNone is the caller's ctx ending.
+func (t *Tiered) read(ctx context.Context, key string, mode Mode, l1TTL time.Duration) (Value, Tier, error) {
+	if mode == ModeL2 {
+		return t.readL2Only(ctx, key)
+	}
 	if t.l1 != nil {
 		if it, ok := t.l1.Get(key); ok {
 			t.stats.l1Hits.Add(1)
@@ -107,7 +112,7 @@ func (t *Tiered) read(ctx context.Context, key string, mode Mode) (Value, Tier, 
 		t.stats.l1Misses.Add(1)
 	}
 	if t.l2 != nil && mode == ModeAll {
-		if v, err := t.readL2(ctx, key); err == nil {
+		if v, err := t.readL2(ctx, key, l1TTL); err == nil {
 			return v, TierL2, nil
 		} else if ctx.Err() != nil {
 			return Value{}, TierNone, ctx.Err()
@@ -131,12 +136,12 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 	if !opts.Force {
 		// A flight that ended between this caller's misses and the start of
 		// this one has filled the tiers: don't fetch again. L1 tells when
-		// there is one; an L2-only Tiered asks L2 once more.
-		if t.l1 != nil {
+		// there is one; an L2-only Tiered (or read) asks L2 once more.
+		if t.l1 != nil && opts.Mode != ModeL2 {
 			if it, ok := t.l1.Get(key); ok {
 				return loaded{value: it.Value, tier: TierL1}, it.Err
 			}
-		} else if t.l2 != nil && opts.Mode == ModeAll {
+		} else if t.l2 != nil && opts.Mode != ModeL1 {
 			if v, _, err := t.l2Get(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
@@ -155,6 +160,9 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 		}
 		return loaded{tier: TierOrigin}, err
 	}
+	if e.L1TTL <= 0 {
+		e.L1TTL = opts.L1TTL
+	}
 	if e.TTL > 0 || opts.Force {
 		// A forced load overwrites (or, uncacheable, deletes) what the
 		// tiers held, and tells the other instances. Its L2 errors are
@@ -168,11 +176,12 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 // key share one L2 read, which runs on the goroutine of the reader that
 // started it (bounded by the store's timeout): a hit costs one round trip
 // and no hand-off to another goroutine. Any error means "not from L2".
-func (t *Tiered) readL2(ctx context.Context, key string) (Value, error) {
+// The L1 copy is capped by the l1TTL of the reader that started the read.
+func (t *Tiered) readL2(ctx context.Context, key string, l1TTL time.Duration) (Value, error) {
 	r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
 		v, ttl, err := t.l2Get(fctx, key)
 		if err == nil {
-			t.fillL1(key, v, ttl)
+			t.fillL1(key, v, ttl, l1TTL)
 		}
 		return l2Value{v, ttl}, err
 	})
@@ -195,17 +204,21 @@ func (t *Tiered) l2Get(ctx context.Context, key string) (Value, time.Duration, e
 	return r.v, r.ttl, err
 }
 
-// fillL1 stores an L2 hit in L1 for its remaining ttl, capped by L1MaxTTL.
-// An entry without expiry is kept for L1MaxTTL, or not at all without a cap.
-func (t *Tiered) fillL1(key string, v Value, ttl time.Duration) {
+// fillL1 stores an L2 hit in L1 for its remaining ttl, capped by L1MaxTTL
+// and by l1TTL if > 0. An entry without expiry is kept for the cap, or not at
+// all without one.
+func (t *Tiered) fillL1(key string, v Value, ttl, l1TTL time.Duration) {
 	if t.l1 == nil {
 		return
 	}
 	if ttl < 0 {
-		if t.opts.L1MaxTTL <= 0 {
+		ttl = t.opts.L1MaxTTL
+		if l1TTL > 0 {
+			ttl = l1TTL
+		}
+		if ttl <= 0 {
 			return
 		}
-		ttl = t.opts.L1MaxTTL
 	}
-	t.l1.Set(key, Item{Value: v}, t.l1TTL(ttl))
+	t.l1.Set(key, Item{Value: v}, t.capL1(ttl, l1TTL))
 }

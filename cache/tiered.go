@@ -69,6 +69,10 @@ type LoadOptions struct {
 	// loader even when another caller is loading the same key. Reads of L2
 	// are still shared. Default false: concurrent misses share one load.
 	NoShare bool
+	// L1TTL, when > 0, caps how long L1 keeps this key's value: the copy an
+	// L2 hit puts in L1, and a loaded Entry whose own L1TTL is zero (see
+	// [Entry].L1TTL). Zero: only [TieredOptions].L1MaxTTL caps it.
+	L1TTL time.Duration
 }
 
 // Tiered is the read path L1 ([Local]) → L2 ([Shared]) → origin ([Loader]),

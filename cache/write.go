@@ -7,10 +7,11 @@ import (
 	"slices"
 )
 
-// Set writes e under key: to L2 (with ModeAll), then to L1, and tells the
-// other instances to drop their L1 copy (in either mode, unless
-// NoInvalidation). An entry with TTL <= 0 is deleted instead. L1 is written
-// even when L2 fails; the error then wraps [ErrUnavailable].
+// Set writes e under key: to L2 (unless ModeL1), then to L1 (unless ModeL2,
+// which drops the key from L1 instead), and tells the other instances to
+// drop their L1 copy (in every mode, unless NoInvalidation). An entry with
+// TTL <= 0 is deleted instead. L1 is written even when L2 fails; the error
+// then wraps [ErrUnavailable].
 func (t *Tiered) Set(ctx context.Context, key string, e Entry, mode Mode) error {
 	return t.write(ctx, key, e, mode, true)
 }
@@ -18,7 +19,7 @@ func (t *Tiered) Set(ctx context.Context, key string, e Entry, mode Mode) error 
 // write is Set; publish says whether to announce the overwrite.
 func (t *Tiered) write(ctx context.Context, key string, e Entry, mode Mode, publish bool) error {
 	if e.TTL <= 0 {
-		err := t.l2Delete(ctx, []string{key}, mode == ModeAll, publish)
+		err := t.l2Delete(ctx, []string{key}, mode != ModeL1, publish)
 		if t.l1 != nil {
 			t.l1.Delete(key)
 		}
@@ -31,15 +32,19 @@ func (t *Tiered) write(ctx context.Context, key string, e Entry, mode Mode, publ
 	}
 	var err error
 	switch {
-	case t.l2 != nil && mode == ModeAll:
+	case t.l2 != nil && mode != ModeL1:
 		_, err = l2call(t, ctx, "set", func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, t.l2.Set(ctx, key, e.Value, ttl, e.Tags, announce)
 		})
 	case announce != nil:
 		err = t.publish(ctx, *announce)
 	}
-	if t.l1 != nil {
-		t.l1.Set(key, Item{Value: e.Value, Tags: slices.Clone(e.Tags)}, t.l1TTL(ttl))
+	switch {
+	case t.l1 == nil:
+	case mode == ModeL2:
+		t.l1.Delete(key)
+	default:
+		t.l1.Set(key, Item{Value: e.Value, Tags: slices.Clone(e.Tags)}, t.capL1(ttl, e.L1TTL))
 	}
 	return unavailable(ctx, "set", err)
 }

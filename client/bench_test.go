@@ -103,7 +103,7 @@ func BenchmarkSendMiss(b *testing.B) {
 	}{{"unshared", false}, {"shared", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := benchServer(b)
-			c := client.New(client.Options{BaseURL: srv.URL, DefaultCache: client.NoCache})
+			c := client.New(client.Options{BaseURL: srv.URL, DefaultCache: map[string]client.Policy{}})
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -199,22 +199,22 @@ func TestCachePolicies(t *testing.T) {
 				return c.Get("/a").Cache(client.CacheUntil(time.Now().Add(-time.Second)))
 			}, want{cache.TierOrigin, 0}},
 			{"CacheFunc", client.Options{}, func(c *client.Client) *client.Method {
-				return c.Get("/a").Param("max-age", "90").Cache(client.CacheFunc(func(r *client.Response) time.Duration {
+				return c.Get("/a").Param("max-age", "90").Cache(client.CacheFunc(func(_ *client.Method, r *client.Response) time.Duration {
 					var s int
 					_, _ = fmt.Sscanf(r.Header.Get("Cache-Control"), "max-age=%d", &s)
 					return time.Duration(s) * time.Second
 				}))
 			}, want{cache.TierL1, 90 * time.Second}},
 			{"CacheFunc zero", client.Options{}, func(c *client.Client) *client.Method {
-				return c.Get("/a").Cache(client.CacheFunc(func(*client.Response) time.Duration { return 0 }))
+				return c.Get("/a").Cache(client.CacheFunc(func(*client.Method, *client.Response) time.Duration { return 0 }))
 			}, want{cache.TierOrigin, 0}},
 			{"NoCache", client.Options{}, func(c *client.Client) *client.Method { return c.Get("/a").Cache(client.NoCache) },
 				want{cache.TierOrigin, 0}},
-			{"DefaultCache NoCache", client.Options{DefaultCache: client.NoCache}, func(c *client.Client) *client.Method { return c.Get("/a") },
+			{"DefaultCache NoCache", client.Options{DefaultCache: map[string]client.Policy{}}, func(c *client.Client) *client.Method { return c.Get("/a") },
 				want{cache.TierOrigin, 0}},
-			{"DefaultCache L1", client.Options{DefaultCache: client.CacheFor(time.Minute).L1()}, func(c *client.Client) *client.Method { return c.Get("/a") },
+			{"DefaultCache L1", client.Options{DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFor(time.Minute).L1()}}, func(c *client.Client) *client.Method { return c.Get("/a") },
 				want{cache.TierL1, 0}},
-			{"DefaultCache does not apply to POST", client.Options{DefaultCache: client.CacheFor(time.Minute)}, func(c *client.Client) *client.Method {
+			{"DefaultCache does not apply to POST", client.Options{DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFor(time.Minute)}}, func(c *client.Client) *client.Method {
 				return c.Post("/a", nil)
 			}, want{cache.TierOrigin, 0}},
 			{"reader body never cached", client.Options{}, func(c *client.Client) *client.Method {
@@ -502,15 +502,15 @@ func TestSetCacheQueryCache(t *testing.T) {
 		d := newCounting(t)
 		ctx := testCtx(t)
 		api := client.New(client.Options{BaseURL: d.URL, Cache: tiers(t, b, testredis.Prefix(t, b.rdb), false)})
-		if _, err := api.QueryCache(ctx, api.Get("/q")); !errors.Is(err, cache.ErrMiss) {
+		if _, err := api.QueryCache(ctx, api.Get("/q"), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {
 			t.Fatalf("QueryCache before any send: err = %v, want cache.ErrMiss", err)
 		}
 		put := &client.Response{StatusCode: 200, Header: map[string][]string{"X-Set": {"by hand"}}, Body: []byte("manual")}
-		if err := api.SetCache(ctx, api.Get("/q"), put); err != nil {
+		if err := api.SetCache(ctx, api.Get("/q"), cache.ModeAll, setTo(put)); err != nil {
 			t.Fatal(err)
 		}
 		put.Body[0] = 'X' // the cache kept its own copy
-		got, err := api.QueryCache(ctx, api.Get("/q"))
+		got, err := api.QueryCache(ctx, api.Get("/q"), cache.ModeAll)
 		if err != nil || string(got.Body) != "manual" || got.Header.Get("X-Set") != "by hand" || got.Source != cache.TierL1 {
 			t.Fatalf("QueryCache = %+v, %v", got, err)
 		}
@@ -518,14 +518,14 @@ func TestSetCacheQueryCache(t *testing.T) {
 		if d.calls("GET /q") != 0 {
 			t.Error("a send went downstream despite SetCache")
 		}
-		if err := api.SetCache(ctx, api.Get("/q").Cache(client.NoCache), put); !errors.Is(err, client.ErrNotCacheable) {
+		if err := api.SetCache(ctx, api.Get("/q").Cache(client.NoCache), cache.ModeAll, setTo(put)); !errors.Is(err, client.ErrNotCacheable) {
 			t.Errorf("SetCache(NoCache method) err = %v, want ErrNotCacheable", err)
 		}
 		bare := client.New(client.Options{BaseURL: d.URL})
-		if err := bare.SetCache(ctx, bare.Get("/q"), put); !errors.Is(err, client.ErrNoCache) {
+		if err := bare.SetCache(ctx, bare.Get("/q"), cache.ModeAll, setTo(put)); !errors.Is(err, client.ErrNoCache) {
 			t.Errorf("SetCache without cache err = %v, want ErrNoCache", err)
 		}
-		if _, err := bare.QueryCache(ctx, bare.Get("/q")); !errors.Is(err, cache.ErrMiss) {
+		if _, err := bare.QueryCache(ctx, bare.Get("/q"), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {
 			t.Errorf("QueryCache without cache err = %v, want cache.ErrMiss", err)
 		}
 	})
@@ -592,7 +592,7 @@ func TestInvalidate(t *testing.T) {
 					}
 					// The peer's L1 copy is dropped through pub/sub, within moments.
 					eventually(t, "the peer's L1 copy of "+p+" to go", func() bool {
-						_, err := peer.QueryCache(testCtx(t), method(peer, p))
+						_, err := peer.QueryCache(testCtx(t), method(peer, p), cache.ModeAll)
 						return errors.Is(err, cache.ErrMiss)
 					})
 					send(t, method(api, p), "v2", cache.TierOrigin)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -53,12 +54,19 @@ type Options struct {
 	// same. The client does not close it.
 	Cache *cache.Tiered
 
-	// DefaultCache is the cache policy of GET methods that set none (alova's
-	// cacheFor: {GET: 5 min}). The zero value means CacheFor(5 * time.Minute):
-	// through L1 and L2 when the tiers have both. Use [NoCache] to cache
-	// nothing unless a method asks. Other HTTP methods are cached only when the
-	// method sets a policy.
-	DefaultCache Policy
+	// DefaultCache is the cache policy of the methods that set none, by HTTP
+	// method (alova's global cacheFor: {GET: …, POST: …}), e.g.
+	//
+	//	DefaultCache: map[string]client.Policy{
+	//		http.MethodGet:  client.CacheFor(5 * time.Minute),
+	//		http.MethodPost: client.CacheFunc(ttlOf), // ttlOf(m, resp) reads the method
+	//	}
+	//
+	// Verbs are matched without regard to case. A verb not in the map is not
+	// cached unless the method sets a policy. Nil means {GET: CacheFor(5
+	// min)}: GET answers through L1 and L2 when the tiers have both; an
+	// empty non-nil map caches nothing by default. New copies the map.
+	DefaultCache map[string]Policy
 
 	// ForwardHeaders names the headers of the incoming request that a
 	// request-scoped client (see [Client.WithRequest]) copies onto every
@@ -114,6 +122,26 @@ type Options struct {
 	// writes are the tiers' to report: they count them in [cache.Stats] and
 	// log them through [cache.TieredOptions].Logger. Default: ignored.
 	OnCacheError func(ctx context.Context, err error)
+
+	// NoShare turns request sharing off for every method that does not set
+	// [Method.Share] itself (alova's shareRequest: false). Default false:
+	// identical sends in flight share one downstream call (GET, HEAD,
+	// OPTIONS, PUT and DELETE; see Method.Share).
+	NoShare bool
+
+	// HitSourceScope says which caches a successful network answer of this
+	// client's methods invalidates through [Method.HitSource] (alova's
+	// autoHitCache). Default HitSourceGlobal.
+	HitSourceScope HitSourceScope
+
+	// CacheLogger, when not nil, receives a record for every cache hit of a
+	// send (alova's cacheLogger), at level Info, with the tier, the HTTP
+	// method, the method's Name and its cache key. A derived key is a hash
+	// and reveals nothing; a key set with [Method.CacheKey] may hold
+	// anything (a user id, a token), so it is logged as "sha256:" and the
+	// first 16 hex digits of its hash. URLs are never logged: their query
+	// may carry secrets. Default nil: nothing is logged.
+	CacheLogger *slog.Logger
 }
 
 // traceHeaders are the forwarded headers that never join the cache key.
@@ -139,10 +167,10 @@ type core struct {
 	base       string
 	timeout    time.Duration
 	hc         *http.Client
-	tiers      *cache.Tiered // nil: no caching
-	defPolicy  Policy
-	forward    []string // canonical header names
-	keyed      []string // the forwarded names that join the cache key, sorted
+	tiers      *cache.Tiered     // nil: no caching
+	defaults   map[string]Policy // by upper-case verb
+	forward    []string          // canonical header names
+	keyed      []string          // the forwarded names that join the cache key, sorted
 	maxBody    int64
 	before     func(context.Context, *Method) error
 	onSuccess  func(context.Context, *Method, *Response) (*Response, error)
@@ -151,6 +179,9 @@ type core struct {
 	onCacheErr func(context.Context, error)
 	flight     flight.Group[*Response]
 	patterns   sync.Map // hitSource pattern string → *regexp.Regexp (or nil when invalid)
+	noShare    bool
+	hitScope   HitSourceScope
+	cacheLog   *slog.Logger
 }
 
 // sharedHTTPClient is the default HTTPClient of every Client.
@@ -176,13 +207,15 @@ func New(opts Options) *Client {
 		base:       strings.TrimSuffix(opts.BaseURL, "/"),
 		timeout:    opts.Timeout,
 		hc:         opts.HTTPClient,
-		defPolicy:  opts.DefaultCache,
 		maxBody:    opts.MaxResponseBytes,
 		before:     opts.BeforeRequest,
 		onSuccess:  opts.OnSuccess,
 		onError:    opts.OnError,
 		onComplete: opts.OnComplete,
 		onCacheErr: opts.OnCacheError,
+		noShare:    opts.NoShare,
+		hitScope:   opts.HitSourceScope,
+		cacheLog:   opts.CacheLogger,
 	}
 	s.tiers = opts.Cache
 	if s.timeout <= 0 {
@@ -191,8 +224,15 @@ func New(opts Options) *Client {
 	if s.hc == nil {
 		s.hc = sharedHTTPClient
 	}
-	if s.defPolicy.kind == policyUnset {
-		s.defPolicy = CacheFor(5 * time.Minute)
+	s.defaults = map[string]Policy{http.MethodGet: CacheFor(5 * time.Minute)}
+	if opts.DefaultCache != nil {
+		s.defaults = make(map[string]Policy, len(opts.DefaultCache))
+		for verb, p := range opts.DefaultCache {
+			s.defaults[strings.ToUpper(verb)] = p
+		}
+	}
+	if s.tiers != nil {
+		register(s.tiers)
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = defaultMaxResponseBytes

@@ -28,11 +28,16 @@
 // Every cacheable send reads through the cache's one read path,
 // [cache.Tiered.GetOrLoad], so the tiers' sharing, forcing, negative caching
 // and statistics apply to the client as to any other user. GET answers are
-// cached for 5 minutes through every tier the cache has
-// ([Options.DefaultCache]); other methods are not cached unless they set a
-// [Policy] with [Method.Cache]: [CacheFor], [CacheUntil], [CacheFunc] or
-// [NoCache], with [Policy.L1] for in-process only (alova's "memory" mode)
-// and [Policy.Errors] to cache chosen error answers briefly. Only 2xx
+// cached for 5 minutes through every tier the cache has; [Options.DefaultCache]
+// sets the default per HTTP method. A method sets its own [Policy] with
+// [Method.Cache]: [CacheFor], [CacheUntil], [CacheFunc] (whose expiry
+// function receives the method), [CacheControlled] (your function answers
+// instead of the cache) or [NoCache], with [Policy.L1] for in-process only
+// (alova's "memory" mode), [Policy.L1For] to keep the in-process copy
+// shorter, [Policy.Version] to retire the entries of an older deploy, and
+// [Policy.Errors] to cache chosen error answers briefly. [Method.Transform]
+// reshapes (or merges) a network answer once, before it is cached and
+// shared. Only 2xx
 // answers with a body are cached; Set-Cookie never is. A cached answer is
 // stored as an immutable value, so no caller can change what others get.
 // [Method.Force] skips the cache reads and refreshes every tier. The cache key hashes the HTTP method, the
@@ -40,8 +45,11 @@
 // included) and the body; [Method.CacheKey] overrides it.
 //
 // [Client.Invalidate] drops entries by method, [ByName], [ByURLPrefix] or
-// [ByURLMatch]; [Client.SetCache] and [Client.QueryCache] write and read
-// them. [Method.HitSource] declares what a cached answer depends on: a
+// [ByURLMatch], and [InvalidateAll] every client's entries;
+// [Client.SetCache] (with an update function) and [Client.QueryCache] write
+// and read them, in one tier if asked. [Options.CacheLogger] logs the hits.
+// Coming from alova? docs/coming-from-alova.md in the repository maps each
+// of its server-side APIs to its form here. [Method.HitSource] declares what a cached answer depends on: a
 // successful network answer from a source drops it (alova's hitSource). The
 // bookkeeping lives in cache tags, in Redis when there is an L2, so it holds
 // across processes and restarts.

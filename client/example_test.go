@@ -146,7 +146,7 @@ func ExampleClient_Invalidate() {
 	if err := api.Invalidate(ctx, client.ByURLPrefix("/products/")); err != nil {
 		fmt.Println("error:", err)
 	}
-	_, err := api.QueryCache(ctx, api.Get("/products/42"))
+	_, err := api.QueryCache(ctx, api.Get("/products/42"), cache.ModeAll)
 	fmt.Println("cached after Invalidate:", !errors.Is(err, cache.ErrMiss))
 	// Output: cached after Invalidate: false
 }
@@ -157,7 +157,7 @@ func ExampleCacheFor() {
 	defer srv.Close()
 	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), nil, cache.TieredOptions{})
 	defer tiers.Close()
-	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers, DefaultCache: client.NoCache})
+	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers, DefaultCache: map[string]client.Policy{}})
 	ctx := context.Background()
 
 	for range 2 {

@@ -81,7 +81,7 @@ func TestHitSourceAcrossInstances(t *testing.T) {
 					return
 				}
 				// Gone from a's L1 (pub/sub) and from L2.
-				if _, err := a.QueryCache(testCtx(t), tc.dependent(a)); !errors.Is(err, cache.ErrMiss) {
+				if _, err := a.QueryCache(testCtx(t), tc.dependent(a), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {
 					t.Fatalf("QueryCache after the source: err = %v, want a miss", err)
 				}
 				send(t, tc.dependent(a), "v2", cache.TierOrigin)

@@ -53,26 +53,32 @@ func (p *Method) isSource() bool {
 	return true
 }
 
-// hitSources drops the entries of the methods that name p as a hitSource,
-// after a successful network answer of p.
-func (p *Method) hitSources(ctx context.Context, in *methodInfo) {
+// hitSourcesIn drops from t the entries of the methods that name p as a
+// hitSource; own says whether t is p's client's cache, whose failures are
+// reported to OnCacheError.
+func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tiered, own bool) {
 	s := p.c.s
+	report := func(err error) {
+		if own {
+			s.cacheErr(ctx, err)
+		}
+	}
 	tags := make([]string, 1, 3)
 	tags[0] = tagHitMethod + p.verb + " " + in.url
 	if p.name != "" {
 		tags = append(tags, tagHitName+p.name)
-		known, err := s.tiers.KnownTags(ctx, tagHitRegexp)
+		known, err := t.KnownTags(ctx, tagHitRegexp)
 		if err != nil {
-			s.cacheErr(ctx, fmt.Errorf("client: %s %s: hitSource patterns: %w", p.verb, in.url, err))
+			report(fmt.Errorf("client: %s %s: hitSource patterns: %w", p.verb, in.url, err))
 		}
-		for _, t := range known {
-			if re := s.pattern(strings.TrimPrefix(t, tagHitRegexp)); re != nil && re.MatchString(p.name) {
-				tags = append(tags, t)
+		for _, k := range known {
+			if re := s.pattern(strings.TrimPrefix(k, tagHitRegexp)); re != nil && re.MatchString(p.name) {
+				tags = append(tags, k)
 			}
 		}
 	}
-	if err := s.tiers.DeleteTags(ctx, tags...); err != nil {
-		s.cacheErr(ctx, fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
+	if err := t.DeleteTags(ctx, tags...); err != nil {
+		report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
 	}
 }
 
@@ -190,60 +196,100 @@ func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
 	return errors.Join(errs...)
 }
 
-// SetCache writes resp as m's cached answer (alova's setCache), with m's
-// cache policy (its TTL and tiers) and tags, as if m had just been sent; the
-// cache keeps its own copy. It returns [ErrNoCache] on a client without a
-// cache and [ErrNotCacheable] when m's policy caches nothing or m has a
-// reader body.
-func (c *Client) SetCache(ctx context.Context, m *Method, resp *Response) error {
-	s := c.s
-	if s.tiers == nil {
-		return ErrNoCache
+// SetCache writes m's cached answer (alova's setCache) in the cache of the
+// client that built m, with m's cache policy (its TTL, L1 cap, version and
+// tiers) and tags, as if m had just been sent. update receives m's current
+// answer (read as [Client.QueryCache] reads it; nil when there is none) and
+// returns the answer to store, which the cache copies; returning nil
+// cancels the write (alova's updater returning undefined). To set a value
+// outright, ignore cur. The read and the write are not atomic: a send that
+// refreshes the entry in between is overwritten.
+//
+// mode limits the write to one tier (alova's policy 'l1' | 'l2'):
+// cache.ModeL1 or cache.ModeL2; cache.ModeAll means the tiers m's policy
+// uses. A write to L2 alone drops the L1 copies, here and in the processes
+// sharing L2.
+//
+// SetCache returns [ErrNoCache] on a client without a cache and
+// [ErrNotCacheable] when m's policy caches nothing (or gives the answer no
+// time to live) or m has a reader body. It panics if update is nil.
+func (c *Client) SetCache(ctx context.Context, m *Method, mode cache.Mode, update func(cur *Response) *Response) error {
+	if update == nil {
+		panic("client: SetCache: nil update")
 	}
 	p, err := m.prepare(ctx)
 	if err != nil {
 		return err
 	}
+	s := p.c.s
+	if s.tiers == nil {
+		return ErrNoCache
+	}
 	pol := p.effectivePolicy()
 	if p.reader != nil || !pol.enabled() {
-		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, p.URL(), ErrNotCacheable)
+		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, redact(p.URL()), ErrNotCacheable)
 	}
-	ttl := pol.ttl(resp)
-	if ttl <= 0 {
-		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, p.URL(), ErrNotCacheable, ttl)
-	}
+	mode = pol.tiers(mode)
 	in := p.info()
-	e := cache.Entry{Value: cache.StringValue(encodeResponse(resp)), TTL: ttl, Tags: p.tags(in)}
-	if err := s.tiers.Set(ctx, in.key, e, pol.mode); err != nil {
-		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, in.url, err)
+	cur, _ := p.queryCache(ctx, in, pol, mode)
+	resp := update(cur)
+	if resp == nil {
+		return nil
+	}
+	ttl := pol.ttl(p, resp)
+	if ttl <= 0 {
+		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, redact(in.url), ErrNotCacheable, ttl)
+	}
+	e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.version)), TTL: ttl, Tags: p.tags(in), L1TTL: pol.l1d}
+	if err := s.tiers.Set(ctx, in.key, e, mode); err != nil {
+		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, redact(in.url), err)
 	}
 	return nil
 }
 
-// QueryCache returns m's cached answer (alova's queryCache), read from the
-// tiers m's policy uses, without going downstream; Response.Source names the
-// tier. A miss, or a client without a cache, returns an error that
-// errors.Is(err, cache.ErrMiss).
-func (c *Client) QueryCache(ctx context.Context, m *Method) (*Response, error) {
-	s := c.s
+// QueryCache returns m's cached answer (alova's queryCache) from the cache
+// of the client that built m, without going downstream; Response.Source
+// names the tier. mode limits the read to one tier (alova's policy):
+// cache.ModeL1 or cache.ModeL2; cache.ModeAll means the tiers m's policy
+// uses. A miss, an entry of another [Policy.Version], or a client without a
+// cache returns an error that errors.Is(err, cache.ErrMiss).
+func (c *Client) QueryCache(ctx context.Context, m *Method, mode cache.Mode) (*Response, error) {
 	p, err := m.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in := p.info()
+	pol := p.effectivePolicy()
+	return p.queryCache(ctx, p.info(), pol, pol.tiers(mode))
+}
+
+// queryCache reads p's entry from the tiers mode names.
+func (p *Method) queryCache(ctx context.Context, in *methodInfo, pol Policy, mode cache.Mode) (*Response, error) {
+	s := p.c.s
 	if s.tiers == nil {
-		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, cache.ErrMiss)
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), cache.ErrMiss)
 	}
-	v, tier, err := s.tiers.Get(ctx, in.key, p.effectivePolicy().mode)
+	v, tier, err := s.tiers.Get(ctx, in.key, mode)
 	if err != nil {
-		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), err)
 	}
-	resp, err := decodeResponse(v.String())
+	resp, err := decodeEntry(v.String(), pol.version)
+	if errors.Is(err, errStale) {
+		err = cache.ErrMiss
+	}
 	if err != nil {
-		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, in.url, err)
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), err)
 	}
 	resp.Source = tier
 	return resp, nil
+}
+
+// tiers is the cache mode of an explicit request: ModeAll means the
+// policy's own.
+func (p Policy) tiers(mode cache.Mode) cache.Mode {
+	if mode == cache.ModeAll {
+		return p.mode
+	}
+	return mode
 }
 
 // prepare returns the method as Send would see it: after BeforeRequest, run

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,6 +44,10 @@ type Method struct {
 	sources []any // *Method, string or *regexp.Regexp
 
 	memo atomic.Pointer[methodInfo] // derived URL and key; reset by setters
+
+	transform func(context.Context, *Response) (*Response, error) // Method.Transform
+	base      string                                              // Method.SetBaseURL, if hasBase
+	hasBase   bool
 }
 
 // methodInfo is what Send derives from a method, computed once.
@@ -206,8 +211,8 @@ func (m *Method) Timeout(d time.Duration) *Method {
 
 // Cache sets the method's cache policy (alova's cacheFor), overriding
 // [Options.DefaultCache]: [CacheFor], [CacheUntil], [CacheFunc] (each with
-// [Policy.L1] or [Policy.Errors] as needed) or
-// [NoCache].
+// [Policy.L1], [Policy.L1For], [Policy.Version] or [Policy.Errors] as
+// needed), [CacheControlled] or [NoCache].
 func (m *Method) Cache(p Policy) *Method {
 	m.policy = p
 	return m
@@ -226,7 +231,8 @@ func (m *Method) Force(on bool) *Method {
 // and each gets its own copy of the answer. Default: on for the idempotent
 // HTTP methods (GET, HEAD, OPTIONS, PUT, DELETE), off for POST and PATCH —
 // unlike alova, which shares everything: two identical POSTs are usually two
-// intended actions. A method with an io.Reader body is never shared.
+// intended actions — and off for every method with [Options.NoShare]. A
+// method with an io.Reader body is never shared.
 //
 // The caller that starts a shared call decides what happens to the answer:
 // its timeout, its forwarded headers, its OnSuccess, its cache policy and
@@ -263,6 +269,10 @@ func (m *Method) CacheKey(key string) *Method {
 // one process's memory: its issue #300). Patterns are looked up in the tags
 // of L2 and of this process's L1, so a pattern on an L1-only entry
 // ([Policy.L1]) is seen by this process only.
+//
+// Which caches a source's answer reaches is the source client's
+// [Options.HitSourceScope]: every client's cache (the default), its own, or
+// none.
 //
 // Cost: a successful network answer of a POST, PUT, PATCH or DELETE (or of
 // any named method) runs one tag deletion on the cache (an L2 round trip and
@@ -304,7 +314,11 @@ func (m *Method) info() *methodInfo {
 	if in.key == "" {
 		// The key's bytes live in the methodInfo and never change after
 		// this: one allocation less per method.
-		hashKeyInto(&in.derived, m.verb, in.url, m.header, m.body, m.c.s.keyed, m.c.fwd)
+		verb := m.verb
+		if m.transform != nil {
+			verb += transformedVerb
+		}
+		hashKeyInto(&in.derived, verb, in.url, m.header, m.body, m.c.s.keyed, m.c.fwd)
 		in.key = unsafe.String(&in.derived[0], len(in.derived))
 	}
 	m.memo.Store(in)
@@ -315,6 +329,9 @@ func (m *Method) info() *methodInfo {
 // allocation.
 func (m *Method) fullURL() string {
 	base := m.c.s.base
+	if m.hasBase {
+		base = m.base
+	}
 	if isAbsolute(m.path) {
 		base = ""
 	}
@@ -394,6 +411,9 @@ func (m *Method) shares() bool {
 	if m.share != 0 {
 		return m.share > 0
 	}
+	if m.c.s.noShare {
+		return false
+	}
 	return m.verb != http.MethodPost && m.verb != http.MethodPatch
 }
 
@@ -402,8 +422,8 @@ func (m *Method) effectivePolicy() Policy {
 	if m.policy.kind != policyUnset {
 		return m.policy
 	}
-	if m.verb == http.MethodGet {
-		return m.c.s.defPolicy
+	if p, ok := m.c.s.defaults[m.verb]; ok {
+		return p
 	}
 	return NoCache
 }
@@ -428,5 +448,9 @@ func (m *Method) clone() *Method {
 		share:   m.share,
 		key:     m.key,
 		sources: slices.Clip(m.sources),
+
+		transform: m.transform,
+		base:      m.base,
+		hasBase:   m.hasBase,
 	}
 }

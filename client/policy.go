@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"time"
@@ -10,11 +11,12 @@ import (
 
 // Policy says whether and for how long a method's successful answers are
 // cached, and in which tiers (alova's cacheFor). Build one with [CacheFor],
-// [CacheUntil] or [CacheFunc], or use [NoCache]; [Policy.L1] keeps it in
-// the in-process tier and [Policy.Errors] caches chosen error answers. The
-// zero Policy means
-// "not set": the method falls back to [Options.DefaultCache] for GET and to no
-// caching for other HTTP methods. A Policy is a small value, safe to share.
+// [CacheUntil] or [CacheFunc], or use [NoCache] or [CacheControlled];
+// [Policy.L1] keeps it in the in-process tier, [Policy.L1For] caps the
+// in-process copy, [Policy.Version] tags the entries and [Policy.Errors]
+// caches chosen error answers. The zero Policy means "not set": the method
+// falls back to [Options.DefaultCache] for its verb. A Policy is a small
+// value, safe to share.
 //
 // Only 2xx answers with a body are cached (alova never caches an empty
 // answer), unless [Policy.Errors] says so for an error status; never those
@@ -25,10 +27,13 @@ type Policy struct {
 	mode     cache.Mode
 	d        time.Duration
 	t        time.Time
-	fn       func(*Response) time.Duration
 	errTTL   time.Duration
 	statuses []int
-	anyCC    bool // cache whatever the answer's Cache-Control says
+	l1d      time.Duration                                 // Policy.L1For
+	version  string                                        // Policy.Version
+	control  func(context.Context, *Method) *Response      // CacheControlled
+	ttlFn    func(m *Method, resp *Response) time.Duration // CacheFunc
+	anyCC    bool                                          // cache whatever the answer's Cache-Control says
 }
 
 type policyKind uint8
@@ -39,6 +44,7 @@ const (
 	policyFor
 	policyUntil
 	policyFunc
+	policyControlled
 )
 
 // NoCache caches nothing (alova's cacheFor: null). Request sharing is a
@@ -53,12 +59,15 @@ func CacheFor(d time.Duration) Policy { return Policy{kind: policyFor, d: d} }
 // arrives after t is not cached.
 func CacheUntil(t time.Time) Policy { return Policy{kind: policyUntil, t: t} }
 
-// CacheFunc caches each answer for fn(resp), which may read the answer's
-// headers (Cache-Control, Expires) or body; a result <= 0 leaves that answer
-// uncached. fn is called once per network answer, after [Options.OnSuccess],
-// and must be safe for concurrent use. A nil fn caches nothing.
-func CacheFunc(fn func(resp *Response) time.Duration) Policy {
-	return Policy{kind: policyFunc, fn: fn}
+// CacheFunc caches each answer for fn(m, resp) (alova's expire function,
+// which receives the method): fn may read the method (its verb, URL, name,
+// meta) and the answer's headers (Cache-Control, Expires) or body; a result
+// <= 0 leaves that answer uncached. m is the method as sent, after
+// [Options.BeforeRequest]. fn is called once per network answer, after
+// [Options.OnSuccess] and the method's transform, and by [Client.SetCache];
+// it must be safe for concurrent use. A nil fn caches nothing.
+func CacheFunc(fn func(m *Method, resp *Response) time.Duration) Policy {
+	return Policy{kind: policyFunc, ttlFn: fn}
 }
 
 // L1 returns a copy of p that uses the in-process tier only (alova's "memory"
@@ -76,21 +85,22 @@ func (p Policy) enabled() bool {
 	case policyUntil:
 		return true
 	case policyFunc:
-		return p.fn != nil
+		return p.ttlFn != nil
 	}
 	return false
 }
 
-// ttl is how long resp is cached under p; <= 0 means not at all.
-func (p Policy) ttl(resp *Response) time.Duration {
+// ttl is how long resp, an answer of m, is cached under p; <= 0 means not
+// at all.
+func (p Policy) ttl(m *Method, resp *Response) time.Duration {
 	switch p.kind {
 	case policyFor:
 		return p.d
 	case policyUntil:
 		return time.Until(p.t)
 	case policyFunc:
-		if p.fn != nil {
-			return p.fn(resp)
+		if p.ttlFn != nil {
+			return p.ttlFn(m, resp)
 		}
 	}
 	return 0

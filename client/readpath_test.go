@@ -40,7 +40,7 @@ func TestNegativeCachingThroughClient(t *testing.T) {
 		d.status.Store(http.StatusNotFound)
 		tr := tiers(t, b, testredis.Prefix(t, b.rdb), false)
 		api := client.New(client.Options{BaseURL: d.URL, Cache: tr,
-			DefaultCache: client.CacheFor(time.Minute).Errors(30*time.Second, http.StatusNotFound)})
+			DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFor(time.Minute).Errors(30*time.Second, http.StatusNotFound)}})
 		var first *client.HTTPError
 		for i := range 3 {
 			_, err := api.Get("/missing").Send(testCtx(t))

@@ -94,6 +94,9 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 	s := p.c.s
 	in := p.info()
 	pol := p.effectivePolicy()
+	if r := pol.controlled(ctx, p); r != nil {
+		return r, nil
+	}
 	if s.tiers != nil && p.reader == nil && pol.enabled() {
 		return p.sendCached(ctx, in, pol)
 	}
@@ -128,25 +131,36 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 			return cache.Entry{}, err
 		}
 		own = resp
-		e := cache.Entry{Value: cache.StringValue(encodeResponse(resp))}
-		if ttl := pol.ttl(resp); ttl > 0 && len(resp.Body) > 0 && storable(resp, pol) {
+		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.version))}
+		if ttl := pol.ttl(p, resp); ttl > 0 && len(resp.Body) > 0 && storable(resp, pol) {
 			e.TTL, e.Tags = ttl, p.tags(in)
 		}
 		return e, nil
 	}
-	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares()}
+	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares(), L1TTL: pol.l1d}
 	for {
 		v, tier, err := s.tiers.GetOrLoad(ctx, in.key, load, opts)
 		if err != nil {
+			if tier == cache.TierL1 {
+				p.logHit(ctx, in, tier, true)
+			}
 			return nil, ownError(err)
 		}
 		if own != nil && tier == cache.TierOrigin {
 			return own, nil
 		}
-		resp, err := decodeResponse(v.String())
+		resp, err := decodeEntry(v.String(), pol.version)
 		if err == nil {
+			if tier != cache.TierOrigin {
+				p.logHit(ctx, in, tier, false)
+			}
 			resp.Source = tier
 			return resp, nil
+		}
+		if errors.Is(err, errStale) && !opts.Force {
+			// Written under another Policy.Version: load over it.
+			opts.Force = true
+			continue
 		}
 		if opts.Force {
 			return nil, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, redact(in.url), in.key, err)
@@ -216,10 +230,13 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 		}
 		if r != nil {
 			resp = r
-			resp.Source = cache.TierOrigin
 		}
 	}
-	if s.tiers != nil && p.isSource() {
+	if resp, err = p.transformed(ctx, resp); err != nil {
+		return nil, err
+	}
+	resp.Source = cache.TierOrigin
+	if p.isSource() {
 		p.hitSources(ctx, in)
 	}
 	return resp, nil

@@ -58,7 +58,7 @@ func newApp(cfg config, log *slog.Logger) (_ *app, err error) {
 		BaseURL:      a.downstreamURL,
 		Timeout:      cfg.Timeout,
 		Cache:        a.tiers,
-		DefaultCache: client.CacheFor(cfg.CacheTTL),
+		DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFor(cfg.CacheTTL)},
 	})
 	a.retry = client.RetryOptions{
 		Attempts:   cfg.Retries + 1, // the first try and the retries
