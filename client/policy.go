@@ -27,6 +27,9 @@ type Policy struct {
 	fn       func(*Response) time.Duration
 	errTTL   time.Duration
 	statuses []int
+
+	// refresh.go: refresh-ahead, stale serving, distributed single-flight.
+	refreshBefore, staleFor, lockWait time.Duration
 }
 
 type policyKind uint8
