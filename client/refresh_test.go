@@ -21,7 +21,7 @@ func TestRefreshAheadSend(t *testing.T) {
 	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 10}), nil, cache.TieredOptions{NoJitter: true})
 	defer tiers.Close()
 	c := client.New(client.Options{BaseURL: d.URL, Cache: tiers})
-	pol := client.CacheFor(300 * time.Millisecond).RefreshAhead(250*time.Millisecond, 0)
+	pol := client.CacheFor(300*time.Millisecond).RefreshAhead(250*time.Millisecond, 0)
 	send := func() *client.Response {
 		t.Helper()
 		resp, err := c.Get("/p").Cache(pol).Send(ctx)
