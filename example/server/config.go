@@ -32,6 +32,8 @@ type config struct {
 	BodyTimeout    time.Duration // -body-timeout, to receive a request's body
 	IdleTimeout    time.Duration // -idle-timeout, of a keep-alive connection between requests
 	AdminToken     string        // env ADMIN_TOKEN; "" = admin routes answer loopback clients only
+	RefreshAhead   bool          // -refresh-ahead: products reloaded in the background before they expire
+	LockWait       time.Duration // -lock-wait: distributed single-flight of products; 0 = off
 }
 
 // minAdminToken is the shortest ADMIN_TOKEN accepted: the admin routes are
@@ -94,6 +96,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.IPWindow, "ip-window", time.Minute, "the window -ip-limit counts requests in")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time a client has to send a request's body, from the end of its headers; past it the connection is closed")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "how long a keep-alive connection may wait for its next request")
+	fs.BoolVar(&c.RefreshAhead, "refresh-ahead", true, "reload a product read in the last fifth of -cache-ttl in the background, so that no request waits for the downstream when it expires")
+	fs.DurationVar(&c.LockWait, "lock-wait", 2*time.Second, "instances sharing the Redis make one downstream call for a product they all miss; the others wait up to this long for it (0 turns it off)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()
@@ -149,6 +153,7 @@ func (c config) validate() error {
 		{"-ip-window", c.IPWindow >= time.Second},
 		{"-body-timeout", c.BodyTimeout > 0},
 		{"-idle-timeout", c.IdleTimeout > 0},
+		{"-lock-wait", c.LockWait >= 0},
 	}
 	for _, p := range ranges {
 		if !p.ok {
