@@ -80,8 +80,12 @@ type LoadOptions struct {
 	// starts one background reload of the key, so that readers of a hot
 	// key never wait for the origin when it expires. The reload first
 	// reads L2 (another instance may have reloaded it) and calls the
-	// loader only if L2 is not fresher; see [Tiered.GetOrLoad] for the
-	// loader's context. Zero (the default) reloads nothing ahead of time.
+	// loader only if L2 is not fresher. Set it longer than the loader
+	// takes: readers arriving after the expiry and before the reload ends
+	// wait for it. The loader then runs after GetOrLoad has returned, on a
+	// goroutine of the Tiered, with a context that carries the caller's
+	// values but not its cancellation, cancelled by Close. Zero (the
+	// default) reloads nothing ahead of time.
 	RefreshBefore time.Duration
 	// StaleFor keeps every entry this load writes StaleFor longer than its
 	// TTL, and answers a hit on an entry past its TTL (but within StaleFor)
