@@ -15,6 +15,7 @@ func (t *Tiered) apply(inv Invalidation) {
 	if inv.From == t.id {
 		return
 	}
+	t.bg.wake(inv) // lease waiters (lockflight.go)
 	t.stats.invalidations.Add(1)
 	if inv.All {
 		t.l1.Purge()

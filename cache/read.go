@@ -64,7 +64,11 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 	if load == nil {
 		panic("cache: GetOrLoad: nil loader")
 	}
-	if !opts.Force {
+	if !opts.Force && opts.refreshes() {
+		if v, tier, err := t.readRefresh(ctx, key, load, opts); tier != TierNone || err != nil {
+			return v, tier, err
+		}
+	} else if !opts.Force {
 		if v, tier, err := t.read(ctx, key, opts.Mode, opts.L1TTL); tier != TierNone || err != nil {
 			return v, tier, err
 		}
@@ -112,7 +116,7 @@ func (t *Tiered) read(ctx context.Context, key string, mode Mode, l1TTL time.Dur
 		t.stats.l1Misses.Add(1)
 	}
 	if t.l2 != nil && mode == ModeAll {
-		if v, err := t.readL2(ctx, key, l1TTL); err == nil {
+		if v, _, err := t.readL2(ctx, key, l1TTL); err == nil {
 			return v, TierL2, nil
 		} else if ctx.Err() != nil {
 			return Value{}, TierNone, ctx.Err()
@@ -133,7 +137,7 @@ func flightKey(key string, opts LoadOptions) string {
 
 // fill is the body of one GetOrLoad flight, run once for all its callers.
 func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOptions) (loaded, error) {
-	if !opts.Force {
+	if !opts.Force && !opts.refreshing {
 		// A flight that ended between this caller's misses and the start of
 		// this one has filled the tiers: don't fetch again. L1 tells when
 		// there is one; an L2-only Tiered (or read) asks L2 once more.
@@ -145,6 +149,19 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 			if v, _, err := t.l2Get(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
+		}
+	}
+	publish := opts.Force || opts.refreshing
+	if opts.LockWait > 0 && !opts.Force {
+		// Distributed single-flight (lockflight.go): take the lease, or
+		// wait for its holder's write.
+		unlock, res, done, err := t.lockOrWait(ctx, key, opts)
+		if done {
+			return res, err
+		}
+		if unlock != nil {
+			defer unlock()
+			publish = true // wakes the waiters of other instances
 		}
 	}
 	t.stats.loads.Add(1)
@@ -163,11 +180,14 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 	if e.L1TTL <= 0 {
 		e.L1TTL = opts.L1TTL
 	}
+	if e.TTL > 0 && opts.StaleFor > 0 {
+		e.TTL += opts.StaleFor // kept stale for StaleFor past its TTL
+	}
 	if e.TTL > 0 || opts.Force {
 		// A forced load overwrites (or, uncacheable, deletes) what the
 		// tiers held, and tells the other instances. Its L2 errors are
 		// counted and logged by write; the read does not fail on them.
-		_ = t.write(ctx, key, e, opts.Mode, opts.Force)
+		_ = t.write(ctx, key, e, opts.Mode, publish)
 	}
 	return loaded{value: e.Value, tier: TierOrigin}, nil
 }
@@ -177,7 +197,7 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 // started it (bounded by the store's timeout): a hit costs one round trip
 // and no hand-off to another goroutine. Any error means "not from L2".
 // The L1 copy is capped by the l1TTL of the reader that started the read.
-func (t *Tiered) readL2(ctx context.Context, key string, l1TTL time.Duration) (Value, error) {
+func (t *Tiered) readL2(ctx context.Context, key string, l1TTL time.Duration) (Value, time.Duration, error) {
 	r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
 		v, ttl, err := t.l2Get(fctx, key)
 		if err == nil {
@@ -185,7 +205,7 @@ func (t *Tiered) readL2(ctx context.Context, key string, l1TTL time.Duration) (V
 		}
 		return l2Value{v, ttl}, err
 	})
-	return r.v, err
+	return r.v, r.ttl, err
 }
 
 // l2Get reads key from L2 through the guard, counting the outcome. Any

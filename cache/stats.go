@@ -27,6 +27,19 @@ type Stats struct {
 	// Invalidations counts the invalidation messages received from other
 	// instances and applied to L1.
 	Invalidations uint64
+
+	// Refreshes counts background reloads started by refresh-ahead or a
+	// stale hit ([LoadOptions].RefreshBefore, StaleFor); those that called
+	// the loader are also counted in Loads. StaleHits counts hits answered
+	// with an entry past its TTL.
+	Refreshes, StaleHits uint64
+	// LockWaits counts loads that waited for another instance's lease
+	// ([LoadOptions].LockWait); LockTakeovers those that then loaded by
+	// themselves (the holder failed, died or was slow past the bound).
+	LockWaits, LockTakeovers uint64
+	// BatchLoads counts the loader calls of [Tiered.GetOrLoadBatch] and
+	// BatchKeys the keys they asked for.
+	BatchLoads, BatchKeys uint64
 }
 
 // counters are the live counters behind [Stats].
@@ -36,6 +49,9 @@ type counters struct {
 	negativeHits                       atomic.Uint64
 	l2Errors, l2Skipped                atomic.Uint64
 	invalidations                      atomic.Uint64
+	refreshes, staleHits               atomic.Uint64
+	lockWaits, lockTakeovers           atomic.Uint64
+	batchLoads, batchKeys              atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -51,5 +67,11 @@ func (c *counters) snapshot() Stats {
 		L2Errors:      c.l2Errors.Load(),
 		L2Skipped:     c.l2Skipped.Load(),
 		Invalidations: c.invalidations.Load(),
+		Refreshes:     c.refreshes.Load(),
+		StaleHits:     c.staleHits.Load(),
+		LockWaits:     c.lockWaits.Load(),
+		LockTakeovers: c.lockTakeovers.Load(),
+		BatchLoads:    c.batchLoads.Load(),
+		BatchKeys:     c.batchKeys.Load(),
 	}
 }

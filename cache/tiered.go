@@ -55,6 +55,11 @@ type TieredOptions struct {
 	// contain cache keys or values (keys may hold URLs with secrets). Nil
 	// means slog.Default() at the time NewTiered is called.
 	Logger *slog.Logger
+
+	// MaxRefreshes bounds the background reloads of refresh-ahead (see
+	// [LoadOptions].RefreshBefore) running at once; a hit that would start
+	// one more starts none, and a later hit tries again. Zero means 64.
+	MaxRefreshes int
 }
 
 // LoadOptions tunes one [Tiered.GetOrLoad].
@@ -73,6 +78,37 @@ type LoadOptions struct {
 	// L2 hit puts in L1, and a loaded Entry whose own L1TTL is zero (see
 	// [Entry].L1TTL). Zero: only [TieredOptions].L1MaxTTL caps it.
 	L1TTL time.Duration
+
+	// RefreshBefore turns on refresh-ahead: a hit on an entry with less
+	// than RefreshBefore left before its TTL ends is answered at once, and
+	// starts one background reload of the key, so that readers of a hot
+	// key never wait for the origin when it expires. The reload first
+	// reads L2 (another instance may have reloaded it) and calls the
+	// loader only if L2 is not fresher. Set it longer than the loader
+	// takes: readers arriving after the expiry and before the reload ends
+	// wait for it. The loader then runs after GetOrLoad has returned, on a
+	// goroutine of the Tiered, with a context that carries the caller's
+	// values but not its cancellation, cancelled by Close. Zero (the
+	// default) reloads nothing ahead of time.
+	RefreshBefore time.Duration
+	// StaleFor keeps every entry this load writes StaleFor longer than its
+	// TTL, and answers a hit on an entry past its TTL (but within StaleFor)
+	// with that stale value at once while one background reload runs
+	// (stale-while-revalidate). Every load of the key must use the same
+	// StaleFor: the fresh part of an entry is worked out as its time left
+	// minus StaleFor. Zero (the default) serves nothing stale.
+	StaleFor time.Duration
+	// LockWait turns on the distributed single-flight, when the shared tier
+	// implements [Locker] (RedisStore does): on a miss, one instance takes
+	// a short lease on the key and calls the loader; the others wait for
+	// its L2 write, woken by the invalidation feed or a poll, for at most
+	// LockWait, then load by themselves. The lease lasts LockWait/2, so
+	// when its holder dies a waiter takes over within the bound. Zero (the
+	// default) takes no lease: each instance loads on its own.
+	LockWait time.Duration
+
+	// refreshing marks the load of a background refresh.
+	refreshing bool
 }
 
 // Tiered is the read path L1 ([Local]) → L2 ([Shared]) → origin ([Loader]),
@@ -99,6 +135,8 @@ type Tiered struct {
 	stopFeed  context.CancelFunc // nil when there is no subscriber
 	feedDone  chan struct{}
 	closeOnce sync.Once
+
+	bg beyond // refreshes, lease waiters and batches (refresh.go, lockflight.go, batch.go)
 }
 
 // NewTiered returns the tiers l1 → l2 → origin. Either tier may be nil: with
@@ -116,7 +154,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 	switch {
 	case opts.Jitter < 0 || opts.Jitter >= 1:
 		panic("cache: NewTiered: Jitter must be in [0, 1)")
-	case opts.L1MaxTTL < 0, opts.L2Cooldown < 0, opts.L2Failures < 0:
+	case opts.L1MaxTTL < 0, opts.L2Cooldown < 0, opts.L2Failures < 0, opts.MaxRefreshes < 0:
 		panic("cache: NewTiered: negative duration or count in TieredOptions")
 	}
 	if opts.Jitter == 0 {
@@ -164,12 +202,14 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 // Stats returns a snapshot of the counters.
 func (t *Tiered) Stats() Stats { return t.stats.snapshot() }
 
-// Close stops the invalidation subscriber and waits for it to end. It does
+// Close stops the invalidation subscriber and the background refreshes
+// (cancelling their loaders' contexts), and waits for them to end. It does
 // not close the tiers nor the Redis client. It returns nil. The Tiered stays
 // usable as a cache, without receiving invalidations from other instances.
 // Close is idempotent.
 func (t *Tiered) Close() error {
 	t.closeOnce.Do(func() {
+		t.bg.close()
 		if t.stopFeed == nil {
 			return
 		}

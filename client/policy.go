@@ -34,6 +34,9 @@ type Policy struct {
 	control  func(context.Context, *Method) *Response      // CacheControlled
 	ttlFn    func(m *Method, resp *Response) time.Duration // CacheFunc
 	anyCC    bool                                          // cache whatever the answer's Cache-Control says
+
+	// refresh.go: refresh-ahead, stale serving, distributed single-flight.
+	refreshBefore, staleFor, lockWait time.Duration
 }
 
 type policyKind uint8

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/alovago/alova/cache"
 )
@@ -119,9 +120,9 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*Response, error) {
 	s := p.c.s
 	// own is the answer when this caller's loader ran: it keeps what the
-	// cache drops (Set-Cookie) and needs no decoding. The flight's channel
-	// orders the loader's write before the read below.
-	var own *Response
+	// cache drops (Set-Cookie) and needs no decoding. Atomic: a background
+	// refresh (Policy.RefreshAhead) may run the loader after Send returned.
+	var own atomic.Pointer[Response]
 	load := func(ctx context.Context) (cache.Entry, error) {
 		resp, err := p.fetch(ctx, in)
 		if err != nil {
@@ -130,7 +131,7 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 			}
 			return cache.Entry{}, err
 		}
-		own = resp
+		own.Store(resp)
 		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.version))}
 		if ttl := pol.ttl(p, resp); ttl > 0 && len(resp.Body) > 0 && storable(resp, pol) {
 			e.TTL, e.Tags = ttl, p.tags(in)
@@ -138,6 +139,7 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 		return e, nil
 	}
 	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares(), L1TTL: pol.l1d}
+	pol.beyond(&opts)
 	for {
 		v, tier, err := s.tiers.GetOrLoad(ctx, in.key, load, opts)
 		if err != nil {
@@ -146,8 +148,8 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 			}
 			return nil, ownError(err)
 		}
-		if own != nil && tier == cache.TierOrigin {
-			return own, nil
+		if o := own.Load(); o != nil && tier == cache.TierOrigin {
+			return o, nil
 		}
 		resp, err := decodeEntry(v.String(), pol.version)
 		if err == nil {

@@ -130,6 +130,38 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("cache lease", func(t *testing.T) {
+		var trs []*cache.Tiered
+		for range 3 {
+			tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "lease:"}), cache.TieredOptions{})
+			defer tr.Close()
+			trs = append(trs, tr)
+		}
+		// Keys on different slots, one with a hash tag.
+		for _, key := range []string{"product:1", "product:2", "{user:7}:cart"} {
+			var loads atomic.Int32
+			var wg sync.WaitGroup
+			for _, tr := range trs {
+				for range 30 {
+					wg.Go(func() {
+						_, _, err := tr.GetOrLoad(ctx, key, func(context.Context) (cache.Entry, error) {
+							loads.Add(1)
+							time.Sleep(30 * time.Millisecond)
+							return cache.Entry{Value: cache.StringValue("v"), TTL: time.Minute}, nil
+						}, cache.LoadOptions{LockWait: 2 * time.Second})
+						if err != nil {
+							t.Error(err)
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if loads.Load() != 1 {
+				t.Errorf("%s: 90 misses on 3 instances made %d loads, want 1", key, loads.Load())
+			}
+		}
+	})
+
 	t.Run("captcha", func(t *testing.T) {
 		p1 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:"}), captcha.Options{})
 		p2 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:"}), captcha.Options{})

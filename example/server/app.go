@@ -28,6 +28,8 @@ type app struct {
 	api     *client.Client      // the downstream client, bound to each request by middleware
 	retry   client.RetryOptions // for every downstream call
 	captcha http.Handler        // /captcha/send and /captcha/verify
+
+	productPolicy client.Policy // products.go
 }
 
 // newApp connects to Redis (or starts the embedded one), starts the demo
@@ -60,6 +62,7 @@ func newApp(cfg config, log *slog.Logger) (_ *app, err error) {
 		Cache:        a.tiers,
 		DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFor(cfg.CacheTTL)},
 	})
+	a.productPolicy = productPolicy(cfg)
 	a.retry = client.RetryOptions{
 		Attempts:   cfg.Retries + 1, // the first try and the retries
 		Delay:      cfg.RetryDelay,

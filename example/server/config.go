@@ -33,6 +33,8 @@ type config struct {
 	IdleTimeout    time.Duration // -idle-timeout, of a keep-alive connection between requests
 	RedisTimeout   time.Duration // -redis-timeout, of every Redis call of the stores
 	AdminToken     string        // env ADMIN_TOKEN; "" = admin routes answer loopback clients only
+	RefreshAhead   bool          // -refresh-ahead: products reloaded in the background before they expire
+	LockWait       time.Duration // -lock-wait: distributed single-flight of products; 0 = off
 }
 
 // minAdminToken is the shortest ADMIN_TOKEN accepted: the admin routes are
@@ -96,6 +98,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time a client has to send a request's body, from the end of its headers; past it the connection is closed")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "bound of every Redis call of the cache, captcha and limiter stores")
+	fs.BoolVar(&c.RefreshAhead, "refresh-ahead", true, "reload a product read in the last fifth of -cache-ttl in the background, so that no request waits for the downstream when it expires")
+	fs.DurationVar(&c.LockWait, "lock-wait", 2*time.Second, "instances sharing the Redis make one downstream call for a product they all miss; the others wait up to this long for it (0 turns it off)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()
@@ -152,6 +156,7 @@ func (c config) validate() error {
 		{"-body-timeout", c.BodyTimeout > 0},
 		{"-idle-timeout", c.IdleTimeout > 0},
 		{"-redis-timeout", c.RedisTimeout > 0},
+		{"-lock-wait", c.LockWait >= 0},
 	}
 	for _, p := range ranges {
 		if !p.ok {

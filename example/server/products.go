@@ -29,8 +29,21 @@ func validID(id string) bool {
 // sent by GET and named by DELETE, so both compute the same cache key. The
 // key names the product rather than the downstream's address, so instances
 // share the entry even when each calls a downstream of its own (the demo).
-func productMethod(c *client.Client, id string) *client.Method {
-	return c.Get("/products/" + id).CacheKey("product:" + id)
+// Its policy (productPolicy) refreshes hot products ahead of their expiry
+// and makes one downstream call across instances.
+func (a *app) productMethod(c *client.Client, id string) *client.Method {
+	return c.Get("/products/" + id).CacheKey("product:" + id).Cache(a.productPolicy)
+}
+
+// productPolicy is the cache policy of products: -cache-ttl, refreshed in
+// its last fifth with -refresh-ahead, one call across instances with
+// -lock-wait.
+func productPolicy(cfg config) client.Policy {
+	p := client.CacheFor(cfg.CacheTTL)
+	if cfg.RefreshAhead {
+		p = p.RefreshAhead(cfg.CacheTTL/5, 0)
+	}
+	return p.Lock(cfg.LockWait)
 }
 
 // getProduct serves GET /api/products/{id}: the downstream product through the
@@ -43,7 +56,7 @@ func (a *app) getProduct(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := client.FromContext(r.Context())
-	resp, err := client.Retry(productMethod(c, id), a.retry).Send(r.Context())
+	resp, err := client.Retry(a.productMethod(c, id), a.retry).Send(r.Context())
 	if err != nil {
 		a.downstreamError(w, r, err)
 		return
@@ -85,7 +98,7 @@ func (a *app) invalidateProduct(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := client.FromContext(r.Context())
-	if err := c.Invalidate(r.Context(), productMethod(c, id)); err != nil {
+	if err := c.Invalidate(r.Context(), a.productMethod(c, id)); err != nil {
 		// Only Redis can fail here (cache.ErrUnavailable).
 		a.log.Warn("product: invalidation failed", "id", id, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "cache_unavailable")

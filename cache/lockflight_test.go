@@ -1,0 +1,189 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// instances returns n Tiereds on b under prefix p, as n processes sharing
+// one Redis would have them.
+func instances(t *testing.T, b *backend, p string, n int, opts TieredOptions) []*Tiered {
+	t.Helper()
+	out := make([]*Tiered, n)
+	for i := range out {
+		out[i] = newTiered(t, b, p, opts)
+	}
+	for _, tr := range out {
+		if !opts.NoInvalidation {
+			waitSubscribed(t, tr, 1)
+		}
+	}
+	return out
+}
+
+// TestLockOneLoadAcrossInstances: 3 instances × 300 concurrent cold misses
+// of one key make exactly one loader call, in each of 5 runs, woken by the
+// feed or, without it, by the poll.
+func TestLockOneLoadAcrossInstances(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		for _, feed := range []bool{true, false} {
+			t.Run(fmt.Sprintf("feed=%v", feed), func(t *testing.T) {
+				trs := instances(t, b, b.prefix(t), 3, TieredOptions{NoInvalidation: !feed})
+				for run := range 5 {
+					var calls atomic.Int64
+					load := func(ctx context.Context) (Entry, error) {
+						calls.Add(1)
+						time.Sleep(50 * time.Millisecond)
+						return Entry{Value: StringValue("v"), TTL: time.Minute}, nil
+					}
+					key := fmt.Sprintf("product:%d", run)
+					var wg sync.WaitGroup
+					errs := make(chan error, 900)
+					for _, tr := range trs {
+						for range 300 {
+							wg.Go(func() {
+								v, _, err := tr.GetOrLoad(context.Background(), key, load, LoadOptions{LockWait: 2 * time.Second})
+								if err == nil && v.String() != "v" {
+									err = fmt.Errorf("value %q", v)
+								}
+								if err != nil {
+									errs <- err
+								}
+							})
+						}
+					}
+					wg.Wait()
+					close(errs)
+					for err := range errs {
+						t.Fatalf("run %d: a caller got %v", run, err)
+					}
+					if n := calls.Load(); n != 1 {
+						t.Fatalf("run %d: loader calls = %d, want 1 for 900 misses on 3 instances", run, n)
+					}
+				}
+				var waits uint64
+				for _, tr := range trs {
+					waits += tr.Stats().LockWaits
+				}
+				if waits == 0 {
+					t.Errorf("no instance waited for a lease: the test did not race the instances")
+				}
+			})
+		}
+	})
+}
+
+// TestLockHolderDies: an instance takes the lease and never writes (it
+// died); the others wait, one of them takes over when the lease ends
+// (LockWait/2), and all answer within LockWait with one loader call.
+func TestLockHolderDies(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		p := b.prefix(t)
+		trs := instances(t, b, p, 2, TieredOptions{})
+		const wait = 1 * time.Second
+		// The dead holder: a lease taken and never released.
+		if rel, err := redisStore(t, trs[0]).TryLock(context.Background(), "k", wait/2); err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		var calls atomic.Int64
+		load := func(ctx context.Context) (Entry, error) {
+			calls.Add(1)
+			time.Sleep(50 * time.Millisecond)
+			return Entry{Value: StringValue("v"), TTL: time.Minute}, nil
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		if b.mr != nil { // miniredis's TTLs do not tick by themselves
+			wg.Go(func() {
+				time.Sleep(wait / 2)
+				b.mr.FastForward(wait / 2)
+			})
+		}
+		for _, tr := range trs {
+			for range 50 {
+				wg.Go(func() {
+					if v, _, err := tr.GetOrLoad(context.Background(), "k", load, LoadOptions{LockWait: wait}); err != nil || v.String() != "v" {
+						t.Errorf("GetOrLoad = %q, %v", v, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		took := time.Since(start)
+		if took > wait {
+			t.Errorf("callers answered after %v, want within LockWait %v", took, wait)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("loader calls = %d, want 1 (one takeover)", n)
+		}
+		t.Logf("%s: all 100 callers answered in %v with %d loader call", b.name, took, calls.Load())
+	})
+}
+
+// TestLockWaitBounded: a holder that keeps its lease past LockWait does not
+// hold the others: each instance loads by itself at the bound.
+func TestLockWaitBounded(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		trs := instances(t, b, b.prefix(t), 1, TieredOptions{})
+		const wait = 300 * time.Millisecond
+		if rel, err := redisStore(t, trs[0]).TryLock(context.Background(), "k", time.Minute); err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
+		start := time.Now()
+		if _, tier, err := trs[0].GetOrLoad(context.Background(), "k", ld.load, LoadOptions{LockWait: wait}); tier != TierOrigin || err != nil {
+			t.Fatalf("GetOrLoad = %v, %v; want a load of its own", tier, err)
+		}
+		if took := time.Since(start); took < wait || took > wait+500*time.Millisecond {
+			t.Errorf("loaded after %v, want just past LockWait %v", took, wait)
+		}
+		if s := trs[0].Stats(); s.LockWaits != 1 || s.LockTakeovers != 1 {
+			t.Errorf("Stats: LockWaits %d, LockTakeovers %d; want 1, 1", s.LockWaits, s.LockTakeovers)
+		}
+	})
+}
+
+// TestLockUnlockKeepsOthersLease: unlock after the lease passed to another
+// holder leaves the new holder's lease alone.
+func TestLockUnlockKeepsOthersLease(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := NewRedisStore(b.rdb, RedisOptions{KeyPrefix: b.prefix(t)})
+		ctx := context.Background()
+		rel, err := r.TryLock(ctx, "k", 50*time.Millisecond)
+		if err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		if again, err := r.TryLock(ctx, "k", time.Minute); again != nil || err != nil {
+			t.Fatalf("second TryLock while held = %v, %v; want nil, nil", again != nil, err)
+		}
+		if b.mr != nil {
+			b.mr.FastForward(100 * time.Millisecond)
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+		other, err := r.TryLock(ctx, "k", time.Minute)
+		if err != nil || other == nil {
+			t.Fatalf("TryLock after expiry = %v, %v", other != nil, err)
+		}
+		if err := rel(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := r.TryLock(ctx, "k", time.Minute); again != nil {
+			t.Fatal("the first holder's unlock released the second holder's lease")
+		}
+		if err := other(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := r.TryLock(ctx, "k", time.Minute); again == nil {
+			t.Fatal("unlock did not release the lease")
+		}
+	})
+}

@@ -1,0 +1,172 @@
+package cache
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// defaultMaxRefreshes is the default of [TieredOptions].MaxRefreshes.
+const defaultMaxRefreshes = 64
+
+// LocalTTL is an optional interface of a [Local] tier: Get with the time the
+// item has left. [MemoryStore] implements it. Refresh-ahead and stale
+// serving ([LoadOptions].RefreshBefore, StaleFor) need to know how much
+// time an L1 entry has left; a Local without GetTTL is not read by such
+// loads (they read L2), though it is still written.
+type LocalTTL interface {
+	// GetTTL returns the live item under key and the time it has left.
+	GetTTL(key string) (Item, time.Duration, bool)
+}
+
+var _ LocalTTL = (*MemoryStore)(nil)
+
+// GetTTL returns the live item under key and the time it has left before
+// it expires. An expired entry found here is removed.
+func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
+	now := m.now()
+	m.mu.Lock()
+	e, ok := m.lru.Get(key)
+	if ok && e.exp <= now {
+		m.lru.Remove(key)
+		ok = false
+	}
+	m.mu.Unlock()
+	return e.Item, time.Duration(e.exp - now), ok
+}
+
+// refreshes reports whether o reloads entries in the background.
+func (o LoadOptions) refreshes() bool { return o.RefreshBefore > 0 || o.StaleFor > 0 }
+
+// beyond is the state of a [Tiered]'s refreshes, lease waiters and
+// batches. Its zero value is ready; close stops it.
+type beyond struct {
+	mu      sync.Mutex
+	closed  bool
+	ctx     context.Context    // cancelled by close; made on first use
+	cancel  context.CancelFunc // guarded by mu
+	running map[string]struct{}
+	wg      sync.WaitGroup
+
+	waiters map[string]chan struct{} // lockflight.go, guarded by mu
+	batches map[string]*batchCall    // batch.go, guarded by mu
+}
+
+// close cancels the background refreshes and waits for them to end.
+func (b *beyond) close() {
+	b.mu.Lock()
+	b.closed = true
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// readRefresh is read for a load with RefreshBefore or StaleFor: a hit
+// whose fresh time left is RefreshBefore or less (or gone: a stale hit)
+// starts a background reload.
+func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts LoadOptions) (Value, Tier, error) {
+	if lt, ok := t.l1.(LocalTTL); ok && t.l1 != nil {
+		if it, left, ok := lt.GetTTL(key); ok {
+			t.stats.l1Hits.Add(1)
+			if it.Err != nil {
+				t.stats.negativeHits.Add(1)
+				return it.Value, TierL1, it.Err
+			}
+			t.checkFresh(ctx, key, left, load, opts)
+			return it.Value, TierL1, nil
+		}
+		t.stats.l1Misses.Add(1)
+	}
+	if t.l2 != nil && opts.Mode == ModeAll {
+		if v, left, err := t.readL2(ctx, key, opts.L1TTL); err == nil {
+			t.checkFresh(ctx, key, left, load, opts)
+			return v, TierL2, nil
+		} else if ctx.Err() != nil {
+			return Value{}, TierNone, ctx.Err()
+		}
+	}
+	return Value{}, TierNone, nil
+}
+
+// checkFresh starts a background reload of key when an entry with left to
+// live (< 0: forever) is due for one under opts.
+func (t *Tiered) checkFresh(ctx context.Context, key string, left time.Duration, load Loader, opts LoadOptions) {
+	if left < 0 {
+		return
+	}
+	fresh := left - opts.StaleFor
+	if fresh <= 0 {
+		t.stats.staleHits.Add(1)
+	}
+	if fresh <= opts.RefreshBefore {
+		t.refreshAsync(ctx, key, load, opts)
+	}
+}
+
+// refreshAsync reloads key in the background, unless a reload of key is
+// running already, MaxRefreshes are, or the Tiered is closed. The reload's
+// context carries ctx's values, not its cancellation, and is cancelled by
+// Close.
+func (t *Tiered) refreshAsync(ctx context.Context, key string, load Loader, opts LoadOptions) {
+	b := &t.bg
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	if _, ok := b.running[key]; ok {
+		b.mu.Unlock()
+		return
+	}
+	max := t.opts.MaxRefreshes
+	if max == 0 {
+		max = defaultMaxRefreshes
+	}
+	if len(b.running) >= max {
+		b.mu.Unlock()
+		return
+	}
+	if b.running == nil {
+		b.running = make(map[string]struct{})
+		b.ctx, b.cancel = context.WithCancel(context.Background())
+	}
+	b.running[key] = struct{}{}
+	b.wg.Add(1)
+	life := b.ctx
+	b.mu.Unlock()
+	t.stats.refreshes.Add(1)
+
+	go func() {
+		defer b.wg.Done()
+		defer func() {
+			b.mu.Lock()
+			delete(b.running, key)
+			b.mu.Unlock()
+		}()
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		stop := context.AfterFunc(life, cancel)
+		defer stop()
+		t.refresh(rctx, key, load, opts)
+	}()
+}
+
+// refresh reloads key: from L2 when another instance has reloaded it
+// already, else from the loader (under the lease, with LockWait).
+func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts LoadOptions) {
+	if t.l2 != nil && opts.Mode == ModeAll {
+		if v, left, err := t.l2Get(ctx, key); err == nil && (left < 0 || left-opts.StaleFor > opts.RefreshBefore) {
+			t.fillL1(key, v, left, opts.L1TTL)
+			return
+		}
+	}
+	opts.refreshing, opts.Force = true, false
+	defer func() {
+		if r := recover(); r != nil { // a panicking loader must not end the process
+			t.log.Error("cache: background refresh: loader panicked", "panic", r)
+		}
+	}()
+	_, _ = t.fill(ctx, key, load, opts)
+}

@@ -1,0 +1,81 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+type product struct {
+	ID   string
+	Tags []string
+	Attr map[string]string
+}
+
+// TestTypedCallersIsolated: callers of one load, and later hits, each get a
+// value of their own: changing one changes no other.
+func TestTypedCallersIsolated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), nil, TieredOptions{})
+	defer tr.Close()
+	c := NewTyped[*product](tr, nil)
+	gate := make(chan struct{})
+	load := func(ctx context.Context) (TypedEntry[*product], error) {
+		<-gate
+		return TypedEntry[*product]{Value: &product{ID: "1", Tags: []string{"a"}, Attr: map[string]string{"k": "v"}}, TTL: time.Minute}, nil
+	}
+	var wg sync.WaitGroup
+	got := make([]*product, 10)
+	for i := range got {
+		wg.Go(func() {
+			p, _, err := c.GetOrLoad(ctx, "p1", load, LoadOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = p
+			p.Tags[0] = "changed" // each caller spoils its own value
+			p.Attr["k"] = "changed"
+		})
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(gate)
+	wg.Wait()
+	for i := range got {
+		for j := range i {
+			if got[i] == got[j] {
+				t.Fatalf("callers %d and %d got the same pointer", i, j)
+			}
+		}
+	}
+	p, tier, err := c.GetOrLoad(ctx, "p1", load, LoadOptions{})
+	if err != nil || tier != TierL1 || p.Tags[0] != "a" || p.Attr["k"] != "v" {
+		t.Fatalf("later hit = %+v, %v, %v; want the original value from L1", p, tier, err)
+	}
+}
+
+type failCodec struct{}
+
+func (failCodec) Marshal(any) ([]byte, error) { return nil, errors.New("no") }
+func (failCodec) Unmarshal([]byte, any) error { return errors.New("no") }
+
+// TestTypedCodecErrors: encode and decode failures come back wrapped.
+func TestTypedCodecErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), nil, TieredOptions{})
+	defer tr.Close()
+	load := func(ctx context.Context) (TypedEntry[int], error) {
+		return TypedEntry[int]{Value: 1, TTL: time.Minute}, nil
+	}
+	if _, _, err := NewTyped[int](tr, failCodec{}).GetOrLoad(ctx, "k", load, LoadOptions{}); err == nil {
+		t.Fatal("encode failure: nil error")
+	}
+	_ = tr.Set(ctx, "bad", Entry{Value: StringValue("not json"), TTL: time.Minute}, ModeAll)
+	if _, _, err := NewTyped[int](tr, nil).GetOrLoad(ctx, "bad", load, LoadOptions{}); err == nil {
+		t.Fatal("decode failure: nil error")
+	}
+}
