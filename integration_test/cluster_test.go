@@ -23,6 +23,11 @@ import (
 // startCluster starts three redis-server masters on loopback ports, joins
 // them into a Redis Cluster with redis-cli, waits until every node reports
 // cluster_state:ok, and returns the seed addresses and a client on it.
+// storeTimeout bounds the stores' Redis calls in these tests: the
+// production 200 ms is for an unloaded server, and a Cluster of processes
+// on a 2-core machine running other tests under -race answered slower.
+const storeTimeout = 2 * time.Second
+
 func startCluster(t *testing.T) ([]string, *redis.ClusterClient) {
 	t.Helper()
 	var addrs []string
@@ -72,9 +77,9 @@ func TestRedisCluster(t *testing.T) {
 	prefix := fmt.Sprintf("itest:%d:", time.Now().UnixNano())
 
 	t.Run("cache", func(t *testing.T) {
-		a := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:"}), cache.TieredOptions{})
+		a := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:", Timeout: storeTimeout}), cache.TieredOptions{})
 		defer a.Close()
-		b := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:"}), cache.TieredOptions{})
+		b := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:", Timeout: storeTimeout}), cache.TieredOptions{})
 		defer b.Close()
 		// Enough keys to land on every master.
 		const n = 30
@@ -133,7 +138,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("cache lease", func(t *testing.T) {
 		var trs []*cache.Tiered
 		for range 3 {
-			tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "lease:"}), cache.TieredOptions{})
+			tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "lease:", Timeout: storeTimeout}), cache.TieredOptions{})
 			defer tr.Close()
 			trs = append(trs, tr)
 		}
@@ -163,8 +168,8 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("captcha", func(t *testing.T) {
-		p1 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:"}), captcha.Options{})
-		p2 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:"}), captcha.Options{})
+		p1 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:", Timeout: storeTimeout}), captcha.Options{})
+		p2 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:", Timeout: storeTimeout}), captcha.Options{})
 		var delivered atomic.Int32
 		var code, challenge atomic.Value
 		deliver := func(_ context.Context, c, _ string) error {
@@ -207,7 +212,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("ratelimit", func(t *testing.T) {
-		lim := ratelimit.New(ratelimit.NewRedisStore(cc, ratelimit.RedisOptions{KeyPrefix: prefix + "rl:"}), ratelimit.Options{Points: 5, Duration: time.Minute})
+		lim := ratelimit.New(ratelimit.NewRedisStore(cc, ratelimit.RedisOptions{KeyPrefix: prefix + "rl:", Timeout: storeTimeout}), ratelimit.Options{Points: 5, Duration: time.Minute})
 		for _, key := range []string{"ip:1", "ip:2", "ip:3", "ip:4"} {
 			var allowed atomic.Int32
 			var wg sync.WaitGroup
@@ -232,7 +237,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("lock", func(t *testing.T) {
-		l := lock.NewRedisStore(cc, lock.RedisOptions{KeyPrefix: prefix + "lock:"})
+		l := lock.NewRedisStore(cc, lock.RedisOptions{KeyPrefix: prefix + "lock:", Timeout: storeTimeout})
 		var inside, overlaps, count atomic.Int32
 		var wg sync.WaitGroup
 		for range 8 {
