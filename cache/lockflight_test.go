@@ -155,7 +155,7 @@ func TestLockWaitBounded(t *testing.T) {
 func TestLockUnlockKeepsOthersLease(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
-		r := NewRedisStore(b.rdb, RedisOptions{KeyPrefix: b.prefix(t)})
+		r := NewRedisStore(b.rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
 		ctx := context.Background()
 		rel, err := r.TryLock(ctx, "k", 50*time.Millisecond)
 		if err != nil || rel == nil {

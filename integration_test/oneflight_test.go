@@ -75,7 +75,10 @@ func TestLockHolderKilled(t *testing.T) {
 	url := sharedRedisURL(t)
 	const wait = 2 * time.Second
 	args := []string{"-demo-latency", "400ms", "-lock-wait", wait.String(), "-retries", "0"}
-	holder := startServer(t, url, args...)
+	// The holder's downstream is slow enough that it is still running when
+	// the holder is killed, however busy the machine: had it finished, its
+	// L2 write would answer the others with no call of their own.
+	holder := startServer(t, url, "-demo-latency", "30s", "-lock-wait", wait.String(), "-retries", "0")
 	others := []*server{startServer(t, url, args...), startServer(t, url, args...)}
 	id := uniqueID()
 
