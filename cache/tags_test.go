@@ -1,0 +1,305 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// tagSetKey returns the key of tag's set in r's index.
+func tagSetKey(r *RedisStore, tag string) string {
+	return r.tags.shards[shardOf(tag)].base + "t:" + tag
+}
+
+// registry returns, sorted, the names in the registries of every shard of
+// r, checking that each shard's lexical index holds the same names.
+func registry(t *testing.T, rdb *redis.Client, r *RedisStore) []string {
+	t.Helper()
+	ctx := context.Background()
+	var all []string
+	for _, sh := range r.tags.shards {
+		reg := rdb.ZRange(ctx, sh.reg, 0, -1).Val()
+		lex := rdb.ZRange(ctx, sh.lex, 0, -1).Val()
+		slices.Sort(reg)
+		if !slices.Equal(reg, lex) {
+			t.Errorf("shard %s: registry %q, lexical index %q; want the same names", sh.base, reg, lex)
+		}
+		all = append(all, reg...)
+	}
+	slices.Sort(all)
+	return all
+}
+
+// roundTrips counts the round trips of a client: each command sent alone
+// and each pipeline, but not the handshake of a new connection.
+type roundTrips struct{ n atomic.Int64 }
+
+// handshake reports whether cmd is part of a connection's handshake.
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !handshake(cmd) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && !handshake(cmds[0]) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// countedStore returns a store on b under prefix p whose round trips h
+// counts.
+func countedStore(t *testing.T, b *backend, p string) (*RedisStore, *roundTrips) {
+	t.Helper()
+	opt := clientOptions(b.addr, b.db)
+	opt.ReadTimeout, opt.WriteTimeout = 10*time.Second, 10*time.Second
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	h := &roundTrips{}
+	rdb.AddHook(h)
+	return NewRedisStore(rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), h
+}
+
+// TestRedisTagShards: tags spread over the shards, a write with tags in
+// several shards is still one round trip, and deleting them two.
+func TestRedisTagShards(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		r, rt := countedStore(t, b, b.prefix(t))
+		var tags []string
+		shards := map[int]bool{}
+		for i := range 64 {
+			tag := fmt.Sprint("tag", i)
+			tags = append(tags, tag)
+			shards[shardOf(tag)] = true
+		}
+		if len(shards) < tagShards*3/4 {
+			t.Errorf("64 tags landed in %d shards of %d", len(shards), tagShards)
+		}
+		before := rt.n.Load()
+		if err := r.Set(ctx, "k", StringValue("v"), time.Minute, tags, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := rt.n.Load() - before; n != 1 {
+			t.Errorf("Set with tags in %d shards took %d round trips, want 1", len(shards), n)
+		}
+		for _, tag := range tags {
+			if got := b.direct.ZRange(ctx, tagSetKey(r, tag), 0, -1).Val(); !slices.Equal(got, []string{"k"}) {
+				t.Fatalf("set of %q = %q, want [k]", tag, got)
+			}
+		}
+		if got, want := registry(t, b.direct, r), slices.Sorted(slices.Values(tags)); !slices.Equal(got, want) {
+			t.Errorf("registry = %q, want %q", got, want)
+		}
+		_ = r.Set(ctx, "k2", StringValue("v"), time.Minute, []string{"tag7"}, nil)
+		before = rt.n.Load()
+		keys, err := r.DeleteTags(ctx, []string{"tag3", "tag7", "tag40"}, &Invalidation{From: "me"})
+		if err != nil || !slices.Equal(keys, []string{"k", "k2"}) {
+			t.Errorf("DeleteTags = %q, %v; want [k k2]", keys, err)
+		}
+		if n := rt.n.Load() - before; n != 2 {
+			t.Errorf("DeleteTags over 3 shards took %d round trips, want 2", n)
+		}
+		known, _ := r.KnownTags(ctx, "tag")
+		if len(known) != 61 || slices.Contains(known, "tag7") {
+			t.Errorf("KnownTags after DeleteTags: %d names (tag7 in: %v), want 61 without tag7", len(known), slices.Contains(known, "tag7"))
+		}
+	})
+}
+
+// TestRedisTagListingPages: listing by prefix reads every shard in pages,
+// prunes dead names on the way, and misses no name at the edges of a
+// prefix's range.
+func TestRedisTagListingPages(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		r, rt := countedStore(t, b, b.prefix(t))
+		r.tags.page = 3
+		var want []string
+		for i := range 120 {
+			want = append(want, fmt.Sprintf("u/%03d", i))
+		}
+		// Names around the range of "u/": before, after, and with bytes
+		// that a naive upper bound would miss.
+		edges := []string{"u/\xff", "u/\xff\xff", "u0\xff", "u.", "u0", "u", "v"}
+		want = append(want, "u/\xff", "u/\xff\xff")
+		p := r.rdb.Pipeline()
+		for i, tag := range append(slices.Clone(want), edges...) {
+			r.queueTags(ctx, p, fmt.Sprint("k", i), time.Minute, []string{tag})
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// A name whose set has gone is pruned when listed.
+		b.direct.Del(ctx, tagSetKey(r, "u/005"))
+		want = slices.DeleteFunc(want, func(s string) bool { return s == "u/005" })
+
+		before := rt.n.Load()
+		got, err := r.KnownTags(ctx, "u/")
+		slices.Sort(got)
+		slices.Sort(want)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("KnownTags(u/) = %q, %v; want %q", got, err, want)
+		}
+		// 121 names over 16 shards in pages of 3: several round trips, each
+		// for every shard with more to read.
+		if n := rt.n.Load() - before; n < 3 || n > 12 {
+			t.Errorf("KnownTags took %d round trips, want a few", n)
+		}
+		if b.direct.ZScore(ctx, r.tags.shards[shardOf("u/005")].lex, "u/005").Err() != redis.Nil {
+			t.Errorf("the dead name u/005 is still in the lexical index")
+		}
+		all, _ := r.KnownTags(ctx, "")
+		if len(all) != len(want)+len(edges)-2 {
+			t.Errorf("KnownTags(\"\") = %d names, want %d", len(all), len(want)+len(edges)-2)
+		}
+	})
+}
+
+func TestLexRange(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ prefix, from, to string }{
+		{"", "-", "+"},
+		{"ab", "[ab", "(ac"},
+		{"a\xff", "[a\xff", "(b"},
+		{"\xff\xff", "[\xff\xff", "+"},
+	} {
+		if from, to := lexRange(tc.prefix); from != tc.from || to != tc.to {
+			t.Errorf("lexRange(%q) = %q, %q; want %q, %q", tc.prefix, from, to, tc.from, tc.to)
+		}
+	}
+}
+
+// TestRedisDeleteLargeTag: a tag set larger than a take's budget is renamed
+// aside and drained in pages; every key is deleted, and nothing is left.
+func TestRedisDeleteLargeTag(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		r, _ := countedStore(t, b, p)
+		r.tags.page, r.tags.budget = 7, 10
+		pl := r.rdb.Pipeline()
+		var want []string
+		for i := range 60 {
+			k := fmt.Sprintf("k%02d", i)
+			want = append(want, k)
+			pl.Set(ctx, p+k, "v", time.Minute)
+			tags := []string{"big"}
+			if i < 4 {
+				tags = append(tags, "small")
+			}
+			r.queueTags(ctx, pl, k, time.Minute, tags)
+		}
+		if _, err := pl.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := r.DeleteTags(ctx, []string{"small", "big"}, nil)
+		if err != nil || !slices.Equal(keys, want) {
+			t.Errorf("DeleteTags = %q, %v; want the 60 keys", keys, err)
+		}
+		if left := b.direct.Keys(ctx, p+"*").Val(); len(left) != 0 {
+			t.Errorf("keys left after DeleteTags: %q", left)
+		}
+	})
+}
+
+// TestRedisDeleteTagsFunc: the names under a watched prefix are read once,
+// then taken in two round trips until a new name appears, which costs one
+// more.
+func TestRedisDeleteTagsFunc(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		r, rt := countedStore(t, b, p)
+		set := func(key string, tags ...string) {
+			t.Helper()
+			if err := r.Set(ctx, key, StringValue(key), time.Minute, tags, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		match := func(tag string) bool { return strings.HasSuffix(tag, "!") }
+		call := func(wantKeys, wantMatched []string, wantTrips int64) {
+			t.Helper()
+			before := rt.n.Load()
+			keys, matched, err := r.deleteTagsFunc(ctx, "re:", match, []string{"name:x"}, &Invalidation{From: "me"})
+			slices.Sort(matched)
+			if err != nil || !slices.Equal(keys, wantKeys) || !slices.Equal(matched, wantMatched) {
+				t.Errorf("deleteTagsFunc = %q, %q, %v; want %q, %q", keys, matched, err, wantKeys, wantMatched)
+			}
+			if n := rt.n.Load() - before; n != wantTrips {
+				t.Errorf("deleteTagsFunc took %d round trips, want %d", n, wantTrips)
+			}
+		}
+		set("a", "re:a!", "url:a")
+		set("b", "re:b", "name:x")
+		set("c", "re:c!")
+		// First call: nothing known, so the names are listed and taken.
+		call([]string{"a", "b", "c"}, []string{"re:a!", "re:c!"}, 3)
+		// Known names, no new one: two round trips. A name whose set was
+		// taken stays known (and matched) until its score passes, so that a
+		// set taken and filled again bumps nothing.
+		set("a2", "re:a!")
+		call([]string{"a2"}, []string{"re:a!", "re:c!"}, 2)
+		call(nil, []string{"re:a!", "re:c!"}, 2)
+		// A new name bumps its shard's version: one more round trip.
+		set("d", "re:d!")
+		set("e", "url:e") // not under the prefix: no bump
+		call([]string{"d"}, []string{"re:a!", "re:c!", "re:d!"}, 3)
+		set("d2", "re:d!")
+		call([]string{"d2"}, []string{"re:a!", "re:c!", "re:d!"}, 2)
+		if !slices.Contains(registry(t, b.direct, r), "url:e") {
+			t.Errorf("url:e left the registry")
+		}
+	})
+}
+
+func TestSplitMessage(t *testing.T) {
+	t.Parallel()
+	a := Invalidation{From: "me", Keys: []string{"k0"}, Tags: []string{"t0", "t1"}}
+	if got := splitMessage(a, []string{"k1"}); len(got) != 1 || !slices.Equal(got[0].Keys, []string{"k0", "k1"}) {
+		t.Errorf("splitMessage(small) = %+v", got)
+	}
+	var keys, tags []string
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprint("k", i))
+		tags = append(tags, fmt.Sprint("t", i))
+	}
+	got := splitMessage(Invalidation{From: "me", Tags: tags}, keys)
+	var gotKeys, gotTags []string
+	for _, m := range got {
+		if m.From != "me" || len(m.Keys)+len(m.Tags) > tagMsgBatch {
+			t.Errorf("message from %q with %d keys and tags", m.From, len(m.Keys)+len(m.Tags))
+		}
+		gotKeys, gotTags = append(gotKeys, m.Keys...), append(gotTags, m.Tags...)
+	}
+	if !slices.Equal(gotKeys, keys) || !slices.Equal(gotTags, tags) || len(got) != 4 {
+		t.Errorf("splitMessage(2000 keys, 2000 tags): %d messages, keys and tags kept: %v %v", len(got),
+			slices.Equal(gotKeys, keys), slices.Equal(gotTags, tags))
+	}
+}
