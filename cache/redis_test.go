@@ -176,7 +176,7 @@ func TestRedisTags(t *testing.T) {
 		if want := []string{"product:2", "user:1"}; !slices.Equal(tags, want) {
 			t.Errorf("KnownTags after DeleteTags = %q, want %q", tags, want)
 		}
-		b.direct.Del(ctx, tagSetKey(r, "product:2")) // as if expired
+		expire(t, b.direct, r, "product:2")
 		tags, _ = r.KnownTags(ctx, "")
 		if want := []string{"user:1"}; !slices.Equal(tags, want) {
 			t.Errorf("KnownTags after tag sets expired = %q, want %q", tags, want)

@@ -26,12 +26,12 @@ const (
 	tagShards = 16
 	// tagPage bounds the names one listing command returns and the members
 	// one command pops from a tag set being emptied.
-	tagPage = 1000
+	tagPage = 256
 	// tagTakeBudget bounds the members one take script returns; a tag set
 	// larger than what is left of it is renamed aside and drained in pages.
-	tagTakeBudget = 2000
+	tagTakeBudget = 512
 	// tagChunk bounds the tags one take script handles.
-	tagChunk = 128
+	tagChunk = 32
 	// tagDelBatch bounds the commands of one round trip that deletes the
 	// values found, so that each round trip fits in the store's Timeout.
 	tagDelBatch = 8192
@@ -169,10 +169,9 @@ return 1
 
 // tagListScript lists one page of a shard's live tag names in the lexical
 // range ARGV[2]..ARGV[3] (ZRANGEBYLEX syntax), at most ARGV[4] of them,
-// skipping the names whose set, ARGV[5] .. name, is gone. It prunes the
-// names whose score has passed (ARGV[1] is the caller's clock in ms) and
-// those whose set is gone, unless they start with a watched prefix (see
-// tagTakeScript). It
+// pruning the names whose score has passed (ARGV[1] is the caller's clock
+// in ms) and skipping the watched names whose set, ARGV[5] .. name, is gone
+// (see tagTakeScript). It
 // returns {version, cursor, more, names...}: cursor is the last name of the
 // page, more is "1" when the page was full.
 //
@@ -191,26 +190,30 @@ end
 local limit = tonumber(ARGV[4])
 local page = redis.call('ZRANGEBYLEX', KEYS[2], ARGV[2], ARGV[3], 'LIMIT', 0, limit)
 local out = {ver, page[#page] or '', #page == limit and '1' or '0'}
+if #page == 0 then return out end
 local now = tonumber(ARGV[1])
-local watches
-for _, t in ipairs(page) do
-  local s = redis.call('ZSCORE', KEYS[1], t)
-  local live = s and tonumber(s) > now
-  if live and redis.call('EXISTS', ARGV[5] .. t) == 1 then
-    out[#out + 1] = t
+local scores = redis.call('ZMSCORE', KEYS[1], unpack(page))
+local watches = redis.call('HKEYS', KEYS[3])
+local dead = {}
+for i, t in ipairs(page) do
+  local s = scores[i]
+  if s and tonumber(s) > now then
+    local watched = false
+    for _, w in ipairs(watches) do
+      if string.sub(t, 1, #w) == w then watched = true end
+    end
+    -- A watched name outlives its set (see tagTakeScript): skip it while
+    -- its set is gone.
+    if not watched or redis.call('EXISTS', ARGV[5] .. t) == 1 then
+      out[#out + 1] = t
+    end
   else
-    local prune = true
-    if live then
-      if not watches then watches = redis.call('HKEYS', KEYS[3]) end
-      for _, w in ipairs(watches) do
-        if string.sub(t, 1, #w) == w then prune = false end
-      end
-    end
-    if prune then
-      redis.call('ZREM', KEYS[1], t)
-      redis.call('ZREM', KEYS[2], t)
-    end
+    dead[#dead + 1] = t
   end
+end
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('ZREM', KEYS[2], unpack(dead))
 end
 return out
 `
@@ -228,8 +231,8 @@ return out
 // hitSource pattern's, typically) does not count as a new name.
 const tagTakeScript = `
 local budget = tonumber(ARGV[1])
-local out, drains = {}, {}
-local watches
+local out, drains, gone = {}, {}, {}
+local watches = redis.call('HKEYS', KEYS[3])
 for i = 4, #KEYS do
   local n = redis.call('ZCARD', KEYS[i])
   if n > 0 and n <= budget then
@@ -243,15 +246,15 @@ for i = 4, #KEYS do
     drains[#drains + 1] = tmp
   end
   local name = ARGV[i]
-  if not watches then watches = redis.call('HKEYS', KEYS[3]) end
   local keep = false
   for _, w in ipairs(watches) do
     if string.sub(name, 1, #w) == w then keep = true end
   end
-  if not keep then
-    redis.call('ZREM', KEYS[1], name)
-    redis.call('ZREM', KEYS[2], name)
-  end
+  if not keep then gone[#gone + 1] = name end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(gone))
 end
 return {out, drains}
 `
@@ -334,11 +337,11 @@ func (r *RedisStore) listRest(ctx context.Context, prefix string, pages map[int]
 
 // KnownTags returns, in no particular order, the tags currently carried by
 // a live entry in Redis whose name starts with prefix (all of them for "").
-// It reads each shard's lexical index of names in pages of at most 1000
+// It reads each shard's lexical index of names in pages of at most 256
 // names (one round trip per page for all the shards), pruning the names
 // whose entries have all expired, so that no command takes long however
 // many tags there are; listing the whole of a large index takes a round
-// trip per 16,000 names or so.
+// trip per 4,000 names or so.
 func (r *RedisStore) KnownTags(ctx context.Context, prefix string) ([]string, error) {
 	from, to := lexRange(prefix)
 	var names [tagShards][]string
@@ -374,8 +377,8 @@ func (r *RedisStore) KnownTags(ctx context.Context, prefix string) ([]string, er
 // DeleteTags deletes every value carrying any of the tags and the index of
 // those tags, and publishes announce with the keys found: two round trips
 // (one to take the keys of the tags from their shards, one to delete them
-// and publish), more only for very large deletions (sets of over 2000 keys
-// are taken in pages of 1000, and the values deleted in round trips of up
+// and publish), more only for very large deletions (sets of over 512 keys
+// are taken in pages of 256, and the values deleted in round trips of up
 // to 8192). It returns the keys deleted, sorted and without duplicates.
 func (r *RedisStore) DeleteTags(ctx context.Context, tags []string, announce *Invalidation) ([]string, error) {
 	if len(tags) == 0 {
