@@ -314,3 +314,48 @@ func TestSplitMessage(t *testing.T) {
 			slices.Equal(gotKeys, keys), slices.Equal(gotTags, tags))
 	}
 }
+
+// hideFunc is a Shared tier without deleteTagsFunc: Tiered falls back on
+// KnownTags and DeleteTags.
+type hideFunc struct{ Shared }
+
+// TestTieredDeleteTagsFunc: the entries carrying a matching tag go from L2
+// and L1, with the store's fast path and without it.
+func TestTieredDeleteTagsFunc(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		for _, tc := range []struct {
+			name string
+			wrap func(*RedisStore) Shared
+		}{
+			{"watched", func(r *RedisStore) Shared { return r }},
+			{"fallback", func(r *RedisStore) Shared { return hideFunc{r} }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				r, _ := countedStore(t, b, b.prefix(t))
+				tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 100}), tc.wrap(r), TieredOptions{NoJitter: true, NoInvalidation: true})
+				t.Cleanup(func() { _ = tr.Close() })
+				for k, tags := range map[string][]string{"a": {"re:a!"}, "b": {"re:b"}, "c": {"name:x"}, "l1": {"re:l1!"}} {
+					mode := ModeAll
+					if k == "l1" {
+						mode = ModeL1
+					}
+					if err := tr.Set(ctx, k, Entry{Value: StringValue(k), TTL: time.Minute, Tags: tags}, mode); err != nil {
+						t.Fatal(err)
+					}
+				}
+				match := func(tag string) bool { return strings.HasSuffix(tag, "!") }
+				if err := tr.DeleteTagsFunc(ctx, "re:", match, "name:x"); err != nil {
+					t.Fatal(err)
+				}
+				for k, want := range map[string]bool{"a": false, "b": true, "c": false, "l1": false} {
+					_, _, err := tr.Get(ctx, k, ModeAll)
+					if got := err == nil; got != want {
+						t.Errorf("after DeleteTagsFunc: Get(%q) found = %v, want %v", k, got, want)
+					}
+				}
+			})
+		}
+	})
+}
