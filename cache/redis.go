@@ -54,7 +54,9 @@ type RedisOptions struct {
 // # Keys
 //
 // With prefix P, the value of key k lives at P+k. A tag lives in shard NN
-// (00 to 15, by a hash of its name), under P+"{tags:NN}:": the keys carrying
+// (00 to 15, by a hash of its name, or, as Redis Cluster hashes keys, of the
+// part between its first "{" and the next "}" when that part is not empty),
+// under P+"{tags:NN}:": the keys carrying
 // tag are the sorted set P+"{tags:NN}:t:"+tag, scored by their expiry; the
 // shard's tag names are P+"{tags:NN}:reg" (scored by the expiry of their
 // set, for pruning) and P+"{tags:NN}:lex" (score 0, in lexical order, for

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,11 +79,36 @@ func newTagIndex(p string) *tagIndex {
 	return x
 }
 
-// shardOf returns the shard of tag.
+// shardOf returns the shard of tag: a hash of its name or, as Redis Cluster
+// hashes keys, of its hash tag, the part between its first "{" and the
+// next "}" when that part is not empty.
 func shardOf(tag string) int {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(tag))
+	_, _ = h.Write([]byte(hashTag(tag)))
 	return int(h.Sum32() % tagShards)
+}
+
+// hashTag returns what shardOf hashes of tag.
+func hashTag(tag string) string {
+	if i := strings.IndexByte(tag, '{'); i >= 0 {
+		if j := strings.IndexByte(tag[i+1:], '}'); j > 0 {
+			return tag[i+1 : i+1+j]
+		}
+	}
+	return tag
+}
+
+// watchShards returns the shards that can hold tags starting with prefix:
+// the shard of its hash tag when it has one, else all.
+func watchShards(prefix string) []int {
+	if hashTag(prefix) != prefix {
+		return []int{shardOf(prefix)}
+	}
+	all := make([]int, tagShards)
+	for i := range all {
+		all[i] = i
+	}
+	return all
 }
 
 // byShard groups tags by shard.
@@ -407,6 +433,8 @@ type tagMatch struct {
 // values and publishes; only when a version changed does the first also
 // list that shard's names, and one more round trip takes the new matches.
 // It suits a family of few names (hundreds), such as hitSource patterns.
+// When prefix holds a hash tag, the family lives in one shard, the only one
+// read; otherwise every shard is (one script each, in the same round trip).
 func (r *RedisStore) deleteTagsFunc(ctx context.Context, prefix string, match func(string) bool, tags []string, announce *Invalidation) (keys, matched []string, err error) {
 	return r.deleteTags(ctx, tags, &tagMatch{prefix, match}, announce)
 }
@@ -438,7 +466,7 @@ func (r *RedisStore) deleteTags(ctx context.Context, tags []string, m *tagMatch,
 	err = r.pipe(ctx, func(p redis.Pipeliner) {
 		if m != nil {
 			from, to := lexRange(m.prefix)
-			for i := range tagShards {
+			for _, i := range watchShards(m.prefix) {
 				lists[i] = r.queueList(ctx, p, i, from, to, m.prefix, w.version[i])
 			}
 		}
@@ -497,6 +525,9 @@ func (r *RedisStore) relist(ctx context.Context, m *tagMatch, lists [tagShards]*
 	changed := false
 	rest := map[int]listPage{}
 	for i, c := range lists {
+		if c == nil {
+			continue
+		}
 		pg, err := readPage(c)
 		if err != nil {
 			return nil, err

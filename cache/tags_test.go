@@ -241,53 +241,86 @@ func TestRedisDeleteLargeTag(t *testing.T) {
 
 // TestRedisDeleteTagsFunc: the names under a watched prefix are read once,
 // then taken in two round trips until a new name appears, which costs one
-// more.
+// more; with a hash tag in the prefix, the names live in one shard.
 func TestRedisDeleteTagsFunc(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
-		ctx := context.Background()
-		p := b.prefix(t)
-		r, rt := countedStore(t, b, p)
-		set := func(key string, tags ...string) {
-			t.Helper()
-			if err := r.Set(ctx, key, StringValue(key), time.Minute, tags, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		match := func(tag string) bool { return strings.HasSuffix(tag, "!") }
-		call := func(wantKeys, wantMatched []string, wantTrips int64) {
-			t.Helper()
-			before := rt.n.Load()
-			keys, matched, err := r.deleteTagsFunc(ctx, "re:", match, []string{"name:x"}, &Invalidation{From: "me"})
-			slices.Sort(matched)
-			if err != nil || !slices.Equal(keys, wantKeys) || !slices.Equal(matched, wantMatched) {
-				t.Errorf("deleteTagsFunc = %q, %q, %v; want %q, %q", keys, matched, err, wantKeys, wantMatched)
-			}
-			if n := rt.n.Load() - before; n != wantTrips {
-				t.Errorf("deleteTagsFunc took %d round trips, want %d", n, wantTrips)
-			}
-		}
-		set("a", "re:a!", "url:a")
-		set("b", "re:b", "name:x")
-		set("c", "re:c!")
-		// First call: nothing known, so the names are listed and taken.
-		call([]string{"a", "b", "c"}, []string{"re:a!", "re:c!"}, 3)
-		// Known names, no new one: two round trips. A name whose set was
-		// taken stays known (and matched) until its score passes, so that a
-		// set taken and filled again bumps nothing.
-		set("a2", "re:a!")
-		call([]string{"a2"}, []string{"re:a!", "re:c!"}, 2)
-		call(nil, []string{"re:a!", "re:c!"}, 2)
-		// A new name bumps its shard's version: one more round trip.
-		set("d", "re:d!")
-		set("e", "url:e") // not under the prefix: no bump
-		call([]string{"d"}, []string{"re:a!", "re:c!", "re:d!"}, 3)
-		set("d2", "re:d!")
-		call([]string{"d2"}, []string{"re:a!", "re:c!", "re:d!"}, 2)
-		if !slices.Contains(registry(t, b.direct, r), "url:e") {
-			t.Errorf("url:e left the registry")
+		for _, pfx := range []string{"re:", "re{w}:"} {
+			t.Run(pfx, func(t *testing.T) { testDeleteTagsFunc(t, b, pfx) })
 		}
 	})
+}
+
+// testDeleteTagsFunc is TestRedisDeleteTagsFunc for a watched prefix pfx.
+func testDeleteTagsFunc(t *testing.T, b *backend, pfx string) {
+	ctx := context.Background()
+	p := b.prefix(t)
+	r, rt := countedStore(t, b, p)
+	set := func(key string, tags ...string) {
+		t.Helper()
+		if err := r.Set(ctx, key, StringValue(key), time.Minute, tags, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	match := func(tag string) bool { return strings.HasSuffix(tag, "!") }
+	call := func(wantKeys, wantMatched []string, wantTrips int64) {
+		t.Helper()
+		before := rt.n.Load()
+		keys, matched, err := r.deleteTagsFunc(ctx, pfx, match, []string{"name:x"}, &Invalidation{From: "me"})
+		slices.Sort(matched)
+		if wantMatched == nil { // only the shard relisted is certain
+			wantMatched = matched
+			if !slices.Contains(matched, pfx+"d!") {
+				wantMatched = []string{pfx + "d!", "…"}
+			}
+		}
+		if err != nil || !slices.Equal(keys, wantKeys) || !slices.Equal(matched, wantMatched) {
+			t.Errorf("deleteTagsFunc = %q, %q, %v; want %q, %q", keys, matched, err, wantKeys, wantMatched)
+		}
+		if n := rt.n.Load() - before; n != wantTrips {
+			t.Errorf("deleteTagsFunc took %d round trips, want %d", n, wantTrips)
+		}
+	}
+	set("a", pfx+"a!", "url:a")
+	set("b", pfx+"b", "name:x")
+	set("c", pfx+"c!")
+	// First call: nothing known, so the names are listed and taken.
+	call([]string{"a", "b", "c"}, []string{pfx + "a!", pfx + "c!"}, 3)
+	// Known names, no new one: two round trips. A name whose set was
+	// taken stays known (and matched) until its score passes, so that a
+	// set taken and filled again bumps nothing.
+	set("a2", pfx+"a!")
+	call([]string{"a2"}, []string{pfx + "a!", pfx + "c!"}, 2)
+	call(nil, []string{pfx + "a!", pfx + "c!"}, 2)
+	// A new name bumps its shard's version: one more round trip.
+	set("d", pfx+"d!")
+	set("e", "url:e") // not under the prefix: no bump
+	// The shard relisted keeps only its live names: whether a! and c! are
+	// still matched depends on the shards they live in.
+	call([]string{"d"}, nil, 3)
+	set("d2", pfx+"d!")
+	call([]string{"d2"}, nil, 2)
+	if !slices.Contains(registry(t, b.direct, r), "url:e") {
+		t.Errorf("url:e left the registry")
+	}
+}
+
+func TestShardOfHashTag(t *testing.T) {
+	t.Parallel()
+	if a, b, c := shardOf("a{x}b"), shardOf("{x}"), shardOf("x"); a != b || b != c {
+		t.Errorf("shardOf(a{x}b), shardOf({x}), shardOf(x) = %d, %d, %d; want one shard", a, b, c)
+	}
+	for tag, want := range map[string]string{"{}a": "{}a", "a{b": "a{b", "a}{b}": "b", "hs:{r}:x{1,2}": "r"} {
+		if got := hashTag(tag); got != want {
+			t.Errorf("hashTag(%q) = %q, want %q", tag, got, want)
+		}
+	}
+	if n := len(watchShards("hs:{r}:")); n != 1 {
+		t.Errorf("watchShards(hs:{r}:) = %d shards, want 1", n)
+	}
+	if n := len(watchShards("re:")); n != tagShards {
+		t.Errorf("watchShards(re:) = %d shards, want %d", n, tagShards)
+	}
 }
 
 func TestSplitMessage(t *testing.T) {

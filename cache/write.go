@@ -129,7 +129,10 @@ func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
 // this process keeps the names it last read, and a version per shard that a
 // new name bumps, so that it costs two round trips (three when a name
 // appeared since the last call) instead of a listing of the names followed
-// by DeleteTags. On another Shared tier it is KnownTags(prefix) followed by
+// by DeleteTags. Give the family a hash tag in prefix, as in "hs:{re}:",
+// so that its tags share one shard of the index, the only one read (see
+// [RedisStore]); otherwise every shard is read. On another Shared tier it
+// is KnownTags(prefix) followed by
 // DeleteTags. When L2 fails, this L1 is still cleared and the error wraps
 // [ErrUnavailable].
 func (t *Tiered) DeleteTagsFunc(ctx context.Context, prefix string, match func(tag string) bool, tags ...string) error {

@@ -14,11 +14,11 @@ import (
 // Cache tags the client writes next to each entry. They live in L2 when the
 // entry does, so every process sharing the Redis sees them, across restarts.
 const (
-	tagURL       = "client/url:"  // + full URL: ByURLPrefix, ByURLMatch
-	tagName      = "client/name:" // + method name: ByName
-	tagHitMethod = "client/hs:m:" // + verb + " " + URL of a *Method source
-	tagHitName   = "client/hs:n:" // + name of a source
-	tagHitRegexp = "client/hs:r:" // + pattern matched against source names
+	tagURL       = "client/url:"    // + full URL: ByURLPrefix, ByURLMatch
+	tagName      = "client/name:"   // + method name: ByName
+	tagHitMethod = "client/hs:m:"   // + verb + " " + URL of a *Method source
+	tagHitName   = "client/hs:n:"   // + name of a source
+	tagHitRegexp = "client/hs:{r}:" // + pattern matched against source names; {r}: in one shard of the index
 )
 
 // tags returns the tags of an entry cached for p.
