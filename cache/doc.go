@@ -62,9 +62,11 @@
 // # Invalidation
 //
 // [Tiered.Delete] removes keys; [Tiered.DeleteTags] removes every entry
-// carrying a tag ([Entry].Tags), through a tag index kept in Redis under the
-// hash tag {tags} so that it works in Redis Cluster; [Tiered.KnownTags]
-// lists the tags in use; [Tiered.Clear] empties L1 everywhere. A Delete,
+// carrying a tag ([Entry].Tags), through a tag index kept in Redis in 16
+// shards, each under a hash tag of its own, so that it works in Redis
+// Cluster and spreads over its slots; [Tiered.DeleteTagsFunc] removes those
+// of the tags a function matches; [Tiered.KnownTags] lists the tags in use
+// (in bounded pages); [Tiered.Clear] empties L1 everywhere. A Delete,
 // DeleteTags, Set, Clear or forced load on one process is published on a
 // Redis pub/sub channel, and every other [Tiered] on the same Redis and
 // prefix drops the keys from its L1 within milliseconds (alova's @alova/psc,

@@ -46,14 +46,24 @@ type RedisOptions struct {
 //
 // It works with any [redis.UniversalClient]: a single node, Sentinel, Ring
 // or Cluster. Every script touches keys of one hash slot only: a value key
-// alone, or the tag keys, which share the hash tag {tags}.
+// alone, or the keys of one shard of the tag index, which share the shard's
+// hash tag. The index is spread over 16 shards, so tagged writes spread over
+// 16 slots, and no command walks a whole index: names and members are read,
+// pruned and taken in bounded pages.
 //
 // # Keys
 //
-// With prefix P, the value of key k lives at P+k. The tag index lives under
-// P+"{tags}:" (P+"{tags}:all" is the registry of tag names, P+"{tags}:t:"+tag
-// the keys carrying tag, scored by expiry), and invalidations travel on the
-// channel P+"{tags}:invalidate". Keys of your own that begin with "{tags}:"
+// With prefix P, the value of key k lives at P+k. A tag lives in shard NN
+// (00 to 15, by a hash of its name, or, as Redis Cluster hashes keys, of the
+// part between its first "{" and the next "}" when that part is not empty),
+// under P+"{tags:NN}:": the keys carrying
+// tag are the sorted set P+"{tags:NN}:t:"+tag, scored by their expiry; the
+// shard's tag names are P+"{tags:NN}:reg" (scored by the expiry of their
+// set, for pruning) and P+"{tags:NN}:lex" (score 0, in lexical order, for
+// listing by prefix); P+"{tags:NN}:watch" holds a version per watched prefix
+// of names (hitSource patterns), and P+"{tags:NN}:x:…" briefly holds a very
+// large tag set while it is being emptied. Invalidations travel on the
+// channel P+"{tags}:invalidate". Keys of your own that begin with "{tags"
 // are therefore reserved.
 //
 // RedisStore is safe for concurrent use. It does not own the client: closing
@@ -62,9 +72,8 @@ type RedisStore struct {
 	rdb     redis.UniversalClient
 	bound   redisop.Bound
 	prefix  string
-	tagBase string // prefix + "{tags}:"
-	tagAll  string // the registry of tag names
-	channel string // the invalidation channel
+	tags    *tagIndex // the tag index, in tags.go
+	channel string    // the invalidation channel
 
 	// Feed events, for tests: subscriptions confirmed, and replaced after
 	// failed checks.
@@ -83,9 +92,8 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = defaultKeyPrefix
 	}
-	base := opts.KeyPrefix + "{tags}:"
 	return &RedisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,
-		tagBase: base, tagAll: base + "all", channel: base + "invalidate"}
+		tags: newTagIndex(opts.KeyPrefix), channel: opts.KeyPrefix + "{tags}:invalidate"}
 }
 
 // Get returns the value stored under key and the time it has left (at
@@ -175,23 +183,6 @@ func (r *RedisStore) pipe(ctx context.Context, queue func(redis.Pipeliner)) erro
 	})
 }
 
-// queueTags queues the tag index update of a key written for ttl.
-func (r *RedisStore) queueTags(ctx context.Context, p redis.Pipeliner, key string, ttl time.Duration, tags []string) {
-	if len(tags) == 0 {
-		return
-	}
-	keys := make([]string, 0, 1+len(tags))
-	keys = append(keys, r.tagAll)
-	args := make([]any, 0, 3+len(tags))
-	args = append(args, key, time.Now().UnixMilli(), ttl.Milliseconds())
-	for _, tag := range tags {
-		keys = append(keys, r.tagBase+"t:"+tag)
-		args = append(args, tag)
-	}
-	// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-	p.Eval(ctx, tagScript, keys, args...)
-}
-
 // queuePublish queues announce, with keys added, if announce is not nil.
 func (r *RedisStore) queuePublish(ctx context.Context, p redis.Pipeliner, announce *Invalidation, keys []string) {
 	if announce == nil {
@@ -203,37 +194,6 @@ func (r *RedisStore) queuePublish(ctx context.Context, p redis.Pipeliner, announ
 	}
 	p.Publish(ctx, r.channel, encodeMessage(m))
 }
-
-// tagScript adds ARGV[1] (a key, living ARGV[3] ms from ARGV[2], the caller's
-// clock in ms) to the tag sets KEYS[2..] and the tag names ARGV[4..] to the
-// registry KEYS[1]. A tag set is a sorted set scored by each key's expiry;
-// keys already expired are pruned on each add, and the set itself expires
-// with its longest-lived key. The registry is a sorted set too, each name
-// scored by the expiry of its set: names whose keys have all expired are
-// pruned on each add, so the registry holds only live tags even when
-// KnownTags is never called, and it expires with the last of them. All keys
-// share the hash tag {tags}.
-const tagScript = `
-local now = tonumber(ARGV[2])
-local ms = tonumber(ARGV[3])
-local exp = now + ms
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-for i = 2, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  redis.call('ZADD', KEYS[i], exp, ARGV[1])
-  if redis.call('PTTL', KEYS[i]) < ms then
-    redis.call('PEXPIRE', KEYS[i], ms)
-  end
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[i + 2])
-  if not s or tonumber(s) < exp then
-    redis.call('ZADD', KEYS[1], exp, ARGV[i + 2])
-  end
-end
-if redis.call('PTTL', KEYS[1]) < ms then
-  redis.call('PEXPIRE', KEYS[1], ms)
-end
-return 1
-`
 
 // Delete removes the keys in one round trip (one DEL per key, so that keys
 // in different Cluster slots work), with announce published; absent keys are
@@ -252,88 +212,6 @@ func (r *RedisStore) Delete(ctx context.Context, keys []string, announce *Invali
 		return fmt.Errorf("cache: redis delete: %w", err)
 	}
 	return nil
-}
-
-// takeTagsScript removes the tag sets KEYS[2..] and their names ARGV[..]
-// from the registry KEYS[1], and returns the keys they held. Taking the
-// members and deleting the set in one script means a key tagged while
-// DeleteTags runs is either taken (and deleted) or lands in a fresh set.
-var takeTagsScript = redis.NewScript(`
-local out = {}
-for i = 2, #KEYS do
-  local ks = redis.call('ZRANGE', KEYS[i], 0, -1)
-  for _, k in ipairs(ks) do out[#out + 1] = k end
-  redis.call('DEL', KEYS[i])
-  redis.call('ZREM', KEYS[1], ARGV[i - 1])
-end
-return out
-`)
-
-// DeleteTags deletes every value carrying any of the tags and the index of
-// those tags, and publishes announce with the keys found: two round trips.
-// It returns the keys deleted, sorted and without duplicates.
-func (r *RedisStore) DeleteTags(ctx context.Context, tags []string, announce *Invalidation) ([]string, error) {
-	if len(tags) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, 0, 1+len(tags))
-	keys = append(keys, r.tagAll)
-	args := make([]any, 0, len(tags))
-	for _, tag := range tags {
-		keys = append(keys, r.tagBase+"t:"+tag)
-		args = append(args, tag)
-	}
-	found, err := redisop.Do(ctx, r.bound, func(ctx context.Context) ([]string, error) {
-		return takeTagsScript.Run(ctx, r.rdb, keys, args...).StringSlice()
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("cache: redis delete tags: %w", err)
-	}
-	found = sortedSet(found)
-	err = r.pipe(ctx, func(p redis.Pipeliner) {
-		for _, k := range found {
-			p.Del(ctx, r.prefix+k)
-		}
-		r.queuePublish(ctx, p, announce, found)
-	})
-	if err != nil {
-		return found, fmt.Errorf("cache: redis delete tags: %w", err)
-	}
-	return found, nil
-}
-
-// knownTagsScript returns the tag names in the registry KEYS[1] that start
-// with ARGV[1] and whose tag set (prefix ARGV[2]) still exists; it removes
-// the names whose set has expired (by score, ARGV[3] being the caller's clock
-// in ms, or because the set is gone). The tag sets it reads are not declared
-// in KEYS (their names are data), but they share the registry's hash tag, so
-// they live in its slot, which is what Cluster checks.
-var knownTagsScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local out = {}
-local p = ARGV[1]
-for _, t in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if redis.call('EXISTS', ARGV[2] .. t) == 1 then
-    if string.sub(t, 1, #p) == p then out[#out + 1] = t end
-  else
-    redis.call('ZREM', KEYS[1], t)
-  end
-end
-return out
-`)
-
-// KnownTags returns, in no particular order, the tags currently carried by
-// a live entry in Redis whose name starts with prefix (all of them for "").
-// It reads the registry of live tag names (one round trip, in time linear in
-// their number), pruning the names whose entries have all expired.
-func (r *RedisStore) KnownTags(ctx context.Context, prefix string) ([]string, error) {
-	res, err := redisop.Do(ctx, r.bound, func(ctx context.Context) ([]string, error) {
-		return knownTagsScript.Run(ctx, r.rdb, []string{r.tagAll}, prefix, r.tagBase+"t:", time.Now().UnixMilli()).StringSlice()
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("cache: redis known tags: %w", err)
-	}
-	return res, nil
 }
 
 // Publish sends inv on the invalidation channel.

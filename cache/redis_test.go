@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,14 +136,18 @@ func TestRedisTags(t *testing.T) {
 		set("u1", time.Minute, "user:1")
 		set("plain", time.Minute)
 
-		// The tag keys share one hash slot: {tags}.
-		for _, k := range []string{r.tagAll, r.tagBase + "t:products", r.channel} {
-			if want := p + "{tags}:"; k[:len(want)] != want {
-				t.Errorf("tag key %q does not start with %q", k, want)
+		// A tag's keys share its shard's hash tag; the channel keeps {tags}.
+		sh := fmt.Sprintf("%s{tags:%02d}:", p, shardOf("products"))
+		for _, k := range []string{tagSetKey(r, "products"), r.tags.shards[shardOf("products")].reg, r.tags.shards[shardOf("products")].lex} {
+			if !strings.HasPrefix(k, sh) {
+				t.Errorf("tag key %q does not start with %q", k, sh)
 			}
 		}
+		if want := p + "{tags}:invalidate"; r.channel != want {
+			t.Errorf("channel = %q, want %q", r.channel, want)
+		}
 		// A tag set lives as long as its longest-lived key.
-		if pttl := b.direct.PTTL(ctx, r.tagBase+"t:products").Val(); pttl <= time.Minute || pttl > 2*time.Minute {
+		if pttl := b.direct.PTTL(ctx, tagSetKey(r, "products")).Val(); pttl <= time.Minute || pttl > 2*time.Minute {
 			t.Errorf("PTTL(products tag set) = %v, want in (1m, 2m]", pttl)
 		}
 
@@ -171,13 +176,13 @@ func TestRedisTags(t *testing.T) {
 		if want := []string{"product:2", "user:1"}; !slices.Equal(tags, want) {
 			t.Errorf("KnownTags after DeleteTags = %q, want %q", tags, want)
 		}
-		b.direct.Del(ctx, r.tagBase+"t:product:2") // as if expired
+		expire(t, b.direct, r, "product:2")
 		tags, _ = r.KnownTags(ctx, "")
 		if want := []string{"user:1"}; !slices.Equal(tags, want) {
 			t.Errorf("KnownTags after tag sets expired = %q, want %q", tags, want)
 		}
-		if n := b.direct.ZCard(ctx, r.tagAll).Val(); n != 1 {
-			t.Errorf("registry holds %d names after pruning, want 1", n)
+		if names := registry(t, b.direct, r); !slices.Equal(names, []string{"user:1"}) {
+			t.Errorf("registry holds %q after pruning, want [user:1]", names)
 		}
 	})
 }
@@ -192,7 +197,7 @@ func TestRedisTagSetPrunesExpiredKeys(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // the client clock scores the members
 		_ = r.Set(ctx, "new", StringValue("x"), time.Minute, []string{"t"}, nil)
-		members := b.direct.ZRange(ctx, r.tagBase+"t:t", 0, -1).Val()
+		members := b.direct.ZRange(ctx, tagSetKey(r, "t"), 0, -1).Val()
 		if want := []string{"new"}; !slices.Equal(members, want) {
 			t.Errorf("tag set members = %q, want %q (expired ones pruned)", members, want)
 		}
@@ -200,8 +205,9 @@ func TestRedisTagSetPrunesExpiredKeys(t *testing.T) {
 }
 
 // TestRedisTagRegistryStaysBounded: names of tags whose keys have all expired
-// leave the registry on the next tagged write, without KnownTags being called,
-// and the registry expires with its last live tag.
+// leave the registry on the next tagged write to their shard, without
+// KnownTags being called, and a shard's registry expires with its last live
+// tag.
 func TestRedisTagRegistryStaysBounded(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -211,12 +217,20 @@ func TestRedisTagRegistryStaysBounded(t *testing.T) {
 			_ = r.Set(ctx, fmt.Sprint("old", i), StringValue("x"), time.Millisecond, []string{fmt.Sprint("url:", i)}, nil)
 		}
 		time.Sleep(5 * time.Millisecond) // the client clock scores the names
-		_ = r.Set(ctx, "new", StringValue("x"), time.Minute, []string{"url:new"}, nil)
-		names := b.direct.ZRange(ctx, r.tagAll, 0, -1).Val()
-		if want := []string{"url:new"}; !slices.Equal(names, want) {
+		// A write prunes the shards it writes to: write to them all.
+		var want []string
+		shards := map[int]bool{}
+		for i := 0; len(shards) < tagShards; i++ {
+			tag := fmt.Sprint("url:new", i)
+			want = append(want, tag)
+			shards[shardOf(tag)] = true
+		}
+		_ = r.Set(ctx, "new", StringValue("x"), time.Minute, want, nil)
+		names := registry(t, b.direct, r)
+		if slices.Sort(want); !slices.Equal(names, want) {
 			t.Errorf("registry = %q, want %q (expired names pruned on write)", names, want)
 		}
-		if pttl := b.direct.PTTL(ctx, r.tagAll).Val(); pttl <= 0 || pttl > time.Minute {
+		if pttl := b.direct.PTTL(ctx, r.tags.shards[shardOf("url:new0")].reg).Val(); pttl <= 0 || pttl > time.Minute {
 			t.Errorf("PTTL(registry) = %v, want in (0, 1m]", pttl)
 		}
 	})
@@ -480,7 +494,8 @@ func TestNewRedisStoreOptions(t *testing.T) {
 	if err := r.Set(ctx, "k", StringValue("v"), time.Minute, []string{"t"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"alova:cache:k", "alova:cache:{tags}:all", "alova:cache:{tags}:t:t"} {
+	sh := fmt.Sprintf("alova:cache:{tags:%02d}:", shardOf("t"))
+	for _, k := range []string{"alova:cache:k", sh + "reg", sh + "lex", sh + "t:t"} {
 		if rdb.Exists(ctx, k).Val() != 1 {
 			t.Errorf("with the default prefix, %q was not written", k)
 		}

@@ -119,6 +119,76 @@ func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
 	return unavailable(ctx, "delete tags", err)
 }
 
+// DeleteTagsFunc removes, as DeleteTags does, every entry carrying any of
+// the tags or any tag in use whose name starts with prefix and for which
+// match reports true (match may be called more than once per name, from
+// this goroutine only).
+//
+// It is meant for a small family of tags (hundreds), such as the client's
+// hitSource patterns. On a [RedisStore] the names under prefix are watched:
+// this process keeps the names it last read, and a version per shard that a
+// new name bumps, so that it costs two round trips (three when a name
+// appeared since the last call) instead of a listing of the names followed
+// by DeleteTags. Give the family a hash tag in prefix, as in "hs:{re}:",
+// so that its tags share one shard of the index, the only one read (see
+// [RedisStore]); otherwise every shard is read. On another Shared tier it
+// is KnownTags(prefix) followed by
+// DeleteTags. When L2 fails, this L1 is still cleared and the error wraps
+// [ErrUnavailable].
+func (t *Tiered) DeleteTagsFunc(ctx context.Context, prefix string, match func(tag string) bool, tags ...string) error {
+	drop := slices.Clone(tags)
+	if t.l1 != nil {
+		for _, tag := range t.l1.Tags(prefix) {
+			if match(tag) {
+				drop = append(drop, tag)
+			}
+		}
+	}
+	var keys []string
+	var err error
+	if t.l2 != nil {
+		var announce *Invalidation
+		if t.announce {
+			announce = &Invalidation{From: t.id, Tags: tags}
+		}
+		type found struct{ keys, matched []string }
+		var f found
+		f, err = l2call(t, ctx, "delete tags", func(ctx context.Context) (found, error) {
+			if d, ok := t.l2.(tagFuncDeleter); ok {
+				keys, matched, err := d.deleteTagsFunc(ctx, prefix, match, tags, announce)
+				return found{keys, matched}, err
+			}
+			known, err := t.l2.KnownTags(ctx, prefix)
+			if err != nil {
+				return found{}, err
+			}
+			all := slices.Clone(tags)
+			var matched []string
+			for _, tag := range known {
+				if match(tag) {
+					matched = append(matched, tag)
+				}
+			}
+			all = append(all, matched...)
+			if announce != nil {
+				announce.Tags = all
+			}
+			if len(all) == 0 {
+				return found{}, nil
+			}
+			keys, err := t.l2.DeleteTags(ctx, all, announce)
+			return found{keys, matched}, err
+		})
+		keys = f.keys
+		drop = append(drop, f.matched...)
+	}
+	if t.l1 != nil {
+		t.l1.Delete(keys...)
+		t.l1.DeleteTags(drop...)
+	}
+	return unavailable(ctx, "delete tags", err)
+}
+
 // Clear drops every entry of L1, here and (unless NoInvalidation) on every
 // other instance sharing L2. L2 entries are left to expire: a shared tier
 // may hold other applications' keys, so the cache never scans and deletes

@@ -14,11 +14,11 @@ import (
 // Cache tags the client writes next to each entry. They live in L2 when the
 // entry does, so every process sharing the Redis sees them, across restarts.
 const (
-	tagURL       = "client/url:"  // + full URL: ByURLPrefix, ByURLMatch
-	tagName      = "client/name:" // + method name: ByName
-	tagHitMethod = "client/hs:m:" // + verb + " " + URL of a *Method source
-	tagHitName   = "client/hs:n:" // + name of a source
-	tagHitRegexp = "client/hs:r:" // + pattern matched against source names
+	tagURL       = "client/url:"    // + full URL: ByURLPrefix, ByURLMatch
+	tagName      = "client/name:"   // + method name: ByName
+	tagHitMethod = "client/hs:m:"   // + verb + " " + URL of a *Method source
+	tagHitName   = "client/hs:n:"   // + name of a source
+	tagHitRegexp = "client/hs:{r}:" // + pattern matched against source names; {r}: in one shard of the index
 )
 
 // tags returns the tags of an entry cached for p.
@@ -63,21 +63,23 @@ func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tier
 			s.cacheErr(ctx, err)
 		}
 	}
-	tags := make([]string, 1, 3)
+	tags := make([]string, 1, 2)
 	tags[0] = tagHitMethod + p.verb + " " + in.url
-	if p.name != "" {
-		tags = append(tags, tagHitName+p.name)
-		known, err := t.KnownTags(ctx, tagHitRegexp)
-		if err != nil {
-			report(fmt.Errorf("client: %s %s: hitSource patterns: %w", p.verb, in.url, err))
+	if p.name == "" {
+		if err := t.DeleteTags(ctx, tags...); err != nil {
+			report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
 		}
-		for _, k := range known {
-			if re := s.pattern(strings.TrimPrefix(k, tagHitRegexp)); re != nil && re.MatchString(p.name) {
-				tags = append(tags, k)
-			}
-		}
+		return
 	}
-	if err := t.DeleteTags(ctx, tags...); err != nil {
+	// A named source also drops the dependents of the patterns matching its
+	// name: the cache keeps the pattern tags it knows with a version, so
+	// that this costs two round trips to Redis while no new pattern appears.
+	tags = append(tags, tagHitName+p.name)
+	match := func(tag string) bool {
+		re := s.pattern(strings.TrimPrefix(tag, tagHitRegexp))
+		return re != nil && re.MatchString(p.name)
+	}
+	if err := t.DeleteTagsFunc(ctx, tagHitRegexp, match, tags...); err != nil {
 		report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
 	}
 }
