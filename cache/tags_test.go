@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alovago/alova/internal/testredis"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -47,48 +47,15 @@ func expire(t *testing.T, rdb *redis.Client, r *RedisStore, tag string) {
 	}
 }
 
-// roundTrips counts the round trips of a client: each command sent alone
-// and each pipeline, but not the handshake of a new connection.
-type roundTrips struct{ n atomic.Int64 }
-
-// handshake reports whether cmd is part of a connection's handshake.
-func handshake(cmd redis.Cmder) bool {
-	switch cmd.Name() {
-	case "hello", "client", "auth", "select":
-		return true
-	}
-	return false
-}
-
-func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !handshake(cmd) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && !handshake(cmds[0]) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // countedStore returns a store on b under prefix p whose round trips h
 // counts.
-func countedStore(t *testing.T, b *backend, p string) (*RedisStore, *roundTrips) {
+func countedStore(t *testing.T, b *backend, p string) (*RedisStore, *testredis.RoundTrips) {
 	t.Helper()
 	opt := clientOptions(b.addr, b.db)
 	opt.ReadTimeout, opt.WriteTimeout = 10*time.Second, 10*time.Second
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
-	h := &roundTrips{}
+	h := &testredis.RoundTrips{}
 	rdb.AddHook(h)
 	return NewRedisStore(rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), h
 }
@@ -110,11 +77,11 @@ func TestRedisTagShards(t *testing.T) {
 		if len(shards) < tagShards*3/4 {
 			t.Errorf("64 tags landed in %d shards of %d", len(shards), tagShards)
 		}
-		before := rt.n.Load()
+		before := rt.N()
 		if err := r.Set(ctx, "k", StringValue("v"), time.Minute, tags, nil); err != nil {
 			t.Fatal(err)
 		}
-		if n := rt.n.Load() - before; n != 1 {
+		if n := rt.N() - before; n != 1 {
 			t.Errorf("Set with tags in %d shards took %d round trips, want 1", len(shards), n)
 		}
 		for _, tag := range tags {
@@ -126,12 +93,12 @@ func TestRedisTagShards(t *testing.T) {
 			t.Errorf("registry = %q, want %q", got, want)
 		}
 		_ = r.Set(ctx, "k2", StringValue("v"), time.Minute, []string{"tag7"}, nil)
-		before = rt.n.Load()
+		before = rt.N()
 		keys, err := r.DeleteTags(ctx, []string{"tag3", "tag7", "tag40"}, &Invalidation{From: "me"})
 		if err != nil || !slices.Equal(keys, []string{"k", "k2"}) {
 			t.Errorf("DeleteTags = %q, %v; want [k k2]", keys, err)
 		}
-		if n := rt.n.Load() - before; n != 2 {
+		if n := rt.N() - before; n != 2 {
 			t.Errorf("DeleteTags over 3 shards took %d round trips, want 2", n)
 		}
 		known, _ := r.KnownTags(ctx, "tag")
@@ -169,7 +136,7 @@ func TestRedisTagListingPages(t *testing.T) {
 		expire(t, b.direct, r, "u/005")
 		want = slices.DeleteFunc(want, func(s string) bool { return s == "u/005" })
 
-		before := rt.n.Load()
+		before := rt.N()
 		got, err := r.KnownTags(ctx, "u/")
 		slices.Sort(got)
 		slices.Sort(want)
@@ -178,7 +145,7 @@ func TestRedisTagListingPages(t *testing.T) {
 		}
 		// 121 names over 16 shards in pages of 3: several round trips, each
 		// for every shard with more to read.
-		if n := rt.n.Load() - before; n < 3 || n > 12 {
+		if n := rt.N() - before; n < 3 || n > 12 {
 			t.Errorf("KnownTags took %d round trips, want a few", n)
 		}
 		if b.direct.ZScore(ctx, r.tags.shards[shardOf("u/005")].lex, "u/005").Err() != redis.Nil {
@@ -265,7 +232,7 @@ func testDeleteTagsFunc(t *testing.T, b *backend, pfx string) {
 	match := func(tag string) bool { return strings.HasSuffix(tag, "!") }
 	call := func(wantKeys, wantMatched []string, wantTrips int64) {
 		t.Helper()
-		before := rt.n.Load()
+		before := rt.N()
 		keys, matched, err := r.deleteTagsFunc(ctx, pfx, match, []string{"name:x"}, &Invalidation{From: "me"})
 		slices.Sort(matched)
 		if wantMatched == nil { // only the shard relisted is certain
@@ -277,7 +244,7 @@ func testDeleteTagsFunc(t *testing.T, b *backend, pfx string) {
 		if err != nil || !slices.Equal(keys, wantKeys) || !slices.Equal(matched, wantMatched) {
 			t.Errorf("deleteTagsFunc = %q, %q, %v; want %q, %q", keys, matched, err, wantKeys, wantMatched)
 		}
-		if n := rt.n.Load() - before; n != wantTrips {
+		if n := rt.N() - before; n != wantTrips {
 			t.Errorf("deleteTagsFunc took %d round trips, want %d", n, wantTrips)
 		}
 	}

@@ -18,42 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// roundTrips counts the round trips of a Redis client: each command sent
-// alone and each pipeline, but not the handshake of a new connection.
-type roundTrips struct{ n atomic.Int64 }
-
-// handshake reports whether cmd is part of a connection's handshake.
-func handshake(cmd redis.Cmder) bool {
-	switch cmd.Name() {
-	case "hello", "client", "auth", "select":
-		return true
-	}
-	return false
-}
-
-func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !handshake(cmd) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && !handshake(cmds[0]) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // countedClient returns a client on b's Redis whose round trips the hook
 // counts, with generous timeouts.
-func countedClient(t *testing.T, b backend) (*redis.Client, *roundTrips) {
+func countedClient(t *testing.T, b backend) (*redis.Client, *testredis.RoundTrips) {
 	t.Helper()
 	var addr string
 	var db int
@@ -69,7 +36,7 @@ func countedClient(t *testing.T, b backend) (*redis.Client, *roundTrips) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, DB: db, MaxRetries: -1, PoolSize: 32,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
-	h := &roundTrips{}
+	h := &testredis.RoundTrips{}
 	rdb.AddHook(h)
 	return rdb, h
 }
@@ -92,11 +59,11 @@ func TestHitSourceRoundTrips(t *testing.T) {
 		}
 		source := func() int64 {
 			t.Helper()
-			before := rt.n.Load()
+			before := rt.N()
 			if _, err := c.Delete("/orders/3").Name("order.cancel").Send(ctx); err != nil {
 				t.Fatal(err)
 			}
-			return rt.n.Load() - before
+			return rt.N() - before
 		}
 		cached := func(m *client.Method) bool {
 			_, err := c.QueryCache(ctx, m, cache.ModeAll)
