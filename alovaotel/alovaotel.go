@@ -19,14 +19,20 @@ type Options struct {
 	// TracerProvider makes the tracer of the send spans. Default
 	// otel.GetTracerProvider() at the time New is called.
 	TracerProvider trace.TracerProvider
+	// NoTraces turns the send spans off: [Instrumentation.StartSend] then
+	// only counts retries, and a send costs it one context lookup. Use it
+	// when traces are not exported (a no-op tracer still costs a context
+	// per send). Default false.
+	NoTraces bool
 }
 
 // Instrumentation holds the instruments and the tracer, and hands out the
 // hooks of the core packages (see the package documentation). Create one per
 // process and share it: it is safe for concurrent use.
 type Instrumentation struct {
-	meter  metric.Meter
-	tracer trace.Tracer
+	meter    metric.Meter
+	tracer   trace.Tracer
+	noTraces bool
 
 	cache   cacheInstruments
 	client  clientInstruments
@@ -45,7 +51,7 @@ func New(opts Options) (*Instrumentation, error) {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	in := &Instrumentation{meter: mp.Meter(ScopeName), tracer: tp.Tracer(ScopeName)}
+	in := &Instrumentation{meter: mp.Meter(ScopeName), tracer: tp.Tracer(ScopeName), noTraces: opts.NoTraces}
 	for _, f := range []func() error{in.initCache, in.initClient, in.initLimit, in.initCaptcha, in.initLock} {
 		if err := f(); err != nil {
 			return nil, err

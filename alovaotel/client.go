@@ -40,25 +40,32 @@ func (in *Instrumentation) initClient() error {
 	return errors.Join(err1, err2)
 }
 
-// StartSend is the [client.Options].StartSend hook: it starts a client
-// span for the send, a child of the span in ctx, and counts retries
-// (alova.client.retries, alova.client.retry.delay). See the package
-// documentation for the span's attributes.
+// StartSend is the [client.Options].StartSend hook: it counts retries
+// (alova.client.retries, alova.client.retry.delay) and, unless
+// [Options].NoTraces, starts a client span for the send, a child of the
+// span in ctx. A send the sampler leaves out costs the tracer's Start and
+// nothing more. See the package documentation for the span's attributes.
 func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
-	verb := m.Verb()
-	attrs := make([]attribute.KeyValue, 0, 4)
-	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(verb), semconv.URLFull(safeURL(m.URL())))
-	if ev, ok := client.RetryFromContext(ctx); ok {
-		attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
-		method := metric.WithAttributes(semconv.HTTPRequestMethodKey.String(verb))
+	ev, retried := client.RetryFromContext(ctx)
+	if retried {
+		method := metric.WithAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()))
 		in.client.retries.Add(ctx, 1, method)
 		in.client.retryDelay.Record(ctx, ev.Delay.Seconds(), method)
 	}
-	ctx, span := in.tracer.Start(ctx, verb, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	if !span.IsRecording() {
-		return ctx, func(*client.Response, error) { span.End() }
+	if in.noTraces {
+		return ctx, nil
 	}
-	return ctx, func(resp *client.Response, err error) {
+	sctx, span := in.tracer.Start(ctx, m.Verb(), trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() {
+		// Sampled out: the send goes on with its own context (its
+		// children, if any, hang under the same parent) and costs no more.
+		return ctx, nil
+	}
+	span.SetAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(safeURL(m.URL())))
+	if retried {
+		span.SetAttributes(semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
+	}
+	return sctx, func(resp *client.Response, err error) {
 		if resp != nil {
 			span.SetAttributes(SendTierKey.String(resp.Source.String()), semconv.HTTPResponseStatusCode(resp.StatusCode))
 		}

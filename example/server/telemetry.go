@@ -58,7 +58,7 @@ func newTelemetry(traceStdout bool) (*telemetry, error) {
 		tp = t.tp
 	}
 	t.tracer = tp.Tracer("alova-example-server")
-	if t.otl, err = alovaotel.New(alovaotel.Options{MeterProvider: t.mp, TracerProvider: tp}); err != nil {
+	if t.otl, err = alovaotel.New(alovaotel.Options{MeterProvider: t.mp, TracerProvider: tp, NoTraces: !traceStdout}); err != nil {
 		return nil, err
 	}
 	return t, nil
