@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 )
 
 // l2call runs fn against t's L2 through the breaker. It returns fn's result,
@@ -16,7 +17,15 @@ func l2call[T any](t *Tiered, ctx context.Context, op string, fn func(context.Co
 		var zero T
 		return zero, ErrUnavailable
 	}
-	v, err := fn(ctx)
+	var v T
+	var err error
+	if hook := t.opts.OnL2Call; hook != nil {
+		start := time.Now()
+		v, err = fn(ctx)
+		hook(ctx, L2Call{Op: op, Duration: time.Since(start), Err: err})
+	} else {
+		v, err = fn(ctx)
+	}
 	if err == nil || errors.Is(err, ErrMiss) {
 		if t.brk.success() {
 			t.log.Info("cache: L2 is back", "op", op)

@@ -60,6 +60,15 @@ type TieredOptions struct {
 	// [LoadOptions].RefreshBefore) running at once; a hit that would start
 	// one more starts none, and a later hit tries again. Zero means 64.
 	MaxRefreshes int
+
+	// OnL2Call, when set, is told of every call the Tiered makes to L2
+	// (reads, writes, deletes, publishes, leases), after it returns, with
+	// its duration and outcome; calls skipped during a cool-down are not
+	// made and not reported (they count in [Stats].L2Skipped). It runs on
+	// the calling goroutine, with the call's context: keep it short. It is
+	// how metrics packages such as alovaotel measure L2 latency. Default
+	// nil: nothing is timed, and the read path pays one nil check.
+	OnL2Call func(ctx context.Context, c L2Call)
 }
 
 // LoadOptions tunes one [Tiered.GetOrLoad].

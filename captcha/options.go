@@ -1,6 +1,7 @@
 package captcha
 
 import (
+	"context"
 	"fmt"
 	"time"
 	"unicode"
@@ -107,6 +108,16 @@ type Options struct {
 	// DeliveryTimeout plus 5 s, so a process that dies while delivering
 	// blocks the key at most that long. Default 30 seconds.
 	DeliveryTimeout time.Duration
+
+	// OnSend and OnVerify, when set, are told the outcome of every
+	// [Provider.Send] and [Provider.Verify] as it returns: err is nil or
+	// the error the caller gets, to be classified with errors.Is
+	// (ErrInvalidKey, ErrResendTooSoon, ErrDelivery, ErrStore,
+	// ErrInvalidCode). They run on the calling goroutine with the call's
+	// context: keep them short. Neither the key nor the code is passed.
+	// They are how alovaotel counts sends, verifies and failures by
+	// reason. Default nil.
+	OnSend, OnVerify func(ctx context.Context, err error)
 }
 
 // leaseGrace is added to DeliveryTimeout for the reservation's lease, so the

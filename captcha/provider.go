@@ -92,6 +92,15 @@ func NewProvider(store Store, opts Options) *Provider {
 // during the delivery, bounded by 5 s. An empty key returns [ErrInvalidKey].
 // Send panics if deliver is nil.
 func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (SendResult, error) {
+	r, err := p.send(ctx, key, deliver)
+	if p.opts.OnSend != nil {
+		p.opts.OnSend(ctx, err)
+	}
+	return r, err
+}
+
+// send is Send without the OnSend hook.
+func (p *Provider) send(ctx context.Context, key string, deliver DeliverFunc) (SendResult, error) {
 	if deliver == nil {
 		panic("captcha: Send with a nil DeliverFunc")
 	}
@@ -195,6 +204,15 @@ func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (S
 // CaseInsensitive the code's letters are compared without case. A store
 // failure returns an error matching [ErrStore] — never nil.
 func (p *Provider) Verify(ctx context.Context, key, challenge, code string) error {
+	err := p.verify(ctx, key, challenge, code)
+	if p.opts.OnVerify != nil {
+		p.opts.OnVerify(ctx, err)
+	}
+	return err
+}
+
+// verify is Verify without the OnVerify hook.
+func (p *Provider) verify(ctx context.Context, key, challenge, code string) error {
 	if key == "" || code == "" || !validChallenge(challenge) {
 		return ErrInvalidCode
 	}

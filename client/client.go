@@ -142,6 +142,19 @@ type Options struct {
 	// first 16 hex digits of its hash. URLs are never logged: their query
 	// may carry secrets. Default nil: nothing is logged.
 	CacheLogger *slog.Logger
+
+	// StartSend, when set, runs first in every [Method.Send] (cache hits
+	// included, before BeforeRequest), with the method as the caller built
+	// it. The context it returns is the one the send runs with: the hooks,
+	// the loader and the downstream request get it (a tracing package puts
+	// its span there). The func it returns, when not nil, runs last, after
+	// OnComplete, with what the caller gets: the answer's Source names the
+	// tier that answered. A send made by [Retry] after a failed attempt
+	// carries that attempt in its context: see [RetryFromContext]. It is
+	// how alovaotel traces downstream sends; forwarded headers (the
+	// incoming Traceparent among them) are not changed by it. Default nil:
+	// a send pays one nil check.
+	StartSend func(ctx context.Context, m *Method) (context.Context, func(resp *Response, err error))
 }
 
 // traceHeaders are the forwarded headers that never join the cache key.
@@ -182,6 +195,7 @@ type core struct {
 	noShare    bool
 	hitScope   HitSourceScope
 	cacheLog   *slog.Logger
+	startSend  func(context.Context, *Method) (context.Context, func(*Response, error))
 }
 
 // sharedHTTPClient is the default HTTPClient of every Client.
@@ -216,6 +230,7 @@ func New(opts Options) *Client {
 		noShare:    opts.NoShare,
 		hitScope:   opts.HitSourceScope,
 		cacheLog:   opts.CacheLogger,
+		startSend:  opts.StartSend,
 	}
 	s.tiers = opts.Cache
 	if s.timeout <= 0 {

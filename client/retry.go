@@ -171,7 +171,8 @@ func (r *retrier) backoff() retry.Backoff {
 func (r *retrier) Send(ctx context.Context) (*Response, error) {
 	var (
 		attempt int
-		last    error // the error of the attempt that just failed
+		last    error         // the error of the attempt that just failed
+		delay   time.Duration // the wait after it
 	)
 	b := r.backoff()
 	// The wait also depends on the error (Retry-After), which go-retry's
@@ -190,11 +191,16 @@ func (r *retrier) Send(ctx context.Context) (*Response, error) {
 		if r.o.OnRetry != nil {
 			r.o.OnRetry(RetryEvent{Attempt: attempt, Delay: d, Err: last})
 		}
+		delay = d
 		return d, false
 	})
 	resp, err := retry.DoValue(ctx, wait, func(ctx context.Context) (*Response, error) {
 		attempt++
-		resp, err := r.next.Send(ctx)
+		actx := ctx
+		if attempt > 1 {
+			actx = withRetry(ctx, RetryEvent{Attempt: attempt - 1, Delay: delay, Err: last})
+		}
+		resp, err := r.next.Send(actx)
 		if err == nil {
 			return resp, nil
 		}

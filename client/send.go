@@ -63,6 +63,10 @@ func (m *Method) Send(ctx context.Context) (*Response, error) {
 		defer stop()
 	}
 	s := c.s
+	var end func(*Response, error)
+	if s.startSend != nil {
+		ctx, end = s.startSend(ctx, m)
+	}
 	var resp *Response
 	p, err := m.prepare(ctx)
 	if err == nil {
@@ -79,6 +83,9 @@ func (m *Method) Send(ctx context.Context) (*Response, error) {
 	}
 	if s.onComplete != nil {
 		s.onComplete(ctx, p, resp, err)
+	}
+	if end != nil {
+		end(resp, err)
 	}
 	if err != nil {
 		return nil, err

@@ -48,6 +48,15 @@ type Options struct {
 	// that first takes it over its limit, instead of letting the window run
 	// out: a login lockout. Default 0: no block, the window resets as usual.
 	BlockDuration time.Duration
+
+	// OnConsume, when set, is told the outcome of every Allow and Consume
+	// whose points are valid, after the store answered: r.Allowed says
+	// whether the points were granted; err is the store's failure (r is
+	// then zero). It runs on the calling goroutine with the call's context:
+	// keep it short. The key is not passed: it often names a client (an IP,
+	// a phone number). It is how alovaotel counts allows and refusals.
+	// Default nil.
+	OnConsume func(ctx context.Context, r Result, err error)
 }
 
 // Result is the state of a key after a call. It holds what the
@@ -93,6 +102,7 @@ type Limiter struct {
 	points int
 	window time.Duration
 	block  time.Duration
+	onUse  func(context.Context, Result, error)
 }
 
 // New returns a limiter counting in store. It panics if store is nil or an
@@ -105,7 +115,7 @@ func New(store Store, opts Options) *Limiter {
 	if opts.Points < 0 || opts.Duration < 0 || opts.BlockDuration < 0 {
 		panic(fmt.Sprintf("ratelimit: negative option in %+v", opts))
 	}
-	l := &Limiter{store: store, points: opts.Points, window: opts.Duration, block: opts.BlockDuration}
+	l := &Limiter{store: store, points: opts.Points, window: opts.Duration, block: opts.BlockDuration, onUse: opts.OnConsume}
 	if l.points == 0 {
 		l.points = defaultPoints
 	}
@@ -132,7 +142,11 @@ func (l *Limiter) Consume(ctx context.Context, key string, points int) (Result, 
 	if points < 1 {
 		return Result{}, fmt.Errorf("ratelimit: Consume of %d points, want at least 1", points)
 	}
-	return l.add(ctx, key, points, l.block)
+	r, err := l.add(ctx, key, points, l.block)
+	if l.onUse != nil {
+		l.onUse(ctx, r, err)
+	}
+	return r, err
 }
 
 // Penalty adds points to key's count without asking for them: a failed

@@ -78,6 +78,7 @@ func TestAdminRoutesAreGuarded(t *testing.T) {
 	}{
 		{"DELETE", "/api/products/1/cache", true},
 		{"GET", "/debug/cache", true},
+		{"GET", "/metrics", true},
 		{"GET", "/demo/outbox?key=a@example.com", true},
 		{"GET", "/demo/stats", true},
 		{"GET", "/api/products/1", false},

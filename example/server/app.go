@@ -30,6 +30,7 @@ type app struct {
 	captcha http.Handler        // /captcha/send and /captcha/verify
 
 	productPolicy client.Policy // products.go
+	telemetry     *telemetry    // telemetry.go; nil with -telemetry=false
 }
 
 // newApp connects to Redis (or starts the embedded one), starts the demo
@@ -54,14 +55,28 @@ func newApp(cfg config, log *slog.Logger) (_ *app, err error) {
 		a.downstreamURL = a.demo.URL()
 	}
 
-	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix + "cache:", Timeout: cfg.RedisTimeout}),
-		cache.TieredOptions{Logger: log})
-	a.api = client.New(client.Options{
+	tieredOpts := cache.TieredOptions{Logger: log}
+	clientOpts := client.Options{
 		BaseURL:      a.downstreamURL,
 		Timeout:      cfg.Timeout,
-		Cache:        a.tiers,
 		DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFor(cfg.CacheTTL)},
-	})
+	}
+	if cfg.Telemetry {
+		if a.telemetry, err = newTelemetry(cfg.TraceStdout); err != nil {
+			return nil, err
+		}
+		tieredOpts.OnL2Call = a.telemetry.otl.CacheL2("products")
+		clientOpts.StartSend = a.telemetry.otl.StartSend
+	}
+	a.tiers = cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: cfg.CacheSize}), cache.NewRedisStore(a.redis.Client, cache.RedisOptions{KeyPrefix: cfg.KeyPrefix + "cache:", Timeout: cfg.RedisTimeout}),
+		tieredOpts)
+	if a.telemetry != nil {
+		if _, err = a.telemetry.otl.ObserveCache("products", a.tiers); err != nil {
+			return nil, err
+		}
+	}
+	clientOpts.Cache = a.tiers
+	a.api = client.New(clientOpts)
 	a.productPolicy = productPolicy(cfg)
 	a.retry = client.RetryOptions{
 		Attempts:   cfg.Retries + 1, // the first try and the retries
@@ -88,13 +103,14 @@ func (a *app) Close(ctx context.Context) error {
 	if a.redis != nil {
 		errs = append(errs, a.redis.Close())
 	}
+	errs = append(errs, a.telemetry.Close(ctx))
 	return errors.Join(errs...)
 }
 
 // Handler returns the server's routes.
 func (a *app) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(chimw.RequestID, a.clientIP(), requestLog(a.log), chimw.Recoverer, middleware.Client(a.api))
+	r.Use(a.telemetry.traced, chimw.RequestID, a.clientIP(), requestLog(a.log), chimw.Recoverer, middleware.Client(a.api))
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not_found") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")
@@ -108,6 +124,9 @@ func (a *app) Handler() http.Handler {
 		r.Use(adminGuard(a.cfg.AdminToken))
 		r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 		r.Get("/debug/cache", a.debugCache)
+		if a.telemetry != nil {
+			r.Method(http.MethodGet, "/metrics", a.telemetry.metrics)
+		}
 		if a.demo != nil {
 			r.Get("/demo/outbox", a.demo.handleOutbox)
 			r.Get("/demo/stats", a.demo.handleStats)

@@ -18,14 +18,20 @@ import (
 // Redis across instances.
 func (a *app) captchaHandler() http.Handler {
 	rdb := a.redis.Client
-	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "captcha:", Timeout: a.cfg.RedisTimeout}), captcha.Options{
+	codeOpts := captcha.Options{
 		TTL:            a.cfg.CodeTTL,
 		ResendInterval: a.cfg.ResendInterval,
-	})
-	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "ratelimit:", Timeout: a.cfg.RedisTimeout}), ratelimit.Options{
+	}
+	limitOpts := ratelimit.Options{
 		Points:   a.cfg.IPLimit,
 		Duration: a.cfg.IPWindow,
-	})
+	}
+	if a.telemetry != nil {
+		codeOpts.OnSend, codeOpts.OnVerify = a.telemetry.otl.CaptchaSend, a.telemetry.otl.CaptchaVerify
+		limitOpts.OnConsume = a.telemetry.otl.RateLimit("captcha_ip")
+	}
+	codes := captcha.NewProvider(captcha.NewRedisStore(rdb, captcha.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "captcha:", Timeout: a.cfg.RedisTimeout}), codeOpts)
+	perIP := ratelimit.New(ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: a.cfg.KeyPrefix + "ratelimit:", Timeout: a.cfg.RedisTimeout}), limitOpts)
 	return handlers.Captcha(codes, handlers.CaptchaOptions{
 		Deliver: func(c *client.Client, code, key string) client.Sender {
 			return c.Post("/sms/send", map[string]string{"to": key, "code": code})

@@ -35,6 +35,8 @@ type config struct {
 	AdminToken     string        // env ADMIN_TOKEN; "" = admin routes answer loopback clients only
 	RefreshAhead   bool          // -refresh-ahead: products reloaded in the background before they expire
 	LockWait       time.Duration // -lock-wait: distributed single-flight of products; 0 = off
+	Telemetry      bool          // -telemetry: OpenTelemetry metrics at /metrics (telemetry.go)
+	TraceStdout    bool          // -trace-stdout: spans printed to stderr as JSON
 }
 
 // minAdminToken is the shortest ADMIN_TOKEN accepted: the admin routes are
@@ -57,7 +59,7 @@ Environment:
                Unset: an embedded Redis (miniredis) in this process, for
                demos only: in memory, lost at exit, shared with no one.
   ADMIN_TOKEN  when set (16 characters or more), the admin routes
-               (DELETE /api/products/{id}/cache, /debug/cache, /demo/*)
+               (DELETE /api/products/{id}/cache, /debug/cache, /metrics, /demo/*)
                take "Authorization: Bearer <ADMIN_TOKEN>" from any address
                and refuse anything else. Unset, they answer loopback
                clients only (no proxy headers).
@@ -100,6 +102,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "bound of every Redis call of the cache, captcha and limiter stores")
 	fs.BoolVar(&c.RefreshAhead, "refresh-ahead", true, "reload a product read in the last fifth of -cache-ttl in the background, so that no request waits for the downstream when it expires")
 	fs.DurationVar(&c.LockWait, "lock-wait", 2*time.Second, "instances sharing the Redis make one downstream call for a product they all miss; the others wait up to this long for it (0 turns it off)")
+	fs.BoolVar(&c.Telemetry, "telemetry", true, "OpenTelemetry metrics of the cache, client, captcha and limiter, served in Prometheus text format at the admin route GET /metrics; -telemetry=false turns them off and the route away")
+	fs.BoolVar(&c.TraceStdout, "trace-stdout", false, "with -telemetry: trace every request and its downstream sends, and print the spans to stderr as JSON (a demo of the spans; use an OTLP exporter in production)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()

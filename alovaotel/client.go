@@ -1,0 +1,118 @@
+package alovaotel
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/alovago/alova/client"
+)
+
+// Attribute keys of the send spans, beyond OpenTelemetry's HTTP ones.
+const (
+	// SendTierKey names the tier that answered a send: L1, L2, or MISS
+	// for an answer from downstream.
+	SendTierKey = attribute.Key("alova.cache.tier")
+	// RetryDelayKey is the wait, in milliseconds, before a send that
+	// [client.Retry] made after a failed attempt.
+	RetryDelayKey = attribute.Key("alova.retry.delay_ms")
+)
+
+type clientInstruments struct {
+	retries    metric.Int64Counter
+	retryDelay metric.Float64Histogram
+}
+
+func (in *Instrumentation) initClient() error {
+	var err1, err2 error
+	in.client.retries, err1 = in.meter.Int64Counter("alova.client.retries",
+		metric.WithDescription("Sends made by client.Retry after a failed attempt, by HTTP method."))
+	in.client.retryDelay, err2 = in.meter.Float64Histogram("alova.client.retry.delay", metric.WithUnit("s"),
+		metric.WithDescription("The waits client.Retry made before its retries."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	return errors.Join(err1, err2)
+}
+
+// StartSend is the [client.Options].StartSend hook: it counts retries
+// (alova.client.retries, alova.client.retry.delay) and, unless
+// [Options].NoTraces, starts a client span for the send, a child of the
+// span in ctx. A send the sampler leaves out costs the tracer's Start and
+// nothing more. See the package documentation for the span's attributes.
+func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
+	ev, retried := client.RetryFromContext(ctx)
+	if retried {
+		method := metric.WithAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()))
+		in.client.retries.Add(ctx, 1, method)
+		in.client.retryDelay.Record(ctx, ev.Delay.Seconds(), method)
+	}
+	if in.noTraces {
+		return ctx, nil
+	}
+	sctx, span := in.tracer.Start(ctx, m.Verb(), trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() {
+		// Sampled out: the send goes on with its own context (its
+		// children, if any, hang under the same parent) and costs no more.
+		return ctx, nil
+	}
+	span.SetAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(safeURL(m.URL())))
+	if retried {
+		span.SetAttributes(semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
+	}
+	return sctx, func(resp *client.Response, err error) {
+		if resp != nil {
+			span.SetAttributes(SendTierKey.String(resp.Source.String()), semconv.HTTPResponseStatusCode(resp.StatusCode))
+		}
+		if err != nil {
+			kind := errorType(err)
+			var he *client.HTTPError
+			if errors.As(err, &he) {
+				span.SetAttributes(semconv.HTTPResponseStatusCode(he.StatusCode))
+			}
+			span.SetAttributes(semconv.ErrorTypeKey.String(kind))
+			// The description is the error's kind: the message may hold the
+			// URL's query.
+			span.SetStatus(codes.Error, kind)
+		}
+		span.End()
+	}
+}
+
+// errorType names the kind of a send's error, with no URL in it.
+func errorType(err error) string {
+	var he *client.HTTPError
+	switch {
+	case errors.As(err, &he):
+		return strconv.Itoa(he.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, client.ErrRefused):
+		return "refused"
+	case errors.Is(err, client.ErrBodyTooLarge):
+		return "body_too_large"
+	default:
+		return "_OTHER"
+	}
+}
+
+// safeURL drops the query, fragment and credentials of u: they may carry
+// secrets.
+func safeURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	if at := strings.IndexByte(u, '@'); at >= 0 {
+		if s := strings.Index(u, "://"); s >= 0 && s < at && !strings.Contains(u[s+3:at], "/") {
+			u = u[:s+3] + "REDACTED:REDACTED@" + u[at+1:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// scrape reads srv's /metrics (as the operator, from loopback) and returns
+// its samples: series line → value.
+func scrape(t *testing.T, srv *httptest.Server) map[string]float64 {
+	t.Helper()
+	st, h, body := call(t, srv, "GET", "/metrics", "", "")
+	if st != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics = %d %s, want 200 text/plain", st, h.Get("Content-Type"))
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(body) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("/metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// sample returns the value of the series called name whose labels include
+// every one of labels (`k="v"`), failing unless there is exactly one.
+func sample(t *testing.T, m map[string]float64, name string, labels ...string) float64 {
+	t.Helper()
+	var found []string
+	var v float64
+next:
+	for series, val := range m {
+		if !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				continue next
+			}
+		}
+		found, v = append(found, series), val
+	}
+	if len(found) != 1 {
+		t.Fatalf("/metrics has %d series %s%v: %q", len(found), name, labels, found)
+	}
+	return v
+}
+
+// TestMetricsCountWhatHappened: a scripted run (ten reads of one product,
+// a code sent and a wrong code submitted), then /metrics says so.
+func TestMetricsCountWhatHappened(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestApp(t, testConfig(t))
+	id := uniqueID()
+	for i := range 10 {
+		if st, _, body := call(t, srv, "GET", "/api/products/"+id, "", ""); st != http.StatusOK {
+			t.Fatalf("read %d: GET /api/products/%s = %d %s", i, id, st, body)
+		}
+	}
+	key := uniqueEmail()
+	challenge := sendOK(t, srv, key)
+	if st, _, body := call(t, srv, "POST", "/captcha/verify", "application/json",
+		fmt.Sprintf(`{"key":%q,"challenge":%q,"code":"000000x"}`, key, challenge)); st/100 != 4 {
+		t.Fatalf("verify of a wrong code = %d %s, want 4xx", st, body)
+	}
+
+	m := scrape(t, srv)
+	products := `alova_cache_name="products"`
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"alova_cache_misses_total", []string{products, `alova_cache_tier="l1"`}, 1},
+		{"alova_cache_hits_total", []string{products, `alova_cache_tier="l1"`}, 9},
+		// Two L2 lookups: the read's, and the one made again under the
+		// -lock-wait lease, in case another instance wrote meanwhile.
+		{"alova_cache_misses_total", []string{products, `alova_cache_tier="l2"`}, 2},
+		{"alova_cache_l2_duration_seconds_count", []string{products, `alova_cache_op="lock"`, `alova_cache_outcome="ok"`}, 1},
+		{"alova_cache_hits_total", []string{products, `alova_cache_tier="l2"`}, 0},
+		{"alova_cache_loads_total", []string{products}, 1},
+		{"alova_cache_l2_cooling_down", []string{products}, 0},
+		{"alova_cache_l2_duration_seconds_count", []string{products, `alova_cache_op="set"`, `alova_cache_outcome="ok"`}, 1},
+		{"alova_captcha_sends_total", []string{`alova_captcha_result="ok"`}, 1},
+		{"alova_captcha_verifies_total", []string{`alova_captcha_result="invalid_code"`}, 1},
+		{"alova_ratelimit_decisions_total", []string{`alova_ratelimit_name="captcha_ip"`, `alova_ratelimit_result="allowed"`}, 2},
+	} {
+		if got := sample(t, m, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+}
+
+// TestTelemetryOff: -telemetry=false takes the route away.
+func TestTelemetryOff(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestApp(t, testConfig(t, "-telemetry=false"))
+	if st, _, _ := call(t, srv, "GET", "/metrics", "", ""); st != http.StatusNotFound {
+		t.Errorf("GET /metrics with -telemetry=false = %d, want 404", st)
+	}
+}
