@@ -484,6 +484,18 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("after the failover, %v after the kill, a product fetched on one server: X-Cache %q on the other, want L2", since().Round(time.Millisecond), got)
 		}
 	}
+	// And its invalidation feed: a delete on one server drops the other's L1.
+	id := uniqueID()
+	xcache(t, servers[0], id)
+	if got := xcache(t, servers[1], id); got != "L2" && got != "L1" {
+		t.Fatalf("after the failover, a product fetched on A: X-Cache %q on B, want L2", got)
+	}
+	if r := do(t, "DELETE", servers[0].URL+"/api/products/"+id+"/cache", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("after the failover, DELETE on A = %d %s, want 204", r.Status, r.Body)
+	}
+	eventually(t, 2*time.Second, "B's L1 to drop a product deleted on A after the failover", func() bool {
+		return xcache(t, servers[1], id) == "MISS"
+	})
 	t.Logf("replica promoted and cluster_state:ok %v after the kill; sends answered 503 from %v to %v; "+
 		"%d product reads, %d not 200; %d sends, %d replays, %d verifies",
 		promoted.Round(time.Millisecond), first503.Round(time.Millisecond), last503.Round(time.Millisecond),
