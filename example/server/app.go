@@ -105,6 +105,7 @@ func (a *app) Handler() http.Handler {
 		r.Use(adminGuard(a.cfg.AdminToken))
 		r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 		r.Get("/debug/cache", a.debugCache)
+		r.Get("/debug/runtime", debugRuntime)
 		if a.demo != nil {
 			r.Get("/demo/outbox", a.demo.handleOutbox)
 			r.Get("/demo/stats", a.demo.handleStats)
