@@ -15,9 +15,10 @@
 #     the time (at least 10 s) before the figures count (after a Redis
 #     restart the cache empties L1, which refills from misses: the live heap
 #     dips, then climbs back to its post-warm-up level);
-#   - load: 200 requests/s from 8 clients: cached product reads (60%),
-#     misses the demo origin answers (15%), cache invalidations (5%), captcha
-#     flows (20%: send, read the code from the demo outbox, verify);
+#   - load: 200 operations/s (about 280 requests/s) from 8 clients: cached
+#     product reads (60%), misses the demo origin answers (15%), cache
+#     invalidations (5%), captcha flows (20%, three requests each: send, read
+#     the code from the demo outbox, verify);
 #   - kills Redis (SIGKILL) at 40% and 70% of the time and starts it again,
 #     empty, 3 s later;
 #   - samples every few seconds the server's RSS (/proc), its live heap (what

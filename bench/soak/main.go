@@ -49,7 +49,7 @@ func main() {
 	flag.DurationVar(&c.sample, "sample", 0, "time between samples (default: duration/30, within 2s..5s)")
 	flag.DurationVar(&c.down, "down", 3*time.Second, "how long Redis stays down at each restart")
 	flag.DurationVar(&c.grace, "grace", 3*time.Second, "after Redis is back, how long 503s are still accepted")
-	flag.IntVar(&c.rate, "rate", 200, "requests per second, all workers together")
+	flag.IntVar(&c.rate, "rate", 200, "operations per second, all workers together (a captcha flow is one operation of three requests)")
 	flag.IntVar(&c.workers, "workers", 8, "concurrent clients")
 	flag.IntVar(&c.cacheSize, "cache-size", 2000, "the server's L1 size in entries (filled during warm-up)")
 	flag.DurationVar(&c.redisTimeout, "redis-timeout", time.Second, "the server's -redis-timeout (its default, 200 ms, is often overrun on a busy CI machine, which answers a documented 503 with Redis up)")
@@ -101,7 +101,7 @@ func run(ctx context.Context, c config) error {
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: c.workers * 2},
 	}}
-	fmt.Printf("soak: server %s on redis %s; %v of load at %d req/s, Redis restarted at 40%% and 70%%\n",
+	fmt.Printf("soak: server %s on redis %s; %v of load at %d operations/s, Redis restarted at 40%% and 70%%\n",
 		srv.url, rds.addr(), c.duration, c.rate)
 
 	// Warm-up: fill L1 to its bound, then let the mix run for a quarter of
@@ -324,7 +324,7 @@ func (d *driver) prefill(ctx context.Context) error {
 	return nil
 }
 
-// startLoad starts the workers: c.rate requests a second in all, a mix of
+// startLoad starts the workers: c.rate operations a second in all, a mix of
 // cached reads (60%), misses (15%), invalidations (5%) and captcha flows
 // (20%: send, read the code from the demo outbox, verify).
 func (d *driver) startLoad(ctx context.Context, wg *sync.WaitGroup) {
