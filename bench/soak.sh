@@ -39,7 +39,9 @@
 #     204, a captcha step not 200, a transport error, any 5xx. The documented
 #     503s (store_unavailable, rate_limit_unavailable, cache_unavailable) and
 #     a 422 for a code that a restart erased are expected only while Redis is
-#     down and for 3 s (-grace) after it is back.
+#     down and for 6 s (-grace) after it is back: after repeated failures the
+#     cache skips L2 for a 5 s cool-down, during which an invalidation
+#     answers 503 cache_unavailable even though Redis is up again.
 #
 # Needs go and redis-server on PATH; Linux (RSS is read from /proc).
 set -euo pipefail

@@ -48,7 +48,7 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", time.Minute, "how long the load runs")
 	flag.DurationVar(&c.sample, "sample", 0, "time between samples (default: duration/30, within 2s..5s)")
 	flag.DurationVar(&c.down, "down", 3*time.Second, "how long Redis stays down at each restart")
-	flag.DurationVar(&c.grace, "grace", 3*time.Second, "after Redis is back, how long 503s are still accepted")
+	flag.DurationVar(&c.grace, "grace", 6*time.Second, "after Redis is back, how long documented 503s are still expected (the cache skips L2 for 5 s after repeated failures)")
 	flag.IntVar(&c.rate, "rate", 200, "operations per second, all workers together (a captcha flow is one operation of three requests)")
 	flag.IntVar(&c.workers, "workers", 8, "concurrent clients")
 	flag.IntVar(&c.cacheSize, "cache-size", 2000, "the server's L1 size in entries (filled during warm-up)")
