@@ -124,6 +124,7 @@ func (a *app) Handler() http.Handler {
 		r.Use(adminGuard(a.cfg.AdminToken))
 		r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 		r.Get("/debug/cache", a.debugCache)
+		r.Get("/debug/runtime", debugRuntime)
 		if a.telemetry != nil {
 			r.Method(http.MethodGet, "/metrics", a.telemetry.metrics)
 		}

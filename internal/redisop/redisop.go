@@ -4,11 +4,28 @@
 // server waits for the client's ReadTimeout (3 s) and then retries. A store
 // call must instead end within the store's own timeout, so each one runs
 // through a [Bound].
+//
+// # Cluster failover
+//
+// go-redis's ClusterClient learns that a slot has a new master only from a
+// MOVED reply or when its slot map is older than ClusterStateReloadInterval
+// (60 s by default since go-redis v9.22). A master that was killed sends no
+// MOVED: its connections are refused, and the client keeps sending that
+// slot's commands to it long after its replica took over
+// (redis/go-redis#3979). A [Bound] on a ClusterClient therefore asks the
+// client to reload its slot map (ReloadState: one CLUSTER SLOTS in the
+// background, coalesced by go-redis) whenever a call fails without an
+// answer from Redis: a refused or broken connection, or no reply within the
+// bound. Stores then follow a failover within one reload of the new master
+// being elected.
 package redisop
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +43,8 @@ type Bound struct {
 	// deadlines (go-redis without ContextTimeoutEnabled): the call then runs
 	// in a goroutine that the caller stops waiting for at the timeout.
 	watch bool
+	// reload, set on a ClusterClient, asks it to reload its slot map.
+	reload func()
 }
 
 // New returns a Bound for calls on rdb that end within timeout
@@ -37,7 +56,11 @@ func New(rdb redis.UniversalClient, timeout time.Duration) Bound {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	return Bound{timeout: timeout, watch: !HonoursDeadlines(rdb)}
+	b := Bound{timeout: timeout, watch: !HonoursDeadlines(rdb)}
+	if cc, ok := rdb.(interface{ ReloadState(context.Context) }); ok { // *redis.ClusterClient
+		b.reload = func() { cc.ReloadState(context.Background()) }
+	}
+	return b
 }
 
 // Timeout returns the bound.
@@ -70,7 +93,20 @@ type result[T any] struct {
 // error when ctx ended first), and the abandoned call ends by itself at the
 // client's ReadTimeout, its result dropped. fn must therefore not write
 // anything the caller reads: its result comes back as its return values.
+//
+// On a ClusterClient, a call that fails without an answer from Redis while
+// ctx is still live makes the client reload its slot map (see the package
+// doc).
 func Do[T any](ctx context.Context, b Bound, fn func(context.Context) (T, error)) (T, error) {
+	v, err := do(ctx, b, fn)
+	if err != nil && b.reload != nil && ctx.Err() == nil && unanswered(err) {
+		b.reload()
+	}
+	return v, err
+}
+
+// do is Do without the reload.
+func do[T any](ctx context.Context, b Bound, fn func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	if !b.watch {
@@ -88,6 +124,16 @@ func Do[T any](ctx context.Context, b Bound, fn func(context.Context) (T, error)
 		var zero T
 		return zero, fmt.Errorf("redis call abandoned after %v: %w", b.timeout, context.Cause(ctx))
 	}
+}
+
+// unanswered reports whether err says that Redis gave no answer: the
+// connection was refused, broken or timed out, no connection was free, or
+// the bound ran out. Replies from Redis (redis.Nil, WRONGTYPE, CLUSTERDOWN,
+// …) are answers.
+func unanswered(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, redis.ErrPoolTimeout) || errors.As(err, &netErr)
 }
 
 // Err is [Do] for a call that returns only an error.
