@@ -402,7 +402,9 @@ func TestClusterFailover(t *testing.T) {
 		case p.err != nil:
 			t.Errorf("send at %v: %v", p.at, p.err)
 		case p.status == http.StatusServiceUnavailable:
-			if p.at < 0 {
+			// A send that started just before the kill may reach Redis
+			// after it: only one started well before may not be refused.
+			if p.at < -time.Second {
 				t.Errorf("send at %v, before the kill, answered 503", p.at)
 			}
 			if first503 < 0 {
