@@ -112,8 +112,10 @@ func TestLockHolderKilled(t *testing.T) {
 	}
 	calls := sum(productCalls(t, others))
 	t.Logf("holder killed; 40 requests on the 2 others answered within %v with %d downstream call(s)", slowest, calls)
-	if slowest > wait {
-		t.Errorf("slowest answer after %v, want within -lock-wait %v", slowest, wait)
+	// A waiter stops waiting within -lock-wait and then makes the one
+	// downstream call itself (400 ms in the demo): that is the bound.
+	if bound := wait + 400*time.Millisecond; slowest > bound {
+		t.Errorf("slowest answer after %v, want within -lock-wait %v plus the 400 ms downstream call", slowest, wait)
 	}
 	if calls != 1 {
 		t.Errorf("the surviving instances made %d downstream calls, want 1", calls)
