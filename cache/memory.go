@@ -113,15 +113,8 @@ func (m *MemoryStore) unindex(key string, tags []string) {
 // Get returns the live item under key. An expired entry found here is
 // removed.
 func (m *MemoryStore) Get(key string) (Item, bool) {
-	now := m.now() // outside the lock: the clock read is a tenth of a hit
-	m.mu.Lock()
-	e, ok := m.lru.Get(key)
-	if ok && e.exp <= now {
-		m.lru.Remove(key)
-		ok = false
-	}
-	m.mu.Unlock()
-	return e.Item, ok
+	it, _, ok := m.GetTTL(key)
+	return it, ok
 }
 
 // Set stores it under key for ttl, replacing any entry there (and the tags

@@ -24,7 +24,7 @@ var _ LocalTTL = (*MemoryStore)(nil)
 // GetTTL returns the live item under key and the time it has left before
 // it expires. An expired entry found here is removed.
 func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
-	now := m.now()
+	now := m.now() // outside the lock: the clock read is a tenth of a hit
 	m.mu.Lock()
 	e, ok := m.lru.Get(key)
 	if ok && e.exp <= now {
