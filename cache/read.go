@@ -86,6 +86,30 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 	return res.value, res.tier, err
 }
 
+// GetL1 is the first step of [Tiered.GetOrLoad] alone: it reports whether
+// GetOrLoad with opts would answer key from L1 at once, and with what. It
+// never reads L2 nor loads, and it answers false whenever opts ask for more
+// than a plain L1 read (Force, ModeL2, RefreshBefore, StaleFor). A hit is
+// counted as GetOrLoad counts it; a miss is not counted (the GetOrLoad that
+// follows counts it). A negative entry is a hit with its cached error.
+//
+// It lets a caller whose loader costs an allocation to build (a closure)
+// build it on a miss only.
+func (t *Tiered) GetL1(key string, opts LoadOptions) (v Value, hit bool, err error) {
+	if t.l1 == nil || opts.Force || opts.Mode == ModeL2 || opts.refreshes() {
+		return Value{}, false, nil
+	}
+	it, ok := t.l1.Get(key)
+	if !ok {
+		return Value{}, false, nil
+	}
+	t.stats.l1Hits.Add(1)
+	if it.Err != nil {
+		t.stats.negativeHits.Add(1)
+	}
+	return it.Value, true, it.Err
+}
+
 // Get returns the value of key from the tiers mode names, without loading
 // it: ErrMiss when none has it. With ModeAll an L2 hit fills L1 as in
 // GetOrLoad. L2 failures count as misses. A negative entry returns its
@@ -240,5 +264,5 @@ func (t *Tiered) fillL1(key string, v Value, ttl, l1TTL time.Duration) {
 			return
 		}
 	}
-	t.l1.Set(key, Item{Value: v}, t.capL1(ttl, l1TTL))
+	t.l1.Set(key, Item{Value: v.memoized()}, t.capL1(ttl, l1TTL))
 }

@@ -149,7 +149,7 @@ func decodeL2(b string) (value Value, exp int64, ok bool) {
 	for i := 1; i < l2Header; i++ {
 		exp = exp<<8 | int64(b[i])
 	}
-	return Value{b[l2Header:]}, exp, true
+	return Value{s: b[l2Header:]}, exp, true
 }
 
 // Set stores v under key for ttl (rounded up to a whole millisecond) in one
