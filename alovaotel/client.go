@@ -67,7 +67,7 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 	}
 	return sctx, func(resp *client.Response, err error) {
 		if resp != nil {
-			span.SetAttributes(SendTierKey.String(resp.Source.String()), semconv.HTTPResponseStatusCode(resp.StatusCode))
+			span.SetAttributes(SendTierKey.String(resp.Source().String()), semconv.HTTPResponseStatusCode(resp.StatusCode()))
 		}
 		if err != nil {
 			kind := errorType(err)

@@ -112,8 +112,11 @@ func redisPrefix(b *testing.B, rdb *redis.Client) string {
 }
 
 // check fails b when got is not the value every cache holds.
-func check(b *testing.B, got []byte) {
-	if len(got) != valueSize {
-		b.Fatalf("got %d bytes, want %d", len(got), valueSize)
+func check(b *testing.B, got []byte) { checkLen(b, len(got)) }
+
+// checkLen fails the benchmark unless n is the value's size.
+func checkLen(b *testing.B, n int) {
+	if n != valueSize {
+		b.Fatalf("got %d bytes, want %d", n, valueSize)
 	}
 }

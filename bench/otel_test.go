@@ -56,8 +56,8 @@ func otelRoute(b *testing.B, base string, otl *alovaotel.Instrumentation) http.H
 			http.Error(w, "downstream", http.StatusBadGateway)
 			return
 		}
-		w.Header().Set("X-Cache", resp.Source.String())
-		_, _ = w.Write(resp.Body)
+		w.Header().Set("X-Cache", resp.Source().String())
+		_, _ = resp.WriteTo(w)
 	})
 	return r
 }

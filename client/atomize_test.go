@@ -106,7 +106,7 @@ func TestAtomizeTimeout(t *testing.T) {
 			var calls atomic.Int32
 			s := client.Atomize(client.SenderFunc(func(context.Context) (*client.Response, error) {
 				calls.Add(1)
-				return &client.Response{StatusCode: 200}, nil
+				return client.NewResponse(200, nil, nil), nil
 			}), b.locks, lock.Options{Timeout: 30 * time.Millisecond, Interval: 5 * time.Millisecond})
 			start := time.Now()
 			_, err = s.Send(hookCtx(t))
@@ -132,7 +132,7 @@ func TestAtomizeReleasesOnEveryPath(t *testing.T) {
 			name string
 			send func(ctx context.Context) (*client.Response, error)
 		}{
-			{"success", func(context.Context) (*client.Response, error) { return &client.Response{StatusCode: 200}, nil }},
+			{"success", func(context.Context) (*client.Response, error) { return client.NewResponse(200, nil, nil), nil }},
 			{"http error", func(context.Context) (*client.Response, error) { return nil, &client.HTTPError{StatusCode: 500} }},
 			{"panic", func(context.Context) (*client.Response, error) { panic("downstream exploded") }},
 			{"ctx cancelled", func(ctx context.Context) (*client.Response, error) { cancel(); <-ctx.Done(); return nil, ctx.Err() }},
@@ -176,7 +176,7 @@ func TestAtomizeChannels(t *testing.T) {
 				entered.Done()
 				select { // each holds its lock until the other is inside too
 				case <-both:
-					return &client.Response{StatusCode: 200}, nil
+					return client.NewResponse(200, nil, nil), nil
 				case <-time.After(10 * time.Second):
 					return nil, errors.New("the other channel's send never came in")
 				}
@@ -220,7 +220,7 @@ func TestAtomizeCrashedHolder(t *testing.T) {
 			var calls atomic.Int32
 			s := client.Atomize(client.SenderFunc(func(context.Context) (*client.Response, error) {
 				calls.Add(1)
-				return &client.Response{StatusCode: 200}, nil
+				return client.NewResponse(200, nil, nil), nil
 			}), b.locks, lock.Options{Timeout: 2 * time.Second, Interval: 10 * time.Millisecond})
 			done := make(chan error, 1)
 			go func() { _, err := s.Send(hookCtx(t)); done <- err }()
@@ -247,7 +247,7 @@ func TestAtomizeDefaultChannelKey(t *testing.T) {
 	var during []string
 	s := client.Atomize(client.SenderFunc(func(context.Context) (*client.Response, error) {
 		during = mr.Keys()
-		return &client.Response{StatusCode: 200}, nil
+		return client.NewResponse(200, nil, nil), nil
 	}), lock.NewRedisStore(rdb, lock.RedisOptions{}), lock.Options{})
 	if _, err := s.Send(hookCtx(t)); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -315,7 +315,7 @@ func TestHooksCompose(t *testing.T) {
 				lim := b.limiter(ratelimit.Options{Points: 10, Duration: time.Minute})
 				m := client.New(client.Options{BaseURL: srv.URL}).Post("/pay", `{"amount":1}`)
 				resp, err := tc.wrap(m, lim, b.locks).Send(hookCtx(t))
-				if err != nil || resp.StatusCode != 200 {
+				if err != nil || resp.StatusCode() != 200 {
 					t.Fatalf("Send = %v, %v; want 200 on the third attempt", resp, err)
 				}
 				if srv.calls.Load() != 3 {
@@ -344,7 +344,7 @@ func TestHooksCompose(t *testing.T) {
 // BenchmarkAtomizeMemory is Atomize around a send that succeeds at once, on
 // the memory locker, with renewal on (the default) and off.
 func BenchmarkAtomizeMemory(b *testing.B) {
-	resp := &client.Response{StatusCode: http.StatusOK}
+	resp := client.NewResponse(http.StatusOK, nil, nil)
 	inner := client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil })
 	for _, noRenew := range []bool{false, true} {
 		b.Run(fmt.Sprintf("norenew=%v", noRenew), func(b *testing.B) {

@@ -85,12 +85,12 @@ func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[stri
 		}
 		ttl := pol.ttl(m, resp)
 		h := http.Header{}
-		if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if ct := resp.Header("Content-Type"); ct != "" {
 			h.Set("Content-Type", ct)
 		}
 		out := make(map[string]cache.Entry, len(parts))
 		for id, body := range parts {
-			r := &Response{StatusCode: http.StatusOK, Header: h, Body: body}
+			r := &Response{status: http.StatusOK, header: h, body: string(body)}
 			e := cache.Entry{Value: cache.StringValue(encodeEntry(r, pol.version)), L1TTL: pol.l1d}
 			if len(body) > 0 {
 				e.TTL = ttl
@@ -124,6 +124,6 @@ func (c *Client) addBatchAnswer(ctx context.Context, out map[string]*Response, i
 		c.s.cacheErr(ctx, fmt.Errorf("client: batch: cache entry %s: %w", key, err))
 		return
 	}
-	r.Source = f.Tier
+	r.source = f.Tier
 	out[id] = r
 }

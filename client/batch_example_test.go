@@ -49,7 +49,7 @@ func ExampleClient_SendBatch() {
 	_, _ = c.SendBatch(ctx, []string{"1", "2"}, products)
 	got, _ := c.SendBatch(ctx, []string{"1", "2", "3"}, products)
 	for _, id := range []string{"1", "2", "3"} {
-		fmt.Println(id, got[id].Source, string(got[id].Body))
+		fmt.Println(id, got[id].Source(), got[id].String())
 	}
 	// Output:
 	//   downstream: ids=1%2C2

@@ -94,14 +94,14 @@ func TestSendBatch(t *testing.T) {
 		if id >= "900" && len(id) == 3 {
 			want = cache.TierOrigin
 		}
-		if r := got[id]; string(r.Body) != `{"id":"`+id+`"}` || r.Source != want {
-			t.Fatalf("answer[%s] = %s from %v, want its own object from %v", id, r.Body, r.Source, want)
+		if r := got[id]; r.String() != `{"id":"`+id+`"}` || r.Source() != want {
+			t.Fatalf("answer[%s] = %s from %v, want its own object from %v", id, r.Bytes(), r.Source(), want)
 		}
 	}
 	// A single send under the same key is answered by the batch's entry.
 	r, err := c.Get("/products/950").CacheKey("product:950").Send(ctx)
-	if err != nil || r.Source != cache.TierL1 || string(r.Body) != `{"id":"950"}` {
-		t.Fatalf("single send = %s from %v, %v; want the batch's entry from L1", r.Body, r.Source, err)
+	if err != nil || r.Source() != cache.TierL1 || r.String() != `{"id":"950"}` {
+		t.Fatalf("single send = %s from %v, %v; want the batch's entry from L1", r.Bytes(), r.Source(), err)
 	}
 	// Ids the downstream does not know are absent, and not cached.
 	got, err = c.SendBatch(ctx, []string{"1", "missing-1"}, productsBatch)

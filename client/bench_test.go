@@ -28,7 +28,7 @@ func warmL1(b *testing.B) *client.Client {
 	srv := benchServer(b)
 	tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), nil, cache.TieredOptions{})
 	c := client.New(client.Options{BaseURL: srv.URL, Cache: tr})
-	if r, err := c.Get("/products/42").Param("lang", "en").Send(context.Background()); err != nil || r.Source != cache.TierOrigin {
+	if r, err := c.Get("/products/42").Param("lang", "en").Send(context.Background()); err != nil || r.Source() != cache.TierOrigin {
 		b.Fatalf("warm-up: %v %v", r, err)
 	}
 	return c
@@ -59,7 +59,7 @@ func BenchmarkSendL1Hit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r, err := m.Send(ctx)
-		if err != nil || r.Source != cache.TierL1 {
+		if err != nil || r.Source() != cache.TierL1 {
 			b.Fatal(r, err)
 		}
 	}
@@ -73,7 +73,7 @@ func BenchmarkSendL1HitBuild(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r, err := c.Get("/products/42").Param("lang", "en").Send(ctx)
-		if err != nil || r.Source != cache.TierL1 {
+		if err != nil || r.Source() != cache.TierL1 {
 			b.Fatal(r, err)
 		}
 	}
@@ -89,7 +89,7 @@ func BenchmarkSendL1HitScoped(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		resp, err := c.Get("/products/42").Param("lang", "en").Send(ctx)
-		if err != nil || resp.Source != cache.TierL1 {
+		if err != nil || resp.Source() != cache.TierL1 {
 			b.Fatal(resp, err)
 		}
 	}
@@ -108,7 +108,7 @@ func BenchmarkSendMiss(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r, err := c.Get("/products/42").Share(bc.share).Send(ctx)
-				if err != nil || r.StatusCode != 200 {
+				if err != nil || r.StatusCode() != 200 {
 					b.Fatal(r, err)
 				}
 			}
@@ -124,7 +124,7 @@ func BenchmarkSendMissCached(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r, err := c.Get("/products/42").Force(true).Send(ctx)
-		if err != nil || r.Source != cache.TierOrigin {
+		if err != nil || r.Source() != cache.TierOrigin {
 			b.Fatal(r, err)
 		}
 	}

@@ -135,8 +135,8 @@ func send(t *testing.T, m *client.Method, wantBody string, wantSource cache.Tier
 	if err != nil {
 		t.Fatalf("Send(%s %s): %v", m.Verb(), m.URL(), err)
 	}
-	if string(resp.Body) != wantBody || resp.Source != wantSource {
-		t.Fatalf("Send(%s %s) = %q from %v, want %q from %v", m.Verb(), m.URL(), resp.Body, resp.Source, wantBody, wantSource)
+	if resp.String() != wantBody || resp.Source() != wantSource {
+		t.Fatalf("Send(%s %s) = %q from %v, want %q from %v", m.Verb(), m.URL(), resp.Bytes(), resp.Source(), wantBody, wantSource)
 	}
 	return resp
 }
@@ -201,7 +201,7 @@ func TestCachePolicies(t *testing.T) {
 			{"CacheFunc", client.Options{}, func(c *client.Client) *client.Method {
 				return c.Get("/a").Param("max-age", "90").Cache(client.CacheFunc(func(_ *client.Method, r *client.Response) time.Duration {
 					var s int
-					_, _ = fmt.Sscanf(r.Header.Get("Cache-Control"), "max-age=%d", &s)
+					_, _ = fmt.Sscanf(r.Header("Cache-Control"), "max-age=%d", &s)
 					return time.Duration(s) * time.Second
 				}))
 			}, want{cache.TierL1, 90 * time.Second}},
@@ -283,7 +283,7 @@ func TestCacheExpiry(t *testing.T) {
 		}
 		eventually(t, "the entry to expire", func() bool {
 			resp, err := m().Send(testCtx(t))
-			return err == nil && resp.Source == cache.TierOrigin
+			return err == nil && resp.Source() == cache.TierOrigin
 		})
 	})
 }
@@ -371,8 +371,8 @@ func TestCacheKeyExcludesForwardedHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sources = append(sources, resp.Source)
-			if e := decodeEcho(t, resp.Body); e.Header["X-Request-Id"][0] != "req-1" {
+			sources = append(sources, resp.Source())
+			if e := decodeEcho(t, resp.Bytes()); e.Header["X-Request-Id"][0] != "req-1" {
 				t.Errorf("%s got an answer for %q", id, e.Header["X-Request-Id"])
 			}
 		}
@@ -405,9 +405,9 @@ func TestCacheKeyIncludesBeforeRequestHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := decodeEcho(t, resp.Body)
-		if resp.Source != step.want || e.Header["Authorization"][0] != "Bearer "+step.user {
-			t.Errorf("%s: got %v answer for %q, want %v for %s", step.user, resp.Source, e.Header["Authorization"], step.want, step.user)
+		e := decodeEcho(t, resp.Bytes())
+		if resp.Source() != step.want || e.Header["Authorization"][0] != "Bearer "+step.user {
+			t.Errorf("%s: got %v answer for %q, want %v for %s", step.user, resp.Source(), e.Header["Authorization"], step.want, step.user)
 		}
 	}
 }
@@ -418,20 +418,22 @@ func TestCacheCopiesAreTheCallers(t *testing.T) {
 	tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), nil, cache.TieredOptions{})
 	api := client.New(client.Options{BaseURL: d.URL, Cache: tr})
 	miss := send(t, api.Get("/c"), "v1", cache.TierOrigin)
-	if miss.Header.Get("Set-Cookie") == "" {
+	if miss.Header("Set-Cookie") == "" {
 		t.Error("the network answer lost its Set-Cookie")
 	}
-	miss.Body[0], miss.Header["X-N"][0] = 'X', "changed"
+	miss.Bytes()[0], miss.Headers()["X-N"][0] = 'X', "changed"
 	hit := send(t, api.Get("/c"), "v1", cache.TierL1)
-	if hit.Header.Get("X-N") != "1" {
-		t.Errorf("X-N = %q after the first caller changed its copy", hit.Header.Get("X-N"))
+	if hit.Header("X-N") != "1" {
+		t.Errorf("X-N = %q after the first caller changed its copy", hit.Header("X-N"))
 	}
-	if hit.Header.Get("Set-Cookie") != "" {
+	if hit.Header("Set-Cookie") != "" {
 		t.Error("a cached answer replayed Set-Cookie")
 	}
-	hit.Body = append(hit.Body[:1], "zzz"...)
-	hit.Header.Set("X-N", "again")
-	send(t, api.Get("/c"), "v1", cache.TierL1)
+	hit.Bytes()[0] = 'z'
+	hit.Headers().Set("X-N", "again")
+	if again := send(t, api.Get("/c"), "v1", cache.TierL1); again.Header("X-N") != "1" {
+		t.Errorf("X-N = %q after a hit's caller changed its copy", again.Header("X-N"))
+	}
 }
 
 func TestCacheOnErrorFallbackNotCached(t *testing.T) {
@@ -441,7 +443,7 @@ func TestCacheOnErrorFallbackNotCached(t *testing.T) {
 	tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), nil, cache.TieredOptions{})
 	api := client.New(client.Options{BaseURL: d.URL, Cache: tr,
 		OnError: func(ctx context.Context, m *client.Method, err error) (*client.Response, error) {
-			return &client.Response{StatusCode: 200, Body: []byte("fallback")}, nil
+			return client.NewResponse(200, nil, []byte("fallback")), nil
 		}})
 	send(t, api.Get("/x"), "fallback", cache.TierNone)
 	send(t, api.Get("/x"), "fallback", cache.TierNone)
@@ -458,7 +460,7 @@ func TestCacheOnSuccessResultIsCached(t *testing.T) {
 	api := client.New(client.Options{BaseURL: d.URL, Cache: tr,
 		OnSuccess: func(ctx context.Context, m *client.Method, r *client.Response) (*client.Response, error) {
 			ran.Add(1)
-			return &client.Response{StatusCode: r.StatusCode, Body: append([]byte("t:"), r.Body...)}, nil
+			return client.NewResponse(r.StatusCode(), nil, append([]byte("t:"), r.Bytes()...)), nil
 		}})
 	send(t, api.Get("/x"), "t:v1", cache.TierOrigin)
 	send(t, api.Get("/x"), "t:v1", cache.TierL1)
@@ -505,13 +507,13 @@ func TestSetCacheQueryCache(t *testing.T) {
 		if _, err := api.QueryCache(ctx, api.Get("/q"), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {
 			t.Fatalf("QueryCache before any send: err = %v, want cache.ErrMiss", err)
 		}
-		put := &client.Response{StatusCode: 200, Header: map[string][]string{"X-Set": {"by hand"}}, Body: []byte("manual")}
+		put := client.NewResponse(200, map[string][]string{"X-Set": {"by hand"}}, []byte("manual"))
 		if err := api.SetCache(ctx, api.Get("/q"), cache.ModeAll, setTo(put)); err != nil {
 			t.Fatal(err)
 		}
-		put.Body[0] = 'X' // the cache kept its own copy
+		put.Bytes()[0] = 'X' // the cache kept its own copy
 		got, err := api.QueryCache(ctx, api.Get("/q"), cache.ModeAll)
-		if err != nil || string(got.Body) != "manual" || got.Header.Get("X-Set") != "by hand" || got.Source != cache.TierL1 {
+		if err != nil || got.String() != "manual" || got.Header("X-Set") != "by hand" || got.Source() != cache.TierL1 {
 			t.Fatalf("QueryCache = %+v, %v", got, err)
 		}
 		send(t, api.Get("/q"), "manual", cache.TierL1)

@@ -10,17 +10,6 @@ import (
 	"unsafe"
 )
 
-// Clone returns a deep copy of r: changing one never changes the other.
-func (r *Response) Clone() *Response {
-	if r == nil {
-		return nil
-	}
-	c := *r
-	c.Header = r.Header.Clone()
-	c.Body = bytes.Clone(r.Body)
-	return &c
-}
-
 // clone returns a deep copy of e.
 func (e *HTTPError) clone() *HTTPError {
 	c := *e
@@ -51,8 +40,8 @@ var errCorrupt = errors.New("client: corrupt cache entry")
 // encodeResponse serializes r for the cache, as a string that shares the
 // memory of the buffer it was built in (nothing else holds that buffer).
 func encodeResponse(r *Response) string {
-	n := 1 + 2*binary.MaxVarintLen64 + len(r.Body)
-	for k, vs := range r.Header {
+	n := 1 + 2*binary.MaxVarintLen64 + len(r.body)
+	for k, vs := range r.header {
 		n += binary.MaxVarintLen64*2 + len(k)
 		for _, v := range vs {
 			n += binary.MaxVarintLen64 + len(v)
@@ -60,15 +49,15 @@ func encodeResponse(r *Response) string {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, codecVersion)
-	b = binary.AppendUvarint(b, uint64(r.StatusCode))
+	b = binary.AppendUvarint(b, uint64(r.status))
 	kept := 0
-	for k := range r.Header {
+	for k := range r.header {
 		if !notCached[k] {
 			kept++
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(kept))
-	for k, vs := range r.Header {
+	for k, vs := range r.header {
 		if notCached[k] {
 			continue
 		}
@@ -80,15 +69,15 @@ func encodeResponse(r *Response) string {
 			b = append(b, v...)
 		}
 	}
-	b = append(b, r.Body...)
+	b = append(b, r.body...)
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // decodeResponse rebuilds a Response from a cache entry. The header names
-// and values are substrings of s, which is immutable, so they share its
-// memory; the body, which the caller may change, is a copy. A decode costs
-// three allocations whatever the number of headers (the Response with room
-// for a few values, the header map and the body), four with many values.
+// and values and the body are substrings of s, which is immutable, so they
+// share its memory. A decode costs two allocations whatever the number of
+// headers (the Response with room for a few values, and the header map),
+// three with many values.
 func decodeResponse(s string) (*Response, error) {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
 	if len(b) == 0 || b[0] != codecVersion {
@@ -142,11 +131,7 @@ func decodeResponse(s string) (*Response, error) {
 		}
 		h[k] = vs
 	}
-	var body []byte
-	if p < len(s) {
-		body = []byte(s[p:])
-	}
-	resp.StatusCode, resp.Header, resp.Body = int(status), h, body
+	resp.status, resp.header, resp.body = int(status), h, s[p:]
 	return resp, nil
 }
 

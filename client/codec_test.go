@@ -18,38 +18,45 @@ func TestCodecRoundTrip(t *testing.T) {
 		in   *Response
 		want http.Header // nil: same as in.Header
 	}{
-		{"empty", &Response{StatusCode: 204, Header: http.Header{}}, nil},
-		{"body only", &Response{StatusCode: 200, Header: http.Header{}, Body: []byte("hello")}, nil},
-		{"headers", &Response{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"},
-			"X-Multi": {"a", "", "c"}, "X-Empty": {}}, Body: []byte(`{}`)}, nil},
-		{"many values", &Response{StatusCode: 200, Header: many, Body: []byte("x")}, nil},
-		{"not cached headers", &Response{StatusCode: 200, Header: http.Header{"Set-Cookie": {"s=1"}, "Connection": {"close"},
-			"Transfer-Encoding": {"chunked"}, "Etag": {`"v1"`}}, Body: []byte("x")}, http.Header{"Etag": {`"v1"`}}},
-		{"binary body", &Response{StatusCode: 200, Header: http.Header{}, Body: []byte{0, 1, 0xff, 0x80}}, nil},
+		{"empty", NewResponse(204, http.Header{}, nil), nil},
+		{"body only", NewResponse(200, http.Header{}, []byte("hello")), nil},
+		{"headers", NewResponse(201, http.Header{"Content-Type": {"application/json"},
+			"X-Multi": {"a", "", "c"}, "X-Empty": {}}, []byte(`{}`)), nil},
+		{"many values", NewResponse(200, many, []byte("x")), nil},
+		{"not cached headers", NewResponse(200, http.Header{"Set-Cookie": {"s=1"}, "Connection": {"close"},
+			"Transfer-Encoding": {"chunked"}, "Etag": {`"v1"`}}, []byte("x")), http.Header{"Etag": {`"v1"`}}},
+		{"binary body", NewResponse(200, http.Header{}, []byte{0, 1, 0xff, 0x80}), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			want := tc.want
 			if want == nil {
-				want = tc.in.Header
+				want = tc.in.Headers()
 			}
 			enc := encodeResponse(tc.in)
 			got, err := decodeResponse(enc)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			if got.StatusCode != tc.in.StatusCode || !bytes.Equal(got.Body, tc.in.Body) || !reflect.DeepEqual(got.Header, want) {
-				t.Errorf("decode = %d %v %q, want %d %v %q", got.StatusCode, got.Header, got.Body,
-					tc.in.StatusCode, want, tc.in.Body)
+			if got.StatusCode() != tc.in.StatusCode() || !bytes.Equal(got.Bytes(), tc.in.Bytes()) || !reflect.DeepEqual(got.Headers(), want) {
+				t.Errorf("decode = %d %v %q, want %d %v %q", got.StatusCode(), got.Headers(), got.Bytes(),
+					tc.in.StatusCode(), want, tc.in.Bytes())
 			}
-			// The caller's body is its own: changing it changes nothing else,
-			// and a second decode of the same entry is unchanged.
-			for i := range got.Body {
-				got.Body[i] ^= 0xff
+			// What a caller gets out of a decoded answer is its own: changing
+			// it changes neither the answer nor the entry.
+			b, h := got.Bytes(), got.Headers()
+			for i := range b {
+				b[i] ^= 0xff
 			}
-			got.Body = append(got.Body, "more"...)
+			for k := range h {
+				h[k] = append(h[k], "more")
+			}
+			h.Set("X-Added", "1")
+			if !bytes.Equal(got.Bytes(), tc.in.Bytes()) || !reflect.DeepEqual(got.Headers(), want) {
+				t.Errorf("changing Bytes() and Headers() changed the answer: %q %v", got.Bytes(), got.Headers())
+			}
 			again, err := decodeResponse(enc)
-			if err != nil || !bytes.Equal(again.Body, tc.in.Body) || !reflect.DeepEqual(again.Header, want) {
+			if err != nil || !bytes.Equal(again.Bytes(), tc.in.Bytes()) || !reflect.DeepEqual(again.Headers(), want) {
 				t.Errorf("after changing a decoded body, decode = %v, %v; want the entry unchanged", again, err)
 			}
 		})
@@ -58,7 +65,7 @@ func TestCodecRoundTrip(t *testing.T) {
 
 func TestCodecCorrupt(t *testing.T) {
 	t.Parallel()
-	good := []byte(encodeResponse(&Response{StatusCode: 200, Header: http.Header{"A": {"b"}}, Body: []byte("x")}))
+	good := []byte(encodeResponse(NewResponse(200, http.Header{"A": {"b"}}, []byte("x"))))
 	tests := map[string][]byte{
 		"empty":          nil,
 		"wrong version":  append([]byte{9}, good[1:]...),
@@ -74,7 +81,7 @@ func TestCodecCorrupt(t *testing.T) {
 }
 
 func FuzzDecodeResponse(f *testing.F) {
-	f.Add([]byte(encodeResponse(&Response{StatusCode: 200, Header: http.Header{"A": {"b", "c"}}, Body: []byte("x")})))
+	f.Add([]byte(encodeResponse(NewResponse(200, http.Header{"A": {"b", "c"}}, []byte("x")))))
 	f.Add([]byte{codecVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeResponse(string(b))
@@ -83,15 +90,15 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		// Whatever decodes re-encodes to something that decodes the same.
 		again, err := decodeResponse(encodeResponse(r))
-		if err != nil || again.StatusCode != r.StatusCode || !bytes.Equal(again.Body, r.Body) || len(again.Header) > len(r.Header) {
+		if err != nil || again.StatusCode() != r.StatusCode() || !bytes.Equal(again.Bytes(), r.Bytes()) || len(again.Headers()) > len(r.Headers()) {
 			t.Fatalf("re-decode = %v, %v; first %v", again, err, r)
 		}
 	})
 }
 
 func BenchmarkDecodeResponse(b *testing.B) {
-	r := &Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}, "X-Version": {"7"},
-		"Date": {"Wed, 25 Nov 2026 12:00:00 GMT"}, "Content-Length": {"60"}}, Body: make([]byte, 60)}
+	r := NewResponse(200, http.Header{"Content-Type": {"application/json"}, "X-Version": {"7"},
+		"Date": {"Wed, 25 Nov 2026 12:00:00 GMT"}, "Content-Length": {"60"}}, make([]byte, 60))
 	enc := encodeResponse(r)
 	b.ReportAllocs()
 	for b.Loop() {

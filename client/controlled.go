@@ -5,8 +5,8 @@ import "context"
 // CacheControlled replaces the method's cache read with fn (alova's
 // controlled cache, a function-form cacheFor): on every send, after
 // [Options.BeforeRequest], fn(ctx, m) returns the answer to use, or nil to
-// send the method downstream. The caller gets a copy of what fn returns,
-// with the Source fn set (cache.TierNone if unset); [Options.OnSuccess] and
+// send the method downstream. The caller gets what fn returns (made with
+// [NewResponse], so its Source is cache.TierNone); [Options.OnSuccess] and
 // hitSource do not run for it. A downstream answer is not cached: fn keeps
 // its own store, and the cache tiers are neither read nor written. Request
 // sharing applies to the downstream call as usual. fn must be safe for
@@ -15,11 +15,11 @@ func CacheControlled(fn func(ctx context.Context, m *Method) *Response) Policy {
 	return Policy{kind: policyControlled, control: fn}
 }
 
-// controlled returns a copy of the controlled cache's answer for m, or nil
-// when p is not a controlled cache or its function has no answer.
+// controlled returns the controlled cache's answer for m, or nil when p is
+// not a controlled cache or its function has no answer.
 func (p Policy) controlled(ctx context.Context, m *Method) *Response {
 	if p.control == nil {
 		return nil
 	}
-	return p.control(ctx, m).Clone()
+	return p.control(ctx, m)
 }

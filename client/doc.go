@@ -18,7 +18,7 @@
 //	resp, err := api.Get("/products/" + id).Param("lang", "en").Send(ctx)
 //	if err != nil { … }
 //	var p Product
-//	err = resp.Decode(&p) // resp.Source says L1, L2 or MISS
+//	err = resp.Decode(&p) // resp.Source() says L1, L2 or MISS
 //
 // A non-2xx answer is a [*HTTPError] (status, headers, body), found with
 // errors.As through any wrapping.

@@ -55,7 +55,7 @@ func Example() {
 			return
 		}
 		// The second send is answered by the cache.
-		fmt.Printf("%s costs %.2f (X-Cache: %s)\n", p.Name, p.Price, resp.Source)
+		fmt.Printf("%s costs %.2f (X-Cache: %s)\n", p.Name, p.Price, resp.Source())
 	}
 	// Output:
 	// fountain pen costs 12.50 (X-Cache: MISS)
@@ -97,7 +97,7 @@ func ExampleBind() {
 			http.Error(w, "downstream failed", http.StatusBadGateway)
 			return
 		}
-		fmt.Fprintf(w, "downstream saw request id %s", resp.Body)
+		fmt.Fprintf(w, "downstream saw request id %s", resp.Bytes())
 	}))
 
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -120,13 +120,13 @@ func ExampleMethod_HitSource() {
 
 	product := func() *client.Method { return api.Get("/products/42").HitSource("createProduct") }
 	r, _ := product().Send(ctx)
-	fmt.Println("first:", r.Source)
+	fmt.Println("first:", r.Source())
 	r, _ = product().Send(ctx)
-	fmt.Println("again:", r.Source)
+	fmt.Println("again:", r.Source())
 
 	_, _ = api.Post("/products", Product{Name: "ink"}).Name("createProduct").Send(ctx)
 	r, _ = product().Send(ctx)
-	fmt.Println("after createProduct:", r.Source)
+	fmt.Println("after createProduct:", r.Source())
 	// Output:
 	// first: MISS
 	// again: L1
@@ -162,7 +162,7 @@ func ExampleCacheFor() {
 
 	for range 2 {
 		r, _ := api.Get("/products/42").Cache(client.CacheFor(time.Minute)).Send(ctx)
-		fmt.Println(r.Source)
+		fmt.Println(r.Source())
 	}
 	// Output:
 	// MISS

@@ -45,7 +45,7 @@ func ExampleRetry() {
 		fmt.Println("failed:", err)
 		return
 	}
-	fmt.Println("sent:", resp.StatusCode)
+	fmt.Println("sent:", resp.StatusCode())
 	// Output:
 	// attempt 1: 503, retrying in 10ms
 	// attempt 2: 503, retrying in 20ms
@@ -150,7 +150,7 @@ func Example_composeHooks() {
 		return
 	}
 	used, _ := limiter.Get(context.Background(), "merchant:3")
-	fmt.Println("status:", resp.StatusCode)
+	fmt.Println("status:", resp.StatusCode())
 	fmt.Println("downstream calls:", calls.Load())
 	fmt.Println("points used:", used.Consumed)
 	// Output:

@@ -250,7 +250,7 @@ func (c *Client) SetCache(ctx context.Context, m *Method, mode cache.Mode, updat
 }
 
 // QueryCache returns m's cached answer (alova's queryCache) from the cache
-// of the client that built m, without going downstream; Response.Source
+// of the client that built m, without going downstream; [Response.Source]
 // names the tier. mode limits the read to one tier (alova's policy):
 // cache.ModeL1 or cache.ModeL2; cache.ModeAll means the tiers m's policy
 // uses. A miss, an entry of another [Policy.Version], or a client without a
@@ -281,7 +281,7 @@ func (p *Method) queryCache(ctx context.Context, in *methodInfo, pol Policy, mod
 	if err != nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), err)
 	}
-	resp.Source = tier
+	resp.source = tier
 	return resp, nil
 }
 

@@ -46,7 +46,7 @@ func TestStartSend(t *testing.T) {
 			s := sent{retry: ok, attempt: ev.Attempt, delay: ev.Delay}
 			return context.WithValue(ctx, startKey{}, m.Verb()), func(resp *client.Response, err error) {
 				if resp != nil {
-					s.tier = resp.Source
+					s.tier = resp.Source()
 				}
 				s.err = err != nil
 				got = append(got, s)

@@ -53,8 +53,11 @@ func ExampleMethod_Transform() {
 			if err := orders.Decode(&p.Orders); err != nil {
 				return nil, err
 			}
-			user.Body, err = json.Marshal(p)
-			return user, err
+			body, err := json.Marshal(p)
+			if err != nil {
+				return nil, err
+			}
+			return user.WithBody(body), nil
 		})
 	}
 	ctx := context.Background()
@@ -64,7 +67,7 @@ func ExampleMethod_Transform() {
 			fmt.Println("error:", err)
 			return
 		}
-		fmt.Println(resp.Source, string(resp.Body))
+		fmt.Println(resp.Source(), resp.String())
 	}
 	fmt.Println("downstream calls:", calls.Load())
 	// Output:
@@ -93,14 +96,17 @@ func ExampleClient_SetCache() {
 			return nil
 		}
 		p.Price = 10 // a price change we already know of
-		cur.Body, _ = json.Marshal(p)
-		return cur
+		body, err := json.Marshal(p)
+		if err != nil {
+			return nil
+		}
+		return cur.WithBody(body)
 	})
 	if err != nil {
 		fmt.Println("error:", err)
 	}
 	resp, _ := api.Get("/products/42").Send(ctx)
-	fmt.Println(resp.Source, string(resp.Body))
+	fmt.Println(resp.Source(), resp.String())
 	// Output: L1 {"id":42,"name":"fountain pen","price":10}
 }
 
@@ -109,7 +115,7 @@ func ExampleCacheControlled() {
 	srv := products()
 	defer srv.Close()
 	api := client.New(client.Options{BaseURL: srv.URL})
-	featured := &client.Response{StatusCode: 200, Body: []byte(`{"id":42,"name":"fountain pen","price":9.99}`)}
+	featured := client.NewResponse(200, nil, []byte(`{"id":42,"name":"fountain pen","price":9.99}`))
 	pol := client.CacheControlled(func(ctx context.Context, m *client.Method) *client.Response {
 		if m.URL() == srv.URL+"/products/42" {
 			return featured // e.g. from a file loaded at start-up
@@ -117,7 +123,7 @@ func ExampleCacheControlled() {
 		return nil // downstream, not cached
 	})
 	resp, _ := api.Get("/products/42").Cache(pol).Send(context.Background())
-	fmt.Println(string(resp.Body))
+	fmt.Println(resp.String())
 	// Output: {"id":42,"name":"fountain pen","price":9.99}
 }
 
@@ -135,7 +141,7 @@ func ExamplePolicy_Version() {
 	}})
 	for _, c := range []*client.Client{v1, v2, v2} {
 		resp, _ := c.Get("/products/42").Send(ctx)
-		fmt.Println(resp.Source)
+		fmt.Println(resp.Source())
 	}
 	// Output:
 	// MISS

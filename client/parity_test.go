@@ -130,7 +130,7 @@ func TestPolicyVersion(t *testing.T) {
 		send(t, v2.Get("/x"), "v2", cache.TierOrigin) // the untagged entry in L2 is a miss
 		send(t, v2.Get("/x"), "v2", cache.TierL1)
 		got, err := v2.QueryCache(testCtx(t), v2.Get("/x"), cache.ModeL2)
-		if err != nil || string(got.Body) != "v2" {
+		if err != nil || got.String() != "v2" {
 			t.Fatalf("L2 after the v2 load = %v, %v; want v2 (overwritten)", got, err)
 		}
 		// A process without the tag (an old deploy) misses the tagged entry.
@@ -260,8 +260,7 @@ func TestSetCacheUpdateAndTier(t *testing.T) {
 		}
 		send(t, m, "v1", cache.TierOrigin)
 		err = api.SetCache(ctx, m, cache.ModeAll, func(cur *client.Response) *client.Response {
-			cur.Body = append(cur.Body, '+')
-			return cur
+			return cur.WithBody(append(cur.Bytes(), '+'))
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -274,16 +273,16 @@ func TestSetCacheUpdateAndTier(t *testing.T) {
 			switch {
 			case want == "" && !errors.Is(err, cache.ErrMiss):
 				t.Errorf("QueryCache(mode %d) = %v, %v; want a miss", mode, r, err)
-			case want != "" && (err != nil || string(r.Body) != want):
+			case want != "" && (err != nil || r.String() != want):
 				t.Errorf("QueryCache(mode %d) = %v, %v; want %q", mode, r, err, want)
 			}
 		}
-		if err := api.SetCache(ctx, m, cache.ModeL1, setTo(&client.Response{StatusCode: 200, Body: []byte("l1")})); err != nil {
+		if err := api.SetCache(ctx, m, cache.ModeL1, setTo(client.NewResponse(200, nil, []byte("l1")))); err != nil {
 			t.Fatal(err)
 		}
 		query(cache.ModeL1, "l1")
 		query(cache.ModeL2, "v1+")
-		if err := api.SetCache(ctx, m, cache.ModeL2, setTo(&client.Response{StatusCode: 200, Body: []byte("l2")})); err != nil {
+		if err := api.SetCache(ctx, m, cache.ModeL2, setTo(client.NewResponse(200, nil, []byte("l2")))); err != nil {
 			t.Fatal(err)
 		}
 		query(cache.ModeL1, "")
@@ -296,7 +295,7 @@ func TestSetCacheUpdateAndTier(t *testing.T) {
 // without caching.
 func TestCacheControlled(t *testing.T) {
 	d := newCounting(t)
-	mine := &client.Response{StatusCode: 200, Body: []byte("mine"), Source: cache.TierL1}
+	mine := client.NewResponse(200, nil, []byte("mine"))
 	pol := client.CacheControlled(func(ctx context.Context, m *client.Method) *client.Response {
 		if strings.HasSuffix(m.URL(), "/hit") {
 			return mine
@@ -305,9 +304,9 @@ func TestCacheControlled(t *testing.T) {
 	})
 	api := client.New(client.Options{BaseURL: d.URL,
 		Cache: cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{}), nil, cache.TieredOptions{})})
-	r := send(t, api.Get("/hit").Cache(pol), "mine", cache.TierL1)
-	r.Body[0] = 'X'
-	send(t, api.Get("/hit").Cache(pol), "mine", cache.TierL1)
+	r := send(t, api.Get("/hit").Cache(pol), "mine", cache.TierNone)
+	r.Bytes()[0] = 'X'
+	send(t, api.Get("/hit").Cache(pol), "mine", cache.TierNone)
 	send(t, api.Get("/miss").Cache(pol), "v1", cache.TierOrigin)
 	send(t, api.Get("/miss").Cache(pol), "v2", cache.TierOrigin)
 	if n := d.calls("GET /hit"); n != 0 {
@@ -329,12 +328,11 @@ func TestTransform(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			resp.Body = bytes.ToUpper(append(append(resp.Body, '+'), extra.Body...))
-			return resp, nil
+			return resp.WithBody(bytes.ToUpper(append(append(resp.Bytes(), '+'), extra.Bytes()...))), nil
 		}
 		send(t, api.Get("/t").Transform(upper), "V1+V1", cache.TierOrigin)
 		send(t, api.Get("/t").Transform(upper), "V1+V1", cache.TierL1)
-		if r, err := api.QueryCache(testCtx(t), api.Get("/t").Transform(upper), cache.ModeL2); err != nil || string(r.Body) != "V1+V1" {
+		if r, err := api.QueryCache(testCtx(t), api.Get("/t").Transform(upper), cache.ModeL2); err != nil || r.String() != "V1+V1" {
 			t.Errorf("L2 holds %v, %v; want the transformed answer", r, err)
 		}
 		send(t, api.Get("/t"), "v2", cache.TierOrigin) // the plain request has its own entry
@@ -370,7 +368,7 @@ func TestBeforeRequestChangesURL(t *testing.T) {
 		send(t, api.Get("/x").Meta("v2", true), "v1", cache.TierL1)
 		send(t, api.Get("/x"), "v1", cache.TierOrigin) // another URL, another entry
 		r, err := api.QueryCache(testCtx(t), api.Get("/x").Meta("v2", true), cache.ModeL2)
-		if err != nil || r.Header.Get("X-N") != "1" {
+		if err != nil || r.Header("X-N") != "1" {
 			t.Errorf("QueryCache of the rerouted method = %v, %v", r, err)
 		}
 		if err := api.Invalidate(testCtx(t), client.ByURLPrefix(d2.URL+"/v2/")); err != nil {

@@ -31,6 +31,7 @@ type Policy struct {
 	statuses []int
 	l1d      time.Duration                                 // Policy.L1For
 	version  string                                        // Policy.Version
+	entryKey any                                           // entryMemo{version}, made once by Version
 	control  func(context.Context, *Method) *Response      // CacheControlled
 	ttlFn    func(m *Method, resp *Response) time.Duration // CacheFunc
 	anyCC    bool                                          // cache whatever the answer's Cache-Control says

@@ -25,6 +25,9 @@ func (p Policy) L1For(d time.Duration) Policy {
 // mismatch costs a downstream call) until the old ones are gone. The tag
 // is stored inside the cached entry; "" means no tag.
 func (p Policy) Version(v string) Policy {
-	p.version = v
+	p.version, p.entryKey = v, nil
+	if v != "" {
+		p.entryKey = entryMemo{v}
+	}
 	return p
 }

@@ -25,13 +25,13 @@ func (p Policy) IgnoreCacheControl() Policy {
 // on one this client never sends is harmless.
 func storable(resp *Response, pol Policy) bool {
 	if !pol.anyCC {
-		for _, v := range resp.Header.Values("Cache-Control") {
+		for _, v := range resp.header.Values("Cache-Control") {
 			if hasToken(v, "no-store") || hasToken(v, "private") {
 				return false
 			}
 		}
 	}
-	for _, v := range resp.Header.Values("Vary") {
+	for _, v := range resp.header.Values("Vary") {
 		for _, name := range strings.Split(v, ",") {
 			name = strings.TrimSpace(name)
 			if name == "*" || traceHeaders[http.CanonicalHeaderKey(name)] {

@@ -84,7 +84,7 @@ func TestForwardedAuthorizationJoinsTheSharingKey(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			got[i] = string(resp.Body)
+			got[i] = resp.String()
 		})
 	}
 	eventually(t, "both calls downstream (not shared)", func() bool { return d.calls.Load() == 2 })

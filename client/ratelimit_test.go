@@ -205,7 +205,7 @@ func TestRetryWaitsOutARateLimit(t *testing.T) {
 
 func TestRateLimitPanicsOnNil(t *testing.T) {
 	ok := client.SenderFunc(func(context.Context) (*client.Response, error) {
-		return &client.Response{StatusCode: http.StatusOK}, nil
+		return client.NewResponse(http.StatusOK, nil, nil), nil
 	})
 	lim := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{})
 	for name, f := range map[string]func(){
@@ -226,7 +226,7 @@ func TestRateLimitPanicsOnNil(t *testing.T) {
 // BenchmarkRateLimitMemory is RateLimit around a send that succeeds at once,
 // on the memory store.
 func BenchmarkRateLimitMemory(b *testing.B) {
-	resp := &client.Response{StatusCode: http.StatusOK}
+	resp := client.NewResponse(http.StatusOK, nil, nil)
 	lim := ratelimit.New(ratelimit.NewMemoryStore(), ratelimit.Options{Points: 1 << 30, Duration: time.Hour})
 	s := client.RateLimit(client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil }), lim, "k")
 	ctx := context.Background()

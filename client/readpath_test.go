@@ -100,8 +100,8 @@ func TestReadPathStampede(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			resp, err := api.Get("/hot").Send(testCtx(t))
-			if err == nil && string(resp.Body) != "hot" {
-				err = errors.New("body " + string(resp.Body))
+			if err == nil && resp.String() != "hot" {
+				err = errors.New("body " + resp.String())
 			}
 			errs <- err
 		})

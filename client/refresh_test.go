@@ -30,17 +30,17 @@ func TestRefreshAheadSend(t *testing.T) {
 		}
 		return resp
 	}
-	if r := send(); r.Source != cache.TierOrigin {
-		t.Fatalf("first send: Source %v, want MISS", r.Source)
+	if r := send(); r.Source() != cache.TierOrigin {
+		t.Fatalf("first send: Source %v, want MISS", r.Source())
 	}
 	time.Sleep(100 * time.Millisecond) // 200 ms left: due
-	if r := send(); r.Source != cache.TierL1 || decodeEcho(t, r.Body).N != 1 {
-		t.Fatalf("due send: Source %v, N %d; want the cached answer 1 from L1", r.Source, decodeEcho(t, r.Body).N)
+	if r := send(); r.Source() != cache.TierL1 || decodeEcho(t, r.Bytes()).N != 1 {
+		t.Fatalf("due send: Source %v, N %d; want the cached answer 1 from L1", r.Source(), decodeEcho(t, r.Bytes()).N)
 	}
 	eventually(t, "the background refresh", func() bool { return d.calls.Load() == 2 })
 	eventually(t, "the refreshed answer", func() bool {
 		r := send()
-		return r.Source == cache.TierL1 && decodeEcho(t, r.Body).N == 2
+		return r.Source() == cache.TierL1 && decodeEcho(t, r.Bytes()).N == 2
 	})
 }
 

@@ -83,7 +83,7 @@ func failing(errs ...error) (client.Sender, *[]time.Time) {
 		if err := errs[min(len(calls), len(errs))-1]; err != nil {
 			return nil, err
 		}
-		return &client.Response{StatusCode: http.StatusOK}, nil
+		return client.NewResponse(http.StatusOK, nil, nil), nil
 	}), &calls
 }
 
@@ -277,7 +277,7 @@ func TestRetrySucceedsAfterFailures(t *testing.T) {
 		s, calls := failing(status(500), status(503), nil)
 		var rec recorder
 		resp, err := client.Retry(s, client.RetryOptions{Delay: 5 * time.Millisecond, Multiplier: 2, OnRetry: rec.onRetry, OnFail: rec.onFail}).Send(hookCtx(t))
-		if err != nil || resp.StatusCode != 200 {
+		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("Send = %+v, %v; want 200", resp, err)
 		}
 		if len(rec.retries) != 2 || len(rec.fails) != 0 || len(*calls) != 3 {
@@ -399,7 +399,7 @@ func TestRetryPOST(t *testing.T) {
 	srv := newHookServer(t, statuses(502, 500, 201))
 	c := client.New(client.Options{BaseURL: srv.URL})
 	resp, err := client.Retry(c.Post("/sms/send", map[string]string{"to": "+100"}), client.RetryOptions{Delay: time.Millisecond}).Send(hookCtx(t))
-	if err != nil || resp.StatusCode != http.StatusCreated {
+	if err != nil || resp.StatusCode() != http.StatusCreated {
 		t.Fatalf("Send = %v, %v; want 201", resp, err)
 	}
 	srv.mu.Lock()
@@ -514,7 +514,7 @@ func TestRetryTransportErrorsAndTimeouts(t *testing.T) {
 		c := client.New(client.Options{BaseURL: srv.URL})
 		var rec recorder
 		resp, err := client.Retry(c.Get("/").Timeout(100*time.Millisecond), client.RetryOptions{Delay: time.Millisecond, OnRetry: rec.onRetry}).Send(hookCtx(t))
-		if err != nil || resp.StatusCode != 200 || srv.calls.Load() < 2 {
+		if err != nil || resp.StatusCode() != 200 || srv.calls.Load() < 2 {
 			t.Fatalf("Send = %v, %v after %d calls; want 200 after a retry", resp, err, srv.calls.Load())
 		}
 		if len(rec.retries) == 0 || !errors.Is(rec.retries[0].Err, context.DeadlineExceeded) {
@@ -680,7 +680,7 @@ func TestRetryPanicsOnBadOptions(t *testing.T) {
 // BenchmarkRetryOverhead is the cost Retry adds to a send that succeeds at
 // once: a fresh budget (backoff) per send.
 func BenchmarkRetryOverhead(b *testing.B) {
-	resp := &client.Response{StatusCode: http.StatusOK}
+	resp := client.NewResponse(http.StatusOK, nil, nil)
 	s := client.Retry(client.SenderFunc(func(context.Context) (*client.Response, error) { return resp, nil }), client.RetryOptions{})
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/alovago/alova/cache"
 )
@@ -44,7 +45,7 @@ var _ Sender = (*Method)(nil)
 //  2. A cacheable method (see [Policy]) reads through the cache's one read
 //     path, [cache.Tiered.GetOrLoad]: L1, then L2 unless the policy is
 //     L1-only, then downstream. [Method.Force] skips the reads. A hit
-//     returns the cached answer, with Response.Source naming the tier.
+//     returns the cached answer, with [Response.Source] naming the tier.
 //  3. The downstream call is shared with identical sends in flight (see
 //     [Method.Share]). Each caller waits for its own context only: one that
 //     gives up gets ctx.Err() at once, and the downstream call is cancelled
@@ -55,7 +56,9 @@ var _ Sender = (*Method)(nil)
 //  5. On any error [Options.OnError] may turn it into an answer (never
 //     cached); [Options.OnComplete] runs last.
 //
-// The returned Response is the caller's own. Send is safe for concurrent use.
+// The returned Response is read-only (see [Response]), and may be shared
+// with the other sends answered by the same cache entry. Send is safe for
+// concurrent use.
 func (m *Method) Send(ctx context.Context) (*Response, error) {
 	c := m.c
 	ctx, stop := c.bind(ctx)
@@ -114,17 +117,38 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 	resp, err, _ := s.flight.Do(ctx, in.key, func(ctx context.Context) (*Response, error) {
 		return p.fetch(ctx, in)
 	})
-	// The shared value may be in the hands of several callers at once: each
-	// gets its own copy.
+	// The shared answer is in the hands of several callers at once: a
+	// Response is read-only, an error is copied.
 	if err != nil {
 		return nil, ownError(err)
 	}
-	return resp.Clone(), nil
+	return resp, nil
 }
 
 // sendCached reads m's answer through the tiers, loading it from downstream
-// on a miss.
+// on a miss. An L1 hit answers first, without building the loader: it
+// costs no allocation once the entry has been decoded (see decodeL1).
 func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*Response, error) {
+	s := p.c.s
+	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares(), L1TTL: pol.l1d}
+	pol.beyond(&opts)
+	if v, hit, err := s.tiers.GetL1(in.key, opts); hit {
+		if err != nil {
+			p.logHit(ctx, in, cache.TierL1, true)
+			return nil, ownError(err)
+		}
+		if resp, err := decodeL1(v, pol); err == nil {
+			p.logHit(ctx, in, cache.TierL1, false)
+			return resp, nil
+		}
+		// Another version, or an entry written by something else: the
+		// read path below sorts it out.
+	}
+	return p.loadCached(ctx, in, pol, opts)
+}
+
+// loadCached is sendCached past L1: L2, then downstream.
+func (p *Method) loadCached(ctx context.Context, in *methodInfo, pol Policy, opts cache.LoadOptions) (*Response, error) {
 	s := p.c.s
 	// own is the answer when this caller's loader ran: it keeps what the
 	// cache drops (Set-Cookie) and needs no decoding. Atomic: a background
@@ -140,13 +164,11 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 		}
 		own.Store(resp)
 		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.version))}
-		if ttl := pol.ttl(p, resp); ttl > 0 && len(resp.Body) > 0 && storable(resp, pol) {
+		if ttl := pol.ttl(p, resp); ttl > 0 && resp.body != "" && storable(resp, pol) {
 			e.TTL, e.Tags = ttl, p.tags(in)
 		}
 		return e, nil
 	}
-	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares(), L1TTL: pol.l1d}
-	pol.beyond(&opts)
 	for {
 		v, tier, err := s.tiers.GetOrLoad(ctx, in.key, load, opts)
 		if err != nil {
@@ -158,12 +180,16 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 		if o := own.Load(); o != nil && tier == cache.TierOrigin {
 			return o, nil
 		}
-		resp, err := decodeEntry(v.String(), pol.version)
+		var resp *Response
+		if tier == cache.TierL1 {
+			resp, err = decodeL1(v, pol)
+		} else if resp, err = decodeEntry(v.String(), pol.version); err == nil {
+			resp.source = tier
+		}
 		if err == nil {
 			if tier != cache.TierOrigin {
 				p.logHit(ctx, in, tier, false)
 			}
-			resp.Source = tier
 			return resp, nil
 		}
 		if errors.Is(err, errStale) && !opts.Force {
@@ -179,6 +205,34 @@ func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*R
 		s.cacheErr(ctx, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, redact(in.url), in.key, err))
 		opts.Force = true
 	}
+}
+
+// entryMemo is the cache.Value.Memo key of the client's decoding of an
+// entry under a Policy.Version tag.
+type entryMemo struct{ version string }
+
+// plainEntry is the memo key of untagged entries.
+var plainEntry any = entryMemo{}
+
+// decodeL1 returns the Response of an L1 entry, decoded on the entry's first
+// hit and shared by every later one: a Response is read-only.
+func decodeL1(v cache.Value, pol Policy) (*Response, error) {
+	key := pol.entryKey
+	if key == nil {
+		key = plainEntry
+	}
+	r, err := v.Memo(key, func(s string) (any, error) {
+		resp, err := decodeEntry(s, pol.version)
+		if err != nil {
+			return nil, err
+		}
+		resp.source = cache.TierL1
+		return resp, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Response), nil
 }
 
 // ownError returns err as the caller's own: a shared [*HTTPError] is copied,
@@ -231,7 +285,7 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 	if hr.StatusCode < 200 || hr.StatusCode > 299 {
 		return nil, &HTTPError{Method: p.verb, URL: in.url, StatusCode: hr.StatusCode, Header: hr.Header, Body: data}
 	}
-	resp := &Response{StatusCode: hr.StatusCode, Header: hr.Header, Body: data, Source: cache.TierOrigin}
+	resp := &Response{status: hr.StatusCode, header: hr.Header, body: unsafe.String(unsafe.SliceData(data), len(data)), source: cache.TierOrigin}
 	if s.onSuccess != nil {
 		r, err := s.onSuccess(ctx, p, resp)
 		if err != nil {
@@ -244,7 +298,7 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 	if resp, err = p.transformed(ctx, resp); err != nil {
 		return nil, err
 	}
-	resp.Source = cache.TierOrigin
+	resp = resp.from(cache.TierOrigin)
 	if p.isSource() {
 		p.hitSources(ctx, in)
 	}

@@ -22,13 +22,13 @@ func TestSendOK(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if resp.StatusCode != http.StatusOK || resp.Source != cache.TierOrigin {
-		t.Errorf("got status %d source %v, want 200 MISS", resp.StatusCode, resp.Source)
+	if resp.StatusCode() != http.StatusOK || resp.Source() != cache.TierOrigin {
+		t.Errorf("got status %d source %v, want 200 MISS", resp.StatusCode(), resp.Source())
 	}
-	if got := resp.Header.Get("Content-Type"); got != "application/json" {
+	if got := resp.Header("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type = %q", got)
 	}
-	e := decodeEcho(t, resp.Body)
+	e := decodeEcho(t, resp.Bytes())
 	if e.Path != "/items" || e.Query != "page=2" {
 		t.Errorf("downstream saw %s?%s, want /items?page=2", e.Path, e.Query)
 	}
@@ -118,8 +118,8 @@ func TestMaxResponseBytes(t *testing.T) {
 			if got := errors.Is(err, client.ErrBodyTooLarge); got != tc.wantErr {
 				t.Fatalf("limit %d: err = %v, want ErrBodyTooLarge: %v", tc.limit, err, tc.wantErr)
 			}
-			if err == nil && len(resp.Body) != 100 {
-				t.Errorf("body has %d bytes, want 100", len(resp.Body))
+			if err == nil && resp.Len() != 100 {
+				t.Errorf("body has %d bytes, want 100", resp.Len())
 			}
 		})
 	}
@@ -189,7 +189,7 @@ func TestBeforeRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := decodeEcho(t, resp.Body)
+	e := decodeEcho(t, resp.Bytes())
 	if got := e.Header["Authorization"]; len(got) != 1 || got[0] != "Bearer t1" || e.Query != "signed=1" {
 		t.Errorf("downstream saw Authorization %q query %q", got, e.Query)
 	}
@@ -230,15 +230,14 @@ func TestOnSuccessOnErrorOnComplete(t *testing.T) {
 	c := client.New(client.Options{
 		BaseURL: d.URL,
 		OnSuccess: func(ctx context.Context, m *client.Method, resp *client.Response) (*client.Response, error) {
-			if strings.Contains(string(resp.Body), `"code":1`) {
+			if strings.Contains(resp.String(), `"code":1`) {
 				return nil, errBusiness
 			}
-			resp.Body = []byte(strings.ToUpper(string(resp.Body)))
-			return resp, nil
+			return resp.WithBody([]byte(strings.ToUpper(resp.String()))), nil
 		},
 		OnError: func(ctx context.Context, m *client.Method, err error) (*client.Response, error) {
 			if m.MetaValue("fallback") == true {
-				return &client.Response{StatusCode: 200, Body: []byte("fallback")}, nil
+				return client.NewResponse(200, nil, []byte("fallback")), nil
 			}
 			return nil, nil // keep the error
 		},
@@ -251,8 +250,8 @@ func TestOnSuccessOnErrorOnComplete(t *testing.T) {
 	ctx := testCtx(t)
 
 	resp, err := c.Get("/ok").Send(ctx)
-	if err != nil || string(resp.Body) != `{"CODE":0,"DATA":"V"}` {
-		t.Errorf("OnSuccess transform: got %q, %v", resp.Body, err)
+	if err != nil || resp.String() != `{"CODE":0,"DATA":"V"}` {
+		t.Errorf("OnSuccess transform: got %q, %v", resp.Bytes(), err)
 	}
 	if _, err := c.Get("/envelope-error").Send(ctx); !errors.Is(err, errBusiness) {
 		t.Errorf("OnSuccess error: err = %v, want errBusiness", err)
@@ -262,7 +261,7 @@ func TestOnSuccessOnErrorOnComplete(t *testing.T) {
 		t.Errorf("OnError keeping the error: err = %v, want a 502 HTTPError", err)
 	}
 	resp, err = c.Get("/fail").Meta("fallback", true).Send(ctx)
-	if err != nil || string(resp.Body) != "fallback" {
+	if err != nil || resp.String() != "fallback" {
 		t.Errorf("OnError fallback: got %v, %v", resp, err)
 	}
 	mu.Lock()
@@ -331,7 +330,7 @@ func TestDecode(t *testing.T) {
 func TestSenderFunc(t *testing.T) {
 	t.Parallel()
 	var s client.Sender = client.SenderFunc(func(ctx context.Context) (*client.Response, error) {
-		return &client.Response{StatusCode: 200, Body: []byte(`[1,2]`)}, nil
+		return client.NewResponse(200, nil, []byte(`[1,2]`)), nil
 	})
 	resp, err := s.Send(testCtx(t))
 	var got []int

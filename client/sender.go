@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-
-	"github.com/alovago/alova/cache"
 )
 
 // Sender is anything that sends like a method: a [*Method], or a server hook
@@ -25,23 +23,6 @@ type SenderFunc func(ctx context.Context) (*Response, error)
 
 // Send calls f(ctx).
 func (f SenderFunc) Send(ctx context.Context) (*Response, error) { return f(ctx) }
-
-// Response is a downstream answer, read whole. A Response handed to a caller
-// is the caller's own: changing it never changes what is cached or what other
-// callers sharing the same request see.
-type Response struct {
-	// StatusCode is the HTTP status code, e.g. 200.
-	StatusCode int
-	// Header holds the response headers.
-	Header http.Header
-	// Body is the whole response body.
-	Body []byte
-	// Source says where the answer came from: cache.TierL1, cache.TierL2, or
-	// cache.TierOrigin for a network answer (its String is "L1", "L2" or
-	// "MISS", e.g. for an X-Cache header). A response made up by
-	// Options.OnError keeps the Source it was given (cache.TierNone if unset).
-	Source cache.Tier
-}
 
 // HTTPError is the error returned for a downstream answer whose status is not
 // 2xx. Use [errors.As] to read it:

@@ -63,15 +63,15 @@ func TestShare1000IdenticalGETs(t *testing.T) {
 			t.Fatalf("downstream calls = %d, want 1", got)
 		}
 		for i := range n {
-			if errs[i] != nil || string(resps[i].Body) != "answer" || resps[i].Header.Get("X-Shared") != "yes" {
+			if errs[i] != nil || resps[i].String() != "answer" || resps[i].Header("X-Shared") != "yes" {
 				t.Fatalf("caller %d got %v, %v", i, resps[i], errs[i])
 			}
 		}
 		// Each caller got its own copy.
-		resps[0].Body[0] = 'X'
-		resps[0].Header.Set("X-Shared", "changed")
+		resps[0].Bytes()[0] = 'X'
+		resps[0].Headers().Set("X-Shared", "changed")
 		for i := 1; i < n; i++ {
-			if string(resps[i].Body) != "answer" || resps[i].Header.Get("X-Shared") != "yes" {
+			if resps[i].String() != "answer" || resps[i].Header("X-Shared") != "yes" {
 				t.Fatalf("changing caller 0's answer changed caller %d's", i)
 			}
 		}
@@ -117,7 +117,7 @@ func TestShareCancelOneWaiter(t *testing.T) {
 	}
 	close(release)
 	res := <-other
-	if res.err != nil || string(res.resp.Body) != "answer" {
+	if res.err != nil || res.resp.String() != "answer" {
 		t.Fatalf("the remaining caller got %v, %v; want the answer", res.resp, res.err)
 	}
 	if got := d.calls.Load(); got != 1 {

@@ -176,7 +176,7 @@ func TestTagIndexAtScale(t *testing.T) {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
 				err := c.SetCache(ctx, method(i), cache.ModeL2, func(*client.Response) *client.Response {
-					return &client.Response{StatusCode: 200, Body: []byte("p" + strconv.Itoa(i))}
+					return client.NewResponse(200, nil, []byte("p"+strconv.Itoa(i)))
 				})
 				if err != nil && failed.Add(1) == 1 {
 					t.Errorf("SetCache(%d): %v", i, err)
@@ -295,7 +295,7 @@ func TestTagIndexAtScale(t *testing.T) {
 	}
 	for i := range 100 {
 		_ = c.SetCache(ctx, method(i), cache.ModeL2, func(*client.Response) *client.Response {
-			return &client.Response{StatusCode: 200, Body: []byte("again")}
+			return client.NewResponse(200, nil, []byte("again"))
 		})
 	}
 	step("InvalidateAll", func() error {

@@ -10,7 +10,7 @@ import (
 // Entries round-trip under their tag; untagged entries keep the old format;
 // another tag reads as stale.
 func TestEntryVersion(t *testing.T) {
-	r := &Response{StatusCode: 200, Header: http.Header{"A": {"b"}}, Body: []byte("x")}
+	r := NewResponse(200, http.Header{"A": {"b"}}, []byte("x"))
 	if untagged := encodeEntry(r, ""); untagged != encodeResponse(r) {
 		t.Error("an untagged entry is not in the untagged format")
 	}
@@ -22,7 +22,7 @@ func TestEntryVersion(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || string(got.Body) != "x" || got.Header.Get("A") != "b" {
+		if err != nil || got.String() != "x" || got.Header("A") != "b" {
 			t.Errorf("written and read under %q: %+v, %v", tc.want, got, err)
 		}
 	}
@@ -32,7 +32,7 @@ func TestEntryVersion(t *testing.T) {
 }
 
 func FuzzDecodeEntry(f *testing.F) {
-	f.Add([]byte(encodeEntry(&Response{StatusCode: 200, Body: []byte("x")}, "v2")), "v2")
+	f.Add([]byte(encodeEntry(NewResponse(200, nil, []byte("x")), "v2")), "v2")
 	f.Add([]byte{codecTagged, 1, 'a', codecVersion}, "a")
 	f.Fuzz(func(t *testing.T, b []byte, tag string) {
 		r, err := decodeEntry(string(b), tag)
@@ -40,7 +40,7 @@ func FuzzDecodeEntry(f *testing.F) {
 			return
 		}
 		again, err := decodeEntry(encodeEntry(r, tag), tag)
-		if err != nil || again.StatusCode != r.StatusCode || !bytes.Equal(again.Body, r.Body) {
+		if err != nil || again.StatusCode() != r.StatusCode() || !bytes.Equal(again.Bytes(), r.Bytes()) {
 			t.Fatalf("re-decode = %v, %v; first %v", again, err, r)
 		}
 	})

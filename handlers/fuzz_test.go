@@ -34,7 +34,7 @@ func fuzzHandler() http.Handler {
 				case strings.Contains(key, "fail"):
 					return nil, errors.New("gateway refused " + key)
 				}
-				return &client.Response{StatusCode: http.StatusNoContent}, nil
+				return client.NewResponse(http.StatusNoContent, nil, nil), nil
 			})
 		},
 	})

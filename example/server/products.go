@@ -62,9 +62,9 @@ func (a *app) getProduct(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Cache", resp.Source.String())
+	w.Header().Set("X-Cache", resp.Source().String())
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(resp.Body)
+	_, _ = resp.WriteTo(w)
 }
 
 // downstreamError answers for a product call that failed, with a stable code.
