@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -196,7 +197,7 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 		if errors.As(err, &neg) {
 			err = neg.err
 			if t.l1 != nil && neg.ttl > 0 {
-				t.l1.Set(key, Item{Err: err}, neg.ttl)
+				t.l1.Set(strings.Clone(key), Item{Err: err}, neg.ttl)
 			}
 		}
 		return loaded{tier: TierOrigin}, err
@@ -264,5 +265,5 @@ func (t *Tiered) fillL1(key string, v Value, ttl, l1TTL time.Duration) {
 			return
 		}
 	}
-	t.l1.Set(key, Item{Value: v.memoized()}, t.capL1(ttl, l1TTL))
+	t.l1.Set(strings.Clone(key), Item{Value: v.memoized()}, t.capL1(ttl, l1TTL))
 }

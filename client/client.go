@@ -184,6 +184,7 @@ type core struct {
 	defaults   map[string]Policy // by upper-case verb
 	forward    []string          // canonical header names
 	keyed      []string          // the forwarded names that join the cache key, sorted
+	keys       *keyTable         // the keys of recent plain requests
 	maxBody    int64
 	before     func(context.Context, *Method) error
 	onSuccess  func(context.Context, *Method, *Response) (*Response, error)
@@ -231,6 +232,7 @@ func New(opts Options) *Client {
 		hitScope:   opts.HitSourceScope,
 		cacheLog:   opts.CacheLogger,
 		startSend:  opts.StartSend,
+		keys:       newKeyTable(),
 	}
 	s.tiers = opts.Cache
 	if s.timeout <= 0 {

@@ -3,9 +3,12 @@ package client
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/maphash"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // keyBufs recycles the buffers cache keys are hashed from.
@@ -73,4 +76,52 @@ func appendLen(b []byte, n int) []byte {
 
 func appendPart(b []byte, s string) []byte {
 	return append(appendLen(b, len(s)), s...)
+}
+
+// keyTable remembers the derived keys of recent plain requests, those with
+// no header set on the method, no body and no value in a forwarded header
+// that joins the key: for one client their key depends on the verb and the
+// URL alone, and a look-up here costs a fraction of the hash. It is
+// direct-mapped (a URL that lands on a taken slot replaces what was there),
+// so it stays the same size whatever the traffic; a look-up compares the
+// whole verb and URL, so a hostile URL can only evict, never alias.
+type keyTable struct {
+	seed  maphash.Seed
+	slots [keySlots]atomic.Pointer[keySlot]
+}
+
+const keySlots = 4096
+
+type keySlot struct {
+	verb, url string
+	key       [32]byte
+}
+
+func newKeyTable() *keyTable { return &keyTable{seed: maphash.MakeSeed()} }
+
+// deriveKey writes into out the key of a request to url with the method's
+// headers h and body, and the forwarded headers fwd, for a client whose
+// forwarded headers named in keyed join the key.
+func (t *keyTable) deriveKey(out *[32]byte, verb, url string, h http.Header, body []byte, keyed []string, fwd http.Header) {
+	if len(h) > 0 || len(body) > 0 || anyValue(fwd, keyed) {
+		hashKeyInto(out, verb, url, h, body, keyed, fwd)
+		return
+	}
+	slot := &t.slots[maphash.String(t.seed, url)%keySlots]
+	if e := slot.Load(); e != nil && e.url == url && e.verb == verb {
+		*out = e.key
+		return
+	}
+	hashKeyInto(out, verb, url, nil, nil, keyed, nil)
+	slot.Store(&keySlot{verb: verb, url: strings.Clone(url), key: *out})
+}
+
+// anyValue reports whether h has a value for any of the names.
+func anyValue(h http.Header, names []string) bool {
+	for _, n := range names {
+		if len(h[n]) > 0 {
+			return true
+		}
+	}
+	return false
 }

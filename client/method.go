@@ -45,6 +45,8 @@ type Method struct {
 
 	memo atomic.Pointer[methodInfo] // derived URL and key; reset by setters
 
+	paramBuf [2]param // the first params, in the method's own allocation
+
 	transform func(context.Context, *Response) (*Response, error) // Method.Transform
 	base      string                                              // Method.SetBaseURL, if hasBase
 	hasBase   bool
@@ -52,9 +54,10 @@ type Method struct {
 
 // methodInfo is what Send derives from a method, computed once.
 type methodInfo struct {
-	url     string   // full URL with sorted params
-	key     string   // cache key
-	derived [32]byte // the bytes of a derived key, which key points at
+	url     string    // full URL with sorted params
+	key     string    // cache key
+	derived [32]byte  // the bytes of a derived key, which key points at
+	urlBuf  [128]byte // the bytes of a URL that fits, which url points at
 }
 
 // Target is something [Client.Invalidate] can drop from the cache: a
@@ -79,7 +82,7 @@ func (m *Method) Param(key, value string) *Method {
 		m.params = slices.Delete(m.params, i+1, i+n)
 	default:
 		if m.params == nil {
-			m.params = make([]param, 0, 4)
+			m.params = m.paramBuf[:0]
 		}
 		m.params = slices.Insert(m.params, i, param{key, value})
 	}
@@ -310,7 +313,11 @@ func (m *Method) info() *methodInfo {
 	if in := m.memo.Load(); in != nil {
 		return in
 	}
-	in := &methodInfo{url: m.fullURL(), key: m.key}
+	// One allocation holds the URL (when it fits) and the key: strings
+	// that outlive the method (in the cache, in net/http's connection
+	// pool) keep this alive, and nothing bigger.
+	in := new(methodInfo)
+	in.url, in.key = m.fullURL(&in.urlBuf), m.key
 	if in.key == "" {
 		// The key's bytes live in the methodInfo and never change after
 		// this: one allocation less per method.
@@ -318,16 +325,17 @@ func (m *Method) info() *methodInfo {
 		if m.transform != nil {
 			verb += transformedVerb
 		}
-		hashKeyInto(&in.derived, verb, in.url, m.header, m.body, m.c.s.keyed, m.c.fwd)
+		m.c.s.keys.deriveKey(&in.derived, verb, in.url, m.header, m.body, m.c.s.keyed, m.c.fwd)
 		in.key = unsafe.String(&in.derived[0], len(in.derived))
 	}
 	m.memo.Store(in)
 	return in
 }
 
-// fullURL joins the base URL, the path and the sorted params, in one
-// allocation.
-func (m *Method) fullURL() string {
+// fullURL joins the base URL, the path and the sorted params, in buf when
+// they fit (the string then points into buf, which must never change after),
+// otherwise in one allocation.
+func (m *Method) fullURL(buf *[128]byte) string {
 	base := m.c.s.base
 	if m.hasBase {
 		base = m.base
@@ -335,11 +343,10 @@ func (m *Method) fullURL() string {
 	if isAbsolute(m.path) {
 		base = ""
 	}
-	if len(m.params) == 0 {
-		return joinURL(base, m.path)
+	if len(m.params) == 0 && (base == "" || m.path == "") {
+		return base + m.path // one of them: no copy
 	}
-	var arr [256]byte
-	b := appendURL(arr[:0], base, m.path)
+	b := appendURL(buf[:0], base, m.path)
 	// alova joins the params with '&' when the URL, base included, already
 	// has a query.
 	sep := byte('?')
@@ -353,7 +360,9 @@ func (m *Method) fullURL() string {
 		b = appendQueryEscape(b, p.value)
 		sep = '&'
 	}
-	return string(b)
+	// b is buf, or (too long for it) a slice append allocated that
+	// nothing else holds.
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func joinURL(base, path string) string {
@@ -431,11 +440,10 @@ func (m *Method) effectivePolicy() Policy {
 // clone returns a copy that can be changed without touching m (the copy
 // BeforeRequest works on).
 func (m *Method) clone() *Method {
-	return &Method{
+	c := &Method{
 		c:       m.c,
 		verb:    m.verb,
 		path:    m.path,
-		params:  slices.Clone(m.params),
 		header:  m.header.Clone(),
 		body:    m.body,
 		reader:  m.reader,
@@ -453,4 +461,8 @@ func (m *Method) clone() *Method {
 		base:      m.base,
 		hasBase:   m.hasBase,
 	}
+	if m.params != nil {
+		c.params = append(c.paramBuf[:0], m.params...)
+	}
+	return c
 }
