@@ -91,7 +91,7 @@ func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[stri
 		out := make(map[string]cache.Entry, len(parts))
 		for id, body := range parts {
 			r := &Response{status: http.StatusOK, header: h, body: string(body)}
-			e := cache.Entry{Value: cache.StringValue(encodeEntry(r, pol.version)), L1TTL: pol.l1d}
+			e := cache.Entry{Value: cache.StringValue(encodeEntry(r, pol.more().version)), L1TTL: pol.l1d}
 			if len(body) > 0 {
 				e.TTL = ttl
 			}
@@ -104,14 +104,14 @@ func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[stri
 		entries, err := load(ctx, keys)
 		for _, k := range keys {
 			if e, ok := entries[k]; ok {
-				c.addBatchAnswer(ctx, out, byKey[k], k, cache.Found{Value: e.Value, Tier: cache.TierOrigin}, pol.version)
+				c.addBatchAnswer(ctx, out, byKey[k], k, cache.Found{Value: e.Value, Tier: cache.TierOrigin}, pol.more().version)
 			}
 		}
 		return out, err
 	}
 	found, err := c.s.tiers.GetOrLoadBatch(ctx, keys, load, cache.LoadOptions{Mode: pol.mode, L1TTL: pol.l1d})
 	for k, f := range found {
-		c.addBatchAnswer(ctx, out, byKey[k], k, f, pol.version)
+		c.addBatchAnswer(ctx, out, byKey[k], k, f, pol.more().version)
 	}
 	return out, err
 }

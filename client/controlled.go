@@ -12,14 +12,15 @@ import "context"
 // sharing applies to the downstream call as usual. fn must be safe for
 // concurrent use; a nil fn always goes downstream.
 func CacheControlled(fn func(ctx context.Context, m *Method) *Response) Policy {
-	return Policy{kind: policyControlled, control: fn}
+	return Policy{kind: policyControlled, x: &policyMore{control: fn}}
 }
 
 // controlled returns the controlled cache's answer for m, or nil when p is
 // not a controlled cache or its function has no answer.
 func (p Policy) controlled(ctx context.Context, m *Method) *Response {
-	if p.control == nil {
+	fn := p.more().control
+	if fn == nil {
 		return nil
 	}
-	return p.control(ctx, m)
+	return fn(ctx, m)
 }

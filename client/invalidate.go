@@ -242,7 +242,7 @@ func (c *Client) SetCache(ctx context.Context, m *Method, mode cache.Mode, updat
 	if ttl <= 0 {
 		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, redact(in.url), ErrNotCacheable, ttl)
 	}
-	e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.version)), TTL: ttl, Tags: p.tags(in), L1TTL: pol.l1d}
+	e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.more().version)), TTL: ttl, Tags: p.tags(in), L1TTL: pol.l1d}
 	if err := s.tiers.Set(ctx, in.key, e, mode); err != nil {
 		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, redact(in.url), err)
 	}
@@ -274,7 +274,7 @@ func (p *Method) queryCache(ctx context.Context, in *methodInfo, pol Policy, mod
 	if err != nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), err)
 	}
-	resp, err := decodeEntry(v.String(), pol.version)
+	resp, err := decodeEntry(v.String(), pol.more().version)
 	if errors.Is(err, errStale) {
 		err = cache.ErrMiss
 	}

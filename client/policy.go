@@ -23,21 +23,47 @@ import (
 // of a method with an io.Reader body; and not those marked Cache-Control:
 // private or no-store, or Vary: * (see [Policy.IgnoreCacheControl]).
 type Policy struct {
-	kind     policyKind
-	mode     cache.Mode
-	d        time.Duration
-	t        time.Time
-	errTTL   time.Duration
-	statuses []int
-	l1d      time.Duration                                 // Policy.L1For
+	kind  policyKind
+	mode  cache.Mode
+	anyCC bool          // cache whatever the answer's Cache-Control says
+	d     time.Duration // CacheFor
+	l1d   time.Duration // Policy.L1For
+	x     *policyMore   // the rarer settings; nil: none
+}
+
+// policyMore holds the settings most policies leave unset, out of line so
+// that a Policy (inside every Method) stays small. A policyMore is never
+// changed once a Policy points at it: the setters copy it.
+type policyMore struct {
+	t        time.Time                                     // CacheUntil
+	errTTL   time.Duration                                 // Policy.Errors
+	statuses []int                                         // Policy.Errors
 	version  string                                        // Policy.Version
 	entryKey any                                           // entryMemo{version}, made once by Version
 	control  func(context.Context, *Method) *Response      // CacheControlled
 	ttlFn    func(m *Method, resp *Response) time.Duration // CacheFunc
-	anyCC    bool                                          // cache whatever the answer's Cache-Control says
 
 	// refresh.go: refresh-ahead, stale serving, distributed single-flight.
 	refreshBefore, staleFor, lockWait time.Duration
+}
+
+// noMore is the policyMore of a Policy without one.
+var noMore policyMore
+
+// more returns p's rarer settings, for reading.
+func (p Policy) more() *policyMore {
+	if p.x == nil {
+		return &noMore
+	}
+	return p.x
+}
+
+// with returns a copy of p whose rarer settings are p's changed by set.
+func (p Policy) with(set func(*policyMore)) Policy {
+	x := *p.more()
+	set(&x)
+	p.x = &x
+	return p
 }
 
 type policyKind uint8
@@ -61,7 +87,7 @@ func CacheFor(d time.Duration) Policy { return Policy{kind: policyFor, d: d} }
 
 // CacheUntil caches answers until t (alova's cacheFor: Date). An answer that
 // arrives after t is not cached.
-func CacheUntil(t time.Time) Policy { return Policy{kind: policyUntil, t: t} }
+func CacheUntil(t time.Time) Policy { return Policy{kind: policyUntil, x: &policyMore{t: t}} }
 
 // CacheFunc caches each answer for fn(m, resp) (alova's expire function,
 // which receives the method): fn may read the method (its verb, URL, name,
@@ -71,7 +97,7 @@ func CacheUntil(t time.Time) Policy { return Policy{kind: policyUntil, t: t} }
 // [Options.OnSuccess] and the method's transform, and by [Client.SetCache];
 // it must be safe for concurrent use. A nil fn caches nothing.
 func CacheFunc(fn func(m *Method, resp *Response) time.Duration) Policy {
-	return Policy{kind: policyFunc, ttlFn: fn}
+	return Policy{kind: policyFunc, x: &policyMore{ttlFn: fn}}
 }
 
 // L1 returns a copy of p that uses the in-process tier only (alova's "memory"
@@ -89,7 +115,7 @@ func (p Policy) enabled() bool {
 	case policyUntil:
 		return true
 	case policyFunc:
-		return p.ttlFn != nil
+		return p.more().ttlFn != nil
 	}
 	return false
 }
@@ -101,10 +127,10 @@ func (p Policy) ttl(m *Method, resp *Response) time.Duration {
 	case policyFor:
 		return p.d
 	case policyUntil:
-		return time.Until(p.t)
+		return time.Until(p.more().t)
 	case policyFunc:
-		if p.ttlFn != nil {
-			return p.ttlFn(m, resp)
+		if fn := p.more().ttlFn; fn != nil {
+			return fn(m, resp)
 		}
 	}
 	return 0
@@ -117,15 +143,15 @@ func (p Policy) ttl(m *Method, resp *Response) time.Duration {
 // tier only, each process its own, so keep ttl short. A ttl <= 0 or no
 // status caches none.
 func (p Policy) Errors(ttl time.Duration, statuses ...int) Policy {
-	p.errTTL, p.statuses = ttl, slices.Clone(statuses)
-	return p
+	return p.with(func(x *policyMore) { x.errTTL, x.statuses = ttl, slices.Clone(statuses) })
 }
 
 // errorTTL is how long err, a failed send, is cached under p; 0 means not.
 func (p Policy) errorTTL(err error) time.Duration {
 	var he *HTTPError
-	if p.errTTL <= 0 || !errors.As(err, &he) || !slices.Contains(p.statuses, he.StatusCode) {
+	x := p.more()
+	if x.errTTL <= 0 || !errors.As(err, &he) || !slices.Contains(x.statuses, he.StatusCode) {
 		return 0
 	}
-	return p.errTTL
+	return x.errTTL
 }

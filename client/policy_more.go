@@ -25,9 +25,10 @@ func (p Policy) L1For(d time.Duration) Policy {
 // mismatch costs a downstream call) until the old ones are gone. The tag
 // is stored inside the cached entry; "" means no tag.
 func (p Policy) Version(v string) Policy {
-	p.version, p.entryKey = v, nil
-	if v != "" {
-		p.entryKey = entryMemo{v}
-	}
-	return p
+	return p.with(func(x *policyMore) {
+		x.version, x.entryKey = v, nil
+		if v != "" {
+			x.entryKey = entryMemo{v}
+		}
+	})
 }

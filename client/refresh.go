@@ -22,8 +22,7 @@ import (
 // its hooks (OnSuccess) run as for any downstream call, and the forwarded
 // headers are those of the request that started it.
 func (p Policy) RefreshAhead(before, stale time.Duration) Policy {
-	p.refreshBefore, p.staleFor = max(before, 0), max(stale, 0)
-	return p
+	return p.with(func(x *policyMore) { x.refreshBefore, x.staleFor = max(before, 0), max(stale, 0) })
 }
 
 // Lock returns a copy of p under which the instances sharing an L2 make one
@@ -34,11 +33,11 @@ func (p Policy) RefreshAhead(before, stale time.Duration) Policy {
 // slow) each calls the downstream itself. It costs one Redis round trip per
 // cold miss. A wait <= 0 turns it off. It has no effect with [Policy.L1].
 func (p Policy) Lock(wait time.Duration) Policy {
-	p.lockWait = max(wait, 0)
-	return p
+	return p.with(func(x *policyMore) { x.lockWait = max(wait, 0) })
 }
 
 // beyond copies p's refresh and lease settings into opts.
 func (p Policy) beyond(opts *cache.LoadOptions) {
-	opts.RefreshBefore, opts.StaleFor, opts.LockWait = p.refreshBefore, p.staleFor, p.lockWait
+	x := p.more()
+	opts.RefreshBefore, opts.StaleFor, opts.LockWait = x.refreshBefore, x.staleFor, x.lockWait
 }

@@ -163,7 +163,7 @@ func (p *Method) loadCached(ctx context.Context, in *methodInfo, pol Policy, opt
 			return cache.Entry{}, err
 		}
 		own.Store(resp)
-		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.version))}
+		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.more().version))}
 		if ttl := pol.ttl(p, resp); ttl > 0 && resp.body != "" && storable(resp, pol) {
 			e.TTL, e.Tags = ttl, p.tags(in)
 		}
@@ -183,7 +183,7 @@ func (p *Method) loadCached(ctx context.Context, in *methodInfo, pol Policy, opt
 		var resp *Response
 		if tier == cache.TierL1 {
 			resp, err = decodeL1(v, pol)
-		} else if resp, err = decodeEntry(v.String(), pol.version); err == nil {
+		} else if resp, err = decodeEntry(v.String(), pol.more().version); err == nil {
 			resp.source = tier
 		}
 		if err == nil {
@@ -217,12 +217,12 @@ var plainEntry any = entryMemo{}
 // decodeL1 returns the Response of an L1 entry, decoded on the entry's first
 // hit and shared by every later one: a Response is read-only.
 func decodeL1(v cache.Value, pol Policy) (*Response, error) {
-	key := pol.entryKey
+	key := pol.more().entryKey
 	if key == nil {
 		key = plainEntry
 	}
 	r, err := v.Memo(key, func(s string) (any, error) {
-		resp, err := decodeEntry(s, pol.version)
+		resp, err := decodeEntry(s, pol.more().version)
 		if err != nil {
 			return nil, err
 		}
