@@ -169,10 +169,32 @@ func (r *retrier) backoff() retry.Backoff {
 
 // Send implements [Sender].
 func (r *retrier) Send(ctx context.Context) (*Response, error) {
+	// The first attempt needs none of the retry machinery (backoffs,
+	// closures): most sends succeed, or are cache hits.
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	resp, err := r.next.Send(ctx)
+	if err == nil {
+		return resp, nil
+	}
+	if ctx.Err() != nil || !r.o.ShouldRetry(err) {
+		if r.o.OnFail != nil {
+			r.o.OnFail(RetryEvent{Attempt: 1, Err: err})
+		}
+		return nil, err
+	}
+	return r.retry(ctx, err)
+}
+
+// retry makes the attempts after a first one that failed with first, a
+// retryable error.
+func (r *retrier) retry(ctx context.Context, first error) (*Response, error) {
 	var (
-		attempt int
-		last    error         // the error of the attempt that just failed
-		delay   time.Duration // the wait after it
+		attempt  = 1
+		last     = first       // the error of the attempt that just failed
+		delay    time.Duration // the wait after it
+		replayed bool
 	)
 	b := r.backoff()
 	// The wait also depends on the error (Retry-After), which go-retry's
@@ -195,12 +217,14 @@ func (r *retrier) Send(ctx context.Context) (*Response, error) {
 		return d, false
 	})
 	resp, err := retry.DoValue(ctx, wait, func(ctx context.Context) (*Response, error) {
-		attempt++
-		actx := ctx
-		if attempt > 1 {
-			actx = withRetry(ctx, RetryEvent{Attempt: attempt - 1, Delay: delay, Err: last})
+		if !replayed {
+			// go-retry calls first, then waits: hand it the first
+			// attempt's failure, so that its first wait comes next.
+			replayed = true
+			return nil, retry.RetryableError(first)
 		}
-		resp, err := r.next.Send(actx)
+		attempt++
+		resp, err := r.next.Send(withRetry(ctx, RetryEvent{Attempt: attempt - 1, Delay: delay, Err: last}))
 		if err == nil {
 			return resp, nil
 		}
