@@ -12,8 +12,10 @@ import (
 	chimw "github.com/go-chi/chi/v5/middleware"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alovago/alova/alovaotel"
@@ -25,7 +27,11 @@ import (
 // otelRoute is the example server's cached product route (chi, RequestID,
 // middleware.Client, a retried GET through L1 + L2), with the alovaotel hooks
 // wired when otl is not nil. Every request after the first is an L1 hit.
-func otelRoute(b *testing.B, base string, otl *alovaotel.Instrumentation) http.Handler {
+//
+// With server not nil, every request first gets a server span from it, as a
+// service's own tracing middleware (otelhttp's, or the example server's
+// -trace-stdout one) starts: the send spans of alovaotel are its children.
+func otelRoute(b *testing.B, base string, otl *alovaotel.Instrumentation, server trace.TracerProvider) http.Handler {
 	b.Helper()
 	mr := miniredis.RunT(b)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
@@ -48,6 +54,9 @@ func otelRoute(b *testing.B, base string, otl *alovaotel.Instrumentation) http.H
 	api := client.New(co)
 	retry := client.RetryOptions{Attempts: 4, Delay: 100 * time.Millisecond}
 	r := chi.NewRouter()
+	if server != nil {
+		r.Use(serverSpans(server.Tracer("bench")))
+	}
 	r.Use(chimw.RequestID, middleware.Client(api))
 	r.Get("/api/products/{id}", func(w http.ResponseWriter, r *http.Request) {
 		c := client.FromContext(r.Context())
@@ -62,11 +71,44 @@ func otelRoute(b *testing.B, base string, otl *alovaotel.Instrumentation) http.H
 	return r
 }
 
-// otelVariants are the instrumentation settings compared.
-func otelVariants(b *testing.B) []struct {
-	name string
-	otl  *alovaotel.Instrumentation
-} {
+// serverSpans is the example server's tracing middleware (its "traced"):
+// a server span per request, continuing the caller's Traceparent, named by
+// the route and carrying its status.
+func serverSpans(tracer trace.Tracer) func(http.Handler) http.Handler {
+	prop := propagation.TraceContext{}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
+			defer span.End()
+			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r.WithContext(ctx))
+			if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
+				span.SetName(r.Method + " " + rc.RoutePattern())
+				span.SetAttributes(semconv.HTTPRoute(rc.RoutePattern()))
+			}
+			span.SetAttributes(semconv.HTTPResponseStatusCode(ww.Status()))
+		})
+	}
+}
+
+// otelVariant is one instrumentation setting: otl is alovaotel's hooks (nil:
+// off), server the provider of the incoming requests' spans (nil: none).
+// "off" for a variant is the same route with otl nil and the same server.
+type otelVariant struct {
+	name   string
+	otl    *alovaotel.Instrumentation
+	server trace.TracerProvider
+}
+
+// otelVariants are the instrumentation settings compared. The first four
+// have no incoming-request span, so that every send span is a root span
+// sampled on its own; the "incoming-" ones trace the incoming requests in
+// both arms (sampled at 1%, or all of them, by a ParentBased sampler), as a
+// service with tracing middleware does, and add alovaotel's send spans in
+// the "on" arm.
+func otelVariants(b *testing.B) []otelVariant {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	// Spans exported (as JSON, to nowhere) by the batch processor, every
@@ -88,26 +130,30 @@ func otelVariants(b *testing.B) []struct {
 		}
 		return otl
 	}
-	return []struct {
-		name string
-		otl  *alovaotel.Instrumentation
-	}{
-		{"off", nil},
-		{"metrics", mk(alovaotel.Options{NoTraces: true})},
-		{"metrics+traces-1pct", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))})},
-		{"metrics+traces-all", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.AlwaysSample())})},
+	tp1 := tracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+	tpAll := tracer(sdktrace.ParentBased(sdktrace.AlwaysSample()))
+	return []otelVariant{
+		{"off", nil, nil},
+		{"metrics", mk(alovaotel.Options{NoTraces: true}), nil},
+		{"metrics+traces-1pct", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))}), nil},
+		{"metrics+traces-all", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.AlwaysSample())}), nil},
+		{"incoming-1pct-off", nil, tp1},
+		{"incoming-1pct-metrics+traces", mk(alovaotel.Options{TracerProvider: tp1}), tp1},
+		{"incoming-all-off", nil, tpAll},
+		{"incoming-all-metrics+traces", mk(alovaotel.Options{TracerProvider: tpAll}), tpAll},
 	}
 }
 
 // BenchmarkOtelCachedRoute serves the cached product route with
 // instrumentation off, with metrics only, with metrics and 1% of the sends
-// traced, and with every send traced: the bound is "on" within 10%
-// of "off".
+// traced, and with every send traced, then the same with the incoming
+// requests traced (their "-off" is the baseline of their "-metrics+traces"):
+// the bound is "on" within 10% of "off".
 func BenchmarkOtelCachedRoute(b *testing.B) {
 	srv := productServer(b)
 	for _, v := range otelVariants(b) {
 		b.Run(v.name, func(b *testing.B) {
-			h := otelRoute(b, srv.URL, v.otl)
+			h := otelRoute(b, srv.URL, v.otl, v.server)
 			req := productRequest()
 			req.URL.Path = "/api/products/42"
 			w := &discard{h: http.Header{}}
@@ -124,14 +170,18 @@ func BenchmarkOtelCachedRoute(b *testing.B) {
 // BenchmarkOtelCachedRoutePaired serves the route off and on in alternating
 // blocks of 256 requests and reports each one's ns/op and their ratio
 // (on/off), so that a machine whose load drifts during the run (other
-// processes on shared cores) slows both alike. ns/op is the pair's.
+// processes on shared cores) slows both alike. ns/op is the pair's. The
+// "off" route of a variant differs from its "on" one only in alovaotel: both
+// trace the incoming requests in the "incoming-" variants.
 func BenchmarkOtelCachedRoutePaired(b *testing.B) {
 	srv := productServer(b)
-	vs := otelVariants(b)
-	off := otelRoute(b, srv.URL, nil)
-	for _, v := range vs[1:] {
+	for _, v := range otelVariants(b) {
+		if v.otl == nil {
+			continue
+		}
 		b.Run(v.name, func(b *testing.B) {
-			on := otelRoute(b, srv.URL, v.otl)
+			off := otelRoute(b, srv.URL, nil, v.server)
+			on := otelRoute(b, srv.URL, v.otl, v.server)
 			req := productRequest()
 			req.URL.Path = "/api/products/42"
 			w := &discard{h: http.Header{}}
