@@ -43,8 +43,15 @@ func (in *Instrumentation) initClient() error {
 // StartSend is the [client.Options].StartSend hook: it counts retries
 // (alova.client.retries, alova.client.retry.delay) and, unless
 // [Options].NoTraces, starts a client span for the send, a child of the
-// span in ctx. A send the sampler leaves out costs the tracer's Start and
-// nothing more. See the package documentation for the span's attributes.
+// span in ctx.
+//
+// The span is started only inside a trace that is kept: when the span in
+// ctx records or is sampled (a local span, or a remote parent from an
+// incoming Traceparent header), or, with [Options].RootSpans, when ctx
+// holds no span at all. A send inside an unsampled request, or outside any
+// request, costs a context lookup and no allocation: the sampler is not
+// asked again for each send. See the package documentation for the span's
+// attributes and how the sampling is decided.
 func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
 	ev, retried := client.RetryFromContext(ctx)
 	if retried {
@@ -52,13 +59,14 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 		in.client.retries.Add(ctx, 1, method)
 		in.client.retryDelay.Record(ctx, ev.Delay.Seconds(), method)
 	}
-	if in.noTraces {
+	if in.noTraces || !in.traced(ctx) {
 		return ctx, nil
 	}
 	sctx, span := in.tracer.Start(ctx, m.Verb(), trace.WithSpanKind(trace.SpanKindClient))
 	if !span.IsRecording() {
-		// Sampled out: the send goes on with its own context (its
-		// children, if any, hang under the same parent) and costs no more.
+		// Sampled out (a sampler that overrides its parent's decision):
+		// the send goes on with its own context (its children, if any,
+		// hang under the same parent) and costs no more.
 		return ctx, nil
 	}
 	span.SetAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(safeURL(m.URL())))
@@ -82,6 +90,18 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 		}
 		span.End()
 	}
+}
+
+// traced reports whether a send in ctx gets a span: the span in ctx
+// records or is sampled, or there is none and RootSpans is set. It does
+// not allocate.
+func (in *Instrumentation) traced(ctx context.Context) bool {
+	parent := trace.SpanFromContext(ctx)
+	sc := parent.SpanContext()
+	if !sc.IsValid() {
+		return in.rootSpans
+	}
+	return sc.IsSampled() || parent.IsRecording()
 }
 
 // errorType names the kind of a send's error, with no URL in it.
