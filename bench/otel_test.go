@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,12 +104,13 @@ type otelVariant struct {
 	server trace.TracerProvider
 }
 
-// otelVariants are the instrumentation settings compared. The first four
-// have no incoming-request span, so that every send span is a root span
-// sampled on its own; the "incoming-" ones trace the incoming requests in
-// both arms (sampled at 1%, or all of them, by a ParentBased sampler), as a
-// service with tracing middleware does, and add alovaotel's send spans in
-// the "on" arm.
+// otelVariants are the instrumentation settings compared. The first five
+// have no incoming-request span: with traces on, a send then gets no span
+// ("nospan", the default), or, with RootSpans, a root span sampled on its
+// own, 1% or all of them. The "incoming-" ones trace the incoming requests
+// in both arms (sampled at 1%, or all of them, by a ParentBased sampler), as
+// a service with tracing middleware does, and add alovaotel's send spans,
+// children of the sampled requests' spans, in the "on" arm.
 func otelVariants(b *testing.B) []otelVariant {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
@@ -135,8 +138,9 @@ func otelVariants(b *testing.B) []otelVariant {
 	return []otelVariant{
 		{"off", nil, nil},
 		{"metrics", mk(alovaotel.Options{NoTraces: true}), nil},
-		{"metrics+traces-1pct", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))}), nil},
-		{"metrics+traces-all", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.AlwaysSample())}), nil},
+		{"metrics+traces-nospan", mk(alovaotel.Options{TracerProvider: tp1}), nil},
+		{"metrics+traces-1pct", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))), RootSpans: true}), nil},
+		{"metrics+traces-all", mk(alovaotel.Options{TracerProvider: tracer(sdktrace.AlwaysSample()), RootSpans: true}), nil},
 		{"incoming-1pct-off", nil, tp1},
 		{"incoming-1pct-metrics+traces", mk(alovaotel.Options{TracerProvider: tp1}), tp1},
 		{"incoming-all-off", nil, tpAll},
@@ -168,11 +172,21 @@ func BenchmarkOtelCachedRoute(b *testing.B) {
 }
 
 // BenchmarkOtelCachedRoutePaired serves the route off and on in alternating
-// blocks of 256 requests and reports each one's ns/op and their ratio
-// (on/off), so that a machine whose load drifts during the run (other
-// processes on shared cores) slows both alike. ns/op is the pair's. The
-// "off" route of a variant differs from its "on" one only in alovaotel: both
-// trace the incoming requests in the "incoming-" variants.
+// blocks of 256 requests (off first in one pair, on first in the next) and
+// reports each one's ns/op and their ratio (on/off), so that a machine
+// whose load drifts during the run (other processes on shared cores) slows
+// both alike. ns/op is the pair's. The "off" route of a variant differs
+// from its "on" one only in alovaotel: both trace the incoming requests in
+// the "incoming-" variants.
+//
+// Besides on/off (total wall time on over total off), it reports
+// on/off-med, the median of the pairs' ratios, which a pair that another
+// process preempted does not sway, and cpu-on/off, the ratio of the
+// process's CPU time (getrusage: every thread, the GC's and the span
+// exporter's included) spent in the on blocks over the off ones, which
+// time spent waiting for the CPU does not count. Work done in the
+// background (a batch export, a GC cycle) is charged to the block it ran
+// in, whichever arm caused it.
 func BenchmarkOtelCachedRoutePaired(b *testing.B) {
 	srv := productServer(b)
 	for _, v := range otelVariants(b) {
@@ -188,26 +202,49 @@ func BenchmarkOtelCachedRoutePaired(b *testing.B) {
 			off.ServeHTTP(w, req)
 			on.ServeHTTP(w, req)
 			const block = 256
-			var tOff, tOn time.Duration
+			run := func(h http.Handler) (wall, cpu time.Duration) {
+				c0, t0 := cpuTime(b), time.Now()
+				for range block {
+					h.ServeHTTP(w, req)
+				}
+				return time.Since(t0), cpuTime(b) - c0
+			}
+			var tOff, tOn, cOff, cOn time.Duration
+			var ratios []float64
 			var n int
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				start := time.Now()
-				for range block {
-					off.ServeHTTP(w, req)
+				var wOff, wOn, cpuOff, cpuOn time.Duration
+				if len(ratios)%2 == 0 {
+					wOff, cpuOff = run(off)
+					wOn, cpuOn = run(on)
+				} else {
+					wOn, cpuOn = run(on)
+					wOff, cpuOff = run(off)
 				}
-				mid := time.Now()
-				for range block {
-					on.ServeHTTP(w, req)
-				}
-				tOff += mid.Sub(start)
-				tOn += time.Since(mid)
+				tOff, tOn, cOff, cOn = tOff+wOff, tOn+wOn, cOff+cpuOff, cOn+cpuOn
+				ratios = append(ratios, float64(wOn)/float64(wOff))
 				n += block
 			}
 			b.ReportMetric(float64(tOff.Nanoseconds())/float64(n), "off-ns/op")
 			b.ReportMetric(float64(tOn.Nanoseconds())/float64(n), "on-ns/op")
 			b.ReportMetric(float64(tOn)/float64(tOff), "on/off")
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "on/off-med")
+			if cOff > 0 {
+				b.ReportMetric(float64(cOn)/float64(cOff), "cpu-on/off")
+			}
 		})
 	}
+}
+
+// cpuTime is the CPU time the process has used, user and system, on every
+// thread.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
