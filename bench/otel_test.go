@@ -172,7 +172,7 @@ func BenchmarkOtelCachedRoute(b *testing.B) {
 }
 
 // BenchmarkOtelCachedRoutePaired serves the route off and on in alternating
-// blocks of 256 requests (off first in one pair, on first in the next) and
+// blocks of 32 requests (off first in one pair, on first in the next) and
 // reports each one's ns/op and their ratio (on/off), so that a machine
 // whose load drifts during the run (other processes on shared cores) slows
 // both alike. ns/op is the pair's. The "off" route of a variant differs
@@ -181,7 +181,10 @@ func BenchmarkOtelCachedRoute(b *testing.B) {
 //
 // Besides on/off (total wall time on over total off), it reports
 // on/off-med, the median of the pairs' ratios, which a pair that another
-// process preempted does not sway, and cpu-on/off, the ratio of the
+// process preempted does not sway (blocks are short, under a millisecond,
+// so that most pairs run between preemptions; the median leaves out rare
+// costs, such as the 1 request in 100 that a 1% sampler keeps), and
+// cpu-on/off, the ratio of the
 // process's CPU time (getrusage: every thread, the GC's and the span
 // exporter's included) spent in the on blocks over the off ones, which
 // time spent waiting for the CPU does not count. Work done in the
@@ -201,7 +204,7 @@ func BenchmarkOtelCachedRoutePaired(b *testing.B) {
 			w := &discard{h: http.Header{}}
 			off.ServeHTTP(w, req)
 			on.ServeHTTP(w, req)
-			const block = 256
+			const block = 32
 			run := func(h http.Handler) (wall, cpu time.Duration) {
 				c0, t0 := cpuTime(b), time.Now()
 				for range block {
