@@ -22,8 +22,8 @@ type Options struct {
 	// NoTraces turns the send spans off: [Instrumentation.StartSend] then
 	// only counts retries, and a send costs it one context lookup. Default
 	// false: a send gets a span when its context holds a sampled or
-	// recording span (see RootSpans for the others), and otherwise costs
-	// one more context lookup.
+	// recording span (or no span, with RootSpans), and any other send
+	// costs one more context lookup.
 	NoTraces bool
 	// RootSpans starts a span, a root one, for a send whose context holds
 	// no span at all (a background job's, or a service that does not trace

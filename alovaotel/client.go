@@ -45,13 +45,13 @@ func (in *Instrumentation) initClient() error {
 // [Options].NoTraces, starts a client span for the send, a child of the
 // span in ctx.
 //
-// The span is started only inside a trace that is kept: when the span in
-// ctx records or is sampled (a local span, or a remote parent from an
-// incoming Traceparent header), or, with [Options].RootSpans, when ctx
-// holds no span at all. A send inside an unsampled request, or outside any
-// request, costs a context lookup and no allocation: the sampler is not
-// asked again for each send. See the package documentation for the span's
-// attributes and how the sampling is decided.
+// The span is started only where it can be kept: when the span in ctx
+// records or is sampled (a local span, or a remote parent from an incoming
+// Traceparent header), or, with [Options].RootSpans, when ctx holds no span
+// at all. Any other send (inside an unsampled request, or, without
+// RootSpans, outside any span) costs a context lookup and no allocation:
+// the sampler is not asked again for each send. See the package
+// documentation for the span's attributes and how the sampling is decided.
 func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
 	ev, retried := client.RetryFromContext(ctx)
 	if retried {
@@ -64,8 +64,8 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 	}
 	sctx, span := in.tracer.Start(ctx, m.Verb(), trace.WithSpanKind(trace.SpanKindClient))
 	if !span.IsRecording() {
-		// Sampled out (a sampler that overrides its parent's decision):
-		// the send goes on with its own context (its children, if any,
+		// Sampled out (a root span, with RootSpans, or a sampler that
+		// does not follow its parent's decision): the send goes on with its own context (its children, if any,
 		// hang under the same parent) and costs no more.
 		return ctx, nil
 	}
