@@ -84,7 +84,7 @@
 //     A job that starts a span of its own gets its sends traced under it
 //     without RootSpans.
 //
-// On a cached route (an L1 hit in about 10 µs) whose incoming requests are
+// On a cached route (answered from L1) whose incoming requests are
 // traced at 1%, the send spans add about 2%, as metrics alone add about 1%;
 // a send span kept for every request adds about a third, most of it
 // building and exporting the span. The module's bench/OTEL.md has the
