@@ -62,28 +62,37 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 	if in.noTraces || !in.traced(ctx) {
 		return ctx, nil
 	}
-	sctx, span := in.tracer.Start(ctx, m.Verb(), trace.WithSpanKind(trace.SpanKindClient))
+	sctx, span := in.tracer.Start(ctx, m.Verb(), clientSpan...)
 	if !span.IsRecording() {
-		// Sampled out (a root span, with RootSpans, or a sampler that
-		// does not follow its parent's decision): the send goes on with its own context (its children, if any,
-		// hang under the same parent) and costs no more.
+		// Sampled out (a root span, with RootSpans, or a sampler that does
+		// not follow its parent's decision): the send goes on with its own
+		// context (its children, if any, hang under the same parent) and
+		// costs no more.
 		return ctx, nil
 	}
-	span.SetAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(safeURL(m.URL())))
-	if retried {
-		span.SetAttributes(semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
-	}
+	// The attributes are set once, when the send ends: each SetAttributes
+	// call costs the SDK an allocation or two.
+	url := safeURL(m.URL())
 	return sctx, func(resp *client.Response, err error) {
-		if resp != nil {
-			span.SetAttributes(SendTierKey.String(resp.Source.String()), semconv.HTTPResponseStatusCode(resp.StatusCode))
+		attrs := make([]attribute.KeyValue, 0, 8)
+		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(url))
+		if retried {
+			attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
 		}
+		if resp != nil {
+			attrs = append(attrs, SendTierKey.String(resp.Source.String()), semconv.HTTPResponseStatusCode(resp.StatusCode))
+		}
+		var kind string
 		if err != nil {
-			kind := errorType(err)
+			kind = errorType(err)
 			var he *client.HTTPError
 			if errors.As(err, &he) {
-				span.SetAttributes(semconv.HTTPResponseStatusCode(he.StatusCode))
+				attrs = append(attrs, semconv.HTTPResponseStatusCode(he.StatusCode))
 			}
-			span.SetAttributes(semconv.ErrorTypeKey.String(kind))
+			attrs = append(attrs, semconv.ErrorTypeKey.String(kind))
+		}
+		span.SetAttributes(attrs...)
+		if err != nil {
 			// The description is the error's kind: the message may hold the
 			// URL's query.
 			span.SetStatus(codes.Error, kind)
@@ -91,6 +100,10 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 		span.End()
 	}
 }
+
+// clientSpan is the start option of every send span, built once: building
+// it per send allocates.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // traced reports whether a send in ctx gets a span: the span in ctx
 // records or is sampled, or there is none and RootSpans is set. It does

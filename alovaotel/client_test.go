@@ -197,3 +197,22 @@ func TestUnsampledSendDoesNotAllocate(t *testing.T) {
 		t.Errorf("a cached send in an unsampled request allocates %v times with StartSend, %v without", with, without)
 	}
 }
+
+// BenchmarkKeptSendSpan: StartSend and its end for a send whose span is
+// kept (the incoming request is sampled), exporting nothing.
+func BenchmarkKeptSendSpan(b *testing.B) {
+	tp := sdktrace.NewTracerProvider()
+	otl, err := alovaotel.New(alovaotel.Options{MeterProvider: sdkmetric.NewMeterProvider(), TracerProvider: tp})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, span := tp.Tracer("server").Start(context.Background(), "GET /api/products/{id}")
+	defer span.End()
+	m := client.New(client.Options{BaseURL: "http://api.example"}).Get("/products/42")
+	resp := &client.Response{StatusCode: http.StatusOK, Source: cache.TierL1}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, end := otl.StartSend(ctx, m)
+		end(resp, nil)
+	}
+}
