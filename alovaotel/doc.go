@@ -70,7 +70,7 @@
 //     server span, or a remote parent extracted from a Traceparent header
 //     with its sampled flag set): a send span is started as its child, and
 //     the tracer provider's sampler has the last word (a ParentBased one
-//     keeps it);
+//     keeps the children of a sampled parent);
 //   - that span is neither (an unsampled request): no send span. The send
 //     costs a context lookup and no allocation, where asking the SDK would
 //     cost its Start (IDs, the sampler, a context) only to drop the span.
