@@ -20,19 +20,28 @@ type Options struct {
 	// otel.GetTracerProvider() at the time New is called.
 	TracerProvider trace.TracerProvider
 	// NoTraces turns the send spans off: [Instrumentation.StartSend] then
-	// only counts retries, and a send costs it one context lookup. Use it
-	// when traces are not exported (a no-op tracer still costs a context
-	// per send). Default false.
+	// only counts retries, and a send costs it one context lookup. Default
+	// false: a send gets a span when its context holds a sampled or
+	// recording span (or no span, with RootSpans), and any other send
+	// costs one more context lookup.
 	NoTraces bool
+	// RootSpans starts a span, a root one, for a send whose context holds
+	// no span at all (a background job's, or a service that does not trace
+	// its incoming requests), and lets the tracer provider's sampler decide
+	// whether to keep it. It costs the tracer's Start on every such send,
+	// kept or not (about 4 allocations with the SDK), so prefer starting a
+	// span for the job itself. Default false: such sends get no span.
+	RootSpans bool
 }
 
 // Instrumentation holds the instruments and the tracer, and hands out the
 // hooks of the core packages (see the package documentation). Create one per
 // process and share it: it is safe for concurrent use.
 type Instrumentation struct {
-	meter    metric.Meter
-	tracer   trace.Tracer
-	noTraces bool
+	meter     metric.Meter
+	tracer    trace.Tracer
+	noTraces  bool
+	rootSpans bool
 
 	cache   cacheInstruments
 	client  clientInstruments
@@ -51,7 +60,7 @@ func New(opts Options) (*Instrumentation, error) {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	in := &Instrumentation{meter: mp.Meter(ScopeName), tracer: tp.Tracer(ScopeName), noTraces: opts.NoTraces}
+	in := &Instrumentation{meter: mp.Meter(ScopeName), tracer: tp.Tracer(ScopeName), noTraces: opts.NoTraces, rootSpans: opts.RootSpans}
 	for _, f := range []func() error{in.initCache, in.initClient, in.initLimit, in.initCaptcha, in.initLock} {
 		if err := f(); err != nil {
 			return nil, err

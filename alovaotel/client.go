@@ -43,8 +43,15 @@ func (in *Instrumentation) initClient() error {
 // StartSend is the [client.Options].StartSend hook: it counts retries
 // (alova.client.retries, alova.client.retry.delay) and, unless
 // [Options].NoTraces, starts a client span for the send, a child of the
-// span in ctx. A send the sampler leaves out costs the tracer's Start and
-// nothing more. See the package documentation for the span's attributes.
+// span in ctx.
+//
+// The span is started only where it can be kept: when the span in ctx
+// records or is sampled (a local span, or a remote parent from an incoming
+// Traceparent header), or, with [Options].RootSpans, when ctx holds no span
+// at all. Any other send (inside an unsampled request, or, without
+// RootSpans, outside any span) costs a context lookup and no allocation:
+// the sampler is not asked again for each send. See the package
+// documentation for the span's attributes and how the sampling is decided.
 func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
 	ev, retried := client.RetryFromContext(ctx)
 	if retried {
@@ -52,36 +59,62 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 		in.client.retries.Add(ctx, 1, method)
 		in.client.retryDelay.Record(ctx, ev.Delay.Seconds(), method)
 	}
-	if in.noTraces {
+	if in.noTraces || !in.traced(ctx) {
 		return ctx, nil
 	}
-	sctx, span := in.tracer.Start(ctx, m.Verb(), trace.WithSpanKind(trace.SpanKindClient))
+	sctx, span := in.tracer.Start(ctx, m.Verb(), clientSpan...)
 	if !span.IsRecording() {
-		// Sampled out: the send goes on with its own context (its
-		// children, if any, hang under the same parent) and costs no more.
+		// Sampled out (a root span, with RootSpans, or a sampler that does
+		// not follow its parent's decision): the send goes on with its own
+		// context (its children, if any, hang under the same parent) and
+		// costs no more.
 		return ctx, nil
 	}
-	span.SetAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(safeURL(m.URL())))
-	if retried {
-		span.SetAttributes(semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
-	}
+	// The attributes are set once, when the send ends: each SetAttributes
+	// call costs the SDK an allocation or two.
+	url := safeURL(m.URL())
 	return sctx, func(resp *client.Response, err error) {
-		if resp != nil {
-			span.SetAttributes(SendTierKey.String(resp.Source().String()), semconv.HTTPResponseStatusCode(resp.StatusCode()))
+		attrs := make([]attribute.KeyValue, 0, 8)
+		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(url))
+		if retried {
+			attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
 		}
+		if resp != nil {
+			attrs = append(attrs, SendTierKey.String(resp.Source().String()), semconv.HTTPResponseStatusCode(resp.StatusCode()))
+		}
+		var kind string
 		if err != nil {
-			kind := errorType(err)
+			kind = errorType(err)
 			var he *client.HTTPError
 			if errors.As(err, &he) {
-				span.SetAttributes(semconv.HTTPResponseStatusCode(he.StatusCode))
+				attrs = append(attrs, semconv.HTTPResponseStatusCode(he.StatusCode))
 			}
-			span.SetAttributes(semconv.ErrorTypeKey.String(kind))
+			attrs = append(attrs, semconv.ErrorTypeKey.String(kind))
+		}
+		span.SetAttributes(attrs...)
+		if err != nil {
 			// The description is the error's kind: the message may hold the
 			// URL's query.
 			span.SetStatus(codes.Error, kind)
 		}
 		span.End()
 	}
+}
+
+// clientSpan is the start option of every send span, built once: building
+// it per send allocates.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+
+// traced reports whether a send in ctx gets a span: the span in ctx
+// records or is sampled, or there is none and RootSpans is set. It does
+// not allocate.
+func (in *Instrumentation) traced(ctx context.Context) bool {
+	parent := trace.SpanFromContext(ctx)
+	sc := parent.SpanContext()
+	if !sc.IsValid() {
+		return in.rootSpans
+	}
+	return sc.IsSampled() || parent.IsRecording()
 }
 
 // errorType names the kind of a send's error, with no URL in it.

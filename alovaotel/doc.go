@@ -58,4 +58,35 @@
 // http.request.resend_count and alova.retry.delay_ms: each attempt is a
 // span of its own, as OpenTelemetry's HTTP conventions ask. The
 // Traceparent header forwarded downstream stays the incoming one.
+//
+// # Sampling
+//
+// Whether a request is traced is decided once, when its server span is
+// started (by otelhttp, or any tracing middleware, with a sampler such as
+// the SDK's default ParentBased one), and the send spans follow that
+// decision:
+//
+//   - the span in the send's context is sampled or recording (a local
+//     server span, or a remote parent extracted from a Traceparent header
+//     with its sampled flag set): a send span is started as its child, and
+//     the tracer provider's sampler has the last word (a ParentBased one
+//     keeps the children of a sampled parent);
+//   - that span is neither (an unsampled request): no send span. The send
+//     costs a context lookup and no allocation, where asking the SDK would
+//     cost its Start (IDs, the sampler, a context) only to drop the span.
+//     A sampler that keeps children of unsampled parents (ParentBased with
+//     WithLocalParentNotSampled or WithRemoteParentNotSampled set to sample,
+//     or one that is not ParentBased) is not asked for these sends;
+//   - the context holds no span (a background job, or a service that does
+//     not trace its incoming requests): no send span, unless
+//     [Options].RootSpans, which starts a root span per send for the
+//     sampler to keep or drop, at the cost of the SDK's Start on every send.
+//     A job that starts a span of its own gets its sends traced under it
+//     without RootSpans.
+//
+// On a cached route (answered from L1) whose incoming requests are
+// traced at 1%, the send spans add about 2%, as metrics alone add about 1%;
+// a send span kept for every request adds about a third, most of it
+// building and exporting the span. The module's bench/OTEL.md has the
+// figures.
 package alovaotel

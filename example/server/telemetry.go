@@ -54,6 +54,9 @@ func newTelemetry(traceStdout bool) (*telemetry, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The SDK's default sampler, ParentBased(AlwaysSample): every
+		// request is traced unless the caller's Traceparent says it is not.
+		// The send spans follow the decision made for the server span.
 		t.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(out))
 		tp = t.tp
 	}
@@ -66,7 +69,8 @@ func newTelemetry(traceStdout bool) (*telemetry, error) {
 
 // traced returns the middleware that starts the server span of each request,
 // continuing the caller's trace (its Traceparent header): the spans of the
-// downstream sends are its children. Without -trace-stdout it is a no-op.
+// downstream sends are its children, started by alovaotel only when it is
+// sampled. Without -trace-stdout it is a no-op.
 func (t *telemetry) traced(next http.Handler) http.Handler {
 	if t == nil || t.tp == nil {
 		return next

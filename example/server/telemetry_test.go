@@ -2,11 +2,19 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/alovago/alova/alovaotel"
 )
 
 // scrape reads srv's /metrics (as the operator, from loopback) and returns
@@ -108,5 +116,97 @@ func TestTelemetryOff(t *testing.T) {
 	_, srv := newTestApp(t, testConfig(t, "-telemetry=false"))
 	if st, _, _ := call(t, srv, "GET", "/metrics", "", ""); st != http.StatusNotFound {
 		t.Errorf("GET /metrics with -telemetry=false = %d, want 404", st)
+	}
+}
+
+// TestTraceSpanPerSend: with -trace-stdout, a product read gets a server
+// span and a client span per downstream send under it (in the caller's
+// trace when it sends a sampled Traceparent), with the tier that answered;
+// a caller's unsampled Traceparent gets no span at all.
+func TestTraceSpanPerSend(t *testing.T) {
+	t.Parallel()
+	a, srv := newTestApp(t, testConfig(t, "-trace-stdout"))
+	rec := tracetest.NewSpanRecorder()
+	a.telemetry.tp.RegisterSpanProcessor(rec)
+
+	read := func(id, traceparent string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/products/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if traceparent != "" {
+			req.Header.Set("Traceparent", traceparent)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /api/products/%s = %d, want 200", id, resp.StatusCode)
+		}
+	}
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, tc := range []struct {
+		name, traceparent string
+		tiers             []string // of the send spans, in order; nil: no span at all
+	}{
+		{"no Traceparent", "", []string{"MISS", "L1"}},
+		{"sampled Traceparent", "00-" + traceID + "-00f067aa0ba902b7-01", []string{"MISS", "L1"}},
+		{"unsampled Traceparent", "00-" + traceID + "-00f067aa0ba902b7-00", nil},
+	} {
+		// Not parallel: the subtests share the recorder.
+		t.Run(tc.name, func(t *testing.T) {
+			id := uniqueID()
+			before := len(rec.Ended())
+			read(id, tc.traceparent)
+			read(id, tc.traceparent)
+			spans := rec.Ended()[before:]
+			if tc.tiers == nil {
+				if len(spans) != 0 {
+					t.Fatalf("%d spans, want none (first: %q)", len(spans), spans[0].Name())
+				}
+				return
+			}
+			var servers []sdktrace.ReadOnlySpan
+			var tiers []string
+			for _, s := range spans {
+				switch s.SpanKind() {
+				case trace.SpanKindServer:
+					servers = append(servers, s)
+					if tc.traceparent != "" && s.SpanContext().TraceID().String() != traceID {
+						t.Errorf("server span in trace %v, want the caller's %s", s.SpanContext().TraceID(), traceID)
+					}
+				case trace.SpanKindClient:
+					// A client span ends before its server span: its parent
+					// is the next server span ended.
+					tiers = append(tiers, "")
+					for _, a := range s.Attributes() {
+						if a.Key == alovaotel.SendTierKey {
+							tiers[len(tiers)-1] = a.Value.AsString()
+						}
+					}
+				}
+			}
+			if len(servers) != 2 || !slices.Equal(tiers, tc.tiers) {
+				t.Fatalf("%d server spans, send tiers %q; want 2 and %q", len(servers), tiers, tc.tiers)
+			}
+			si := 0
+			for _, s := range spans {
+				switch s.SpanKind() {
+				case trace.SpanKindServer:
+					if s.Name() != "GET /api/products/{id}" {
+						t.Errorf("server span name %q, want %q", s.Name(), "GET /api/products/{id}")
+					}
+					si++
+				case trace.SpanKindClient:
+					if want := servers[si].SpanContext(); s.Parent().SpanID() != want.SpanID() || s.SpanContext().TraceID() != want.TraceID() {
+						t.Errorf("send span under %v in trace %v, want under the server span %v", s.Parent().SpanID(), s.SpanContext().TraceID(), want.SpanID())
+					}
+				}
+			}
+		})
 	}
 }
