@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -78,13 +77,16 @@ func appendPart(b []byte, s string) []byte {
 	return append(appendLen(b, len(s)), s...)
 }
 
-// keyTable remembers the derived keys of recent plain requests, those with
-// no header set on the method, no body and no value in a forwarded header
-// that joins the key: for one client their key depends on the verb and the
-// URL alone, and a look-up here costs a fraction of the hash. It is
-// direct-mapped (a URL that lands on a taken slot replaces what was there),
-// so it stays the same size whatever the traffic; a look-up compares the
-// whole verb and URL, so a hostile URL can only evict, never alias.
+// keyTable remembers, for the recent URLs a client sent to, the URL as a
+// string and the key of a plain request to it (no header set on the method,
+// no body, no value in a forwarded header that joins the key): for one
+// client that key depends on the verb and the URL alone. A look-up costs a
+// fraction of building the string and hashing, and the strings it hands out
+// are its own, so what keeps them (the cache, net/http's connection pool)
+// keeps nothing else alive. It is direct-mapped (a URL that lands on a taken
+// slot replaces what was there), so it stays the same size whatever the
+// traffic; a look-up compares the whole verb and URL, so a hostile URL can
+// only evict, never alias.
 type keyTable struct {
 	seed  maphash.Seed
 	slots [keySlots]atomic.Pointer[keySlot]
@@ -94,26 +96,24 @@ const keySlots = 4096
 
 type keySlot struct {
 	verb, url string
-	key       [32]byte
+	key       string // of a plain request
 }
 
 func newKeyTable() *keyTable { return &keyTable{seed: maphash.MakeSeed()} }
 
-// deriveKey writes into out the key of a request to url with the method's
-// headers h and body, and the forwarded headers fwd, for a client whose
-// forwarded headers named in keyed join the key.
-func (t *keyTable) deriveKey(out *[32]byte, verb, url string, h http.Header, body []byte, keyed []string, fwd http.Header) {
-	if len(h) > 0 || len(body) > 0 || anyValue(fwd, keyed) {
-		hashKeyInto(out, verb, url, h, body, keyed, fwd)
-		return
+// lookup returns url as a string and the key of a plain request with verb to
+// it, for a client whose forwarded headers named in keyed join the key.
+func (t *keyTable) lookup(verb string, url []byte, keyed []string) (string, string) {
+	slot := &t.slots[maphash.Bytes(t.seed, url)%keySlots]
+	if e := slot.Load(); e != nil && e.url == string(url) && e.verb == verb {
+		return e.url, e.key
 	}
-	slot := &t.slots[maphash.String(t.seed, url)%keySlots]
-	if e := slot.Load(); e != nil && e.url == url && e.verb == verb {
-		*out = e.key
-		return
-	}
-	hashKeyInto(out, verb, url, nil, nil, keyed, nil)
-	slot.Store(&keySlot{verb: verb, url: strings.Clone(url), key: *out})
+	e := &keySlot{verb: verb, url: string(url)}
+	var key [32]byte
+	hashKeyInto(&key, verb, e.url, nil, nil, keyed, nil)
+	e.key = string(key[:])
+	slot.Store(e)
+	return e.url, e.key
 }
 
 // anyValue reports whether h has a value for any of the names.

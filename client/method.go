@@ -54,10 +54,9 @@ type Method struct {
 
 // methodInfo is what Send derives from a method, computed once.
 type methodInfo struct {
-	url     string    // full URL with sorted params
-	key     string    // cache key
-	derived [32]byte  // the bytes of a derived key, which key points at
-	urlBuf  [128]byte // the bytes of a URL that fits, which url points at
+	url     string   // full URL with sorted params
+	key     string   // cache key
+	derived [32]byte // the bytes of a key derived for this method alone
 }
 
 // Target is something [Client.Invalidate] can drop from the cache: a
@@ -308,34 +307,41 @@ func (m *Method) URL() string { return m.info().url }
 // [Options.ForwardHeaders]; tracing headers never count) and the body.
 func (m *Method) Key() string { return m.info().key }
 
-// info computes (once) the derived URL and key.
+// info computes (once) the derived URL and key. The URL is built on the
+// stack; the client's key table hands out the URL and, for a plain request,
+// the key, as strings it keeps (see keyTable): a method sent again and again
+// with the same URL, as a handler builds one per request, costs no URL
+// allocation and no hash.
 func (m *Method) info() *methodInfo {
 	if in := m.memo.Load(); in != nil {
 		return in
 	}
-	// One allocation holds the URL (when it fits) and the key: strings
-	// that outlive the method (in the cache, in net/http's connection
-	// pool) keep this alive, and nothing bigger.
-	in := new(methodInfo)
-	in.url, in.key = m.fullURL(&in.urlBuf), m.key
+	var buf [256]byte
+	verb := m.verb
+	if m.transform != nil {
+		verb += transformedVerb
+	}
+	s := m.c.s
+	in := &methodInfo{key: m.key}
+	var plainKey string
+	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed)
 	if in.key == "" {
-		// The key's bytes live in the methodInfo and never change after
-		// this: one allocation less per method.
-		verb := m.verb
-		if m.transform != nil {
-			verb += transformedVerb
+		if len(m.header) > 0 || len(m.body) > 0 || anyValue(m.c.fwd, s.keyed) {
+			// The key's bytes live in the methodInfo and never change
+			// after this.
+			hashKeyInto(&in.derived, verb, in.url, m.header, m.body, s.keyed, m.c.fwd)
+			in.key = unsafe.String(&in.derived[0], len(in.derived))
+		} else {
+			in.key = plainKey
 		}
-		m.c.s.keys.deriveKey(&in.derived, verb, in.url, m.header, m.body, m.c.s.keyed, m.c.fwd)
-		in.key = unsafe.String(&in.derived[0], len(in.derived))
 	}
 	m.memo.Store(in)
 	return in
 }
 
-// fullURL joins the base URL, the path and the sorted params, in buf when
-// they fit (the string then points into buf, which must never change after),
-// otherwise in one allocation.
-func (m *Method) fullURL(buf *[128]byte) string {
+// appendURL appends the full URL to b: the base URL joined to the path,
+// then the sorted params.
+func (m *Method) appendURL(b []byte) []byte {
 	base := m.c.s.base
 	if m.hasBase {
 		base = m.base
@@ -343,10 +349,10 @@ func (m *Method) fullURL(buf *[128]byte) string {
 	if isAbsolute(m.path) {
 		base = ""
 	}
-	if len(m.params) == 0 && (base == "" || m.path == "") {
-		return base + m.path // one of them: no copy
+	b = appendURL(b, base, m.path)
+	if len(m.params) == 0 {
+		return b
 	}
-	b := appendURL(buf[:0], base, m.path)
 	// alova joins the params with '&' when the URL, base included, already
 	// has a query.
 	sep := byte('?')
@@ -360,9 +366,7 @@ func (m *Method) fullURL(buf *[128]byte) string {
 		b = appendQueryEscape(b, p.value)
 		sep = '&'
 	}
-	// b is buf, or (too long for it) a slice append allocated that
-	// nothing else holds.
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return b
 }
 
 func joinURL(base, path string) string {
