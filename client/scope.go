@@ -18,9 +18,13 @@ type holderKey struct{}
 // as a value. Handing the scope to r.WithContext puts the client in the
 // request's context at no extra cost: [Bind] makes 2 allocations (the scope
 // and the request copy) where a scoped client stored with context.WithValue
-// makes 3 (BenchmarkBind in bind_bench_test.go measures both).
+// makes 3 (BenchmarkBind in bench_test.go measures both).
 type scope struct {
 	Client
+	// idFrom, when not nil, finds in the request's context the id a
+	// middleware generated (see [BindFunc]). It keeps the scope at 64
+	// bytes, the size class of the Client alone.
+	idFrom func(context.Context) string
 }
 
 var _ context.Context = (*scope)(nil)
@@ -72,7 +76,7 @@ func (c *Client) WithRequest(r *http.Request) *Client {
 }
 
 func (c *Client) scoped(r *http.Request, requestID string) *scope {
-	s := &scope{Client{s: c.s, ctx: r.Context(), fwd: r.Header, reqID: requestID}}
+	s := &scope{Client: Client{s: c.s, ctx: r.Context(), fwd: r.Header, reqID: requestID}}
 	s.holder = s
 	return s
 }
@@ -92,6 +96,24 @@ func (c *Client) scoped(r *http.Request, requestID string) *scope {
 // [middleware.Client]: https://pkg.go.dev/github.com/alovago/alova/middleware#Client
 func Bind(r *http.Request, c *Client, requestID string) *http.Request {
 	return r.WithContext(c.scoped(r, requestID))
+}
+
+// BindFunc is [Bind] for a middleware that keeps the request id it generated
+// in the request's context, such as chi's RequestID:
+//
+//	next.ServeHTTP(w, client.BindFunc(r, api, chimw.GetReqID))
+//
+// requestID is not called by BindFunc: a send through the scoped client calls
+// it with r's context when it forwards X-Request-Id and the incoming request
+// has no X-Request-Id header, and forwards what it returns unless that is
+// empty. A request whose handlers send nothing never looks the id up (a walk
+// up the context's chain of parents). requestID must be safe for concurrent
+// use; it may be nil. BindFunc costs the same two allocations as Bind, and
+// none for requestID when it is a plain function rather than a closure.
+func BindFunc(r *http.Request, c *Client, requestID func(context.Context) string) *http.Request {
+	s := c.scoped(r, "")
+	s.idFrom = requestID
+	return r.WithContext(s)
 }
 
 // NewContext returns a context derived from ctx that carries c, for
@@ -157,8 +179,23 @@ func (c *Client) forwardTo(h http.Header, names []string) {
 		}
 		if vs := c.fwd[name]; len(vs) > 0 {
 			h[name] = vs
-		} else if name == "X-Request-Id" && c.reqID != "" {
-			h[name] = []string{c.reqID}
+		} else if name == "X-Request-Id" {
+			if id := c.generatedID(); id != "" {
+				h[name] = []string{id}
+			}
 		}
 	}
+}
+
+// generatedID returns the request id a middleware generated for the
+// incoming request: the one given to [Bind], or the one [BindFunc]'s
+// function finds in the request's context; "" when there is none.
+func (c *Client) generatedID() string {
+	if c.reqID != "" {
+		return c.reqID
+	}
+	if c.holder != nil && c.holder.idFrom != nil {
+		return c.holder.idFrom(c.ctx)
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,101 @@ func TestScopedForwardsHeaders(t *testing.T) {
 			t.Error("a client that is not request-scoped forwarded headers")
 		}
 	})
+}
+
+// genIDKey is where the tests' middleware keeps the id it generated.
+type genIDKey struct{}
+
+func genID(ctx context.Context) string {
+	id, _ := ctx.Value(genIDKey{}).(string)
+	return id
+}
+
+func TestBindFuncForwardsGeneratedID(t *testing.T) {
+	t.Parallel()
+	d := newDownstream(t, nil)
+	api := client.New(client.Options{BaseURL: d.URL})
+	tests := []struct {
+		name     string
+		incoming string                       // the incoming X-Request-Id, "" for none
+		inCtx    string                       // the id in the request's context, "" for none
+		idFrom   func(context.Context) string // BindFunc's function
+		method   func(c *client.Client) *client.Method
+		want     string
+	}{
+		{"generated id", "", "gen-1", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, "gen-1"},
+		{"incoming header wins", "req-1", "gen-1", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, "req-1"},
+		{"method header wins", "", "gen-1", genID,
+			func(c *client.Client) *client.Method { return c.Get("/x").Header("X-Request-Id", "mine") }, "mine"},
+		{"no id in the context", "", "", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, ""},
+		{"nil function", "", "gen-1", nil, func(c *client.Client) *client.Method { return c.Get("/x") }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			if tc.inCtx != "" {
+				ctx = context.WithValue(ctx, genIDKey{}, tc.inCtx)
+			}
+			in := httptest.NewRequestWithContext(ctx, http.MethodGet, "/in", nil)
+			if tc.incoming != "" {
+				in.Header.Set("X-Request-Id", tc.incoming)
+			}
+			r := client.BindFunc(in, api, tc.idFrom)
+			if _, err := tc.method(client.FromContext(r.Context())).Share(false).Force(true).Send(r.Context()); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := d.lastRequest()
+			if v := got.Header.Get("X-Request-Id"); v != tc.want {
+				t.Errorf("downstream X-Request-Id = %q, want %q", v, tc.want)
+			}
+		})
+	}
+}
+
+// BindFunc looks the id up only when a send forwards it, so a request whose
+// handlers send nothing pays nothing for it; a scoped client derived from
+// the bound one (WithRequest of another request) does not inherit it.
+func TestBindFuncLooksUpLazily(t *testing.T) {
+	t.Parallel()
+	d := newDownstream(t, nil)
+	var calls atomic.Int32
+	idFrom := func(ctx context.Context) string {
+		calls.Add(1)
+		return genID(ctx)
+	}
+	ctx := context.WithValue(testCtx(t), genIDKey{}, "gen-1")
+	in := httptest.NewRequestWithContext(ctx, http.MethodGet, "/in", nil)
+
+	r := client.BindFunc(in, client.New(client.Options{BaseURL: d.URL}), idFrom)
+	c := client.FromContext(r.Context())
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("BindFunc and FromContext called the id function %d times, want 0", n)
+	}
+	if _, err := c.Get("/x").Send(r.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("one send called the id function %d times, want 1", n)
+	}
+
+	other := c.WithRequest(httptest.NewRequestWithContext(ctx, http.MethodGet, "/other", nil))
+	if _, err := other.Get("/y").Send(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.lastRequest(); got.Header.Get("X-Request-Id") != "" {
+		t.Errorf("a client scoped to another request forwarded %q", got.Header.Get("X-Request-Id"))
+	}
+
+	// No forwarded X-Request-Id: the function is never asked.
+	calls.Store(0)
+	quiet := client.New(client.Options{BaseURL: d.URL, ForwardHeaders: []string{"Traceparent"}})
+	r = client.BindFunc(in, quiet, idFrom)
+	if _, err := client.FromContext(r.Context()).Get("/z").Send(r.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("a client that does not forward X-Request-Id called the id function %d times", n)
+	}
 }
 
 func TestScopedCancelledWithRequest(t *testing.T) {
@@ -204,6 +300,7 @@ func TestScopedAllocations(t *testing.T) {
 		{"WithRequest", 1, func() { _ = api.WithRequest(r) }},
 		{"NewContext(r.Context(), c.WithRequest(r))", 2, func() { _ = client.NewContext(r.Context(), api.WithRequest(r)) }},
 		{"Bind (scoped client + r.WithContext)", 2, func() { _ = client.Bind(r, api, "") }},
+		{"BindFunc", 2, func() { _ = client.BindFunc(r, api, genID) }},
 		{"FromContext", 0, func() { _ = client.FromContext(bound.Context()) }},
 		{"FromContext default", 0, func() { _ = client.FromContext(context.Background()) }},
 		{"NewContext of a context carrying the client", 0, func() {
