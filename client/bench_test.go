@@ -83,7 +83,7 @@ func BenchmarkSendL1HitBuild(b *testing.B) {
 // request-scoped client, sent with the request's context.
 func BenchmarkSendL1HitScoped(b *testing.B) {
 	api := warmL1(b)
-	r := client.Bind(httptest.NewRequest(http.MethodGet, "/", nil), api, "")
+	r := client.Bind(httptest.NewRequest(http.MethodGet, "/", nil), api, nil)
 	ctx := r.Context()
 	c := client.FromContext(ctx)
 	b.ReportAllocs()
@@ -148,7 +148,7 @@ func BenchmarkBind(b *testing.B) {
 	b.Run("scope", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = client.Bind(r, api, "")
+			_ = client.Bind(r, api, nil)
 		}
 	})
 	b.Run("WithValue", func(b *testing.B) {
@@ -160,7 +160,7 @@ func BenchmarkBind(b *testing.B) {
 }
 
 func BenchmarkFromContext(b *testing.B) {
-	ctx := client.Bind(httptest.NewRequest(http.MethodGet, "/", nil), client.New(client.Options{}), "").Context()
+	ctx := client.Bind(httptest.NewRequest(http.MethodGet, "/", nil), client.New(client.Options{}), nil).Context()
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = client.FromContext(ctx)

@@ -366,7 +366,7 @@ func TestCacheKeyExcludesForwardedHeaders(t *testing.T) {
 		for _, id := range []string{"req-1", "req-2", "req-3"} {
 			r := incoming(t, testCtx(t))
 			r.Header.Set("X-Request-Id", id)
-			r = client.Bind(r, api, "")
+			r = client.Bind(r, api, nil)
 			resp, err := client.FromContext(r.Context()).Get("/shared").Send(r.Context())
 			if err != nil {
 				t.Fatal(err)

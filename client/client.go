@@ -25,8 +25,8 @@ const defaultMaxResponseBytes = 32 << 20
 // DefaultForwardHeaders are the request headers a request-scoped client
 // forwards when [Options.ForwardHeaders] is nil: the request id and the W3C
 // trace context. When the incoming request has no X-Request-Id header, the
-// id given to [Bind] is forwarded (middleware.Client gives the one chi's
-// RequestID generated).
+// id that [Bind]'s function finds is forwarded (middleware.Client's finds
+// the one chi's RequestID generated).
 var DefaultForwardHeaders = []string{"X-Request-Id", "Traceparent"}
 
 // Options configures a [Client]. The zero value works: no base URL, a 10 s
@@ -169,10 +169,10 @@ var traceHeaders = map[string]bool{"X-Request-Id": true, "Traceparent": true, "T
 type Client struct {
 	s *core
 	// Set on request-scoped clients only.
-	ctx    context.Context // the incoming request's context
-	fwd    http.Header     // the incoming request's headers
-	reqID  string          // a generated request id, forwarded when fwd has none
-	holder *scope          // the allocation this Client lives in
+	ctx    context.Context              // the incoming request's context
+	fwd    http.Header                  // the incoming request's headers
+	idFrom func(context.Context) string // finds a generated request id in ctx (see Bind)
+	holder *scope                       // the allocation this Client lives in
 }
 
 // core is the process-wide state a Client and all its scoped clients share.

@@ -70,7 +70,7 @@
 //	func Client(api *client.Client) func(http.Handler) http.Handler {
 //		return func(next http.Handler) http.Handler {
 //			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-//				next.ServeHTTP(w, client.Bind(r, api, ""))
+//				next.ServeHTTP(w, client.Bind(r, api, nil))
 //			})
 //		}
 //	}
@@ -79,8 +79,8 @@
 //
 //	c := client.FromContext(r.Context())
 //
-// (middleware.Client is this middleware, and passes Bind the request id
-// chi's RequestID generated.) The scoped client forwards the request's
+// (middleware.Client is this middleware, and passes Bind chi's GetReqID, so
+// the id chi's RequestID generated is forwarded.) The scoped client forwards the request's
 // X-Request-Id and traceparent headers (outside the cache key) and is
 // cancelled when the caller hangs up.
 // It is one small allocation that registers nothing, so a client per request

@@ -88,7 +88,7 @@ func ExampleBind() {
 
 	withClient := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, client.Bind(r, api, ""))
+			next.ServeHTTP(w, client.Bind(r, api, nil))
 		})
 	}
 	handler := withClient(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

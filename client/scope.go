@@ -21,10 +21,6 @@ type holderKey struct{}
 // makes 3 (BenchmarkBind in bench_test.go measures both).
 type scope struct {
 	Client
-	// idFrom, when not nil, finds in the request's context the id a
-	// middleware generated (see [BindFunc]). It keeps the scope at 64
-	// bytes, the size class of the Client alone.
-	idFrom func(context.Context) string
 }
 
 var _ context.Context = (*scope)(nil)
@@ -72,11 +68,11 @@ func (s *scope) String() string { return "client.scope" }
 // the request's context in the same allocation. A scoped client of a scoped
 // client is scoped to the new request only.
 func (c *Client) WithRequest(r *http.Request) *Client {
-	return &c.scoped(r, "").Client
+	return &c.scoped(r, nil).Client
 }
 
-func (c *Client) scoped(r *http.Request, requestID string) *scope {
-	s := &scope{Client: Client{s: c.s, ctx: r.Context(), fwd: r.Header, reqID: requestID}}
+func (c *Client) scoped(r *http.Request, requestID func(context.Context) string) *scope {
+	s := &scope{Client: Client{s: c.s, ctx: r.Context(), fwd: r.Header, idFrom: requestID}}
 	s.holder = s
 	return s
 }
@@ -84,36 +80,25 @@ func (c *Client) scoped(r *http.Request, requestID string) *scope {
 // Bind returns a shallow copy of r whose context carries c scoped to r (see
 // [Client.WithRequest]), for a middleware such as [middleware.Client]:
 //
-//	next.ServeHTTP(w, client.Bind(r, api, ""))
+//	next.ServeHTTP(w, client.Bind(r, api, chimw.GetReqID))
 //
 // A handler then gets the scoped client with client.FromContext(r.Context()).
-// requestID, when not empty, is forwarded as X-Request-Id on requests whose
-// incoming request has no X-Request-Id header (an id a middleware generated,
-// such as chi's RequestID). Bind costs two allocations: the scoped client,
-// which is also the new context, and the request copy that r.WithContext
-// makes.
+//
+// requestID finds the id a middleware generated for the request in its
+// context, such as chi's RequestID keeps there (chimw.GetReqID); it may be
+// nil. Bind does not call it: a send through the scoped client does, with
+// r's context, when it forwards X-Request-Id and the incoming request has no
+// X-Request-Id header, and forwards what it returns unless that is empty. A
+// request whose handlers send nothing never looks the id up (a walk up the
+// context's chain of parents). requestID must be safe for concurrent use.
+//
+// Bind costs two allocations: the scoped client, which is also the new
+// context, and the request copy that r.WithContext makes (none for
+// requestID when it is a plain function rather than a closure).
 //
 // [middleware.Client]: https://pkg.go.dev/github.com/alovago/alova/middleware#Client
-func Bind(r *http.Request, c *Client, requestID string) *http.Request {
+func Bind(r *http.Request, c *Client, requestID func(context.Context) string) *http.Request {
 	return r.WithContext(c.scoped(r, requestID))
-}
-
-// BindFunc is [Bind] for a middleware that keeps the request id it generated
-// in the request's context, such as chi's RequestID:
-//
-//	next.ServeHTTP(w, client.BindFunc(r, api, chimw.GetReqID))
-//
-// requestID is not called by BindFunc: a send through the scoped client calls
-// it with r's context when it forwards X-Request-Id and the incoming request
-// has no X-Request-Id header, and forwards what it returns unless that is
-// empty. A request whose handlers send nothing never looks the id up (a walk
-// up the context's chain of parents). requestID must be safe for concurrent
-// use; it may be nil. BindFunc costs the same two allocations as Bind, and
-// none for requestID when it is a plain function rather than a closure.
-func BindFunc(r *http.Request, c *Client, requestID func(context.Context) string) *http.Request {
-	s := c.scoped(r, "")
-	s.idFrom = requestID
-	return r.WithContext(s)
 }
 
 // NewContext returns a context derived from ctx that carries c, for
@@ -188,14 +173,11 @@ func (c *Client) forwardTo(h http.Header, names []string) {
 }
 
 // generatedID returns the request id a middleware generated for the
-// incoming request: the one given to [Bind], or the one [BindFunc]'s
-// function finds in the request's context; "" when there is none.
+// incoming request, as the function given to [Bind] finds it in the
+// request's context; "" when there is none.
 func (c *Client) generatedID() string {
-	if c.reqID != "" {
-		return c.reqID
-	}
-	if c.holder != nil && c.holder.idFrom != nil {
-		return c.holder.idFrom(c.ctx)
+	if c.idFrom != nil {
+		return c.idFrom(c.ctx)
 	}
 	return ""
 }

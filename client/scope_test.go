@@ -47,7 +47,7 @@ func TestScopedForwardsHeaders(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			api := client.New(client.Options{BaseURL: d.URL, ForwardHeaders: tc.forward})
-			r := client.Bind(incoming(t, testCtx(t)), api, "")
+			r := client.Bind(incoming(t, testCtx(t)), api, nil)
 			c := client.FromContext(r.Context())
 			if _, err := tc.method(c).Send(r.Context()); err != nil {
 				t.Fatal(err)
@@ -67,7 +67,7 @@ func TestScopedForwardsHeaders(t *testing.T) {
 		var sent string
 		h := chimw.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sent = chimw.GetReqID(r.Context())
-			r = client.Bind(r, api, sent)
+			r = client.Bind(r, api, chimw.GetReqID)
 			if _, err := client.FromContext(r.Context()).Get("/x").Send(r.Context()); err != nil {
 				t.Error(err)
 			}
@@ -97,7 +97,7 @@ func genID(ctx context.Context) string {
 	return id
 }
 
-func TestBindFuncForwardsGeneratedID(t *testing.T) {
+func TestBindForwardsGeneratedID(t *testing.T) {
 	t.Parallel()
 	d := newDownstream(t, nil)
 	api := client.New(client.Options{BaseURL: d.URL})
@@ -105,7 +105,7 @@ func TestBindFuncForwardsGeneratedID(t *testing.T) {
 		name     string
 		incoming string                       // the incoming X-Request-Id, "" for none
 		inCtx    string                       // the id in the request's context, "" for none
-		idFrom   func(context.Context) string // BindFunc's function
+		idFrom   func(context.Context) string // Bind's function
 		method   func(c *client.Client) *client.Method
 		want     string
 	}{
@@ -126,7 +126,7 @@ func TestBindFuncForwardsGeneratedID(t *testing.T) {
 			if tc.incoming != "" {
 				in.Header.Set("X-Request-Id", tc.incoming)
 			}
-			r := client.BindFunc(in, api, tc.idFrom)
+			r := client.Bind(in, api, tc.idFrom)
 			if _, err := tc.method(client.FromContext(r.Context())).Share(false).Force(true).Send(r.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -138,10 +138,10 @@ func TestBindFuncForwardsGeneratedID(t *testing.T) {
 	}
 }
 
-// BindFunc looks the id up only when a send forwards it, so a request whose
+// Bind looks the id up only when a send forwards it, so a request whose
 // handlers send nothing pays nothing for it; a scoped client derived from
 // the bound one (WithRequest of another request) does not inherit it.
-func TestBindFuncLooksUpLazily(t *testing.T) {
+func TestBindLooksUpLazily(t *testing.T) {
 	t.Parallel()
 	d := newDownstream(t, nil)
 	var calls atomic.Int32
@@ -152,10 +152,10 @@ func TestBindFuncLooksUpLazily(t *testing.T) {
 	ctx := context.WithValue(testCtx(t), genIDKey{}, "gen-1")
 	in := httptest.NewRequestWithContext(ctx, http.MethodGet, "/in", nil)
 
-	r := client.BindFunc(in, client.New(client.Options{BaseURL: d.URL}), idFrom)
+	r := client.Bind(in, client.New(client.Options{BaseURL: d.URL}), idFrom)
 	c := client.FromContext(r.Context())
 	if n := calls.Load(); n != 0 {
-		t.Fatalf("BindFunc and FromContext called the id function %d times, want 0", n)
+		t.Fatalf("Bind and FromContext called the id function %d times, want 0", n)
 	}
 	if _, err := c.Get("/x").Send(r.Context()); err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestBindFuncLooksUpLazily(t *testing.T) {
 	// No forwarded X-Request-Id: the function is never asked.
 	calls.Store(0)
 	quiet := client.New(client.Options{BaseURL: d.URL, ForwardHeaders: []string{"Traceparent"}})
-	r = client.BindFunc(in, quiet, idFrom)
+	r = client.Bind(in, quiet, idFrom)
 	if _, err := client.FromContext(r.Context()).Get("/z").Send(r.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestScopedCancelledWithRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reqCtx, hangUp := context.WithCancel(context.Background())
 			defer hangUp()
-			r := client.Bind(incoming(t, reqCtx), api, "")
+			r := client.Bind(incoming(t, reqCtx), api, nil)
 			c := client.FromContext(r.Context())
 			done := make(chan error, 1)
 			go func() {
@@ -270,19 +270,19 @@ func TestContextAccessors(t *testing.T) {
 	if ctx.Value(tokenKey{}) != nil || ctx.Err() != nil || ctx.Done() != r.Context().Done() {
 		t.Error("the scoped context does not behave as the request's")
 	}
-	br := client.Bind(r, api, "")
+	br := client.Bind(r, api, nil)
 	if got := client.FromContext(br.Context()); got == api || got == nil {
 		t.Error("Bind did not put a scoped client in the request context")
 	}
 	// A value set on the request context before Bind is still visible.
 	r2 := r.WithContext(context.WithValue(r.Context(), tokenKey{}, "v"))
-	if got := client.Bind(r2, api, "").Context().Value(tokenKey{}); got != "v" {
+	if got := client.Bind(r2, api, nil).Context().Value(tokenKey{}); got != "v" {
 		t.Errorf("value through the scoped context = %v, want v", got)
 	}
 	deadline := time.Now().Add(time.Hour)
 	dctx, cancel := context.WithDeadline(bg, deadline)
 	defer cancel()
-	if d, ok := client.Bind(r.WithContext(dctx), api, "").Context().Deadline(); !ok || !d.Equal(deadline) {
+	if d, ok := client.Bind(r.WithContext(dctx), api, nil).Context().Deadline(); !ok || !d.Equal(deadline) {
 		t.Errorf("Deadline() = %v, %v; want the request's", d, ok)
 	}
 }
@@ -291,7 +291,7 @@ func TestScopedAllocations(t *testing.T) {
 	api := client.New(client.Options{})
 	r := incoming(t, context.Background())
 	scoped := api.WithRequest(r)
-	bound := client.Bind(r, api, "")
+	bound := client.Bind(r, api, nil)
 	tests := []struct {
 		name string
 		max  float64
@@ -299,8 +299,8 @@ func TestScopedAllocations(t *testing.T) {
 	}{
 		{"WithRequest", 1, func() { _ = api.WithRequest(r) }},
 		{"NewContext(r.Context(), c.WithRequest(r))", 2, func() { _ = client.NewContext(r.Context(), api.WithRequest(r)) }},
-		{"Bind (scoped client + r.WithContext)", 2, func() { _ = client.Bind(r, api, "") }},
-		{"BindFunc", 2, func() { _ = client.BindFunc(r, api, genID) }},
+		{"Bind (scoped client + r.WithContext)", 2, func() { _ = client.Bind(r, api, nil) }},
+		{"Bind with an id function", 2, func() { _ = client.Bind(r, api, genID) }},
 		{"FromContext", 0, func() { _ = client.FromContext(bound.Context()) }},
 		{"FromContext default", 0, func() { _ = client.FromContext(context.Background()) }},
 		{"NewContext of a context carrying the client", 0, func() {
@@ -331,13 +331,13 @@ func TestScopedDoesNotGrowMemory(t *testing.T) {
 	}
 	// Warm up (connections, pools), then measure.
 	for range 10 {
-		_, _ = client.FromContext(client.Bind(r, api, "").Context()).Get("/x").Send(r.Context())
+		_, _ = client.FromContext(client.Bind(r, api, nil).Context()).Get("/x").Send(r.Context())
 	}
 	before := heap()
 	const n = 200_000
 	var keep *client.Client
 	for i := range n {
-		br := client.Bind(r, api, "")
+		br := client.Bind(r, api, nil)
 		keep = client.FromContext(br.Context())
 		if i%20_000 == 0 { // some that really send
 			if _, err := keep.Get("/x").Send(br.Context()); err != nil {

@@ -365,7 +365,7 @@ func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
 func (h *captchaHandler) client(r *http.Request) *client.Client {
 	c := client.FromContext(r.Context())
 	if c == defaultClient && h.fallback != nil {
-		return client.FromContext(client.Bind(r, h.fallback, chimw.GetReqID(r.Context())).Context())
+		return client.FromContext(client.Bind(r, h.fallback, chimw.GetReqID).Context())
 	}
 	return c
 }

@@ -134,13 +134,14 @@ func serverRequest() *http.Request {
 	return req
 }
 
-// eagerClient is middleware.Client as it was before it used client.BindFunc:
+// eagerClient is middleware.Client as it was before Bind took a function:
 // it looked chi's generated request id up on every request, whether or not
 // the handler sent anything.
 func eagerClient(c *client.Client) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, client.Bind(r, c, chimw.GetReqID(r.Context())))
+			_ = chimw.GetReqID(r.Context()) // the look-up it made per request
+			next.ServeHTTP(w, client.Bind(r, c, chimw.GetReqID))
 		})
 	}
 }

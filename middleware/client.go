@@ -23,7 +23,7 @@ import (
 // Options.ForwardHeaders names.
 //
 // A handler that never asks for the client pays for two allocations (see
-// [client.BindFunc]): the scoped client, which is also the new context, and
+// [client.Bind]): the scoped client, which is also the new context, and
 // the request copy that r.WithContext makes; the copy is what any middleware
 // that hands a value to the handlers through the context pays. The id chi's
 // RequestID generated is looked up in the context only by a send that
@@ -37,7 +37,7 @@ func Client(c *client.Client) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, client.BindFunc(r, c, chimw.GetReqID))
+			next.ServeHTTP(w, client.Bind(r, c, chimw.GetReqID))
 		})
 	}
 }

@@ -137,7 +137,7 @@ func TestClientIsTheBoundOne(t *testing.T) {
 		if got := c.Get("/x").URL(); got != d.URL+"/x" {
 			t.Errorf("scoped client URL = %q, want %q", got, d.URL+"/x")
 		}
-		if c2 := client.FromContext(client.Bind(r, other, "").Context()); c2.Get("/x").URL() != "http://never.invalid/x" {
+		if c2 := client.FromContext(client.Bind(r, other, nil).Context()); c2.Get("/x").URL() != "http://never.invalid/x" {
 			t.Errorf("client.Bind of another client: URL %q", c2.Get("/x").URL())
 		}
 	}))
