@@ -75,6 +75,11 @@ const (
 // one LRU; a store that must evict in exact LRU order should keep
 // MaxEntries below 1,024.
 //
+// A hit moves its entry to the front of its shard's order only when the
+// entry is not already in the front quarter, so that a hot entry's hits do
+// not write to the list: the order among the most recent quarter is
+// approximate, and eviction still takes the least recently used.
+//
 // Each shard is hashicorp/golang-lru/v2's simplelru under one mutex of its
 // own, so that "find, see it expired, remove it" and "overwrite, re-index its
 // tags" are atomic. It is safe for concurrent use.
@@ -97,6 +102,8 @@ type memShard struct {
 	// tags maps a tag to the keys of the live entries carrying it; guarded
 	// by mu and kept in step with lru by the eviction callback.
 	tags map[string]map[string]struct{}
+	// seq counts the entries stored or moved to the front; guarded by mu.
+	seq uint64
 	// The shards sit side by side: padding keeps each one's lock and
 	// counters off its neighbours' cache lines.
 	_ [64]byte
@@ -106,6 +113,9 @@ type memShard struct {
 type memEntry struct {
 	Item
 	exp int64
+	// seq is the shard's use count when the entry was stored or last
+	// moved to the front (see memShard.use).
+	seq uint64
 }
 
 // NewMemoryStore returns an empty in-process tier. It panics if an option is
@@ -182,13 +192,35 @@ func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
 	s := m.shard(key)
 	now := m.now() // outside the lock: the clock read is a tenth of a hit
 	s.mu.Lock()
-	e, ok := s.lru.Get(key)
-	if ok && e.exp <= now {
-		s.lru.Remove(key)
-		ok = false
+	e, ok := s.lru.Peek(key)
+	if ok {
+		if e.exp <= now {
+			s.lru.Remove(key)
+			ok = false
+		} else {
+			s.use(key, e)
+		}
 	}
 	s.mu.Unlock()
 	return e.Item, time.Duration(e.exp - now), ok
+}
+
+// use moves the entry e under key to the front of the LRU order, unless it
+// is still in the front quarter. Fewer than seq - e.seq entries were stored
+// or moved in front of it since it was, so when that is below a quarter of
+// the shard's length it is that near the front already, and a hit skips the
+// move: a hot entry costs a lookup and no writes to the list (whose
+// neighbouring elements are cache misses on a large store). Order within
+// the front quarter is therefore approximate; eviction takes from the back,
+// which stays least recently used. A shard of fewer than 4 entries is kept
+// in exact order. The caller holds s.mu.
+func (s *memShard) use(key string, e memEntry) {
+	if s.seq-e.seq < uint64(s.lru.Len()/4) {
+		return
+	}
+	s.seq++
+	e.seq = s.seq
+	s.lru.Add(key, e) // present: moved to the front, no eviction
 }
 
 // Set stores it under key for ttl, replacing any entry there (and the tags
@@ -209,7 +241,8 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 	for s.bytes+size > s.maxBytes && s.lru.Len() > 0 {
 		s.lru.RemoveOldest()
 	}
-	s.lru.Add(key, memEntry{Item: it, exp: exp})
+	s.seq++
+	s.lru.Add(key, memEntry{Item: it, exp: exp, seq: s.seq})
 	s.bytes += size
 	for _, tag := range it.Tags {
 		keys := s.tags[tag]

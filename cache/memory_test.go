@@ -487,3 +487,25 @@ func TestMemoryShardedBounds(t *testing.T) {
 		t.Errorf("after Purge: %d entries, %d bytes", n, b)
 	}
 }
+
+// TestMemoryHitKeepsEntry: a hit on the oldest entry of a full shard moves
+// it to the front, so that the next store evicts the one after it; a hit on
+// an entry near the front moves nothing.
+func TestMemoryHitKeepsEntry(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 100})
+	for i := range 100 {
+		m.Set(fmt.Sprint(i), item("v"), time.Minute)
+	}
+	s := m.shard("0")
+	seq := s.seq
+	m.Get("99") // the newest: no move
+	if s.seq != seq {
+		t.Errorf("a hit on the newest entry moved it (seq %d -> %d)", seq, s.seq)
+	}
+	m.Get("0") // the oldest: moved to the front
+	m.Set("new", item("v"), time.Minute)
+	if !has(m, "0") || has(m, "1") {
+		t.Errorf("after a hit on 0 and one more store: 0 present %v, 1 present %v; want true, false", has(m, "0"), has(m, "1"))
+	}
+}
