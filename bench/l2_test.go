@@ -46,6 +46,18 @@ var l2Impls = []struct {
 			return def.Get(ctx, p+key).Bytes()
 		}
 	}},
+	// A GET bounded as alova bounds its reads (200 ms), the way go-redis
+	// offers it: a context deadline on a client with ContextTimeoutEnabled.
+	// It is the like-for-like peer of alova-ctxtimeout; go-redis-GET above
+	// has no bound at all (on a frozen Redis it waits for ReadTimeout, 3 s,
+	// and retries).
+	{"go-redis-GET-timeout", func(b *testing.B, _, ctxTimeout *redis.Client, p string) getter {
+		return func(ctx context.Context, key string) ([]byte, error) {
+			ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			return ctxTimeout.Get(ctx, p+key).Bytes()
+		}
+	}},
 	// go-redis/cache with no local cache: a GET and a copy of the value.
 	{"go-redis-cache", func(b *testing.B, def, _ *redis.Client, p string) getter {
 		c := rediscache.New(&rediscache.Options{Redis: def})

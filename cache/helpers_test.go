@@ -320,9 +320,10 @@ func (c *counter) load(context.Context) (Entry, error) {
 func ttlLeft(t *testing.T, m *MemoryStore, key string) time.Duration {
 	t.Helper()
 	now := m.now()
-	m.mu.Lock()
-	e, ok := m.lru.Peek(key)
-	m.mu.Unlock()
+	s := m.shard(key)
+	s.mu.Lock()
+	e, ok := s.lru.Peek(key)
+	s.mu.Unlock()
 	if !ok || e.exp <= now {
 		t.Fatalf("L1 has no live entry under %q (present %v)", key, ok)
 	}

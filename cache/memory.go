@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -28,17 +29,28 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 // every field states its default.
 type MemoryOptions struct {
 	// MaxEntries bounds the number of entries; adding one more evicts the
-	// least recently used. Zero means DefaultMaxEntries (10,000).
+	// least recently used (of its shard: see [MemoryStore]). Zero means
+	// DefaultMaxEntries (10,000).
 	MaxEntries int
 	// MaxBytes bounds the bytes of all values together; storing past it
-	// evicts the least recently used entries until it fits. Zero means
-	// DefaultMaxBytes (64 MiB).
+	// evicts the least recently used entries (of its shard) until it fits.
+	// Zero means DefaultMaxBytes (64 MiB).
 	MaxBytes int64
 	// MaxEntryBytes is the largest value kept: a larger one is not stored
 	// in this tier (it still reaches L2). Zero means DefaultMaxEntryBytes
 	// (1 MiB), or MaxBytes when that is smaller.
 	MaxEntryBytes int64
 }
+
+// Sharding of a [MemoryStore]: a store large enough is split into shards by
+// a hash of the key, each with its own lock and its own share of the bounds,
+// so that readers on different cores rarely meet on one lock.
+const (
+	maxShards = 16
+	// minShardEntries is the fewest entries a shard may be given: below
+	// it, a shard's own LRU order would stray too far from the store's.
+	minShardEntries = 512
+)
 
 // MemoryStore is the in-process tier (L1): a least-recently-used cache
 // bounded by entry count and by bytes, with an absolute expiry per entry. An
@@ -47,28 +59,63 @@ type MemoryOptions struct {
 // MemoryStore owns no background work and needs no Close.
 //
 // Values are immutable ([Value]), so a hit hands out the stored value itself,
-// without a copy.
+// without a copy: Get returns the Item given to Set, unchanged.
 //
-// MemoryStore is built on hashicorp/golang-lru/v2's simplelru under one mutex
-// of its own, so that "find, see it expired, remove it" and "overwrite,
-// re-index its tags" are atomic. It is safe for concurrent use.
+// # Shards
+//
+// A store that can give each of its shards at least 512 entries and
+// MaxEntryBytes of bytes is split into up to 16 shards by a hash of the key
+// (the defaults give 16; a store of fewer than 1,024 entries has one). Each
+// shard has its own lock, its own LRU order, and an equal share of MaxEntries
+// and MaxBytes, so that readers on different cores rarely wait for each
+// other. The bounds hold for the store as a whole (the shares add up to
+// them), but the least recently used order is kept per shard: an entry is
+// evicted when its shard is full, even if another shard has room or holds
+// older entries. With many keys the shards fill evenly and this is close to
+// one LRU; a store that must evict in exact LRU order should keep
+// MaxEntries below 1,024.
+//
+// A hit moves its entry to the front of its shard's order only when the
+// entry is not already in the front quarter, so that a hot entry's hits do
+// not write to the list: the order among the most recent quarter is
+// approximate, and eviction still takes the least recently used.
+//
+// Each shard is hashicorp/golang-lru/v2's simplelru under one mutex of its
+// own, so that "find, see it expired, remove it" and "overwrite, re-index its
+// tags" are atomic. It is safe for concurrent use.
 type MemoryStore struct {
-	maxBytes, maxEntry int64
+	maxEntry int64
+	seed     maphash.Seed
+	mask     uint64 // len(shards) - 1; len(shards) is a power of two
+	shards   []memShard
+	// now is the clock; tests replace it.
+	now func() int64
+}
 
-	mu    sync.Mutex
-	lru   *simplelru.LRU[string, memEntry]
-	bytes int64 // sum of the live values' lengths; guarded by mu
+// memShard is one shard of a [MemoryStore].
+type memShard struct {
+	mu       sync.Mutex
+	lru      *simplelru.LRU[string, memEntry]
+	maxLen   int // the shard's share of MaxEntries
+	maxBytes int64
+	bytes    int64 // sum of the live values' lengths; guarded by mu
 	// tags maps a tag to the keys of the live entries carrying it; guarded
 	// by mu and kept in step with lru by the eviction callback.
 	tags map[string]map[string]struct{}
-	// now is the clock; tests replace it.
-	now func() int64
+	// seq counts the entries stored or moved to the front; guarded by mu.
+	seq uint64
+	// The shards sit side by side: padding keeps each one's lock and
+	// counters off its neighbours' cache lines.
+	_ [64]byte
 }
 
 // memEntry is one stored item with its expiry on the monotonic clock, in ns.
 type memEntry struct {
 	Item
 	exp int64
+	// seq is the shard's use count when the entry was stored or last
+	// moved to the front (see memShard.use).
+	seq uint64
 }
 
 // NewMemoryStore returns an empty in-process tier. It panics if an option is
@@ -86,64 +133,125 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	if opts.MaxEntryBytes == 0 {
 		opts.MaxEntryBytes = defaultMaxEntryBytes
 	}
-	m := &MemoryStore{maxBytes: opts.MaxBytes, maxEntry: min(opts.MaxEntryBytes, opts.MaxBytes), now: monotonic}
-	m.lru, _ = simplelru.NewLRU(opts.MaxEntries, m.onEvict) // size >= 1: no error
+	maxEntry := min(opts.MaxEntryBytes, opts.MaxBytes)
+	n := 1
+	for n < maxShards && opts.MaxEntries/(2*n) >= minShardEntries && opts.MaxBytes/int64(2*n) >= maxEntry {
+		n *= 2
+	}
+	m := &MemoryStore{maxEntry: maxEntry, seed: maphash.MakeSeed(), mask: uint64(n - 1),
+		shards: make([]memShard, n), now: monotonic}
+	for i := range m.shards {
+		s := &m.shards[i]
+		// Shares that add up to the bounds exactly.
+		entries := opts.MaxEntries / n
+		if i < opts.MaxEntries%n {
+			entries++
+		}
+		s.maxBytes = opts.MaxBytes / int64(n)
+		if int64(i) < opts.MaxBytes%int64(n) {
+			s.maxBytes++
+		}
+		s.maxLen = entries
+		s.lru, _ = simplelru.NewLRU(entries, s.onEvict) // entries >= 1: no error
+	}
 	return m
 }
 
-// onEvict keeps the byte count and the tag index in step when an entry
-// leaves the LRU (removed, evicted or purged). The caller holds m.mu:
-// simplelru calls it from inside Add, Remove and Purge.
-func (m *MemoryStore) onEvict(key string, e memEntry) {
-	m.bytes -= int64(e.Value.Len())
-	m.unindex(key, e.Tags)
+// shard returns the shard of key.
+func (m *MemoryStore) shard(key string) *memShard {
+	if m.mask == 0 {
+		return &m.shards[0]
+	}
+	return &m.shards[maphash.String(m.seed, key)&m.mask]
 }
 
-// unindex removes key from the index of each tag. The caller holds m.mu.
-func (m *MemoryStore) unindex(key string, tags []string) {
-	for _, tag := range tags {
-		keys := m.tags[tag]
+// onEvict keeps the byte count and the tag index in step when an entry
+// leaves the LRU (removed, evicted or purged). The caller holds s.mu:
+// simplelru calls it from inside Add, Remove and Purge.
+func (s *memShard) onEvict(key string, e memEntry) {
+	s.bytes -= int64(e.Value.Len())
+	for _, tag := range e.Tags {
+		keys := s.tags[tag]
 		delete(keys, key)
 		if len(keys) == 0 {
-			delete(m.tags, tag)
+			delete(s.tags, tag)
 		}
 	}
 }
 
-// Get returns the live item under key. An expired entry found here is
-// removed.
+// Get returns the live item under key: the Item given to Set, unchanged. An
+// expired entry found here is removed.
 func (m *MemoryStore) Get(key string) (Item, bool) {
 	it, _, ok := m.GetTTL(key)
 	return it, ok
 }
 
-// Set stores it under key for ttl, replacing any entry there (and the tags
-// it carried). A ttl <= 0, or a value larger than MaxEntryBytes, stores
-// nothing and removes any entry under key. The store keeps it.Tags as given:
-// the caller must not change them afterwards.
-func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
-	size := int64(it.Value.Len())
-	exp := m.now() + int64(ttl)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ttl <= 0 || size > m.maxEntry {
-		m.lru.Remove(key)
+// GetTTL returns the live item under key and the time it has left before
+// it expires. An expired entry found here is removed.
+func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
+	s := m.shard(key)
+	now := m.now() // outside the lock: the clock read is a tenth of a hit
+	s.mu.Lock()
+	e, ok := s.lru.Peek(key)
+	if ok {
+		if e.exp <= now {
+			s.lru.Remove(key)
+			ok = false
+		} else {
+			s.use(key, e)
+		}
+	}
+	s.mu.Unlock()
+	return e.Item, time.Duration(e.exp - now), ok
+}
+
+// use moves the entry e under key to the front of the LRU order, unless it
+// is still in the front quarter. Fewer than seq - e.seq entries were stored
+// or moved in front of it since it was, so when that is below a quarter of
+// the shard's length it is that near the front already, and a hit skips the
+// move: a hot entry costs a lookup and no writes to the list (whose
+// neighbouring elements are cache misses on a large store). Order within
+// the front quarter is therefore approximate; eviction takes from the back,
+// which stays least recently used. A shard of fewer than 4 entries is kept
+// in exact order. The caller holds s.mu.
+func (s *memShard) use(key string, e memEntry) {
+	if s.seq-e.seq < uint64(s.lru.Len()/4) {
 		return
 	}
-	m.lru.Remove(key) // the callback drops its bytes and tags
-	for m.bytes+size > m.maxBytes && m.lru.Len() > 0 {
-		m.lru.RemoveOldest()
+	s.seq++
+	e.seq = s.seq
+	s.lru.Add(key, e) // present: moved to the front, no eviction
+}
+
+// Set stores it under key for ttl, replacing any entry there (and the tags
+// it carried). A ttl <= 0, or a value larger than MaxEntryBytes, stores
+// nothing and removes any entry under key. The store keeps it as given (Get
+// returns it unchanged): the caller must not change its Tags afterwards.
+func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
+	size := int64(it.Value.Len())
+	s := m.shard(key)
+	exp := m.now() + int64(ttl)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ttl <= 0 || size > m.maxEntry {
+		s.lru.Remove(key)
+		return
 	}
-	m.lru.Add(key, memEntry{Item: it, exp: exp})
-	m.bytes += size
+	s.lru.Remove(key) // the callback drops its bytes and tags
+	for s.bytes+size > s.maxBytes && s.lru.Len() > 0 {
+		s.lru.RemoveOldest()
+	}
+	s.seq++
+	s.lru.Add(key, memEntry{Item: it, exp: exp, seq: s.seq})
+	s.bytes += size
 	for _, tag := range it.Tags {
-		keys := m.tags[tag]
+		keys := s.tags[tag]
 		if keys == nil {
-			if m.tags == nil {
-				m.tags = make(map[string]map[string]struct{})
+			if s.tags == nil {
+				s.tags = make(map[string]map[string]struct{})
 			}
 			keys = make(map[string]struct{})
-			m.tags[tag] = keys
+			s.tags[tag] = keys
 		}
 		keys[key] = struct{}{}
 	}
@@ -151,21 +259,28 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 
 // Delete removes the keys; absent keys are not an error.
 func (m *MemoryStore) Delete(keys ...string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, k := range keys {
-		m.lru.Remove(k)
+		s := m.shard(k)
+		s.mu.Lock()
+		s.lru.Remove(k)
+		s.mu.Unlock()
 	}
 }
 
 // DeleteTags removes every entry carrying any of the tags.
 func (m *MemoryStore) DeleteTags(tags ...string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, tag := range tags {
-		for key := range m.tags[tag] { // Remove edits m.tags[tag] through onEvict
-			m.lru.Remove(key)
+	if len(tags) == 0 {
+		return
+	}
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for _, tag := range tags {
+			for key := range s.tags[tag] { // Remove edits s.tags[tag] through onEvict
+				s.lru.Remove(key)
+			}
 		}
+		s.mu.Unlock()
 	}
 }
 
@@ -173,34 +288,52 @@ func (m *MemoryStore) DeleteTags(tags ...string) {
 // prefix (all of them for ""), in no particular order. Entries that have
 // expired but not yet been seen may still count.
 func (m *MemoryStore) Tags(prefix string) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var out []string
-	for tag := range m.tags {
-		if strings.HasPrefix(tag, prefix) {
-			out = append(out, tag)
+	seen := make(map[string]struct{})
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for tag := range s.tags {
+			if _, dup := seen[tag]; !dup && strings.HasPrefix(tag, prefix) {
+				seen[tag] = struct{}{}
+				out = append(out, tag)
+			}
 		}
+		s.mu.Unlock()
 	}
 	return out
 }
 
 // count returns the number of entries, expired ones not yet removed included.
 func (m *MemoryStore) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.lru.Len()
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += s.lru.Len()
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // size returns the total length of the values held.
 func (m *MemoryStore) size() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.bytes
+	var n int64
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += s.bytes
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // Purge removes every entry.
 func (m *MemoryStore) Purge() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lru.Purge()
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.lru.Purge()
+		s.mu.Unlock()
+	}
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,9 +43,10 @@ func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Ta
 
 // has reports whether m holds key, without changing the LRU order.
 func has(m *MemoryStore, key string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.lru.Contains(key)
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Contains(key)
 }
 
 func TestMemoryExpiryPerEntry(t *testing.T) {
@@ -190,14 +192,16 @@ func TestMemoryMaxEntryBytes(t *testing.T) {
 func TestMemoryDefaults(t *testing.T) {
 	t.Parallel()
 	m := NewMemoryStore(MemoryOptions{})
-	if m.maxBytes != defaultMaxBytes || m.maxEntry != defaultMaxEntryBytes {
-		t.Errorf("zero options: maxBytes %d, maxEntry %d; want %d, %d", m.maxBytes, m.maxEntry, defaultMaxBytes, defaultMaxEntryBytes)
+	if b := m.maxBytes(); b != defaultMaxBytes || m.maxEntry != defaultMaxEntryBytes {
+		t.Errorf("zero options: maxBytes %d, maxEntry %d; want %d, %d", b, m.maxEntry, defaultMaxBytes, defaultMaxEntryBytes)
 	}
-	for i := range defaultMaxEntries + 1 {
+	// Each shard holds its share: four times as many keys fill them all.
+	const sets = 4 * defaultMaxEntries
+	for i := range sets {
 		m.Set(fmt.Sprint(i), Item{}, time.Minute)
 	}
 	if n := m.count(); n != defaultMaxEntries {
-		t.Errorf("zero options: Len after %d Sets = %d, want %d", defaultMaxEntries+1, n, defaultMaxEntries)
+		t.Errorf("zero options: Len after %d Sets = %d, want %d", sets, n, defaultMaxEntries)
 	}
 	// MaxEntryBytes defaults to MaxBytes when that is smaller.
 	if m := NewMemoryStore(MemoryOptions{MaxBytes: 1000}); m.maxEntry != 1000 {
@@ -337,21 +341,9 @@ func TestMemoryConcurrent(t *testing.T) {
 	wg.Wait()
 	// The tag index holds only keys that are in the LRU, with that tag, and
 	// the byte count is the sum of the values held.
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for tag, keys := range m.tags {
-		for k := range keys {
-			if e, ok := m.lru.Peek(k); !ok || !slices.Contains(e.Tags, tag) {
-				t.Errorf("tag index lists %q under %q, but the LRU entry is %v, %v", k, tag, e, ok)
-			}
-		}
-	}
-	var sum int64
-	for _, e := range m.lru.Values() {
-		sum += int64(e.Value.Len())
-	}
-	if sum != m.bytes || sum > 512 {
-		t.Errorf("bytes = %d, the values hold %d; want them equal and <= 512", m.bytes, sum)
+	checkShards(t, m)
+	if b := m.size(); b > 512 {
+		t.Errorf("bytes = %d, want <= 512", b)
 	}
 }
 
@@ -366,5 +358,154 @@ func TestNewMemoryStorePanics(t *testing.T) {
 			}()
 			NewMemoryStore(opts)
 		}()
+	}
+}
+
+// maxBytes returns the sum of the shards' byte budgets.
+func (m *MemoryStore) maxBytes() int64 {
+	var n int64
+	for i := range m.shards {
+		n += m.shards[i].maxBytes
+	}
+	return n
+}
+
+// checkShards checks that each shard's tag index lists only keys it holds
+// with that tag, that each key lives in its own shard, and that each shard's
+// byte count is the sum of its values and within its budget.
+func checkShards(t *testing.T, m *MemoryStore) {
+	t.Helper()
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for tag, keys := range s.tags {
+			for k := range keys {
+				if e, ok := s.lru.Peek(k); !ok || !slices.Contains(e.Tags, tag) {
+					t.Errorf("shard %d: tag index lists %q under %q, but the LRU entry is %v, %v", i, k, tag, e, ok)
+				}
+			}
+		}
+		var sum int64
+		for _, k := range s.lru.Keys() {
+			if m.shard(k) != s {
+				t.Errorf("shard %d holds %q, which hashes to another shard", i, k)
+			}
+			e, _ := s.lru.Peek(k)
+			sum += int64(e.Value.Len())
+		}
+		if sum != s.bytes || sum > s.maxBytes {
+			t.Errorf("shard %d: bytes = %d, the values hold %d, budget %d; want them equal and within it", i, s.bytes, sum, s.maxBytes)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// TestMemoryShards: a store is split only when every shard gets at least
+// minShardEntries entries and room for the largest value, and the shares
+// add up to the bounds exactly.
+func TestMemoryShards(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		opts       MemoryOptions
+		wantShards int
+	}{
+		{MemoryOptions{}, 16}, // 10,000 entries, 64 MiB, 1 MiB values
+		{MemoryOptions{MaxEntries: 1023}, 1},
+		{MemoryOptions{MaxEntries: 1024}, 2},
+		{MemoryOptions{MaxEntries: 1_000_000}, 16},
+		{MemoryOptions{MaxEntries: 10_001, MaxBytes: 1000}, 1}, // a value may take all the bytes
+		{MemoryOptions{MaxEntries: 10_001, MaxBytes: 1 << 20, MaxEntryBytes: 256 << 10}, 4},
+	}
+	for _, tc := range tests {
+		m := NewMemoryStore(tc.opts)
+		if len(m.shards) != tc.wantShards {
+			t.Errorf("NewMemoryStore(%+v): %d shards, want %d", tc.opts, len(m.shards), tc.wantShards)
+		}
+		entries, bytes := 0, int64(0)
+		for i := range m.shards {
+			s := &m.shards[i]
+			entries += s.maxLen
+			bytes += s.maxBytes
+			if s.maxBytes < m.maxEntry {
+				t.Errorf("NewMemoryStore(%+v): shard %d has %d bytes, less than MaxEntryBytes %d", tc.opts, i, s.maxBytes, m.maxEntry)
+			}
+		}
+		wantEntries, wantBytes := cmp.Or(tc.opts.MaxEntries, defaultMaxEntries), cmp.Or(tc.opts.MaxBytes, defaultMaxBytes)
+		if entries != wantEntries || bytes != wantBytes {
+			t.Errorf("NewMemoryStore(%+v): shares add up to %d entries, %d bytes; want %d, %d", tc.opts, entries, bytes, wantEntries, wantBytes)
+		}
+	}
+}
+
+// TestMemoryShardedBounds: a sharded store never holds more than MaxEntries
+// entries nor MaxBytes bytes, keeps a value of MaxEntryBytes, hands back the
+// very Item it was given, and finds tags in every shard.
+func TestMemoryShardedBounds(t *testing.T) {
+	t.Parallel()
+	opts := MemoryOptions{MaxEntries: 4096, MaxBytes: 64 << 10, MaxEntryBytes: 4 << 10}
+	m := NewMemoryStore(opts)
+	if len(m.shards) != 8 {
+		t.Fatalf("%d shards, want 8", len(m.shards))
+	}
+	for i := range 20_000 {
+		m.Set(fmt.Sprint(i), Item{Value: StringValue(strings.Repeat("x", i%40)), Tags: []string{"t" + fmt.Sprint(i%3)}}, time.Minute)
+		if i%1000 == 0 {
+			if n, b := m.count(), m.size(); n > opts.MaxEntries || b > opts.MaxBytes {
+				t.Fatalf("after %d Sets: %d entries, %d bytes; want <= %d, %d", i+1, n, b, opts.MaxEntries, opts.MaxBytes)
+			}
+		}
+	}
+	checkShards(t, m)
+	if n, b := m.count(), m.size(); n > opts.MaxEntries || b > opts.MaxBytes || n < opts.MaxEntries/2 {
+		t.Errorf("full: %d entries, %d bytes; want within %d, %d and at least half the entries", n, b, opts.MaxEntries, opts.MaxBytes)
+	}
+
+	big := Item{Value: StringValue(strings.Repeat("b", 4<<10)), Tags: []string{"big"}, Err: nil}
+	m.Set("big", big, time.Minute)
+	got, ok := m.Get("big")
+	if !ok || got.Value != big.Value || len(got.Tags) != 1 || &got.Tags[0] != &big.Tags[0] {
+		t.Fatalf("Get(big) = %v, %v; want the Item given to Set (same Tags slice)", ok, got.Tags)
+	}
+
+	tags := m.Tags("t")
+	slices.Sort(tags)
+	if want := []string{"t0", "t1", "t2"}; !slices.Equal(tags, want) {
+		t.Errorf("Tags(t) = %q, want %q (each once, though every shard carries them)", tags, want)
+	}
+	m.DeleteTags("t0", "t2")
+	for i := range m.shards {
+		s := &m.shards[i]
+		for _, k := range s.lru.Keys() {
+			if e, _ := s.lru.Peek(k); slices.Contains(e.Tags, "t0") || slices.Contains(e.Tags, "t2") {
+				t.Fatalf("DeleteTags(t0, t2) left %q (%q) in shard %d", k, e.Tags, i)
+			}
+		}
+	}
+	checkShards(t, m)
+	m.Purge()
+	if n, b := m.count(), m.size(); n != 0 || b != 0 {
+		t.Errorf("after Purge: %d entries, %d bytes", n, b)
+	}
+}
+
+// TestMemoryHitKeepsEntry: a hit on the oldest entry of a full shard moves
+// it to the front, so that the next store evicts the one after it; a hit on
+// an entry near the front moves nothing.
+func TestMemoryHitKeepsEntry(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 100})
+	for i := range 100 {
+		m.Set(fmt.Sprint(i), item("v"), time.Minute)
+	}
+	s := m.shard("0")
+	seq := s.seq
+	m.Get("99") // the newest: no move
+	if s.seq != seq {
+		t.Errorf("a hit on the newest entry moved it (seq %d -> %d)", seq, s.seq)
+	}
+	m.Get("0") // the oldest: moved to the front
+	m.Set("new", item("v"), time.Minute)
+	if !has(m, "0") || has(m, "1") {
+		t.Errorf("after a hit on 0 and one more store: 0 present %v, 1 present %v; want true, false", has(m, "0"), has(m, "1"))
 	}
 }

@@ -21,20 +21,6 @@ type LocalTTL interface {
 
 var _ LocalTTL = (*MemoryStore)(nil)
 
-// GetTTL returns the live item under key and the time it has left before
-// it expires. An expired entry found here is removed.
-func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
-	now := m.now() // outside the lock: the clock read is a tenth of a hit
-	m.mu.Lock()
-	e, ok := m.lru.Get(key)
-	if ok && e.exp <= now {
-		m.lru.Remove(key)
-		ok = false
-	}
-	m.mu.Unlock()
-	return e.Item, time.Duration(e.exp - now), ok
-}
-
 // refreshes reports whether o reloads entries in the background.
 func (o LoadOptions) refreshes() bool { return o.RefreshBefore > 0 || o.StaleFor > 0 }
 
