@@ -338,6 +338,16 @@ func writeTargets(w io.Writer, cases []*benchCase) {
 	for _, cs := range []string{"L2Hit", "L2HitParallel"} {
 		ratio("L2 hit ≤ 1.1 × raw go-redis GET", cs, "alova", "go-redis-GET", 1.1)
 		ratio("L2 hit ≤ 1.1 × raw go-redis GET", cs, "alova-ctxtimeout", "go-redis-GET", 1.1)
+		ratio("(reference: both reads bounded by 200 ms)", cs, "alova-ctxtimeout", "go-redis-GET-timeout", 1.1)
+	}
+	for _, cs := range []string{"ClientGet", "ClientGetParallel"} {
+		c := byName[cs]
+		if c == nil || c.row("alova-cached") == nil {
+			continue
+		}
+		ns, _ := c.row("alova-cached").median("ns/op")
+		allocs, _ := c.row("alova-cached").median("allocs/op")
+		fmt.Fprintf(w, "| cached send ≤ 300 ns and ≤ 2 allocs, method built per send | %s (alova-cached) | %.0f ns, %.0f allocs | %s |\n", cs, ns, allocs, yes(ns <= 300 && allocs <= 2))
 	}
 	for _, cs := range []string{"Stampede", "StampedeRedis"} {
 		c := byName[cs]
@@ -368,6 +378,30 @@ func writeTargets(w io.Writer, cases []*benchCase) {
 				target, met = "(reference, no target: alova over the least a context-binding middleware costs)", "–"
 			}
 			fmt.Fprintf(w, "| %s | %s (%s − %s) | %+.0f ns, %+.0f allocs | %s |\n", target, cs, pair[0], pair[1], dns, da, met)
+		}
+	}
+	// The paired benchmarks report the median per-request difference
+	// within each iteration (delta-ns/op), which a drifting load spoils less.
+	for _, cs := range []string{"MiddlewarePaired", "MiddlewarePairedParallel"} {
+		c := byName[cs]
+		if c == nil {
+			continue
+		}
+		for _, name := range []string{"chi->chi+alova", "chi+RequestID->chi+RequestID+alova", "chi+ctxvalue->chi+alova", "chi->chi"} {
+			r := c.row(name)
+			if r == nil {
+				continue
+			}
+			dns, _ := r.median("delta-ns/op")
+			da, _ := r.median("delta-allocs/op")
+			target, met := "middleware ≤ 150 ns and ≤ 2 allocs over bare chi (paired)", yes(dns <= 150 && da <= 2)
+			switch name {
+			case "chi+ctxvalue->chi+alova":
+				target, met = "(reference: alova over a bare WithValue + WithContext middleware, paired)", "–"
+			case "chi->chi":
+				target, met = "(control: bare chi paired with itself; should be ≈ 0)", "–"
+			}
+			fmt.Fprintf(w, "| %s | %s (%s) | %+.0f ns, %+.0f allocs | %s |\n", target, cs, name, dns, da, met)
 		}
 	}
 	fmt.Fprintln(w)
