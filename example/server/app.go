@@ -125,6 +125,7 @@ func (a *app) Handler() http.Handler {
 		r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 		r.Get("/debug/cache", a.debugCache)
 		r.Get("/debug/runtime", debugRuntime)
+		mountPprof(r)
 		if a.telemetry != nil {
 			r.Method(http.MethodGet, "/metrics", a.telemetry.metrics)
 		}
