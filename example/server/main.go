@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	a.access = newAccessLog(cfg.LogFormat, logBuf)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
