@@ -8,6 +8,8 @@
 #   DURATION=5s ROUNDS=1 bench/http.sh     # a quick try
 #   PROFILE=/tmp/cpu.prof bench/http.sh    # also a CPU profile of the example server under
 #                                          # the same load, in an extra run not counted
+#   BEFORE=HEAD~1 bench/http.sh            # also the example server of another commit
+#                                          # ("before"), interleaved with the others
 #
 # The servers, all on loopback, all calling one downstream and one Redis:
 #   example  the example server as shipped (go build ./example/server): its
@@ -63,6 +65,8 @@ IDS=${IDS:-1000}
 PIN=${PIN:-1}
 SERVERS=${SERVERS:-example floor ceiling node}
 PROFILE=${PROFILE:-}
+BEFORE=${BEFORE:-}
+[[ -z $BEFORE ]] || SERVERS="$SERVERS before"
 MAX_LOAD=${MAX_LOAD:-1.0}
 WAIT_MINUTES=${WAIT_MINUTES:-5}
 
@@ -116,6 +120,12 @@ fi
 
 say "building"
 go build -o "$work/example" ./example/server
+if [[ -n $BEFORE ]]; then
+	mkdir "$work/src-before"
+	git archive "$BEFORE" | tar -x -C "$work/src-before"
+	(cd "$work/src-before" && go build -o "$work/before" ./example/server)
+	BEFORE="$BEFORE ($(git rev-parse --short "$BEFORE"))"
+fi
 (cd bench && go build -o "$work/httpd" ./httpd)
 mkdir "$work/node"
 cp bench/node/package.json bench/node/server.js "$work/node/"
@@ -148,6 +158,10 @@ for s in $SERVERS; do
 	example)
 		REDIS_URL=$redis_url "${srvpin[@]}" "$work/example" -addr "127.0.0.1:${port[$s]}" \
 			-downstream "$downstream" 2>"$work/example.log" &
+		;;
+	before) # its own Redis keys: it must not find the example's products in L2
+		REDIS_URL=$redis_url "${srvpin[@]}" "$work/before" -addr "127.0.0.1:${port[$s]}" \
+			-downstream "$downstream" -key-prefix alova-before: 2>"$work/before.log" &
 		;;
 	floor | ceiling)
 		"${srvpin[@]}" "$work/httpd" -role "$s" -addr "127.0.0.1:${port[$s]}" \
@@ -214,10 +228,13 @@ measure() {
 	answered[$s]=$((answered[$s] + req))
 	cpu=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100 * c / hz / (ns / 1e9)}')
 	rps=$(awk -v r="$req" -v d="$dur" 'BEGIN{printf "%.0f", r / (d / 1e6)}')
-	echo "$round $s $rps $p50 $p99 $non2xx $sockerr $cpu $load" >>"$work/results"
-	printf 'round %s %-8s %7d req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d  socket errors %d  server CPU %3d%%  load %s\n' \
+	# CPU time the server spent per answer, in µs: unlike req/s, it does
+	# not fall when other processes take the server's core away.
+	cpr=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v r="$req" 'BEGIN{printf "%.1f", 1e6 * c / hz / r}')
+	echo "$round $s $rps $p50 $p99 $non2xx $sockerr $cpu $load $cpr" >>"$work/results"
+	printf 'round %s %-8s %7d req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d  socket errors %d  server CPU %3d%% %6.1f µs/req  load %s\n' \
 		"$round" "$s" "$rps" "$(awk -v v="$p50" 'BEGIN{print v/1000}')" "$(awk -v v="$p99" 'BEGIN{print v/1000}')" \
-		"$non2xx" "$sockerr" "$cpu" "$load"
+		"$non2xx" "$sockerr" "$cpu" "$cpr" "$load"
 }
 
 # Wait for a quiet machine: other work on the two cores moves every figure.
@@ -234,7 +251,7 @@ done
 
 read -ra order <<<"$SERVERS"
 n=${#order[@]}
-echo "wrk -t1 -c$CONNS -d$DURATION, $IDS ids, $ROUNDS rounds, PIN=$PIN ($(nproc) CPUs); $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')"
+echo "wrk -t1 -c$CONNS -d$DURATION, $IDS ids, $ROUNDS rounds, PIN=$PIN ($(nproc) CPUs); $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')${BEFORE:+; before = example server of $BEFORE}"
 for round in $(seq "$ROUNDS"); do
 	for k in $(seq 0 $((n - 1))); do
 		measure "${order[$(((k + round - 1) % n))]}" "$round"
@@ -256,21 +273,21 @@ if [[ -n $PROFILE && -n ${port[example]:-} ]]; then
 fi
 
 # Table of medians.
-median() { sort -n | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else printf "%.0f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+median() { sort -n | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 declare -A med
 echo
-printf '%-8s %9s %9s %9s %9s %9s %9s\n' server "req/s" "p50 ms" "p99 ms" "÷ceiling" "CPU %" "load"
+printf '%-8s %9s %9s %9s %9s %9s %11s %9s\n' server "req/s" "p50 ms" "p99 ms" "÷ceiling" "CPU %" "CPU µs/req" "load"
 for s in $SERVERS; do
-	for col in 3 4 5 8 9; do
+	for col in 3 4 5 8 9 10; do
 		med[$s,$col]=$(awk -v s="$s" -v c=$col '$2==s{print $c}' "$work/results" | median)
 	done
 done
 for s in $SERVERS; do
 	ratio=-
 	[[ -n ${med[ceiling,3]:-} ]] && ratio=$(awk -v a="${med[$s,3]}" -v b="${med[ceiling,3]}" 'BEGIN{printf "%.2f", a/b}')
-	printf '%-8s %9s %9.2f %9.2f %9s %9s %9s\n' "$s" "${med[$s,3]}" \
+	printf '%-8s %9s %9.2f %9.2f %9s %9s %11s %9s\n' "$s" "${med[$s,3]}" \
 		"$(awk -v v="${med[$s,4]}" 'BEGIN{print v/1000}')" "$(awk -v v="${med[$s,5]}" 'BEGIN{print v/1000}')" \
-		"$ratio" "${med[$s,8]}" "${med[$s,9]}"
+		"$ratio" "${med[$s,8]}" "${med[$s,10]}" "${med[$s,9]}"
 done
 if [[ -n ${med[example,3]:-} ]]; then
 	echo
@@ -278,7 +295,9 @@ if [[ -n ${med[example,3]:-} ]]; then
 		want=$(case $peer in floor) echo 0.90 ;; ceiling) echo 0.70 ;; node) echo 3.00 ;; esac)
 		[[ -n ${med[$peer,3]:-} ]] || continue
 		awk -v a="${med[example,3]}" -v b="${med[$peer,3]}" -v p="$peer" -v w="$want" \
-			'BEGIN{r=a/b; printf "example ÷ %-7s = %.2f (target ≥ %s: %s)\n", p, r, w, (r >= w ? "met" : "MISSED")}'
+			'BEGIN{r=a/b; printf "example ÷ %-7s = %.2f (target ≥ %s: %s)", p, r, w, (r >= w ? "met" : "MISSED")}'
+		# The same ratio from CPU time per answer (peer's ÷ example's).
+		awk -v a="${med[example,10]}" -v b="${med[$peer,10]}" 'BEGIN{printf "; by CPU µs/req %.2f\n", b/a}'
 	done
 fi
 errors=$(awk '$6 + $7 > 0' "$work/results")
