@@ -9,7 +9,9 @@
 #   PROFILE=/tmp/cpu.prof bench/http.sh    # also a CPU profile of the example server under
 #                                          # the same load, in an extra run not counted
 #   BEFORE=HEAD~1 bench/http.sh            # also the example server of another commit
-#                                          # ("before"), interleaved with the others
+#                                          # ("before"), interleaved with the others; with
+#                                          # PROFILE, its profile goes to $PROFILE.before
+#                                          # (that commit must serve /debug/pprof/)
 #
 # The servers, all on loopback, all calling one downstream and one Redis:
 #   example  the example server as shipped (go build ./example/server): its
@@ -258,18 +260,25 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-if [[ -n $PROFILE && -n ${port[example]:-} ]]; then
+# profile takes a CPU profile of server $1 into $2 during one more run, not
+# counted.
+profile() {
+	local s=$1 out=$2 secs prof
 	secs=$(($(sed 's/s$//' <<<"$DURATION") - 2))
 	((secs >= 1)) || secs=1
-	say "profiling the example server for $secs s under the same load (not counted)"
-	curl -sS -o "$PROFILE" "http://127.0.0.1:${port[example]}/debug/pprof/profile?seconds=$secs" &
+	say "profiling $s for $secs s under the same load (not counted)"
+	curl -sS -o "$out" "http://127.0.0.1:${port[$s]}/debug/pprof/profile?seconds=$secs" &
 	prof=$!
 	sleep 0.5
-	measure example profile
+	measure "$s" profile
 	wait "$prof"
-	answered[example]=$((answered[example] + 1)) # the profile request
-	say "CPU profile in $PROFILE (go tool pprof -top $work/example… : build the binary again with go build ./example/server)"
+	answered[$s]=$((answered[$s] + 1)) # the profile request
 	sed -i '/^profile /d' "$work/results"
+	say "CPU profile of $s in $out; read it with go tool pprof -top <binary> $out (the binary: go build ./example/server at that commit)"
+}
+if [[ -n $PROFILE && -n ${port[example]:-} ]]; then
+	profile example "$PROFILE"
+	[[ -z ${port[before]:-} ]] || profile before "$PROFILE.before"
 fi
 
 # Table of medians.
