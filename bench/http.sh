@@ -262,7 +262,7 @@ if [[ -n $PROFILE ]]; then
 	[[ -z $BEFORE ]] || runs=$((runs + 1))
 fi
 planned=$((runs * ${DURATION%s}))
-((planned <= 230)) || say "warning: the rounds take ${planned} s; past 240 s the example server refreshes its products ahead of expiry while measured"
+((planned <= 200)) || say "warning: the rounds take ${planned} s; about 240 s after its warm-up (which comes before the other servers') the example server starts refreshing its products ahead of expiry while measured"
 echo "wrk -t1 -c$CONNS -d$DURATION, $IDS ids, $ROUNDS rounds, PIN=$PIN ($(nproc) CPUs); $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')${BEFORE:+; before = example server of $BEFORE}"
 for round in $(seq "$ROUNDS"); do
 	for k in $(seq 0 $((n - 1))); do
