@@ -91,13 +91,16 @@ trap cleanup EXIT INT TERM
 
 say() { echo "http.sh: $*" >&2; }
 
-# freeport prints a loopback port nothing answers on.
+# freeport sets fp to a loopback port nothing answers on and not handed out
+# before (the servers bind theirs later).
+taken=" "
 freeport() {
 	local p
 	for _ in $(seq 50); do
 		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
+		if [[ $taken != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken+="$p "
+			fp=$p
 			return
 		fi
 	done
@@ -111,7 +114,8 @@ waitport() {
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
 		sleep 0.1
 	done
-	say "nothing listens on port $1"
+	say "nothing listens on port $1; the logs:"
+	tail -n 5 "$work"/*.log >&2 || true
 	exit 1
 }
 
@@ -139,7 +143,8 @@ if [[ " $SERVERS " == *" node "* ]]; then
 	(cd "$work/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
-redis_port=$(freeport)
+freeport
+redis_port=$fp
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
 	--logfile "$work/redis.log" &
 pids+=($!)
@@ -150,7 +155,8 @@ done
 redis-cli -p "$redis_port" ping >/dev/null
 redis_url="redis://127.0.0.1:$redis_port/0"
 
-down_port=$(freeport)
+freeport
+down_port=$fp
 "$work/httpd" -role downstream -addr "127.0.0.1:$down_port" 2>"$work/downstream.log" &
 pids+=($!)
 waitport "$down_port"
@@ -158,7 +164,8 @@ downstream="http://127.0.0.1:$down_port"
 
 declare -A port pid
 for s in $SERVERS; do
-	port[$s]=$(freeport)
+	freeport
+	port[$s]=$fp
 	case $s in
 	example)
 		REDIS_URL=$redis_url "${srvpin[@]}" "$work/example" -addr "127.0.0.1:${port[$s]}" \
