@@ -18,4 +18,8 @@
 // library. Run it with run.sh, which starts a loopback redis-server, runs the
 // suite and writes RESULTS.md (through the report command in ./report).
 // Without REDIS_URL the Redis cases are skipped with a message.
+//
+// http.sh measures the example server's product route with wrk against a
+// chi floor and a static ceiling (./httpd) and alova 3.5.5 on Node (./node),
+// and writes nothing: HTTP.md holds the figures of a run.
 package bench

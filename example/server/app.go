@@ -31,6 +31,10 @@ type app struct {
 
 	productPolicy client.Policy // products.go
 	telemetry     *telemetry    // telemetry.go; nil with -telemetry=false
+
+	// access is the access log (accesslog.go). newApp leaves it nil (no
+	// access log); run sets it before serving.
+	access *accessLog
 }
 
 // newApp connects to Redis (or starts the embedded one), starts the demo
@@ -110,7 +114,7 @@ func (a *app) Close(ctx context.Context) error {
 // Handler returns the server's routes.
 func (a *app) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(a.telemetry.traced, chimw.RequestID, a.clientIP(), requestLog(a.log), chimw.Recoverer, middleware.Client(a.api))
+	r.Use(a.telemetry.traced, chimw.RequestID, a.clientIP(), a.access.Handler, chimw.Recoverer, middleware.Client(a.api))
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not_found") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")
@@ -125,6 +129,7 @@ func (a *app) Handler() http.Handler {
 		r.Delete("/api/products/{id}/cache", a.invalidateProduct)
 		r.Get("/debug/cache", a.debugCache)
 		r.Get("/debug/runtime", debugRuntime)
+		mountPprof(r)
 		if a.telemetry != nil {
 			r.Method(http.MethodGet, "/metrics", a.telemetry.metrics)
 		}

@@ -59,7 +59,7 @@ Environment:
                Unset: an embedded Redis (miniredis) in this process, for
                demos only: in memory, lost at exit, shared with no one.
   ADMIN_TOKEN  when set (16 characters or more), the admin routes
-               (DELETE /api/products/{id}/cache, /debug/cache, /metrics, /demo/*)
+               (DELETE /api/products/{id}/cache, /debug/*, /metrics, /demo/*)
                take "Authorization: Bearer <ADMIN_TOKEN>" from any address
                and refuse anything else. Unset, they answer loopback
                clients only (no proxy headers).

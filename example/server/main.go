@@ -11,9 +11,9 @@
 // memory and in this process) and a built-in demo downstream on a loopback
 // port of its own. Set REDIS_URL to use a real Redis or Redis Cluster, and
 // -downstream to call a real downstream. The admin routes (cache purge,
-// /debug/cache, /demo/*) answer loopback clients only, or the bearer token of
-// ADMIN_TOKEN when it is set. See README.md for a tour with curl, and run it
-// with -h for the flags and the environment.
+// /debug/* with the Go profiler, /demo/*) answer loopback clients only, or
+// the bearer token of ADMIN_TOKEN when it is set. See README.md for a tour
+// with curl, and run it with -h for the flags and the environment.
 //
 // Every startup error (a bad flag, REDIS_URL or ADMIN_TOKEN, a busy address)
 // is printed as "server: …" and exits with status 1.
@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	a.access = newAccessLog(cfg.LogFormat, logBuf)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()

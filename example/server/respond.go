@@ -1,11 +1,7 @@
 package main
 
 import (
-	"log/slog"
 	"net/http"
-	"time"
-
-	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/alovago/alova/middleware"
 )
@@ -33,23 +29,4 @@ var errorMessages = map[string]string{
 // error's text (details go to the log).
 func writeError(w http.ResponseWriter, status int, code string) {
 	middleware.WriteError(w, status, middleware.Error{Code: code, Message: errorMessages[code]})
-}
-
-// requestLog logs one line per request with slog: method, path, status,
-// duration, client IP and request id.
-func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
-			start := time.Now()
-			defer func() {
-				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.Int("status", ww.Status()), slog.Duration("duration", time.Since(start)),
-					slog.String("ip", chimw.GetClientIP(r.Context())),
-					slog.String("request_id", chimw.GetReqID(r.Context())))
-			}()
-			next.ServeHTTP(ww, r)
-		})
-	}
 }
