@@ -88,19 +88,37 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 }
 
 // GetL1 is the first step of [Tiered.GetOrLoad] alone: it reports whether
-// GetOrLoad with opts would answer key from L1 at once, and with what. It
-// never reads L2 nor loads, and it answers false whenever opts ask for more
-// than a plain L1 read (Force, ModeL2, RefreshBefore, StaleFor). A hit is
+// GetOrLoad with opts would answer key from L1 at once, and with what, with
+// nothing else to do. It never reads L2 nor loads, and it answers false
+// whenever GetOrLoad would do more than a plain L1 read: Force, ModeL2, or
+// an entry due for a refresh or stale (RefreshBefore, StaleFor; an L1 that
+// does not tell the time an entry has left is never asked then). A hit is
 // counted as GetOrLoad counts it; a miss is not counted (the GetOrLoad that
 // follows counts it). A negative entry is a hit with its cached error.
 //
 // It lets a caller whose loader costs an allocation to build (a closure)
 // build it on a miss only.
 func (t *Tiered) GetL1(key string, opts LoadOptions) (v Value, hit bool, err error) {
-	if t.l1 == nil || opts.Force || opts.Mode == ModeL2 || opts.refreshes() {
+	if t.l1 == nil || opts.Force || opts.Mode == ModeL2 {
 		return Value{}, false, nil
 	}
-	it, ok := t.l1.Get(key)
+	var it Item
+	var ok bool
+	if opts.refreshes() {
+		lt, can := t.l1.(LocalTTL)
+		if !can {
+			return Value{}, false, nil
+		}
+		var left time.Duration
+		it, left, ok = lt.GetTTL(key)
+		// As checkFresh decides: due for a refresh (or stale) means
+		// GetOrLoad has more to do.
+		if ok && it.Err == nil && left >= 0 && left-opts.StaleFor <= opts.RefreshBefore {
+			return Value{}, false, nil
+		}
+	} else {
+		it, ok = t.l1.Get(key)
+	}
 	if !ok {
 		return Value{}, false, nil
 	}

@@ -143,14 +143,20 @@ func TestGetL1(t *testing.T) {
 		t.Fatalf("L1Hits = %d after one GetL1 hit", s.L1Hits)
 	}
 	for name, o := range map[string]LoadOptions{
-		"Force":         {Force: true},
-		"ModeL2":        {Mode: ModeL2},
-		"RefreshBefore": {RefreshBefore: time.Second},
-		"StaleFor":      {StaleFor: time.Second},
+		"Force":                  {Force: true},
+		"ModeL2":                 {Mode: ModeL2},
+		"due for a refresh":      {RefreshBefore: 2 * time.Hour},
+		"stale":                  {StaleFor: 2 * time.Hour},
+		"stale within a refresh": {RefreshBefore: time.Minute, StaleFor: 59 * time.Minute},
 	} {
 		if _, hit, _ := tr.GetL1("k", o); hit {
-			t.Errorf("GetL1 with %s answered from L1; GetOrLoad would not", name)
+			t.Errorf("GetL1 with %s answered from L1; GetOrLoad would refresh", name)
 		}
+	}
+	// An entry with an hour left, outside a 10-minute refresh window: a
+	// plain hit, nothing to refresh.
+	if _, hit, err := tr.GetL1("k", LoadOptions{RefreshBefore: 10 * time.Minute, StaleFor: time.Minute}); !hit || err != nil {
+		t.Errorf("GetL1 of a fresh entry with refresh-ahead = %v, %v; want a hit", hit, err)
 	}
 	boom := errors.New("boom")
 	_, _, _ = tr.GetOrLoad(ctx, "neg", func(context.Context) (Entry, error) { return Entry{}, Negative(boom, time.Hour) }, LoadOptions{})
