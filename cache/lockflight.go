@@ -62,8 +62,9 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 				})
 			}
 			// The holder before us may have written and released between
-			// our L2 miss and our lease: read once more.
-			if v, left, err := t.l2Get(ctx, key); err == nil {
+			// our L2 miss and our lease: read once more. A refresh found
+			// the entry in L2 already, due: only a fresher one ends it.
+			if v, left, err := t.l2Get(ctx, key); err == nil && (!opts.refreshing || !opts.due(left)) {
 				unlock()
 				t.fillL1(key, v, left, opts.L1TTL)
 				return nil, loaded{value: v, tier: TierL2}, true, nil

@@ -49,6 +49,12 @@ func (b *beyond) close() {
 	b.wg.Wait()
 }
 
+// due reports whether an entry with left to live (< 0: forever) is due for
+// a background reload under o.
+func (o LoadOptions) due(left time.Duration) bool {
+	return left >= 0 && left-o.StaleFor <= o.RefreshBefore
+}
+
 // readRefresh is read for a load with RefreshBefore or StaleFor: a hit
 // whose fresh time left is RefreshBefore or less (or gone: a stale hit)
 // starts a background reload.
@@ -106,6 +112,14 @@ func (t *Tiered) refreshAsync(ctx context.Context, key string, load Loader, opts
 		b.mu.Unlock()
 		return
 	}
+	// A reader that saw the entry due just before a reload of key ended
+	// finds it fresh in L1 now (the reload wrote L1 before leaving running).
+	if lt, ok := t.l1.(LocalTTL); ok {
+		if _, left, ok := lt.GetTTL(key); ok && !opts.due(left) {
+			b.mu.Unlock()
+			return
+		}
+	}
 	max := t.opts.MaxRefreshes
 	if max == 0 {
 		max = defaultMaxRefreshes
@@ -143,7 +157,7 @@ func (t *Tiered) refreshAsync(ctx context.Context, key string, load Loader, opts
 // already, else from the loader (under the lease, with LockWait).
 func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts LoadOptions) {
 	if t.l2 != nil && opts.Mode == ModeAll {
-		if v, left, err := t.l2Get(ctx, key); err == nil && (left < 0 || left-opts.StaleFor > opts.RefreshBefore) {
+		if v, left, err := t.l2Get(ctx, key); err == nil && !opts.due(left) {
 			t.fillL1(key, v, left, opts.L1TTL)
 			return
 		}

@@ -2,7 +2,9 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,5 +253,129 @@ func TestRefreshAheadLatency(t *testing.T) {
 	}
 	if plain.waited == 0 || pct(plain.lat, 0.99) < origin/2 {
 		t.Errorf("plain: %d reads waited, p99 %v: the expiry spike did not show", plain.waited, pct(plain.lat, 0.99))
+	}
+}
+
+// TestRefreshOncePerWindow: on one Tiered with L1, L2 and the invalidation
+// feed (and the lease of LockWait, as the client's Policy.Lock sets it),
+// many concurrent reads of n keys inside their refresh window refresh each
+// key once: n refreshes, n loader calls. After its refresh a key's L1 entry
+// is fresh, so further reads inside the old window start no refresh.
+func TestRefreshOncePerWindow(t *testing.T) {
+	t.Parallel()
+	const (
+		n       = 100
+		ttl     = 4 * time.Second
+		before  = 2 * time.Second
+		readers = 8
+		reading = time.Second // much longer than a refresh takes
+	)
+	eachBackend(t, func(t *testing.T, b *backend) {
+		for _, lock := range []time.Duration{0, 2 * time.Second} {
+			t.Run(fmt.Sprintf("LockWait=%v", lock), func(t *testing.T) {
+				t.Parallel()
+				tr := newTiered(t, b, b.prefix(t), TieredOptions{NoJitter: true, MaxRefreshes: n})
+				waitSubscribed(t, tr, 1)
+				ctx := context.Background()
+				opts := LoadOptions{RefreshBefore: before, LockWait: lock}
+				var calls [n]atomic.Int64
+				keys := make([]string, n)
+				loaders := make([]Loader, n)
+				for i := range n {
+					keys[i] = fmt.Sprintf("product:%d", i)
+					loaders[i] = func(context.Context) (Entry, error) {
+						c := calls[i].Add(1)
+						return Entry{Value: StringValue(fmt.Sprintf("%s#%d", keys[i], c)), TTL: ttl}, nil
+					}
+				}
+				read := func(i int) Tier {
+					v, tier, err := tr.GetOrLoad(ctx, keys[i], loaders[i], opts)
+					if err != nil || !strings.HasPrefix(v.String(), keys[i]+"#") {
+						t.Errorf("GetOrLoad(%q) = %q, %v, %v", keys[i], v, tier, err)
+					}
+					return tier
+				}
+				settled := func() {
+					t.Helper()
+					eventually(t, 10*time.Second, "the background refreshes to end", func() bool {
+						tr.bg.mu.Lock()
+						defer tr.bg.mu.Unlock()
+						return len(tr.bg.running) == 0
+					})
+				}
+				for i := range n {
+					read(i)
+				}
+				warm := tr.Stats()
+				time.Sleep(ttl - before + 300*time.Millisecond) // every key has 1.7 s left: due
+				var reads, notL1 atomic.Int64
+				var wg sync.WaitGroup
+				end := time.Now().Add(reading)
+				for r := range readers {
+					wg.Go(func() {
+						for j := r * 7; time.Now().Before(end); j++ {
+							if read(j%n) != TierL1 {
+								notL1.Add(1)
+							}
+							reads.Add(1)
+							if j%10 == 0 {
+								time.Sleep(time.Millisecond) // as clients do: leave the refreshes some CPU
+							}
+						}
+					})
+				}
+				wg.Wait()
+				settled()
+				after := tr.Stats()
+				// Once more over every key, still inside the old window.
+				for i := range n {
+					read(i)
+				}
+				settled()
+				again := tr.Stats()
+
+				refreshes, loads := after.Refreshes-warm.Refreshes, after.Loads-warm.Loads
+				var stale []string
+				for i, k := range keys {
+					if c := calls[i].Load(); c != 2 {
+						stale = append(stale, fmt.Sprintf("%s: %d loader calls", k, c))
+						continue
+					}
+					if left := l1TTL(t, tr, k); left <= before {
+						stale = append(stale, fmt.Sprintf("%s: L1 has %v left after its refresh", k, left))
+					}
+				}
+				if refreshes != n || loads != n || len(stale) > 0 || again.Refreshes != after.Refreshes {
+					t.Errorf("%d reads of %d keys in the window: %d refreshes, %d loader calls (want %d, %d); "+
+						"%d reads not from L1; a further pass started %d refreshes (want 0)",
+						reads.Load(), n, refreshes, loads, n, n, notL1.Load(), again.Refreshes-after.Refreshes)
+					if len(stale) > 0 {
+						t.Errorf("%d keys not refreshed as they should be, e.g. %s", len(stale), strings.Join(stale[:min(3, len(stale))], "; "))
+					}
+					d := statsDelta(warm, again)
+					t.Logf("stats in the window: %+v", d)
+					switch {
+					case d["Loads"] < n && d["L2Hits"] >= d["Refreshes"]:
+						t.Errorf("cause: refreshes ended on an L2 hit without loading (L2Hits %d, Loads %d, Refreshes %d): "+
+							"the old entry, still in L2 and due, was taken for a fresher one and put back in L1, "+
+							"so the next read in the window starts another refresh", d["L2Hits"], d["Loads"], d["Refreshes"])
+					case d["Loads"] == n && d["Refreshes"] > n:
+						t.Errorf("cause: %d refreshes beyond one per key, which found L2 fresh: a read that saw the old "+
+							"L1 entry before its key's refresh ended started another one after it", d["Refreshes"]-n)
+					}
+				}
+			})
+		}
+	})
+}
+
+// statsDelta returns the counters of b less those of a (the few that the
+// refresh tests look at).
+func statsDelta(a, b Stats) map[string]uint64 {
+	return map[string]uint64{
+		"L1Hits": b.L1Hits - a.L1Hits, "L1Misses": b.L1Misses - a.L1Misses,
+		"L2Hits": b.L2Hits - a.L2Hits, "L2Misses": b.L2Misses - a.L2Misses,
+		"Loads": b.Loads - a.Loads, "Refreshes": b.Refreshes - a.Refreshes,
+		"LockWaits": b.LockWaits - a.LockWaits, "Invalidations": b.Invalidations - a.Invalidations,
 	}
 }
