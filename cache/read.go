@@ -111,9 +111,8 @@ func (t *Tiered) GetL1(key string, opts LoadOptions) (v Value, hit bool, err err
 		}
 		var left time.Duration
 		it, left, ok = lt.GetTTL(key)
-		// As checkFresh decides: due for a refresh (or stale) means
-		// GetOrLoad has more to do.
-		if ok && it.Err == nil && left >= 0 && left-opts.StaleFor <= opts.RefreshBefore {
+		// Due for a refresh (or stale): GetOrLoad has more to do.
+		if ok && it.Err == nil && opts.due(left) {
 			return Value{}, false, nil
 		}
 	} else {
