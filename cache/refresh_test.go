@@ -335,17 +335,28 @@ func TestRefreshOncePerWindow(t *testing.T) {
 				again := tr.Stats()
 
 				refreshes, loads := after.Refreshes-warm.Refreshes, after.Loads-warm.Loads
+				// On a machine too loaded to read every key while it was
+				// due (some expired first and were loaded by a miss), only
+				// the storm is judged: at most one refresh and one load per
+				// key, and none after. Otherwise each key must have been
+				// refreshed exactly once.
+				keptUp := reads.Load() >= 10*n && notL1.Load() == 0
 				var stale []string
 				for i, k := range keys {
-					if c := calls[i].Load(); c != 2 {
+					c := calls[i].Load()
+					if c > 2 || (keptUp && c != 2) {
 						stale = append(stale, fmt.Sprintf("%s: %d loader calls", k, c))
 						continue
 					}
-					if left := l1TTL(t, tr, k); left <= before {
+					if left := l1TTL(t, tr, k); keptUp && left <= before {
 						stale = append(stale, fmt.Sprintf("%s: L1 has %v left after its refresh", k, left))
 					}
 				}
-				if refreshes != n || loads != n || len(stale) > 0 || again.Refreshes != after.Refreshes {
+				if !keptUp {
+					t.Logf("the machine did not keep up (%d reads, %d not from L1): judging the storm only "+
+						"(%d refreshes, %d loader calls for %d keys)", reads.Load(), notL1.Load(), refreshes, loads, n)
+				}
+				if (keptUp && (refreshes != n || loads != n)) || refreshes > n || loads > n || len(stale) > 0 || again.Refreshes != after.Refreshes {
 					t.Errorf("%d reads of %d keys in the window: %d refreshes, %d loader calls (want %d, %d); "+
 						"%d reads not from L1; a further pass started %d refreshes (want 0)",
 						reads.Load(), n, refreshes, loads, n, n, notL1.Load(), again.Refreshes-after.Refreshes)
