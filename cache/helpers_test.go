@@ -88,7 +88,7 @@ func (b *backend) stored(k string) string {
 // clientOptions are quick to notice an outage, like testredis.Mini's.
 func clientOptions(addr string, db int) *redis.Options {
 	return &redis.Options{Addr: addr, DB: db, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1,
-		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}
+		ReadTimeout: time.Second, WriteTimeout: time.Second}
 }
 
 // eachBackend runs body once on miniredis and once on the real Redis of
