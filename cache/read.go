@@ -121,11 +121,27 @@ func (t *Tiered) GetL1(key string, opts LoadOptions) (v Value, hit bool, err err
 	if !ok {
 		return Value{}, false, nil
 	}
+	t.countL1Hit(it)
+	return it.Value, true, it.Err
+}
+
+// countL1Hit counts a hit of the L1 item it, as every read path does.
+func (t *Tiered) countL1Hit(it Item) {
 	t.stats.l1Hits.Add(1)
 	if it.Err != nil {
 		t.stats.negativeHits.Add(1)
 	}
-	return it.Value, true, it.Err
+}
+
+// setL1 stores it in L1 for ttl under a copy of key, its value with a memo
+// slot: the cache owns what it keeps (a caller's key may point into a larger
+// object, such as a client's method), and the hits of the entry decode it
+// once (Value.Memo).
+func (t *Tiered) setL1(key string, it Item, ttl time.Duration) {
+	if it.Err == nil {
+		it.Value = it.Value.memoized()
+	}
+	t.l1.Set(strings.Clone(key), it, ttl)
 }
 
 // Get returns the value of key from the tiers mode names, without loading
@@ -149,10 +165,7 @@ func (t *Tiered) read(ctx context.Context, key string, mode Mode, l1TTL time.Dur
 	}
 	if t.l1 != nil {
 		if it, ok := t.l1.Get(key); ok {
-			t.stats.l1Hits.Add(1)
-			if it.Err != nil {
-				t.stats.negativeHits.Add(1)
-			}
+			t.countL1Hit(it)
 			return it.Value, TierL1, it.Err
 		}
 		t.stats.l1Misses.Add(1)
@@ -214,7 +227,7 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 		if errors.As(err, &neg) {
 			err = neg.err
 			if t.l1 != nil && neg.ttl > 0 {
-				t.l1.Set(strings.Clone(key), Item{Err: err}, neg.ttl)
+				t.setL1(key, Item{Err: err}, neg.ttl)
 			}
 		}
 		return loaded{tier: TierOrigin}, err
@@ -282,5 +295,5 @@ func (t *Tiered) fillL1(key string, v Value, ttl, l1TTL time.Duration) {
 			return
 		}
 	}
-	t.l1.Set(strings.Clone(key), Item{Value: v.memoized()}, t.capL1(ttl, l1TTL))
+	t.setL1(key, Item{Value: v}, t.capL1(ttl, l1TTL))
 }

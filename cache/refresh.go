@@ -61,9 +61,8 @@ func (o LoadOptions) due(left time.Duration) bool {
 func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts LoadOptions) (Value, Tier, error) {
 	if lt, ok := t.l1.(LocalTTL); ok && t.l1 != nil {
 		if it, left, ok := lt.GetTTL(key); ok {
-			t.stats.l1Hits.Add(1)
+			t.countL1Hit(it)
 			if it.Err != nil {
-				t.stats.negativeHits.Add(1)
 				return it.Value, TierL1, it.Err
 			}
 			t.checkFresh(ctx, key, left, load, opts)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // Set writes e under key: to L2 (unless ModeL1), then to L1 (unless ModeL2,
@@ -45,7 +44,7 @@ func (t *Tiered) write(ctx context.Context, key string, e Entry, mode Mode, publ
 	case mode == ModeL2:
 		t.l1.Delete(key)
 	default:
-		t.l1.Set(strings.Clone(key), Item{Value: e.Value.memoized(), Tags: slices.Clone(e.Tags)}, t.capL1(ttl, e.L1TTL))
+		t.setL1(key, Item{Value: e.Value, Tags: slices.Clone(e.Tags)}, t.capL1(ttl, e.L1TTL))
 	}
 	return unavailable(ctx, "set", err)
 }
