@@ -111,7 +111,7 @@ func BenchmarkDecodeResponse(b *testing.B) {
 func TestHashKeyAllocs(t *testing.T) {
 	h := http.Header{"Accept": {"application/json"}, "X-Tenant": {"7"}}
 	body := []byte(`{"q":1}`)
-	if n := testing.AllocsPerRun(100, func() { _ = hashKey("POST", "http://api/x?a=1", h, body) }); n > 1 {
+	if n := testing.AllocsPerRun(100, func() { _ = hashKey("POST", "http://api/x?a=1", h, body, nil, nil) }); n > 1 {
 		t.Errorf("hashKey: %v allocations, want 1 (the key string)", n)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/maphash"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // keyBufs recycles the buffers cache keys are hashed from.
@@ -15,12 +17,13 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // hashKey derives a bounded cache key from what makes an answer: the HTTP
 // method, the full URL (params already sorted), the headers set on the method
-// (sorted, so the order they were set in does not matter) and the body. Each
+// (sorted, so the order they were set in does not matter), the values of the
+// forwarded headers named in keyed (see hashKeyInto) and the body. Each
 // part is length-prefixed, so no two different requests hash the same input.
 // The key is the first 128 bits of a SHA-256, in hex: 32 characters.
-func hashKey(verb, url string, h http.Header, body []byte) string {
+func hashKey(verb, url string, h http.Header, body []byte, keyed []string, fwd http.Header) string {
 	var out [32]byte
-	hashKeyInto(&out, verb, url, h, body, nil, nil)
+	hashKeyInto(&out, verb, url, h, body, keyed, fwd)
 	return string(out[:])
 }
 
@@ -83,37 +86,67 @@ func appendPart(b []byte, s string) []byte {
 // client that key depends on the verb and the URL alone. A look-up costs a
 // fraction of building the string and hashing, and the strings it hands out
 // are its own, so what keeps them (the cache, net/http's connection pool)
-// keeps nothing else alive. It is direct-mapped (a URL that lands on a taken
-// slot replaces what was there), so it stays the same size whatever the
-// traffic; a look-up compares the whole verb and URL, so a hostile URL can
-// only evict, never alias.
+// keeps nothing else alive. It stays the same size whatever the traffic:
+// each URL has two slots it may live in (two choices from one hash), and a
+// URL that finds both taken by others replaces one of them at random. Two
+// choices keep a working set of up to a few thousand URLs almost free of
+// such replacements, where one slot per URL made a fifth of 1,000 URLs
+// evict each other on every round. A look-up compares the whole verb and
+// URL, so a hostile URL can only evict, never alias.
 type keyTable struct {
 	seed  maphash.Seed
 	slots [keySlots]atomic.Pointer[keySlot]
 }
 
-const keySlots = 4096
+const keySlots = 8192 // a power of two
 
 type keySlot struct {
 	verb, url string
-	key       string // of a plain request
+	key       string // of a plain request; "" until a send needs it
 }
 
 func newKeyTable() *keyTable { return &keyTable{seed: maphash.MakeSeed()} }
 
-// lookup returns url as a string and the key of a plain request with verb to
-// it, for a client whose forwarded headers named in keyed join the key.
-func (t *keyTable) lookup(verb string, url []byte, keyed []string) (string, string) {
-	slot := &t.slots[maphash.Bytes(t.seed, url)%keySlots]
-	if e := slot.Load(); e != nil && e.url == string(url) && e.verb == verb {
+// lookup returns url as a string and, when needKey is set, the key of a
+// plain request with verb to it, for a client whose forwarded headers named
+// in keyed join the key. Without needKey the key returned may be "": the
+// method has a key of its own, and the hash is left for a send that needs it.
+func (t *keyTable) lookup(verb string, url []byte, keyed []string, needKey bool) (string, string) {
+	h := maphash.Bytes(t.seed, url)
+	a, b := &t.slots[h&(keySlots-1)], &t.slots[(h>>32)&(keySlots-1)]
+	slot := a
+	e := a.Load()
+	if e == nil || e.url != string(url) || e.verb != verb {
+		slot, e = b, b.Load()
+		if e == nil || e.url != string(url) || e.verb != verb {
+			e = nil
+		}
+	}
+	if e != nil && (e.key != "" || !needKey) {
 		return e.url, e.key
 	}
-	e := &keySlot{verb: verb, url: string(url)}
-	var key [32]byte
-	hashKeyInto(&key, verb, e.url, nil, nil, keyed, nil)
-	e.key = string(key[:])
-	slot.Store(e)
-	return e.url, e.key
+	if e == nil {
+		// A new URL: into an empty slot of its two, else over either.
+		slot = a
+		if a.Load() != nil && (b.Load() == nil || rand.Uint32()&1 == 1) {
+			slot = b
+		}
+	}
+	n := &keySlot{verb: verb}
+	if needKey {
+		// The URL and its key in one allocation, never written after.
+		buf := make([]byte, len(url)+32)
+		copy(buf, url)
+		u := unsafe.String(unsafe.SliceData(buf), len(url))
+		hashKeyInto((*[32]byte)(buf[len(url):]), verb, u, nil, nil, keyed, nil)
+		n.url, n.key = u, unsafe.String(&buf[len(url)], 32)
+	} else if e != nil {
+		n.url = e.url
+	} else {
+		n.url = string(url)
+	}
+	slot.Store(n)
+	return n.url, n.key
 }
 
 // anyValue reports whether h has a value for any of the names.

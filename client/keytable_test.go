@@ -2,11 +2,14 @@ package client
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
+	"unsafe"
 )
 
 // The key table answers exactly what the hash gives, for every verb and URL,
-// also when a slot is shared by many URLs, and hands out strings of its own.
+// also when many URLs compete for the slots, and hands out strings of its
+// own.
 func TestKeyTable(t *testing.T) {
 	t.Parallel()
 	tab := newKeyTable()
@@ -23,15 +26,80 @@ func TestKeyTable(t *testing.T) {
 			url := fmt.Sprintf("http://api/products/%d", i)
 			for _, verb := range []string{"GET", "HEAD"} {
 				buf := []byte(url)
-				gotURL, gotKey := tab.lookup(verb, buf, keyed)
+				// A method with a key of its own asks for the URL alone
+				// first; a plain one then needs the key too.
+				if gotURL, _ := tab.lookup(verb, buf, keyed, false); gotURL != url {
+					t.Fatalf("round %d: lookup(%s %s) without the key = %q, want the URL", round, verb, url, gotURL)
+				}
+				gotURL, gotKey := tab.lookup(verb, buf, keyed, true)
 				if gotURL != url || gotKey != want(verb, url) {
 					t.Fatalf("round %d: lookup(%s %s) = %q, %s; want the URL and %s", round, verb, url, gotURL, gotKey, want(verb, url))
 				}
 				buf[0] = 'X' // the caller's buffer is reused: the table's strings must not change
-				if gotURL != url {
-					t.Fatalf("the URL handed out changed with the caller's buffer: %q", gotURL)
+				if gotURL != url || gotKey != want(verb, url) {
+					t.Fatalf("the strings handed out changed with the caller's buffer: %q %s", gotURL, gotKey)
 				}
 			}
+		}
+	}
+}
+
+// A working set of 1,000 URLs, far fewer than the slots, stays in the table:
+// a second round finds almost every URL where the first left it. With one
+// slot per URL about a fifth of them evicted each other on every round (the
+// birthday bound over 4,096 slots); with two choices in 8,192 slots, about 5
+// are expected to be replaced per round.
+func TestKeyTableKeepsWorkingSet(t *testing.T) {
+	t.Parallel()
+	tab := newKeyTable()
+	const urls = 1000
+	first := make([]*byte, urls)
+	for round := range 2 {
+		moved := 0
+		for i := range urls {
+			u, k := tab.lookup("GET", fmt.Appendf(nil, "http://api/products/%d", i), nil, true)
+			if k == "" {
+				t.Fatalf("no key for %s", u)
+			}
+			if round == 0 {
+				first[i] = unsafe.StringData(u)
+			} else if unsafe.StringData(u) != first[i] {
+				moved++
+			}
+		}
+		if round == 1 && moved > 30 {
+			t.Errorf("%d of %d URLs were replaced between two rounds, want at most 30", moved, urls)
+		}
+	}
+}
+
+// Sends of one method at the same moment each see its URL and key, however
+// they race to derive them, and a setter makes the next send derive them
+// again.
+func TestMethodInfoConcurrent(t *testing.T) {
+	t.Parallel()
+	c := New(Options{BaseURL: "http://api"})
+	for range 50 {
+		m := c.Get("/products/1").Param("lang", "en")
+		want := hashKey("GET", "http://api/products/1?lang=en", nil, nil, c.s.keyed, nil)
+		start := make(chan struct{})
+		got := make(chan *methodInfo, 8)
+		for range 8 {
+			go func() {
+				<-start
+				got <- m.info()
+			}()
+		}
+		close(start)
+		for range 8 {
+			if in := <-got; in.url != "http://api/products/1?lang=en" || in.key != want {
+				t.Fatalf("info() = %q %s, want the URL and %s", in.url, in.key, want)
+			}
+		}
+		m.Param("lang", "fr").Header("X-Tenant", "7")
+		in := m.info()
+		if in.url != "http://api/products/1?lang=fr" || in.key != hashKey("GET", in.url, http.Header{"X-Tenant": {"7"}}, nil, c.s.keyed, nil) {
+			t.Fatalf("after Param and Header: info() = %q %s", in.url, in.key)
 		}
 	}
 }

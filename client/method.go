@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Method is one request to send: alova's method instance. Build it from a
@@ -43,7 +42,11 @@ type Method struct {
 	key     string
 	sources []any // *Method, string or *regexp.Regexp
 
-	memo atomic.Pointer[methodInfo] // derived URL and key; reset by setters
+	// The derived URL and key (see info): infoState is infoNone until a
+	// send fills derived, infoFilling while one does, and infoReady once it
+	// may be read; setters put it back to infoNone.
+	infoState atomic.Uint32
+	derived   methodInfo
 
 	paramBuf [2]param // the first params, in the method's own allocation
 
@@ -54,9 +57,8 @@ type Method struct {
 
 // methodInfo is what Send derives from a method, computed once.
 type methodInfo struct {
-	url     string   // full URL with sorted params
-	key     string   // cache key
-	derived [32]byte // the bytes of a key derived for this method alone
+	url string // full URL with sorted params
+	key string // cache key
 }
 
 // Target is something [Client.Invalidate] can drop from the cache: a
@@ -65,8 +67,15 @@ type Target interface{ target() }
 
 func (*Method) target() {}
 
+// States of Method.infoState.
+const (
+	infoNone uint32 = iota
+	infoFilling
+	infoReady
+)
+
 // reset drops the derived URL and key after a change.
-func (m *Method) reset() { m.memo.Store(nil) }
+func (m *Method) reset() { m.infoState.Store(infoNone) }
 
 // Param sets the query parameter key to value, replacing any value it had.
 // Params are encoded sorted by key, so the order of calls never changes the
@@ -313,30 +322,44 @@ func (m *Method) Key() string { return m.info().key }
 // with the same URL, as a handler builds one per request, costs no URL
 // allocation and no hash.
 func (m *Method) info() *methodInfo {
-	if in := m.memo.Load(); in != nil {
-		return in
+	switch m.infoState.Load() {
+	case infoReady:
+		return &m.derived
+	case infoNone:
+		// The first send fills the method's own methodInfo; sends of the
+		// same method at the same moment derive one each meanwhile.
+		if m.infoState.CompareAndSwap(infoNone, infoFilling) {
+			m.derive(&m.derived)
+			m.infoState.Store(infoReady)
+			return &m.derived
+		}
 	}
+	in := new(methodInfo)
+	m.derive(in)
+	return in
+}
+
+// derive computes m's URL and cache key into in.
+func (m *Method) derive(in *methodInfo) {
 	var buf [256]byte
 	verb := m.verb
 	if m.transform != nil {
 		verb += transformedVerb
 	}
 	s := m.c.s
-	in := &methodInfo{key: m.key}
+	in.key = m.key
+	// A plain request (no key of its own, no header set, no body, no value
+	// in a forwarded header that joins the key) takes its key from the
+	// client's table; any other is hashed for itself.
+	derive := in.key == "" && (len(m.header) > 0 || len(m.body) > 0 || anyValue(m.c.fwd, s.keyed))
 	var plainKey string
-	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed)
-	if in.key == "" {
-		if len(m.header) > 0 || len(m.body) > 0 || anyValue(m.c.fwd, s.keyed) {
-			// The key's bytes live in the methodInfo and never change
-			// after this.
-			hashKeyInto(&in.derived, verb, in.url, m.header, m.body, s.keyed, m.c.fwd)
-			in.key = unsafe.String(&in.derived[0], len(in.derived))
-		} else {
-			in.key = plainKey
-		}
+	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed, in.key == "" && !derive)
+	switch {
+	case derive:
+		in.key = hashKey(verb, in.url, m.header, m.body, s.keyed, m.c.fwd)
+	case in.key == "":
+		in.key = plainKey
 	}
-	m.memo.Store(in)
-	return in
 }
 
 // appendURL appends the full URL to b: the base URL joined to the path,
