@@ -75,9 +75,39 @@ func TestAccessLogMatchesSlog(t *testing.T) {
 	}
 }
 
+// One access log writes many lines a second: those of one second share its
+// formatted date, and a line of another second, or of the same second in
+// another zone, formats its own. Each line is slog's.
+func TestAccessLogReusesSecond(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 30, 23, 59, 58, 0, time.UTC)
+	india := time.FixedZone("IST", 5*3600+1800)
+	times := []time.Time{start, start.Add(1), start.Add(999 * time.Millisecond), start.Add(time.Second),
+		start.Add(time.Second).In(india), start.Add(1500 * time.Millisecond), start.Add(2 * time.Second),
+		start.Add(2*time.Second + 10*time.Microsecond)}
+	for _, format := range []string{"text", "json"} {
+		var buf bytes.Buffer
+		l := newAccessLog(format, &buf)
+		for _, tm := range times {
+			e := accessEntry{time: tm, method: "GET", path: "/api/products/1", status: 200, duration: time.Millisecond,
+				ip: "127.0.0.1", requestID: "h/r-000001"}
+			buf.Reset()
+			l.write(context.Background(), e)
+			if want := slogLine(t, format, e); buf.String() != want {
+				t.Errorf("%s line at %v = %q, want slog's %q", format, tm, buf.String(), want)
+			}
+		}
+	}
+}
+
 func FuzzAccessLog(f *testing.F) {
 	for _, s := range []string{"/api/products/1", "/a b", "/\n", `/"`, "/été", "/\xff", ""} {
 		f.Add(s, "GET", int64(1234), int64(1_764_470_375_123_456_789))
+	}
+	logs := map[string]*accessLog{}
+	var buf bytes.Buffer
+	for _, format := range []string{"text", "json"} {
+		logs[format] = newAccessLog(format, &buf)
 	}
 	f.Fuzz(func(t *testing.T, path, method string, d, unixNano int64) {
 		e := accessEntry{time: time.Unix(0, unixNano).UTC(), method: method, path: path, status: 200,
@@ -85,6 +115,12 @@ func FuzzAccessLog(f *testing.F) {
 		for _, format := range []string{"text", "json"} {
 			if got, want := accessLine(format, e), slogLine(t, format, e); got != want {
 				t.Errorf("%s line = %q, want slog's %q", format, got, want)
+			}
+			// The same line from a log that has formatted other seconds.
+			buf.Reset()
+			logs[format].write(context.Background(), e)
+			if want := slogLine(t, format, e); buf.String() != want {
+				t.Errorf("%s line after others = %q, want slog's %q", format, buf.String(), want)
 			}
 		}
 	})
