@@ -23,12 +23,12 @@ const (
 
 // tags returns the tags of an entry cached for p.
 func (p *Method) tags(in *methodInfo) []string {
-	tags := make([]string, 0, 2+len(p.sources))
+	tags := make([]string, 0, 2+len(p.rare().sources))
 	tags = append(tags, tagURL+in.url)
-	if p.name != "" {
-		tags = append(tags, tagName+p.name)
+	if p.rare().name != "" {
+		tags = append(tags, tagName+p.rare().name)
 	}
-	for _, src := range p.sources {
+	for _, src := range p.rare().sources {
 		switch v := src.(type) {
 		case *Method:
 			tags = append(tags, tagHitMethod+v.verb+" "+v.URL())
@@ -48,7 +48,7 @@ func (p *Method) tags(in *methodInfo) []string {
 func (p *Method) isSource() bool {
 	switch p.verb {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return p.name != ""
+		return p.rare().name != ""
 	}
 	return true
 }
@@ -65,7 +65,7 @@ func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tier
 	}
 	tags := make([]string, 1, 2)
 	tags[0] = tagHitMethod + p.verb + " " + in.url
-	if p.name == "" {
+	if p.rare().name == "" {
 		if err := t.DeleteTags(ctx, tags...); err != nil {
 			report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
 		}
@@ -74,10 +74,10 @@ func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tier
 	// A named source also drops the dependents of the patterns matching its
 	// name: the cache keeps the pattern tags it knows with a version, so
 	// that this costs two round trips to Redis while no new pattern appears.
-	tags = append(tags, tagHitName+p.name)
+	tags = append(tags, tagHitName+p.rare().name)
 	match := func(tag string) bool {
 		re := s.pattern(strings.TrimPrefix(tag, tagHitRegexp))
-		return re != nil && re.MatchString(p.name)
+		return re != nil && re.MatchString(p.rare().name)
 	}
 	if err := t.DeleteTagsFunc(ctx, tagHitRegexp, match, tags...); err != nil {
 		report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
@@ -228,7 +228,7 @@ func (c *Client) SetCache(ctx context.Context, m *Method, mode cache.Mode, updat
 		return ErrNoCache
 	}
 	pol := p.effectivePolicy()
-	if p.reader != nil || !pol.enabled() {
+	if p.rare().reader != nil || !pol.enabled() {
 		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, redact(p.URL()), ErrNotCacheable)
 	}
 	mode = pol.tiers(mode)

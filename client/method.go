@@ -25,22 +25,14 @@ import (
 // than once (each call is an independent send), so a method may be built once
 // and sent many times.
 type Method struct {
-	c       *Client
-	verb    string
-	path    string
-	params  []param // sorted by key; values of one key in the order added
-	header  http.Header
-	body    []byte
-	reader  io.Reader // a stream body: never shared nor cached
-	bodyErr error     // a body that failed to encode; reported by Send
-	meta    map[string]any
-	name    string
-	timeout time.Duration
-	policy  Policy
-	force   bool
-	share   int8 // 0: default for the verb, 1: on, -1: off
-	key     string
-	sources []any // *Method, string or *regexp.Regexp
+	c      *Client
+	verb   string
+	path   string
+	params []param // sorted by key; values of one key in the order added
+	policy Policy
+	force  bool
+	share  int8 // 0: default for the verb, 1: on, -1: off
+	key    string
 
 	// The derived URL and key (see info): infoState is infoNone until a
 	// send fills derived, infoFilling while one does, and infoReady once it
@@ -50,9 +42,45 @@ type Method struct {
 
 	paramBuf [2]param // the first params, in the method's own allocation
 
+	// What most methods sent from a handler leave unset lives apart, so
+	// that a method built per send is a small allocation: nil until a
+	// setter needs it. Read it with rare, write it with ext.
+	more *methodMore
+}
+
+// methodMore is the part of a Method that most sends leave unset.
+type methodMore struct {
+	header    http.Header
+	body      []byte
+	reader    io.Reader // a stream body: never shared nor cached
+	bodyErr   error     // a body that failed to encode; reported by Send
+	meta      map[string]any
+	name      string
+	timeout   time.Duration
+	sources   []any                                               // *Method, string or *regexp.Regexp
 	transform func(context.Context, *Response) (*Response, error) // Method.Transform
 	base      string                                              // Method.SetBaseURL, if hasBase
 	hasBase   bool
+}
+
+// noMethodMore is what rare returns for a method without a methodMore. It is
+// never written.
+var noMethodMore methodMore
+
+// rare returns m's methodMore for reading.
+func (m *Method) rare() *methodMore {
+	if m.more != nil {
+		return m.more
+	}
+	return &noMethodMore
+}
+
+// ext returns m's methodMore for writing, creating it.
+func (m *Method) ext() *methodMore {
+	if m.more == nil {
+		m.more = new(methodMore)
+	}
+	return m.more
 }
 
 // methodInfo is what Send derives from a method, computed once.
@@ -126,10 +154,11 @@ func (m *Method) findParam(key string) (i, n int) {
 // Header sets the request header key to value, replacing any value it had.
 // Headers set on the method are part of the cache key.
 func (m *Method) Header(key, value string) *Method {
-	if m.header == nil {
-		m.header = http.Header{}
+	x := m.ext()
+	if x.header == nil {
+		x.header = http.Header{}
 	}
-	m.header.Set(key, value)
+	x.header.Set(key, value)
 	m.reset()
 	return m
 }
@@ -138,11 +167,12 @@ func (m *Method) Header(key, value string) *Method {
 // place (e.g. from [Options.BeforeRequest]). Forwarded headers of a
 // request-scoped client are not in it: they are added on the way out.
 func (m *Method) Headers() http.Header {
-	if m.header == nil {
-		m.header = http.Header{}
+	x := m.ext()
+	if x.header == nil {
+		x.header = http.Header{}
 	}
 	m.reset()
-	return m.header
+	return x.header
 }
 
 // Body sets the request body from v:
@@ -159,27 +189,32 @@ func (m *Method) Headers() http.Header {
 // The Content-Type is set only when the method has none. The body is part of
 // the cache key.
 func (m *Method) Body(v any) *Method {
-	m.body, m.reader, m.bodyErr = nil, nil, nil
+	if v == nil && m.more == nil {
+		m.reset()
+		return m
+	}
+	x := m.ext()
+	x.body, x.reader, x.bodyErr = nil, nil, nil
 	switch b := v.(type) {
 	case nil:
 	case []byte:
-		m.body = b
+		x.body = b
 	case string:
-		m.body = []byte(b)
+		x.body = []byte(b)
 	case json.RawMessage:
-		m.body = b
+		x.body = b
 	case url.Values:
-		m.body = []byte(b.Encode())
+		x.body = []byte(b.Encode())
 		m.defaultType("application/x-www-form-urlencoded")
 	case io.Reader:
-		m.reader = b
+		x.reader = b
 	default:
 		enc, err := json.Marshal(v)
 		if err != nil {
-			m.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
+			x.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
 			break
 		}
-		m.body = enc
+		x.body = enc
 		m.defaultType("application/json")
 	}
 	m.reset()
@@ -187,7 +222,7 @@ func (m *Method) Body(v any) *Method {
 }
 
 func (m *Method) defaultType(ct string) {
-	if m.header.Get("Content-Type") == "" {
+	if m.rare().header.Get("Content-Type") == "" {
 		m.Header("Content-Type", ct)
 	}
 }
@@ -196,27 +231,28 @@ func (m *Method) defaultType(ct string) {
 // read with [Method.MetaValue] (alova's meta: "skip auth", "log as …"). Meta is
 // not sent and not part of the cache key.
 func (m *Method) Meta(key string, value any) *Method {
-	if m.meta == nil {
-		m.meta = map[string]any{}
+	x := m.ext()
+	if x.meta == nil {
+		x.meta = map[string]any{}
 	}
-	m.meta[key] = value
+	x.meta[key] = value
 	return m
 }
 
 // MetaValue returns the meta value stored under key, or nil.
-func (m *Method) MetaValue(key string) any { return m.meta[key] }
+func (m *Method) MetaValue(key string) any { return m.rare().meta[key] }
 
 // Name names the method, for [ByName] invalidation and as a hitSource other
 // methods can refer to (see [Method.HitSource]). Default: none.
 func (m *Method) Name(name string) *Method {
-	m.name = name
+	m.ext().name = name
 	return m
 }
 
 // Timeout bounds this method's downstream call, overriding
 // [Options.Timeout]. Zero restores the client's timeout.
 func (m *Method) Timeout(d time.Duration) *Method {
-	m.timeout = d
+	m.ext().timeout = d
 	return m
 }
 
@@ -299,7 +335,8 @@ func (m *Method) HitSource(sources ...any) *Method {
 			panic(fmt.Sprintf("client: HitSource: unsupported source type %T (want *client.Method, string or *regexp.Regexp)", s))
 		}
 	}
-	m.sources = append(m.sources, sources...)
+	x := m.ext()
+	x.sources = append(x.sources, sources...)
 	return m
 }
 
@@ -343,7 +380,7 @@ func (m *Method) info() *methodInfo {
 func (m *Method) derive(in *methodInfo) {
 	var buf [256]byte
 	verb := m.verb
-	if m.transform != nil {
+	if m.rare().transform != nil {
 		verb += transformedVerb
 	}
 	s := m.c.s
@@ -351,12 +388,12 @@ func (m *Method) derive(in *methodInfo) {
 	// A plain request (no key of its own, no header set, no body, no value
 	// in a forwarded header that joins the key) takes its key from the
 	// client's table; any other is hashed for itself.
-	derive := in.key == "" && (len(m.header) > 0 || len(m.body) > 0 || anyValue(m.c.fwd, s.keyed))
+	derive := in.key == "" && (len(m.rare().header) > 0 || len(m.rare().body) > 0 || anyValue(m.c.fwd, s.keyed))
 	var plainKey string
 	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed, in.key == "" && !derive)
 	switch {
 	case derive:
-		in.key = hashKey(verb, in.url, m.header, m.body, s.keyed, m.c.fwd)
+		in.key = hashKey(verb, in.url, m.rare().header, m.rare().body, s.keyed, m.c.fwd)
 	case in.key == "":
 		in.key = plainKey
 	}
@@ -366,8 +403,8 @@ func (m *Method) derive(in *methodInfo) {
 // then the sorted params.
 func (m *Method) appendURL(b []byte) []byte {
 	base := m.c.s.base
-	if m.hasBase {
-		base = m.base
+	if m.rare().hasBase {
+		base = m.rare().base
 	}
 	if isAbsolute(m.path) {
 		base = ""
@@ -441,7 +478,7 @@ func hasPrefixFold(s, prefix string) bool {
 
 // shares reports whether the method takes part in request sharing.
 func (m *Method) shares() bool {
-	if m.reader != nil {
+	if m.rare().reader != nil {
 		return false
 	}
 	if m.share != 0 {
@@ -468,25 +505,20 @@ func (m *Method) effectivePolicy() Policy {
 // BeforeRequest works on).
 func (m *Method) clone() *Method {
 	c := &Method{
-		c:       m.c,
-		verb:    m.verb,
-		path:    m.path,
-		header:  m.header.Clone(),
-		body:    m.body,
-		reader:  m.reader,
-		bodyErr: m.bodyErr,
-		meta:    maps.Clone(m.meta),
-		name:    m.name,
-		timeout: m.timeout,
-		policy:  m.policy,
-		force:   m.force,
-		share:   m.share,
-		key:     m.key,
-		sources: slices.Clip(m.sources),
-
-		transform: m.transform,
-		base:      m.base,
-		hasBase:   m.hasBase,
+		c:      m.c,
+		verb:   m.verb,
+		path:   m.path,
+		policy: m.policy,
+		force:  m.force,
+		share:  m.share,
+		key:    m.key,
+	}
+	if m.more != nil {
+		x := *m.more
+		x.header = x.header.Clone()
+		x.meta = maps.Clone(x.meta)
+		x.sources = slices.Clip(x.sources)
+		c.more = &x
 	}
 	if m.params != nil {
 		c.params = append(c.paramBuf[:0], m.params...)

@@ -17,7 +17,8 @@ func (m *Method) SetURL(url string) *Method {
 // otherwise the client's [Options.BaseURL] (one trailing "/" trimmed, as
 // there). See [Method.SetURL].
 func (m *Method) SetBaseURL(base string) *Method {
-	m.base, m.hasBase = strings.TrimSuffix(base, "/"), true
+	x := m.ext()
+	x.base, x.hasBase = strings.TrimSuffix(base, "/"), true
 	m.reset()
 	return m
 }

@@ -99,8 +99,8 @@ func (m *Method) Send(ctx context.Context) (*Response, error) {
 // send goes through the cache's read path when the method is cacheable, and
 // otherwise downstream, shared or not.
 func (p *Method) send(ctx context.Context) (*Response, error) {
-	if p.bodyErr != nil {
-		return nil, p.bodyErr
+	if p.rare().bodyErr != nil {
+		return nil, p.rare().bodyErr
 	}
 	s := p.c.s
 	in := p.info()
@@ -108,7 +108,7 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 	if r := pol.controlled(ctx, p); r != nil {
 		return r, nil
 	}
-	if s.tiers != nil && p.reader == nil && pol.enabled() {
+	if s.tiers != nil && p.rare().reader == nil && pol.enabled() {
 		return p.sendCached(ctx, in, pol)
 	}
 	if !p.shares() || p.force {
@@ -249,7 +249,7 @@ func ownError(err error) error {
 // invalidation.
 func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 	s := p.c.s
-	timeout := p.timeout
+	timeout := p.rare().timeout
 	if timeout <= 0 {
 		timeout = s.timeout
 	}
@@ -257,17 +257,17 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 	defer cancel()
 
 	var body io.Reader
-	if p.reader != nil {
-		body = p.reader
-	} else if p.body != nil {
-		body = bytes.NewReader(p.body)
+	if p.rare().reader != nil {
+		body = p.rare().reader
+	} else if p.rare().body != nil {
+		body = bytes.NewReader(p.rare().body)
 	}
 	req, err := http.NewRequestWithContext(ctx, p.verb, in.url, body)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", p.verb, redact(in.url), err)
 	}
-	if len(p.header) > 0 {
-		req.Header = p.header.Clone()
+	if len(p.rare().header) > 0 {
+		req.Header = p.rare().header.Clone()
 	}
 	p.c.forwardTo(req.Header, s.forward)
 	hr, err := s.hc.Do(req)

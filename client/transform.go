@@ -17,7 +17,7 @@ import "context"
 // transforms of one request need different keys: set [Method.CacheKey].
 // nil removes the transform.
 func (m *Method) Transform(fn func(ctx context.Context, resp *Response) (*Response, error)) *Method {
-	m.transform = fn
+	m.ext().transform = fn
 	m.reset()
 	return m
 }
@@ -28,10 +28,10 @@ const transformedVerb = "\x00transformed"
 
 // transformed runs the method's transform, if any, on resp.
 func (p *Method) transformed(ctx context.Context, resp *Response) (*Response, error) {
-	if p.transform == nil {
+	if p.rare().transform == nil {
 		return resp, nil
 	}
-	r, err := p.transform(ctx, resp)
+	r, err := p.rare().transform(ctx, resp)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,12 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -101,5 +104,55 @@ func TestMethodInfoConcurrent(t *testing.T) {
 		if in.url != "http://api/products/1?lang=fr" || in.key != hashKey("GET", in.url, http.Header{"X-Tenant": {"7"}}, nil, c.s.keyed, nil) {
 			t.Fatalf("after Param and Header: info() = %q %s", in.url, in.key)
 		}
+	}
+}
+
+// A method built with none of the rare setters has no methodMore and costs
+// one small allocation; reading its rare fields never writes the shared zero
+// value, and each setter gives it a part of its own (clones too).
+func TestMethodMore(t *testing.T) {
+	c := New(Options{BaseURL: "http://api"})
+	if n := testing.AllocsPerRun(100, func() { _ = c.Get("/products/1").Param("lang", "en").CacheKey("p:1") }); n != 1 {
+		t.Errorf("a plain method costs %v allocations, want 1", n)
+	}
+	m := c.Get("/products/1")
+	_ = m.Key()
+	_ = m.MetaValue("x")
+	if m.more != nil {
+		t.Fatal("reading a plain method gave it a methodMore")
+	}
+	for name, set := range map[string]func(*Method){
+		"Header":     func(m *Method) { m.Header("X-Tenant", "7") },
+		"Headers":    func(m *Method) { m.Headers().Set("X-Tenant", "7") },
+		"Body":       func(m *Method) { m.Body(map[string]int{"a": 1}) },
+		"Meta":       func(m *Method) { m.Meta("k", 1) },
+		"Name":       func(m *Method) { m.Name("n") },
+		"Timeout":    func(m *Method) { m.Timeout(time.Second) },
+		"HitSource":  func(m *Method) { m.HitSource("n") },
+		"SetBaseURL": func(m *Method) { m.SetBaseURL("http://other") },
+		"Transform": func(m *Method) {
+			m.Transform(func(_ context.Context, r *Response) (*Response, error) { return r, nil })
+		},
+	} {
+		m := c.Get("/products/1")
+		set(m)
+		if m.more == nil {
+			t.Errorf("%s: no methodMore", name)
+		}
+		cl := m.clone()
+		if cl.more == m.more {
+			t.Errorf("%s: the clone shares the methodMore", name)
+		}
+		cl.Headers().Set("X-Clone", "1")
+		if m.rare().header.Get("X-Clone") != "" {
+			t.Errorf("%s: a header set on the clone shows on the method", name)
+		}
+	}
+	if !reflect.DeepEqual(noMethodMore, methodMore{}) {
+		t.Fatalf("the shared empty methodMore was written: %+v", noMethodMore)
+	}
+	// Body(nil) on a plain method stays plain.
+	if m := c.Get("/x").Body(nil); m.more != nil {
+		t.Error("Body(nil) gave a plain method a methodMore")
 	}
 }
