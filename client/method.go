@@ -120,7 +120,11 @@ func (m *Method) Param(key, value string) *Method {
 		if m.params == nil {
 			m.params = m.paramBuf[:0]
 		}
-		m.params = slices.Insert(m.params, i, param{key, value})
+		if i == len(m.params) { // the usual case: keys set in order, or the first
+			m.params = append(m.params, param{key, value})
+		} else {
+			m.params = slices.Insert(m.params, i, param{key, value})
+		}
 	}
 	m.reset()
 	return m
