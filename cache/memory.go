@@ -46,6 +46,11 @@ type MemoryOptions struct {
 // so that writers on different cores rarely meet on one lock.
 const (
 	maxShards = 16
+	// shardBits is log2(maxShards): a key's hash picks its shard with its
+	// low bits and its chain in the shard's table with the bits above.
+	shardBits = 4
+	// minTable is the number of chains a shard's table starts with.
+	minTable = 8
 	// minShardEntries is the fewest entries a shard may be given: below
 	// it, a shard's own LRU order would stray too far from the store's.
 	minShardEntries = 512
@@ -76,34 +81,29 @@ const (
 //
 // # Reads take no lock
 //
-// A read finds its entry in an index that readers consult without a lock
-// (a [sync.Map], written only under the lock of the key's shard). A hit
-// moves its entry to the front of its shard's order only when the entry is
-// neither at the front nor in the front quarter, and only that move takes
-// the shard's lock; so the hits of a hot entry write nothing shared, and
-// readers on different cores wait neither for each other nor for a writer
-// of the same shard. A miss takes no lock either; a read that finds its
-// entry expired takes it to remove the entry. The order among the most
-// recent quarter is approximate: the entry evicted is always among the
-// quarter of its shard's entries least recently used (read or stored), and
-// with fewer than 4 entries in the shard it is exactly the least recently
-// used.
+// Each shard finds its entries through a hash table of its own that readers
+// walk without a lock, with atomic loads, and that only the shard's writers
+// change, under its lock. A hit moves its entry to the front of its shard's
+// order only when the entry is neither at the front nor in the front
+// quarter, and only that move takes the shard's lock; so the hits of a hot
+// entry write nothing shared, and readers on different cores wait neither
+// for each other nor for a writer of the same shard. A miss takes no lock
+// either (unless the shard's table is growing); a read that finds its entry
+// expired takes it to remove the entry. The order among the most recent
+// quarter is approximate: the entry evicted is always among the quarter of
+// its shard's entries least recently used (read or stored), and with fewer
+// than 4 entries in the shard it is exactly the least recently used.
 //
 // Writes (Set, Delete, DeleteTags, Purge) take the lock of each shard they
 // change, so that "overwrite, re-index its tags" and "evict until it fits"
 // are atomic. A read concurrent with a Set of the same key finds the entry
-// before the Set or after it, never a miss in between. The index costs each
-// Set about three small allocations more than a plain map would. It is safe
-// for concurrent use.
+// before the Set or after it, never a miss in between. It is safe for
+// concurrent use.
 type MemoryStore struct {
 	maxEntry int64
 	seed     maphash.Seed
 	mask     uint64 // len(shards) - 1; len(shards) is a power of two
 	shards   []memShard
-	// index maps each key held to its entry (string → *memEntry). It
-	// holds exactly the entries in the shards' lists: an entry is added
-	// and removed under the lock of its shard, and read without one.
-	index sync.Map
 	// now is the clock; tests replace it.
 	now func() int64
 }
@@ -111,6 +111,11 @@ type MemoryStore struct {
 // memShard is one shard of a [MemoryStore].
 type memShard struct {
 	mu sync.Mutex
+	// table finds an entry by key (see memTable); replaced under mu when
+	// it grows, read without it.
+	table atomic.Pointer[memTable]
+	// grows is odd while the table grows (see find); written under mu.
+	grows atomic.Uint64
 	// head and tail are the ends of the LRU list: head the most recently
 	// used entry, tail the least. Guarded by mu.
 	head, tail *memEntry
@@ -130,11 +135,15 @@ type memShard struct {
 	_ [64]byte
 }
 
-// memEntry is one stored item, its expiry, and its place in its shard's
-// LRU list. Only seq and the links change after it is indexed: a new Set
-// of its key stores a new entry.
+// memEntry is one stored item, its expiry, and its places in its shard's
+// table and LRU list. Only seq and the links change once it is in the table:
+// a new Set of its key stores a new entry.
 type memEntry struct {
-	key string
+	key  string
+	hash uint64 // maphash of key under the store's seed
+	// hnext is the next entry of its chain in the shard's table; written
+	// under the shard's lock, read without it.
+	hnext atomic.Pointer[memEntry]
 	Item
 	exp   int64 // expiry on the monotonic clock, in ns
 	shard *memShard
@@ -181,25 +190,130 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		if int64(i) < opts.MaxBytes%int64(n) {
 			s.maxBytes++
 		}
+		s.table.Store(newMemTable(minTable))
 	}
 	return m
 }
 
-// shard returns the shard of key.
-func (m *MemoryStore) shard(key string) *memShard {
-	if m.mask == 0 {
-		return &m.shards[0]
-	}
-	return &m.shards[maphash.String(m.seed, key)&m.mask]
+// hash returns the hash of key that picks its shard and its chain.
+func (m *MemoryStore) hash(key string) uint64 { return maphash.String(m.seed, key) }
+
+// shard returns the shard of a key whose hash is h.
+func (m *MemoryStore) shard(h uint64) *memShard { return &m.shards[h&m.mask] }
+
+// lookup returns the entry under key, live or not, or nil. It takes no lock
+// unless the table grew meanwhile.
+func (m *MemoryStore) lookup(key string) *memEntry {
+	h := m.hash(key)
+	return m.shard(h).find(h, key)
 }
 
-// lookup returns the indexed entry of key, live or not, without a lock.
-func (m *MemoryStore) lookup(key string) *memEntry {
-	v, ok := m.index.Load(key)
-	if !ok {
-		return nil
+// memTable is a shard's index from key to entry: a power-of-two array of
+// chains linked through memEntry.hnext. Readers walk it without the shard's
+// lock, with atomic loads; writers change it under the lock, so that a
+// reader walking a chain always reaches every entry that stays in it:
+//   - a new key is put at the head of its chain;
+//   - a Set of a key held puts its new entry in the old one's place (one
+//     pointer store: a reader sees the old entry or the new, never neither);
+//   - a removed entry keeps its hnext, so a reader standing on it goes on;
+//   - growing moves the entries to the chains of a new, twice larger table
+//     and then publishes it. A reader walking an old chain meanwhile may be
+//     led into a new one and miss its key: grows counts the growths (odd
+//     while one runs), and a reader whose walk overlapped one looks again
+//     under the lock.
+//
+// A table starts with 8 chains and doubles when its shard is to hold more
+// entries than it has chains, up to twice the shard's share of MaxEntries;
+// it never shrinks. Each chain costs 8 bytes.
+type memTable struct {
+	mask   uint64
+	chains []atomic.Pointer[memEntry]
+}
+
+// newMemTable returns a table of n chains; n is a power of two.
+func newMemTable(n int) *memTable {
+	return &memTable{mask: uint64(n - 1), chains: make([]atomic.Pointer[memEntry], n)}
+}
+
+// chain returns the head of the chain of hash h.
+func (t *memTable) chain(h uint64) *atomic.Pointer[memEntry] {
+	return &t.chains[(h>>shardBits)&t.mask]
+}
+
+// walk returns the entry of t under key (whose hash is h), or nil.
+func (t *memTable) walk(h uint64, key string) *memEntry {
+	for e := t.chain(h).Load(); e != nil; e = e.hnext.Load() {
+		if e.hash == h && e.key == key {
+			return e
+		}
 	}
-	return v.(*memEntry)
+	return nil
+}
+
+// find returns the entry under key (whose hash is h), or nil, without the
+// lock; a walk that a growth overlapped is done again under the lock.
+func (s *memShard) find(h uint64, key string) *memEntry {
+	g := s.grows.Load()
+	if g&1 == 0 {
+		if e := s.table.Load().walk(h, key); e != nil || s.grows.Load() == g {
+			return e
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.table.Load().walk(h, key)
+}
+
+// index puts the new entry e in the table: in the place of old, the entry
+// it replaces under the same key, if not nil. The caller holds s.mu.
+func (s *memShard) index(e, old *memEntry) {
+	t := s.table.Load()
+	if old == nil {
+		if int(s.n.Load()) >= len(t.chains) && len(t.chains) < 2*s.maxLen {
+			t = s.grow(t)
+		}
+		head := t.chain(e.hash)
+		e.hnext.Store(head.Load())
+		head.Store(e)
+		return
+	}
+	e.hnext.Store(old.hnext.Load())
+	for p := t.chain(e.hash); ; p = &p.Load().hnext {
+		if p.Load() == old {
+			p.Store(e)
+			return
+		}
+	}
+}
+
+// unindex takes e out of the table; e keeps its hnext. The caller holds
+// s.mu.
+func (s *memShard) unindex(e *memEntry) {
+	for p := s.table.Load().chain(e.hash); ; p = &p.Load().hnext {
+		if p.Load() == e {
+			p.Store(e.hnext.Load())
+			return
+		}
+	}
+}
+
+// grow moves the entries of t to a table twice as large and publishes it.
+// The caller holds s.mu.
+func (s *memShard) grow(t *memTable) *memTable {
+	s.grows.Add(1) // odd: readers will not trust a miss
+	nt := newMemTable(2 * len(t.chains))
+	for i := range t.chains {
+		for e := t.chains[i].Load(); e != nil; {
+			next := e.hnext.Load()
+			head := nt.chain(e.hash)
+			e.hnext.Store(head.Load())
+			head.Store(e)
+			e = next
+		}
+	}
+	s.table.Store(nt)
+	s.grows.Add(1)
+	return nt
 }
 
 // Get returns the live item under key: the Item given to Set, unchanged. An
@@ -272,8 +386,8 @@ func (s *memShard) pushFront(e *memEntry) {
 	e.seq.Store(seq)
 }
 
-// unlink takes e out of the list, its bytes and its tags out of the
-// shard's counts; the index is left to the caller. The caller holds s.mu.
+// unlink takes e out of the list (not out of the table). The caller holds
+// s.mu.
 func (s *memShard) unlink(e *memEntry) {
 	if e.prev != nil {
 		e.prev.next = e.next
@@ -288,13 +402,13 @@ func (s *memShard) unlink(e *memEntry) {
 	e.prev, e.next, e.linked = nil, nil, false
 }
 
-// remove takes the linked entry e out of its shard and out of the index,
-// and releases its bytes and tags. The caller holds e.shard.mu.
+// remove takes the linked entry e out of its shard's list and table, and
+// releases its bytes and tags. The caller holds e.shard.mu.
 func (m *MemoryStore) remove(e *memEntry) {
 	s := e.shard
 	s.unlink(e)
 	s.release(e)
-	m.index.Delete(e.key)
+	s.unindex(e)
 }
 
 // release drops the bytes and the tags of e, which has left the list. The
@@ -317,11 +431,12 @@ func (s *memShard) release(e *memEntry) {
 // returns it unchanged): the caller must not change its Tags afterwards.
 func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 	size := int64(it.Value.Len())
-	s := m.shard(key)
+	h := m.hash(key)
+	s := m.shard(h)
 	exp := m.now() + int64(ttl)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := m.lookup(key)
+	old := s.table.Load().walk(h, key)
 	if ttl <= 0 || size > m.maxEntry {
 		if old != nil {
 			m.remove(old)
@@ -329,15 +444,16 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		return
 	}
 	if old != nil {
-		// Out of the list but still indexed: a concurrent read finds the
-		// old entry until the new one replaces it in the index below.
+		// Out of the list but still in the table: a concurrent read finds
+		// the old entry until the new one takes its place there below.
 		s.unlink(old)
 		s.release(old)
 	}
 	for s.tail != nil && (s.bytes+size > s.maxBytes || int(s.n.Load()) >= s.maxLen) {
 		m.remove(s.tail)
 	}
-	e := &memEntry{key: key, Item: it, exp: exp, shard: s}
+	e := &memEntry{key: key, hash: h, Item: it, exp: exp, shard: s}
+	s.index(e, old)
 	s.pushFront(e)
 	s.n.Add(1)
 	s.bytes += size
@@ -352,15 +468,15 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		}
 		keys[key] = struct{}{}
 	}
-	m.index.Store(key, e)
 }
 
 // Delete removes the keys; absent keys are not an error.
 func (m *MemoryStore) Delete(keys ...string) {
 	for _, k := range keys {
-		s := m.shard(k)
+		h := m.hash(k)
+		s := m.shard(h)
 		s.mu.Lock()
-		if e := m.lookup(k); e != nil {
+		if e := s.table.Load().walk(h, k); e != nil {
 			m.remove(e)
 		}
 		s.mu.Unlock()
@@ -377,7 +493,7 @@ func (m *MemoryStore) DeleteTags(tags ...string) {
 		s.mu.Lock()
 		for _, tag := range tags {
 			for key := range s.tags[tag] { // remove edits s.tags[tag]
-				m.remove(m.lookup(key))
+				m.remove(s.table.Load().walk(m.hash(key), key))
 			}
 		}
 		s.mu.Unlock()

@@ -45,10 +45,11 @@ func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Ta
 
 // has reports whether m holds key, without changing the LRU order.
 func has(m *MemoryStore, key string) bool {
-	s := m.shard(key)
+	h := m.hash(key)
+	s := m.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := m.lookup(key)
+	e := s.table.Load().walk(h, key)
 	return e != nil && e.linked
 }
 
@@ -384,18 +385,17 @@ func (m *MemoryStore) maxBytes() int64 {
 }
 
 // checkShards checks that each shard's list is well linked and its length
-// counted, that the index holds exactly the listed entries, that each shard's
+// counted, that its table holds exactly the listed entries, each in the
+// chain of its hash, that each shard's
 // tag index lists only keys it holds with that tag, that each key lives in
 // its own shard, and that each shard's byte count is the sum of its values
 // and within its budget.
 func checkShards(t *testing.T, m *MemoryStore) {
 	t.Helper()
-	listed := 0
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
 		list := s.entries()
-		listed += len(list)
 		if int64(len(list)) != s.n.Load() || len(list) > s.maxLen {
 			t.Errorf("shard %d: %d entries listed, %d counted, at most %d allowed", i, len(list), s.n.Load(), s.maxLen)
 		}
@@ -406,11 +406,11 @@ func checkShards(t *testing.T, m *MemoryStore) {
 				t.Errorf("shard %d: entry %q badly linked (prev %p, want %p; linked %v)", i, e.key, e.prev, prev, e.linked)
 			}
 			prev = e
-			if m.shard(e.key) != s {
+			if e.hash != m.hash(e.key) || m.shard(e.hash) != s {
 				t.Errorf("shard %d holds %q, which hashes to another shard", i, e.key)
 			}
-			if got := m.lookup(e.key); got != e {
-				t.Errorf("shard %d: index has %p under %q, the list %p", i, got, e.key, e)
+			if got := s.table.Load().walk(e.hash, e.key); got != e {
+				t.Errorf("shard %d: table has %p under %q, the list %p", i, got, e.key, e)
 			}
 			sum += int64(e.Value.Len())
 		}
@@ -419,7 +419,7 @@ func checkShards(t *testing.T, m *MemoryStore) {
 		}
 		for tag, keys := range s.tags {
 			for k := range keys {
-				if e := m.lookup(k); e == nil || !e.linked || e.shard != s || !slices.Contains(e.Tags, tag) {
+				if e := s.table.Load().walk(m.hash(k), k); e == nil || !e.linked || e.shard != s || !slices.Contains(e.Tags, tag) {
 					t.Errorf("shard %d: tag index lists %q under %q, but the entry is %+v", i, k, tag, e)
 				}
 			}
@@ -427,12 +427,19 @@ func checkShards(t *testing.T, m *MemoryStore) {
 		if sum != s.bytes || sum > s.maxBytes {
 			t.Errorf("shard %d: bytes = %d, the values hold %d, budget %d; want them equal and within it", i, s.bytes, sum, s.maxBytes)
 		}
+		tab, inTable := s.table.Load(), 0
+		for c := range tab.chains {
+			for e := tab.chains[c].Load(); e != nil; e = e.hnext.Load() {
+				inTable++
+				if !e.linked || uint64(c) != (e.hash>>shardBits)&tab.mask {
+					t.Errorf("shard %d: chain %d holds %q (linked %v), which belongs in chain %d", i, c, e.key, e.linked, (e.hash>>shardBits)&tab.mask)
+				}
+			}
+		}
+		if inTable != len(list) || len(tab.chains) > max(minTable, 2*s.maxLen) {
+			t.Errorf("shard %d: table holds %d entries in %d chains, the list %d (at most %d chains)", i, inTable, len(tab.chains), len(list), max(minTable, 2*s.maxLen))
+		}
 		s.mu.Unlock()
-	}
-	indexed := 0
-	m.index.Range(func(any, any) bool { indexed++; return true })
-	if indexed != listed {
-		t.Errorf("index holds %d keys, the lists %d entries", indexed, listed)
 	}
 }
 
@@ -533,7 +540,7 @@ func TestMemoryHitKeepsEntry(t *testing.T) {
 	for i := range 100 {
 		m.Set(fmt.Sprint(i), item("v"), time.Minute)
 	}
-	s := m.shard("0")
+	s := m.shard(m.hash("0"))
 	seq := s.seq.Load()
 	m.Get("99") // the newest: no move
 	if got := s.seq.Load(); got != seq {
@@ -555,7 +562,7 @@ func TestMemoryHitTakesNoLock(t *testing.T) {
 	for i := range 100 {
 		m.Set(fmt.Sprint(i), item(fmt.Sprint(i)), time.Minute)
 	}
-	s := m.shard("99")
+	s := m.shard(m.hash("99"))
 	s.mu.Lock() // a writer holding the lock
 	done := make(chan string)
 	go func() {
