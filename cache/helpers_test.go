@@ -320,10 +320,8 @@ func (c *counter) load(context.Context) (Entry, error) {
 func ttlLeft(t *testing.T, m *MemoryStore, key string) time.Duration {
 	t.Helper()
 	now := m.now()
-	s := m.shard(key)
-	s.mu.Lock()
-	e, ok := s.lru.Peek(key)
-	s.mu.Unlock()
+	e := m.lookup(key)
+	ok := e != nil
 	if !ok || e.exp <= now {
 		t.Fatalf("L1 has no live entry under %q (present %v)", key, ok)
 	}

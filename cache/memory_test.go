@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,10 +45,22 @@ func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Ta
 
 // has reports whether m holds key, without changing the LRU order.
 func has(m *MemoryStore, key string) bool {
-	s := m.shard(key)
+	h := m.hash(key)
+	s := m.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lru.Contains(key)
+	e := s.table.Load().walk(h, key)
+	return e != nil && e.linked
+}
+
+// entries returns the entries of s's list, most recent first. The caller
+// holds s.mu.
+func (s *memShard) entries() []*memEntry {
+	var out []*memEntry
+	for e := s.head; e != nil; e = e.next {
+		out = append(out, e)
+	}
+	return out
 }
 
 func TestMemoryExpiryPerEntry(t *testing.T) {
@@ -370,31 +384,60 @@ func (m *MemoryStore) maxBytes() int64 {
 	return n
 }
 
-// checkShards checks that each shard's tag index lists only keys it holds
-// with that tag, that each key lives in its own shard, and that each shard's
-// byte count is the sum of its values and within its budget.
+// checkShards checks that each shard's list is well linked and its length
+// counted, that its table holds exactly the listed entries, each in the
+// chain of its hash, that each shard's
+// tag index lists only keys it holds with that tag, that each key lives in
+// its own shard, and that each shard's byte count is the sum of its values
+// and within its budget.
 func checkShards(t *testing.T, m *MemoryStore) {
 	t.Helper()
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
+		list := s.entries()
+		if int64(len(list)) != s.n.Load() || len(list) > s.maxLen {
+			t.Errorf("shard %d: %d entries listed, %d counted, at most %d allowed", i, len(list), s.n.Load(), s.maxLen)
+		}
+		var sum int64
+		var prev *memEntry
+		for _, e := range list {
+			if e.prev != prev || !e.linked || e.shard != s {
+				t.Errorf("shard %d: entry %q badly linked (prev %p, want %p; linked %v)", i, e.key, e.prev, prev, e.linked)
+			}
+			prev = e
+			if e.hash != m.hash(e.key) || m.shard(e.hash) != s {
+				t.Errorf("shard %d holds %q, which hashes to another shard", i, e.key)
+			}
+			if got := s.table.Load().walk(e.hash, e.key); got != e {
+				t.Errorf("shard %d: table has %p under %q, the list %p", i, got, e.key, e)
+			}
+			sum += int64(e.Value.Len())
+		}
+		if s.tail != prev {
+			t.Errorf("shard %d: tail %p, last listed %p", i, s.tail, prev)
+		}
 		for tag, keys := range s.tags {
 			for k := range keys {
-				if e, ok := s.lru.Peek(k); !ok || !slices.Contains(e.Tags, tag) {
-					t.Errorf("shard %d: tag index lists %q under %q, but the LRU entry is %v, %v", i, k, tag, e, ok)
+				if e := s.table.Load().walk(m.hash(k), k); e == nil || !e.linked || e.shard != s || !slices.Contains(e.Tags, tag) {
+					t.Errorf("shard %d: tag index lists %q under %q, but the entry is %+v", i, k, tag, e)
 				}
 			}
 		}
-		var sum int64
-		for _, k := range s.lru.Keys() {
-			if m.shard(k) != s {
-				t.Errorf("shard %d holds %q, which hashes to another shard", i, k)
-			}
-			e, _ := s.lru.Peek(k)
-			sum += int64(e.Value.Len())
-		}
 		if sum != s.bytes || sum > s.maxBytes {
 			t.Errorf("shard %d: bytes = %d, the values hold %d, budget %d; want them equal and within it", i, s.bytes, sum, s.maxBytes)
+		}
+		tab, inTable := s.table.Load(), 0
+		for c := range tab.chains {
+			for e := tab.chains[c].Load(); e != nil; e = e.hnext.Load() {
+				inTable++
+				if !e.linked || uint64(c) != (e.hash>>shardBits)&tab.mask {
+					t.Errorf("shard %d: chain %d holds %q (linked %v), which belongs in chain %d", i, c, e.key, e.linked, (e.hash>>shardBits)&tab.mask)
+				}
+			}
+		}
+		if inTable != len(list) || len(tab.chains) > max(minTable, 2*s.maxLen) {
+			t.Errorf("shard %d: table holds %d entries in %d chains, the list %d (at most %d chains)", i, inTable, len(tab.chains), len(list), max(minTable, 2*s.maxLen))
 		}
 		s.mu.Unlock()
 	}
@@ -475,9 +518,9 @@ func TestMemoryShardedBounds(t *testing.T) {
 	m.DeleteTags("t0", "t2")
 	for i := range m.shards {
 		s := &m.shards[i]
-		for _, k := range s.lru.Keys() {
-			if e, _ := s.lru.Peek(k); slices.Contains(e.Tags, "t0") || slices.Contains(e.Tags, "t2") {
-				t.Fatalf("DeleteTags(t0, t2) left %q (%q) in shard %d", k, e.Tags, i)
+		for _, e := range s.entries() {
+			if slices.Contains(e.Tags, "t0") || slices.Contains(e.Tags, "t2") {
+				t.Fatalf("DeleteTags(t0, t2) left %q (%q) in shard %d", e.key, e.Tags, i)
 			}
 		}
 	}
@@ -497,15 +540,186 @@ func TestMemoryHitKeepsEntry(t *testing.T) {
 	for i := range 100 {
 		m.Set(fmt.Sprint(i), item("v"), time.Minute)
 	}
-	s := m.shard("0")
-	seq := s.seq
+	s := m.shard(m.hash("0"))
+	seq := s.seq.Load()
 	m.Get("99") // the newest: no move
-	if s.seq != seq {
-		t.Errorf("a hit on the newest entry moved it (seq %d -> %d)", seq, s.seq)
+	if got := s.seq.Load(); got != seq {
+		t.Errorf("a hit on the newest entry moved it (seq %d -> %d)", seq, got)
 	}
 	m.Get("0") // the oldest: moved to the front
 	m.Set("new", item("v"), time.Minute)
 	if !has(m, "0") || has(m, "1") {
 		t.Errorf("after a hit on 0 and one more store: 0 present %v, 1 present %v; want true, false", has(m, "0"), has(m, "1"))
+	}
+}
+
+// TestMemoryHitTakesNoLock: a hit on an entry that needs no move, and a
+// miss, do not wait for the shard's lock; a hit on an entry that must move
+// does, and moves it.
+func TestMemoryHitTakesNoLock(t *testing.T) {
+	t.Parallel()
+	m := NewMemoryStore(MemoryOptions{MaxEntries: 100})
+	for i := range 100 {
+		m.Set(fmt.Sprint(i), item(fmt.Sprint(i)), time.Minute)
+	}
+	s := m.shard(m.hash("99"))
+	s.mu.Lock() // a writer holding the lock
+	done := make(chan string)
+	go func() {
+		var got []string
+		for _, k := range []string{"99", "98", "absent"} { // newest, in the front quarter, a miss
+			it, ok := m.Get(k)
+			got = append(got, fmt.Sprintf("%s=%q,%v", k, it.Value.String(), ok))
+		}
+		done <- strings.Join(got, " ")
+	}()
+	select {
+	case got := <-done:
+		if want := `99="99",true 98="98",true absent="",false`; got != want {
+			t.Errorf("reads under a held lock = %s, want %s", got, want)
+		}
+	case <-time.After(time.Minute): // a guard, not a measurement: the reads take microseconds
+		t.Fatal("a hit on a recent entry, or a miss, waited for the shard's lock")
+	}
+	go func() {
+		it, ok := m.Get("0") // the oldest: must move, so it takes the lock
+		done <- fmt.Sprintf("%q,%v", it.Value.String(), ok)
+	}()
+	s.mu.Unlock()
+	if got := <-done; got != `"0",true` {
+		t.Errorf(`Get("0") = %s, want "0",true`, got)
+	}
+	s.mu.Lock()
+	head := s.head.key
+	s.mu.Unlock()
+	if head != "0" {
+		t.Errorf("after a hit on the oldest entry the front is %q, want 0", head)
+	}
+	checkShards(t, m)
+}
+
+// TestMemoryHitsDuringSets: readers of one key, while a writer replaces it
+// again and again, always find it (a Set leaves no moment without an entry)
+// and never see an older version after a newer one. Each reader reads
+// until it has seen 50 versions, so reads and writes overlap.
+func TestMemoryHitsDuringSets(t *testing.T) {
+	t.Parallel()
+	// 16 shards; the hot key shares its shard with many others, so that
+	// its hits sometimes move it (taking the lock) and sometimes not.
+	m := NewMemoryStore(MemoryOptions{})
+	m.Set("hot", Item{Value: StringValue("0")}, time.Minute)
+	var readers, writer sync.WaitGroup
+	for range 4 {
+		readers.Go(func() {
+			last, seen := 0, 0
+			for n := 0; seen < 50; n++ {
+				it, ok := m.Get("hot")
+				if !ok {
+					t.Errorf("Get(hot) missed after %d reads (last version %d)", n, last)
+					return
+				}
+				v, err := strconv.Atoi(it.Value.String())
+				if err != nil || v < last {
+					t.Errorf("Get(hot) = %q after version %d; want a version >= %d", it.Value.String(), last, last)
+					return
+				}
+				if v > last {
+					seen++
+				}
+				last = v
+			}
+		})
+	}
+	done := make(chan struct{})
+	latest := 0
+	writer.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			latest++
+			m.Set("hot", Item{Value: StringValue(strconv.Itoa(latest))}, time.Minute)
+			m.Set("other"+strconv.Itoa(latest%5000), item("x"), time.Minute) // pushes hot back
+		}
+	})
+	readers.Wait()
+	close(done)
+	writer.Wait()
+	if it, ok := m.Get("hot"); !ok || it.Value.String() != strconv.Itoa(latest) {
+		t.Errorf("Get(hot) at the end = %q, %v; want %q, true", it.Value.String(), ok, strconv.Itoa(latest))
+	}
+	checkShards(t, m)
+}
+
+// TestMemoryEvictsFromLeastRecentQuarter: in a random mix of hits, stores,
+// overwrites and deletes on one full shard, every entry evicted is among the
+// quarter of the shard's entries least recently used (read or stored): fewer
+// than size/4 held entries were used less recently, and none with fewer than
+// 4 entries. A hit skips the move only for an entry that fewer than a quarter
+// of the entries can be in front of, and each of those accounts for at most
+// one entry used less recently than it yet kept.
+func TestMemoryEvictsFromLeastRecentQuarter(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{3, 16, 64} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			t.Parallel()
+			m := NewMemoryStore(MemoryOptions{MaxEntries: size})
+			rng := rand.New(rand.NewPCG(1, uint64(size)))
+			lastUse := map[string]int{} // the model: key → time of its last hit or store
+			evictions := 0
+			for now := range 20_000 {
+				key := fmt.Sprint(rng.IntN(3 * size))
+				switch op := rng.IntN(10); {
+				case op < 6:
+					_, ok := m.Get(key)
+					if _, held := lastUse[key]; ok != held {
+						t.Fatalf("op %d: Get(%q) hit %v, the model holds it %v", now, key, ok, held)
+					}
+					if ok {
+						lastUse[key] = now
+					}
+				case op < 9:
+					_, held := lastUse[key]
+					m.Set(key, item("v"), time.Hour)
+					if !held && len(lastUse) == size {
+						// Full: exactly one other key leaves, and few
+						// held keys may be less recently used than it.
+						var gone string
+						for k := range lastUse {
+							if !has(m, k) {
+								if gone != "" {
+									t.Fatalf("op %d: Set(%q) evicted both %q and %q", now, key, gone, k)
+								}
+								gone = k
+							}
+						}
+						if gone == "" {
+							t.Fatalf("op %d: Set(%q) on a full store evicted nothing", now, key)
+						}
+						older := 0
+						for _, u := range lastUse {
+							if u < lastUse[gone] {
+								older++
+							}
+						}
+						if limit := max(0, size/4-1); older > limit {
+							t.Fatalf("op %d: evicted %q, but %d held keys were used less recently (want at most %d)", now, gone, older, limit)
+						}
+						delete(lastUse, gone)
+						evictions++
+					}
+					lastUse[key] = now
+				default:
+					m.Delete(key)
+					delete(lastUse, key)
+				}
+			}
+			if evictions < 1000 {
+				t.Errorf("only %d evictions checked", evictions)
+			}
+			checkShards(t, m)
+		})
 	}
 }
