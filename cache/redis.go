@@ -28,11 +28,13 @@ type RedisOptions struct {
 	KeyPrefix string
 	// Timeout bounds every Redis call, so that a hung Redis cannot stall a
 	// read: past it the call fails (and a read goes on to the origin). Zero
-	// means 200 ms. The bound holds even when the client ignores context
-	// deadlines (go-redis's default): the call then runs in a goroutine of
-	// its own that the caller stops waiting for, which costs a goroutine
-	// hand-off per call. Set ContextTimeoutEnabled in the client's options
-	// to let the client enforce the deadline itself and skip that hand-off.
+	// means 200 ms. A caller's context deadline that comes sooner ends the
+	// call instead (and saves the bound a timer of its own). The bound holds
+	// even when the client ignores context deadlines (go-redis's default):
+	// the call then runs in a goroutine of its own that the caller stops
+	// waiting for, which costs a goroutine hand-off per call. Set
+	// ContextTimeoutEnabled in the client's options to let the client
+	// enforce the deadline itself and skip that hand-off.
 	Timeout time.Duration
 }
 
