@@ -148,11 +148,17 @@ func do[A, T any](ctx context.Context, b Bound, o op[A, T]) (T, error) {
 }
 
 // watched runs o in a goroutine of its own and waits for it until ctx ends.
+// The result channel is unbuffered (one allocation; a buffer of a type with
+// pointers would be a second): the goroutine hands its result over or, once
+// ctx has ended and the caller may have left, drops it.
 func watched[A, T any](ctx context.Context, b Bound, o op[A, T]) (T, error) {
-	done := make(chan result[T], 1)
+	done := make(chan result[T])
 	go func() {
 		v, err := o.call(ctx)
-		done <- result[T]{v, err}
+		select {
+		case done <- result[T]{v, err}:
+		case <-ctx.Done():
+		}
 	}()
 	select {
 	case r := <-done:

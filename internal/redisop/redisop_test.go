@@ -198,3 +198,24 @@ func TestDoWithCallerDeadlineAllocatesNothing(t *testing.T) {
 		t.Errorf("DoWith allocated %v times per call, want 0", allocs)
 	}
 }
+
+// A watched call that its caller abandoned ends when fn returns, its result
+// dropped: synctest.Test fails if the goroutine is left blocked.
+func TestDoAbandonedCallEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Bound{timeout: 100 * time.Millisecond, watch: true}
+		release := make(chan struct{})
+		returned := make(chan struct{})
+		_, err := Do(t.Context(), b, func(context.Context) (string, error) {
+			defer close(returned)
+			<-release // a go-redis read that ends at its own ReadTimeout, later
+			return "late", nil
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+		}
+		close(release)
+		<-returned
+		synctest.Wait() // the goroutine has dropped the result and exited
+	})
+}
