@@ -39,3 +39,36 @@ func BenchmarkDo(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDoWith is BenchmarkDo through DoWith with a plain function, as
+// cache.RedisStore.Get calls it, with no caller deadline and with one that
+// comes before the bound (no context of the Bound's own then).
+func BenchmarkDoWith(b *testing.B) {
+	get := func(_ context.Context, k string) (string, error) { return k, nil }
+	for _, watch := range []bool{false, true} {
+		for _, callerDeadline := range []bool{false, true} {
+			name := "ctxtimeout"
+			if watch {
+				name = "watched"
+			}
+			if callerDeadline {
+				name += "-caller-deadline"
+			}
+			b.Run(name, func(b *testing.B) {
+				bd := Bound{timeout: time.Hour, watch: watch}
+				ctx := context.Background()
+				if callerDeadline {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, time.Minute)
+					defer cancel()
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := DoWith(ctx, bd, "k", get); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -86,44 +86,98 @@ type result[T any] struct {
 	err error
 }
 
-// Do runs fn with a context that ends after b's timeout (or with ctx) and
-// returns what fn returned. When the client ignores context deadlines, fn
-// runs in a goroutine of its own and Do stops waiting for it at the timeout:
-// it then returns an error wrapping context.DeadlineExceeded (or ctx's own
-// error when ctx ended first), and the abandoned call ends by itself at the
-// client's ReadTimeout, its result dropped. fn must therefore not write
-// anything the caller reads: its result comes back as its return values.
+// Do runs fn with a context that ends after b's timeout, or at ctx's own
+// deadline when that comes first, and returns what fn returned. When the
+// client ignores context deadlines, fn runs in a goroutine of its own and Do
+// stops waiting for it when that context ends: it then returns an error
+// wrapping context.DeadlineExceeded (or ctx's own error when ctx was
+// cancelled), and the abandoned call ends by itself at the client's
+// ReadTimeout, its result dropped. fn must therefore not write anything the
+// caller reads: its result comes back as its return values.
 //
 // On a ClusterClient, a call that fails without an answer from Redis while
 // ctx is still live makes the client reload its slot map (see the package
 // doc).
 func Do[T any](ctx context.Context, b Bound, fn func(context.Context) (T, error)) (T, error) {
-	v, err := do(ctx, b, fn)
+	return doReload(ctx, b, op[struct{}, T]{plain: fn})
+}
+
+// DoWith is [Do] for an fn that takes its argument a explicitly. A call whose
+// fn captures nothing (a plain function) allocates no closure, which
+// matters on hot paths such as a cache's GET; with Do the closure that
+// carries the call's arguments escapes to the heap, since it may run in
+// another goroutine.
+func DoWith[A, T any](ctx context.Context, b Bound, a A, fn func(context.Context, A) (T, error)) (T, error) {
+	return doReload(ctx, b, op[A, T]{a: a, fn: fn})
+}
+
+// op is one call of Do (plain) or DoWith (fn with a). It is a value, not a
+// closure, so that neither form costs an allocation of its own.
+type op[A, T any] struct {
+	plain func(context.Context) (T, error)
+	fn    func(context.Context, A) (T, error)
+	a     A
+}
+
+func (o op[A, T]) call(ctx context.Context) (T, error) {
+	if o.plain != nil {
+		return o.plain(ctx)
+	}
+	return o.fn(ctx, o.a)
+}
+
+// doReload is do, then the slot map reload of a ClusterClient.
+func doReload[A, T any](ctx context.Context, b Bound, o op[A, T]) (T, error) {
+	v, err := do(ctx, b, o)
 	if err != nil && b.reload != nil && ctx.Err() == nil && unanswered(err) {
 		b.reload()
 	}
 	return v, err
 }
 
-// do is Do without the reload.
-func do[T any](ctx context.Context, b Bound, fn func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	if !b.watch {
-		return fn(ctx)
+// do runs o within b.
+func do[A, T any](ctx context.Context, b Bound, o op[A, T]) (T, error) {
+	bctx, cancel := b.bounded(ctx)
+	if cancel != nil {
+		defer cancel()
 	}
-	done := make(chan result[T], 1)
+	if !b.watch {
+		return o.call(bctx)
+	}
+	return watched(bctx, b, o)
+}
+
+// watched runs o in a goroutine of its own and waits for it until ctx ends.
+// The result channel is unbuffered (one allocation; a buffer of a type with
+// pointers would be a second): the goroutine hands its result over or, once
+// ctx has ended and the caller may have left, drops it.
+func watched[A, T any](ctx context.Context, b Bound, o op[A, T]) (T, error) {
+	done := make(chan result[T])
 	go func() {
-		v, err := fn(ctx)
-		done <- result[T]{v, err}
+		v, err := o.call(ctx)
+		select {
+		case done <- result[T]{v, err}:
+		case <-ctx.Done():
+		}
 	}()
 	select {
 	case r := <-done:
 		return r.v, r.err
 	case <-ctx.Done():
 		var zero T
-		return zero, fmt.Errorf("redis call abandoned after %v: %w", b.timeout, context.Cause(ctx))
+		return zero, fmt.Errorf("redis call abandoned at its deadline (bound %v): %w", b.timeout, context.Cause(ctx))
 	}
+}
+
+// bounded returns ctx with b's timeout, and its cancel. When ctx's own
+// deadline comes no later than the timeout, ctx already bounds the call: it
+// is returned as it is, with a nil cancel, which saves a context and its
+// timer.
+func (b Bound) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= b.timeout {
+		return ctx, nil
+	}
+	return context.WithTimeout(ctx, b.timeout)
 }
 
 // unanswered reports whether err says that Redis gave no answer: the
