@@ -21,7 +21,10 @@ type Group[V any] struct {
 }
 
 type call[V any] struct {
-	done   chan struct{} // closed when fn has returned
+	// done is closed when fn has returned. A call started by DoHere makes
+	// it only when a second caller joins (under Group.mu): a call nobody
+	// joins, the usual one, costs no channel.
+	done   chan struct{}
 	val    V
 	err    error
 	cancel context.CancelFunc
@@ -53,7 +56,7 @@ func (p *PanicError) Error() string { return fmt.Sprintf("flight: call panicked:
 // starts a fresh call. shared reports whether this caller joined a call that
 // another caller started.
 func (g *Group[V]) Do(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (v V, err error, shared bool) {
-	return g.do(ctx, key, fn, false)
+	return g.do(ctx, key, fn)
 }
 
 // DoHere is [Group.Do], except that the caller that starts a call runs fn on
@@ -62,34 +65,69 @@ func (g *Group[V]) Do(ctx context.Context, key string, fn func(ctx context.Conte
 // still leave at once. It saves the hand-off to another goroutine, and suits
 // an fn whose running time is bounded by other means (a read with its own
 // timeout).
+//
+// fn does not escape: a closure passed here may live on its caller's stack.
 func (g *Group[V]) DoHere(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (v V, err error, shared bool) {
-	return g.do(ctx, key, fn, true)
-}
-
-func (g *Group[V]) do(ctx context.Context, key string, fn func(ctx context.Context) (V, error), here bool) (v V, err error, shared bool) {
 	if err := ctx.Err(); err != nil {
 		return v, err, false
 	}
 	g.mu.Lock()
-	if c, ok := g.calls[key]; ok {
-		c.waiters++
+	if c := g.join(key); c != nil {
 		g.mu.Unlock()
 		return g.wait(ctx, key, c, true)
 	}
+	return g.runHere(ctx, key, fn)
+}
+
+// join counts one more waiter on the call in flight for key and returns it,
+// making its done channel if it has none yet; nil when there is none. The
+// caller holds g.mu.
+func (g *Group[V]) join(key string) *call[V] {
+	c, ok := g.calls[key]
+	if !ok {
+		return nil
+	}
+	c.waiters++
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c
+}
+
+// runHere starts the call for key and runs fn on the caller's goroutine: the
+// caller does not leave early (it may not, or its ctx can never end), so the
+// call lives at least as long as it waits, and a goroutine hand-off is
+// saved. Its waiter count never drops to zero, so fn's context needs no
+// cancel of its own; it drops the caller's cancellation, which is not the
+// joiners'. The caller holds g.mu; runHere releases it.
+func (g *Group[V]) runHere(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (V, error, bool) {
 	if g.calls == nil {
 		g.calls = make(map[string]*call[V])
 	}
-	if here || ctx.Done() == nil {
-		// This caller does not leave early (it may not, or its ctx can
-		// never end), so fn runs on its goroutine: the call lives at least
-		// as long as this caller waits, and a goroutine hand-off is saved.
-		// Its waiter count never drops to zero, so fn's context needs no
-		// cancel of its own.
-		c := &call[V]{done: make(chan struct{}), cancel: noCancel, waiters: 1}
-		g.calls[key] = c
+	c := &call[V]{cancel: noCancel, waiters: 1}
+	g.calls[key] = c
+	g.mu.Unlock()
+	if ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	g.run(ctx, key, c, fn)
+	return c.val, c.err, false
+}
+
+func (g *Group[V]) do(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (v V, err error, shared bool) {
+	if err := ctx.Err(); err != nil {
+		return v, err, false
+	}
+	g.mu.Lock()
+	if c := g.join(key); c != nil {
 		g.mu.Unlock()
-		g.run(context.WithoutCancel(ctx), key, c, fn)
-		return c.val, c.err, false
+		return g.wait(ctx, key, c, true)
+	}
+	if ctx.Done() == nil {
+		return g.runHere(ctx, key, fn)
+	}
+	if g.calls == nil {
+		g.calls = make(map[string]*call[V])
 	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &call[V]{done: make(chan struct{}), cancel: cancel, waiters: 1}
@@ -116,9 +154,12 @@ func (g *Group[V]) run(ctx context.Context, key string, c *call[V], fn func(cont
 		}
 		g.mu.Lock()
 		g.forget(key, c)
+		done := c.done // nil when nobody joined a DoHere call: nobody waits
 		g.mu.Unlock()
 		c.cancel()
-		close(c.done)
+		if done != nil {
+			close(done)
+		}
 	}()
 	c.val, c.err = fn(ctx)
 }

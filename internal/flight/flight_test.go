@@ -309,3 +309,65 @@ func TestDoHereLeaderWaitsJoinersMayLeave(t *testing.T) {
 		t.Fatalf("fn's ctx was cancelled (%v): DoHere's call must not be", err)
 	}
 }
+
+// TestDoHereJoinersGetResult: callers that join a DoHere call wait for it
+// and get its result (its done channel is made by the first of them).
+func TestDoHereJoinersGetResult(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	started := make(chan struct{})
+	release := make(chan struct{})
+	leader := make(chan int, 1)
+	go func() {
+		v, _, _ := g.DoHere(context.Background(), "k", func(context.Context) (int, error) {
+			close(started)
+			<-release
+			return 7, nil
+		})
+		leader <- v
+	}()
+	<-started
+	type got struct {
+		v      int
+		err    error
+		shared bool
+	}
+	joined := make(chan got, 3)
+	for range 3 {
+		go func() {
+			v, err, shared := g.DoHere(context.Background(), "k", func(context.Context) (int, error) { return -1, nil })
+			joined <- got{v, err, shared}
+		}()
+	}
+	waitWaiters(t, &g, "k", 4)
+	close(release)
+	if v := <-leader; v != 7 {
+		t.Fatalf("leader got %d, want 7", v)
+	}
+	for range 3 {
+		if r := <-joined; r.v != 7 || r.err != nil || !r.shared {
+			t.Fatalf("joiner got %+v, want 7, no error, shared", r)
+		}
+	}
+	if g.InFlight() != 0 {
+		t.Fatal("the call stayed in flight")
+	}
+}
+
+// TestDoHereAllocations: a DoHere call nobody joins costs its call record
+// only: no channel, no goroutine, and fn (a closure) stays on the caller's
+// stack.
+func TestDoHereAllocations(t *testing.T) {
+	var g Group[int]
+	ctx := context.Background()
+	key, n := "k", 1
+	_, _, _ = g.DoHere(ctx, key, func(context.Context) (int, error) { return n, nil }) // makes the map
+	allocs := testing.AllocsPerRun(100, func() {
+		if v, err, _ := g.DoHere(ctx, key, func(context.Context) (int, error) { return n, nil }); v != 1 || err != nil {
+			t.Fatalf("DoHere = %d, %v", v, err)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("DoHere nobody joins: %v allocations, want 1 (the call record)", allocs)
+	}
+}
