@@ -34,11 +34,15 @@ type Method struct {
 	share  int8 // 0: default for the verb, 1: on, -1: off
 	key    string
 
-	// The derived URL and key (see info): infoState is infoNone until a
-	// send fills derived, infoFilling while one does, and infoReady once it
-	// may be read; setters put it back to infoNone.
-	infoState atomic.Uint32
-	derived   methodInfo
+	// The derived URL and key (see info): memo points to them once a send
+	// has derived them, and setters clear it. The first derivation fills
+	// the method's own first (claimed once, by inlineUsed), so that a
+	// method built per send costs no allocation for it; it is never
+	// written again, since a send still running (a background refresh)
+	// may hold it. Later ones, after a setter, are allocations of their own.
+	memo       atomic.Pointer[methodInfo]
+	inlineUsed atomic.Bool
+	first      methodInfo
 
 	paramBuf [2]param // the first params, in the method's own allocation
 
@@ -95,15 +99,8 @@ type Target interface{ target() }
 
 func (*Method) target() {}
 
-// States of Method.infoState.
-const (
-	infoNone uint32 = iota
-	infoFilling
-	infoReady
-)
-
 // reset drops the derived URL and key after a change.
-func (m *Method) reset() { m.infoState.Store(infoNone) }
+func (m *Method) reset() { m.memo.Store(nil) }
 
 // Param sets the query parameter key to value, replacing any value it had.
 // Params are encoded sorted by key, so the order of calls never changes the
@@ -363,20 +360,17 @@ func (m *Method) Key() string { return m.info().key }
 // with the same URL, as a handler builds one per request, costs no URL
 // allocation and no hash.
 func (m *Method) info() *methodInfo {
-	switch m.infoState.Load() {
-	case infoReady:
-		return &m.derived
-	case infoNone:
-		// The first send fills the method's own methodInfo; sends of the
-		// same method at the same moment derive one each meanwhile.
-		if m.infoState.CompareAndSwap(infoNone, infoFilling) {
-			m.derive(&m.derived)
-			m.infoState.Store(infoReady)
-			return &m.derived
-		}
+	if in := m.memo.Load(); in != nil {
+		return in
 	}
-	in := new(methodInfo)
+	// The first derivation fills the method's own methodInfo; sends of
+	// the same method racing it, and any after a setter, allocate one.
+	in := &m.first
+	if !m.inlineUsed.CompareAndSwap(false, true) {
+		in = new(methodInfo)
+	}
 	m.derive(in)
+	m.memo.Store(in)
 	return in
 }
 

@@ -78,7 +78,7 @@ func TestKeyTableKeepsWorkingSet(t *testing.T) {
 
 // Sends of one method at the same moment each see its URL and key, however
 // they race to derive them, and a setter makes the next send derive them
-// again.
+// again, into a methodInfo of its own.
 func TestMethodInfoConcurrent(t *testing.T) {
 	t.Parallel()
 	c := New(Options{BaseURL: "http://api"})
@@ -99,10 +99,16 @@ func TestMethodInfoConcurrent(t *testing.T) {
 				t.Fatalf("info() = %q %s, want the URL and %s", in.url, in.key, want)
 			}
 		}
+		before := m.info()
 		m.Param("lang", "fr").Header("X-Tenant", "7")
 		in := m.info()
 		if in.url != "http://api/products/1?lang=fr" || in.key != hashKey("GET", in.url, http.Header{"X-Tenant": {"7"}}, nil, c.s.keyed, nil) {
 			t.Fatalf("after Param and Header: info() = %q %s", in.url, in.key)
+		}
+		// What a send still running holds (a background refresh's loader)
+		// is never rewritten by a later derivation.
+		if before.url != "http://api/products/1?lang=en" || before.key != want {
+			t.Fatalf("the URL and key derived before the setters changed to %q %s", before.url, before.key)
 		}
 	}
 }
