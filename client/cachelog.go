@@ -23,8 +23,8 @@ func (p *Method) logHit(ctx context.Context, in *methodInfo, tier cache.Tier, ne
 	}
 	attrs := []slog.Attr{slog.String("tier", tier.String()), slog.String("method", p.verb),
 		slog.String("key", key)}
-	if p.rare().name != "" {
-		attrs = append(attrs, slog.String("name", p.rare().name))
+	if name := p.rare().name; name != "" {
+		attrs = append(attrs, slog.String("name", name))
 	}
 	if negative {
 		attrs = append(attrs, slog.Bool("error", true))

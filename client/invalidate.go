@@ -23,12 +23,13 @@ const (
 
 // tags returns the tags of an entry cached for p.
 func (p *Method) tags(in *methodInfo) []string {
-	tags := make([]string, 0, 2+len(p.rare().sources))
+	x := p.rare()
+	tags := make([]string, 0, 2+len(x.sources))
 	tags = append(tags, tagURL+in.url)
-	if p.rare().name != "" {
-		tags = append(tags, tagName+p.rare().name)
+	if x.name != "" {
+		tags = append(tags, tagName+x.name)
 	}
-	for _, src := range p.rare().sources {
+	for _, src := range x.sources {
 		switch v := src.(type) {
 		case *Method:
 			tags = append(tags, tagHitMethod+v.verb+" "+v.URL())
@@ -63,9 +64,10 @@ func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tier
 			s.cacheErr(ctx, err)
 		}
 	}
+	name := p.rare().name
 	tags := make([]string, 1, 2)
 	tags[0] = tagHitMethod + p.verb + " " + in.url
-	if p.rare().name == "" {
+	if name == "" {
 		if err := t.DeleteTags(ctx, tags...); err != nil {
 			report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
 		}
@@ -74,10 +76,10 @@ func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tier
 	// A named source also drops the dependents of the patterns matching its
 	// name: the cache keeps the pattern tags it knows with a version, so
 	// that this costs two round trips to Redis while no new pattern appears.
-	tags = append(tags, tagHitName+p.rare().name)
+	tags = append(tags, tagHitName+name)
 	match := func(tag string) bool {
 		re := s.pattern(strings.TrimPrefix(tag, tagHitRegexp))
-		return re != nil && re.MatchString(p.rare().name)
+		return re != nil && re.MatchString(name)
 	}
 	if err := t.DeleteTagsFunc(ctx, tagHitRegexp, match, tags...); err != nil {
 		report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))

@@ -401,8 +401,8 @@ func (m *Method) derive(in *methodInfo) {
 // then the sorted params.
 func (m *Method) appendURL(b []byte) []byte {
 	base := m.c.s.base
-	if m.rare().hasBase {
-		base = m.rare().base
+	if x := m.rare(); x.hasBase {
+		base = x.base
 	}
 	if isAbsolute(m.path) {
 		base = ""

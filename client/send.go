@@ -99,8 +99,8 @@ func (m *Method) Send(ctx context.Context) (*Response, error) {
 // send goes through the cache's read path when the method is cacheable, and
 // otherwise downstream, shared or not.
 func (p *Method) send(ctx context.Context) (*Response, error) {
-	if p.rare().bodyErr != nil {
-		return nil, p.rare().bodyErr
+	if err := p.rare().bodyErr; err != nil {
+		return nil, err
 	}
 	s := p.c.s
 	in := p.info()
@@ -248,8 +248,8 @@ func ownError(err error) error {
 // fetch makes the downstream call, runs OnSuccess and fires hitSource
 // invalidation.
 func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
-	s := p.c.s
-	timeout := p.rare().timeout
+	s, x := p.c.s, p.rare()
+	timeout := x.timeout
 	if timeout <= 0 {
 		timeout = s.timeout
 	}
@@ -257,17 +257,17 @@ func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
 	defer cancel()
 
 	var body io.Reader
-	if p.rare().reader != nil {
-		body = p.rare().reader
-	} else if p.rare().body != nil {
-		body = bytes.NewReader(p.rare().body)
+	if x.reader != nil {
+		body = x.reader
+	} else if x.body != nil {
+		body = bytes.NewReader(x.body)
 	}
 	req, err := http.NewRequestWithContext(ctx, p.verb, in.url, body)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", p.verb, redact(in.url), err)
 	}
-	if len(p.rare().header) > 0 {
-		req.Header = p.rare().header.Clone()
+	if len(x.header) > 0 {
+		req.Header = x.header.Clone()
 	}
 	p.c.forwardTo(req.Header, s.forward)
 	hr, err := s.hc.Do(req)

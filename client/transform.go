@@ -28,10 +28,11 @@ const transformedVerb = "\x00transformed"
 
 // transformed runs the method's transform, if any, on resp.
 func (p *Method) transformed(ctx context.Context, resp *Response) (*Response, error) {
-	if p.rare().transform == nil {
+	fn := p.rare().transform
+	if fn == nil {
 		return resp, nil
 	}
-	r, err := p.rare().transform(ctx, resp)
+	r, err := fn(ctx, resp)
 	if err != nil {
 		return nil, err
 	}
