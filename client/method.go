@@ -377,21 +377,21 @@ func (m *Method) info() *methodInfo {
 // derive computes m's URL and cache key into in.
 func (m *Method) derive(in *methodInfo) {
 	var buf [256]byte
+	s, x := m.c.s, m.rare()
 	verb := m.verb
-	if m.rare().transform != nil {
+	if x.transform != nil {
 		verb += transformedVerb
 	}
-	s := m.c.s
 	in.key = m.key
 	// A plain request (no key of its own, no header set, no body, no value
 	// in a forwarded header that joins the key) takes its key from the
 	// client's table; any other is hashed for itself.
-	derive := in.key == "" && (len(m.rare().header) > 0 || len(m.rare().body) > 0 || anyValue(m.c.fwd, s.keyed))
+	own := in.key == "" && (len(x.header) > 0 || len(x.body) > 0 || anyValue(m.c.fwd, s.keyed))
 	var plainKey string
-	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed, in.key == "" && !derive)
+	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed, in.key == "" && !own)
 	switch {
-	case derive:
-		in.key = hashKey(verb, in.url, m.rare().header, m.rare().body, s.keyed, m.c.fwd)
+	case own:
+		in.key = hashKey(verb, in.url, x.header, x.body, s.keyed, m.c.fwd)
 	case in.key == "":
 		in.key = plainKey
 	}
