@@ -29,8 +29,9 @@ const (
 //   - unlock != nil: this caller holds the lease; it loads, writes (telling
 //     the waiters) and then calls unlock;
 //   - done: the answer (or the caller's ctx error) is res, err: another
-//     instance's load, read from L2; or, for a refresh, nothing to do
-//     because another instance is reloading the key;
+//     instance's load, read from L2 (for a refresh, one fresher than the
+//     due entry it has); or, for a refresh whose wait ran past LockWait,
+//     nothing;
 //   - neither: load without the lease (the shared tier cannot lock or
 //     fails, or the wait ran past LockWait).
 func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (unlock func(), res loaded, done bool, err error) {
@@ -74,9 +75,11 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 			}
 			return unlock, loaded{}, false, nil
 		}
-		if opts.refreshing {
-			return nil, loaded{}, true, nil // another instance reloads it
-		}
+		// Another instance holds the lease: it is loading the key. Wait for
+		// its write, a refresh too: a refresh that gave up here would be
+		// started again by the next read of its due entry, each time a GET
+		// and a lock attempt on L2, while this one keeps the key's refresh
+		// slot (and serves the entry as it is) until the write arrives.
 		if !waited {
 			t.stats.lockWaits.Add(1)
 		}
@@ -88,15 +91,21 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		case <-tick.C:
 		case <-deadline.C:
 			// The holder is slow or gone: load by ourselves, once more
-			// checking that it has not just written.
-			if v, left, err := t.l2Get(ctx, key); err == nil {
+			// checking that it has not just written. A refresh leaves it
+			// to the next read of its entry, which still answers: by then
+			// the holder's lease (half of LockWait) has run out.
+			if v, left, err := t.l2Get(ctx, key); err == nil && (!opts.refreshing || !opts.due(left)) {
 				t.fillL1(key, v, left, opts.L1TTL)
 				return nil, loaded{value: v, tier: TierL2}, true, nil
+			}
+			if opts.refreshing {
+				return nil, loaded{}, true, nil
 			}
 			t.stats.lockTakeovers.Add(1)
 			return nil, loaded{}, false, nil
 		}
-		if v, left, err := t.l2Get(ctx, key); err == nil {
+		// A refresh waits for an entry fresher than the due one it has.
+		if v, left, err := t.l2Get(ctx, key); err == nil && (!opts.refreshing || !opts.due(left)) {
 			t.fillL1(key, v, left, opts.L1TTL)
 			return nil, loaded{value: v, tier: TierL2}, true, nil
 		}

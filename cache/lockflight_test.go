@@ -187,3 +187,59 @@ func TestLockUnlockKeepsOthersLease(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshWaitsForOthersLease: an instance whose entry is due for a
+// refresh while another instance holds the key's lease (it is reloading the
+// key) waits in the background for that instance's write, and does not try
+// again on every read: a busy instance read the key thousands of times in
+// the window, each read a GET and a lock attempt on Redis. The write reaches
+// its L1, and its loader is never called.
+func TestRefreshWaitsForOthersLease(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		trs := instances(t, b, b.prefix(t), 2, TieredOptions{NoJitter: true})
+		holder, reader := trs[0], trs[1]
+		ctx := context.Background()
+		opts := LoadOptions{RefreshBefore: 10 * time.Second, LockWait: 3 * time.Second}
+		ld := &counter{entry: Entry{Value: StringValue("v1"), TTL: 5 * time.Second}} // due at once
+		if v, _, err := reader.GetOrLoad(ctx, "k", ld.load, opts); err != nil || v.String() != "v1" {
+			t.Fatalf("first read = %q, %v", v, err)
+		}
+		settle := func() {
+			eventually(t, 10*time.Second, "the first read's refresh to end", func() bool {
+				reader.bg.mu.Lock()
+				defer reader.bg.mu.Unlock()
+				return len(reader.bg.running) == 0
+			})
+		}
+		settle() // the first read's own refresh (it found the entry due): its loader ran
+		loads, refreshes := ld.calls.Load(), reader.Stats().Refreshes
+		// The other instance takes the lease: it is reloading the key.
+		rel, err := redisStore(t, holder).TryLock(ctx, "k", time.Minute)
+		if err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		defer func() { _ = rel(ctx) }()
+		for range 20 {
+			if v, tier, err := reader.GetOrLoad(ctx, "k", ld.load, opts); err != nil || tier != TierL1 || v.String() == "" {
+				t.Fatalf("read during the other's reload = %q, %v, %v; want the L1 entry", v, tier, err)
+			}
+			// Long enough for a refresh that gives up at the lease to end.
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := reader.Stats().Refreshes - refreshes; n != 1 {
+			t.Errorf("%d refreshes started during the other instance's reload, want 1 (waiting for its write)", n)
+		}
+		// The other instance writes its reload, which reaches the reader's L1.
+		if err := holder.Set(ctx, "k", Entry{Value: StringValue("v2"), TTL: time.Minute}, ModeAll); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "the other instance's write to reach the reader's L1", func() bool {
+			it, ok := reader.l1.Get("k")
+			return ok && it.Value.String() == "v2"
+		})
+		if n := ld.calls.Load() - loads; n != 0 {
+			t.Errorf("the reader's loader ran %d times during the other's reload, want 0", n)
+		}
+	})
+}

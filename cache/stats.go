@@ -33,9 +33,10 @@ type Stats struct {
 	// the loader are also counted in Loads. StaleHits counts hits answered
 	// with an entry past its TTL.
 	Refreshes, StaleHits uint64
-	// LockWaits counts loads that waited for another instance's lease
-	// ([LoadOptions].LockWait); LockTakeovers those that then loaded by
-	// themselves (the holder failed, died or was slow past the bound).
+	// LockWaits counts loads (background refreshes included) that waited
+	// for another instance's lease ([LoadOptions].LockWait); LockTakeovers
+	// those that then loaded by themselves (the holder failed, died or was
+	// slow past the bound; a refresh never does).
 	LockWaits, LockTakeovers uint64
 	// BatchLoads counts the loader calls of [Tiered.GetOrLoadBatch] and
 	// BatchKeys the keys they asked for.

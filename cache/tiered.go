@@ -112,8 +112,12 @@ type LoadOptions struct {
 	// a short lease on the key and calls the loader; the others wait for
 	// its L2 write, woken by the invalidation feed or a poll, for at most
 	// LockWait, then load by themselves. The lease lasts LockWait/2, so
-	// when its holder dies a waiter takes over within the bound. Zero (the
-	// default) takes no lease: each instance loads on its own.
+	// when its holder dies a waiter takes over within the bound. A
+	// background refresh (RefreshBefore, StaleFor) that finds the lease
+	// taken waits the same way for the holder's write, while the entry it
+	// has keeps answering; past LockWait it gives up, and the next read of
+	// the entry starts another. Zero (the default) takes no lease: each
+	// instance loads on its own.
 	LockWait time.Duration
 
 	// refreshing marks the load of a background refresh.
