@@ -12,6 +12,10 @@
 #                                          # ("before"), interleaved with the others; with
 #                                          # PROFILE, its profile goes to $PROFILE.before
 #                                          # (that commit must serve /debug/pprof/)
+#   BEFORE=HEAD~1 TOGETHER="example before" bench/http.sh
+#                                          # then also ROUNDS runs of the two under wrk at
+#                                          # the same time, on one CPU: the ratio of their CPU
+#                                          # time per answer, steadier than from the rounds
 #
 # The servers, all on loopback, all calling one downstream and one Redis:
 #   example  the example server as shipped (go build ./example/server): its
@@ -71,6 +75,7 @@ PIN=${PIN:-1}
 SERVERS=${SERVERS:-example floor ceiling node}
 PROFILE=${PROFILE:-}
 BEFORE=${BEFORE:-}
+TOGETHER=${TOGETHER:-}
 [[ -z $BEFORE ]] || SERVERS="$SERVERS before"
 MAX_LOAD=${MAX_LOAD:-1.0}
 WAIT_MINUTES=${WAIT_MINUTES:-5}
@@ -325,6 +330,49 @@ if [[ -n ${med[example,3]:-} ]]; then
 		# The same ratio from CPU time per answer (peer's ÷ example's).
 		awk -v a="${med[example,10]}" -v b="${med[$peer,10]}" 'BEGIN{printf "; by CPU µs/req %.2f\n", b/a}'
 	done
+fi
+# TOGETHER: two servers under wrk at the same time, both on the same CPU (with
+# PIN=1), so that whatever else the machine does slows both alike: their
+# ratio of CPU time per answer is steadier than one taken from runs made one
+# after the other.
+if [[ -n $TOGETHER ]]; then
+	read -r ta tb <<<"$TOGETHER"
+	if [[ -z ${port[$ta]:-} || -z ${port[$tb]:-} || $ta == "$tb" ]]; then
+		say "TOGETHER=\"$TOGETHER\": name two different servers of SERVERS"
+		exit 1
+	fi
+	echo
+	echo "together: $ta and $tb under wrk at the same time, $ROUNDS rounds of $DURATION"
+	: >"$work/together"
+	for round in $(seq "$ROUNDS"); do
+		ca0=$(cputicks "${pid[$ta]}")
+		cb0=$(cputicks "${pid[$tb]}")
+		IDS=$IDS "${wrkpin[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" -s bench/wrk/products.lua \
+			"http://127.0.0.1:${port[$ta]}" >"$work/together-a.out" &
+		wa=$!
+		IDS=$IDS "${wrkpin[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" -s bench/wrk/products.lua \
+			"http://127.0.0.1:${port[$tb]}" >"$work/together-b.out"
+		wait "$wa"
+		ca1=$(cputicks "${pid[$ta]}")
+		cb1=$(cputicks "${pid[$tb]}")
+		ra=$(sed -n 's/^RESULT requests=\([0-9]*\) .*/\1/p' "$work/together-a.out")
+		rb=$(sed -n 's/^RESULT requests=\([0-9]*\) .*/\1/p' "$work/together-b.out")
+		if [[ -z $ra || -z $rb || $ra == 0 || $rb == 0 ]]; then
+			say "together: wrk printed no RESULT"
+			cat "$work/together-a.out" "$work/together-b.out" >&2
+			exit 1
+		fi
+		answered[$ta]=$((answered[$ta] + ra))
+		answered[$tb]=$((answered[$tb] + rb))
+		awk -v a="$ta" -v b="$tb" -v ra="$ra" -v rb="$rb" -v ca=$((ca1 - ca0)) -v cb=$((cb1 - cb0)) -v hz="$hz" \
+			-v d="${DURATION%s}" -v r="$round" -v out="$work/together" 'BEGIN{
+				ua = 1e6 * ca / hz / ra; ub = 1e6 * cb / hz / rb
+				printf "round %s  %-8s %7.0f req/s %6.1f µs/req   %-8s %7.0f req/s %6.1f µs/req   %s ÷ %s CPU per answer %.3f\n",
+					r, a, ra / d, ua, b, rb / d, ub, a, b, ua / ub
+				printf "%.4f\n", ua / ub >> out
+			}'
+	done
+	printf 'median %s ÷ %s CPU per answer: %.3f\n' "$ta" "$tb" "$(median <"$work/together")"
 fi
 errors=$(awk '$6 + $7 > 0' "$work/results")
 [[ -z $errors ]] || { say "runs with non-2xx answers or socket errors:"; echo "$errors" >&2; }
