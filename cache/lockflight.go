@@ -63,12 +63,10 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 				})
 			}
 			// The holder before us may have written and released between
-			// our L2 miss and our lease: read once more. A refresh found
-			// the entry in L2 already, due: only a fresher one ends it.
-			if v, left, err := t.l2Get(ctx, key); err == nil && (!opts.refreshing || !opts.due(left)) {
+			// our L2 miss and our lease: read once more.
+			if res, ok := t.written(ctx, key, opts); ok {
 				unlock()
-				t.fillL1(key, v, left, opts.L1TTL)
-				return nil, loaded{value: v, tier: TierL2}, true, nil
+				return nil, res, true, nil
 			}
 			if waited {
 				t.stats.lockTakeovers.Add(1)
@@ -94,9 +92,8 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 			// checking that it has not just written. A refresh leaves it
 			// to the next read of its entry, which still answers: by then
 			// the holder's lease (half of LockWait) has run out.
-			if v, left, err := t.l2Get(ctx, key); err == nil && (!opts.refreshing || !opts.due(left)) {
-				t.fillL1(key, v, left, opts.L1TTL)
-				return nil, loaded{value: v, tier: TierL2}, true, nil
+			if res, ok := t.written(ctx, key, opts); ok {
+				return nil, res, true, nil
 			}
 			if opts.refreshing {
 				return nil, loaded{}, true, nil
@@ -104,12 +101,22 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 			t.stats.lockTakeovers.Add(1)
 			return nil, loaded{}, false, nil
 		}
-		// A refresh waits for an entry fresher than the due one it has.
-		if v, left, err := t.l2Get(ctx, key); err == nil && (!opts.refreshing || !opts.due(left)) {
-			t.fillL1(key, v, left, opts.L1TTL)
-			return nil, loaded{value: v, tier: TierL2}, true, nil
+		if res, ok := t.written(ctx, key, opts); ok {
+			return nil, res, true, nil
 		}
 	}
+}
+
+// written reads key from L2 for a lease's waiter or new holder: ok when it
+// holds what the load would have written, which then fills L1. A refresh
+// has the entry already, due: only a fresher one ends it.
+func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loaded, bool) {
+	v, left, err := t.l2Get(ctx, key)
+	if err != nil || opts.refreshing && opts.due(left) {
+		return loaded{}, false
+	}
+	t.fillL1(key, v, left, opts.L1TTL)
+	return loaded{value: v, tier: TierL2}, true
 }
 
 // waitFor returns a channel closed when an invalidation from another
