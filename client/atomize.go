@@ -45,6 +45,6 @@ func Atomize(next Sender, s lock.Store, opts lock.Options, channels ...string) S
 			return nil, err
 		}
 		defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
-		return next.Send(ctx)
+		return sendHeld(ctx, next)
 	})
 }

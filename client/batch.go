@@ -75,7 +75,7 @@ func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[stri
 			want[i] = byKey[k]
 		}
 		m := b.Request(c, want)
-		resp, err := m.Cache(NoCache).Send(ctx)
+		resp, err := sendHeld(ctx, m.Cache(NoCache))
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 
 // logHit records a cache hit of p on the CacheLogger, if there is one (see
 // [Options.CacheLogger] for what is logged and why).
-func (p *Method) logHit(ctx context.Context, in *methodInfo, tier cache.Tier, negative bool) {
+func (p *Method) logHit(ctx context.Context, in methodInfo, tier cache.Tier, negative bool) {
 	l := p.c.s.cacheLog
 	if l == nil {
 		return

@@ -71,7 +71,7 @@ func registered() []*cache.Tiered {
 // methods that name p as a hitSource, after a successful network answer of
 // p. Failures in the client's own cache go to OnCacheError; the other
 // caches log their own L2 failures.
-func (p *Method) hitSources(ctx context.Context, in *methodInfo) {
+func (p *Method) hitSources(ctx context.Context, in methodInfo) {
 	s := p.c.s
 	switch s.hitScope {
 	case HitSourceOff:

@@ -22,7 +22,7 @@ const (
 )
 
 // tags returns the tags of an entry cached for p.
-func (p *Method) tags(in *methodInfo) []string {
+func (p *Method) tags(in methodInfo) []string {
 	x := p.rare()
 	tags := make([]string, 0, 2+len(x.sources))
 	tags = append(tags, tagURL+in.url)
@@ -57,7 +57,7 @@ func (p *Method) isSource() bool {
 // hitSourcesIn drops from t the entries of the methods that name p as a
 // hitSource; own says whether t is p's client's cache, whose failures are
 // reported to OnCacheError.
-func (p *Method) hitSourcesIn(ctx context.Context, in *methodInfo, t *cache.Tiered, own bool) {
+func (p *Method) hitSourcesIn(ctx context.Context, in methodInfo, t *cache.Tiered, own bool) {
 	s := p.c.s
 	report := func(err error) {
 		if own {
@@ -267,7 +267,7 @@ func (c *Client) QueryCache(ctx context.Context, m *Method, mode cache.Mode) (*R
 }
 
 // queryCache reads p's entry from the tiers mode names.
-func (p *Method) queryCache(ctx context.Context, in *methodInfo, pol Policy, mode cache.Mode) (*Response, error) {
+func (p *Method) queryCache(ctx context.Context, in methodInfo, pol Policy, mode cache.Mode) (*Response, error) {
 	s := p.c.s
 	if s.tiers == nil {
 		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), cache.ErrMiss)

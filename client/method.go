@@ -28,29 +28,55 @@ type Method struct {
 	c      *Client
 	verb   string
 	path   string
-	params []param // sorted by key; values of one key in the order added
 	policy Policy
 	force  bool
 	share  int8 // 0: default for the verb, 1: on, -1: off
 	key    string
 
-	// The derived URL and key (see info): memo points to them once a send
-	// has derived them, and setters clear it. The first derivation fills
-	// the method's own first (claimed once, by inlineUsed), so that a
-	// method built per send costs no allocation for it; it is never
-	// written again, since a send still running (a background refresh)
-	// may hold it. Later ones, after a setter, are allocations of their own.
-	memo       atomic.Pointer[methodInfo]
-	inlineUsed atomic.Bool
+	// The query params, sorted by key, values of one key in the order
+	// added (see paramList): the first ones in the method itself, all of
+	// them in spill once there are more. The method never points into
+	// itself, so that one built and sent in a handler can live on the
+	// handler's stack (see Send).
+	pbuf  [2]param
+	np    uint8
+	spill []param
+
+	// The derived URL and key (see info), valid while firstState is
+	// firstCurrent.
+	firstState atomic.Uint32
 	first      methodInfo
 
-	paramBuf [2]param // the first params, in the method's own allocation
+	// The copy of the method its sends hand to hooks and to the cache (see
+	// onHeap), valid while heapState is heapCurrent.
+	heapState atomic.Uint32
+	heap      *Method
+
+	// The method guards first and heap with its own states, because the
+	// escape analysis of the compiler takes a sync.Mutex or an
+	// atomic.Pointer in the method for a reason to move it to the heap.
 
 	// What most methods sent from a handler leave unset lives apart, so
-	// that a method built per send is a small allocation: nil until a
-	// setter needs it. Read it with rare, write it with ext.
+	// that a method built per send is small: nil until a setter needs it.
+	// Read it with rare, write it with ext.
 	more *methodMore
 }
+
+// The states of Method.first and Method.heap: a send claims the empty one
+// (firstUnset, heapUnset) to fill it, and publishes it (firstCurrent,
+// heapCurrent); a setter empties both. A send that finds one being filled by
+// another makes its own.
+const (
+	firstUnset = iota
+	firstFilling
+	firstCurrent
+)
+
+const (
+	heapUnset = iota
+	heapFilling
+	heapCurrent
+)
 
 // methodMore is the part of a Method that most sends leave unset.
 type methodMore struct {
@@ -81,13 +107,14 @@ func (m *Method) rare() *methodMore {
 
 // ext returns m's methodMore for writing, creating it.
 func (m *Method) ext() *methodMore {
+	m.changed()
 	if m.more == nil {
 		m.more = new(methodMore)
 	}
 	return m.more
 }
 
-// methodInfo is what Send derives from a method, computed once.
+// methodInfo is what Send derives from a method (see info).
 type methodInfo struct {
 	url string // full URL with sorted params
 	key string // cache key
@@ -99,29 +126,51 @@ type Target interface{ target() }
 
 func (*Method) target() {}
 
-// reset drops the derived URL and key after a change.
-func (m *Method) reset() { m.memo.Store(nil) }
+// reset drops the derived URL and key after a change that can move them.
+func (m *Method) reset() {
+	m.firstState.Store(firstUnset)
+	m.changed()
+}
+
+// changed drops the heap copy of the method as it was (see onHeap); every
+// setter calls it, directly or through reset or ext. Setters never run
+// during a send, so neither state is being filled.
+func (m *Method) changed() {
+	if m.heapState.Load() != heapUnset {
+		m.heap = nil
+		m.heapState.Store(heapUnset)
+	}
+}
+
+// paramList returns the method's params, sorted by key. The slice may point
+// into the method: never keep it in it.
+func (m *Method) paramList() []param {
+	if m.spill != nil {
+		return m.spill
+	}
+	return m.pbuf[:m.np]
+}
 
 // Param sets the query parameter key to value, replacing any value it had.
 // Params are encoded sorted by key, so the order of calls never changes the
 // URL nor the cache key.
 func (m *Method) Param(key, value string) *Method {
-	i, n := m.findParam(key)
+	ps := m.paramList()
+	i, n := findParam(ps, key)
 	switch {
-	case n == 1:
-		m.params[i].value = value
-	case n > 1:
-		m.params[i].value = value
-		m.params = slices.Delete(m.params, i+1, i+n)
+	case n > 0:
+		ps[i].value = value
+		if n > 1 { // only Params adds a second value, and it spills
+			m.spill = slices.Delete(m.spill, i+1, i+n)
+		}
+	case m.spill == nil && int(m.np) < len(m.pbuf):
+		// The usual case: a first or second param, in the method.
+		copy(m.pbuf[i+1:m.np+1], m.pbuf[i:m.np])
+		m.pbuf[i] = param{key, value}
+		m.np++
 	default:
-		if m.params == nil {
-			m.params = m.paramBuf[:0]
-		}
-		if i == len(m.params) { // the usual case: keys set in order, or the first
-			m.params = append(m.params, param{key, value})
-		} else {
-			m.params = slices.Insert(m.params, i, param{key, value})
-		}
+		m.spillParams(len(ps) + 1)
+		m.spill = slices.Insert(m.spill, i, param{key, value})
 	}
 	m.reset()
 	return m
@@ -132,22 +181,35 @@ func (m *Method) Param(key, value string) *Method {
 func (m *Method) Params(v url.Values) *Method {
 	for k, vs := range v {
 		for _, val := range vs {
-			i, n := m.findParam(k)
-			m.params = slices.Insert(m.params, i+n, param{k, val})
+			i, n := findParam(m.paramList(), k)
+			m.spillParams(int(m.np) + len(vs))
+			m.spill = slices.Insert(m.spill, i+n, param{k, val})
 		}
 	}
 	m.reset()
 	return m
 }
 
+// spillParams moves the params kept in the method to spill, with room for
+// n; it does nothing once they are there. It copies the params, so that
+// spill never points into the method.
+func (m *Method) spillParams(n int) {
+	if m.spill != nil {
+		return
+	}
+	m.spill = make([]param, m.np, max(n, 2*len(m.pbuf)))
+	copy(m.spill, m.pbuf[:m.np])
+	m.pbuf, m.np = [len(m.pbuf)]param{}, 0
+}
+
 // param is one query parameter.
 type param struct{ key, value string }
 
-// findParam returns where the values of key start in m.params and how many
-// there are.
-func (m *Method) findParam(key string) (i, n int) {
-	i, _ = slices.BinarySearchFunc(m.params, key, func(p param, k string) int { return strings.Compare(p.key, k) })
-	for n = 0; i+n < len(m.params) && m.params[i+n].key == key; n++ {
+// findParam returns where the values of key start in ps, sorted by key, and
+// how many there are.
+func findParam(ps []param, key string) (i, n int) {
+	i, _ = slices.BinarySearchFunc(ps, key, func(p param, k string) int { return strings.Compare(p.key, k) })
+	for n = 0; i+n < len(ps) && ps[i+n].key == key; n++ {
 	}
 	return i, n
 }
@@ -263,6 +325,7 @@ func (m *Method) Timeout(d time.Duration) *Method {
 // needed), [CacheControlled] or [NoCache].
 func (m *Method) Cache(p Policy) *Method {
 	m.policy = p
+	m.changed()
 	return m
 }
 
@@ -271,6 +334,7 @@ func (m *Method) Cache(p Policy) *Method {
 // forceRequest; its issue #624 is that it forgot L2). Default: off.
 func (m *Method) Force(on bool) *Method {
 	m.force = on
+	m.changed()
 	return m
 }
 
@@ -291,6 +355,7 @@ func (m *Method) Share(on bool) *Method {
 	if on {
 		m.share = 1
 	}
+	m.changed()
 	return m
 }
 
@@ -354,28 +419,31 @@ func (m *Method) URL() string { return m.info().url }
 // [Options.ForwardHeaders]; tracing headers never count) and the body.
 func (m *Method) Key() string { return m.info().key }
 
-// info computes (once) the derived URL and key. The URL is built on the
-// stack; the client's key table hands out the URL and, for a plain request,
-// the key, as strings it keeps (see keyTable): a method sent again and again
-// with the same URL, as a handler builds one per request, costs no URL
-// allocation and no hash.
-func (m *Method) info() *methodInfo {
-	if in := m.memo.Load(); in != nil {
-		return in
+// info returns the derived URL and key, computed once until a setter
+// changes the method. The URL is built on the stack; the client's key table
+// hands out the URL and, for a plain request, the key, as strings it keeps
+// (see keyTable): a method sent again and again with the same URL, as a
+// handler builds one per request, costs no URL allocation and no hash.
+//
+// info returns a copy: a send still running when a setter changes the
+// method (a background refresh) keeps what it started with.
+func (m *Method) info() methodInfo {
+	switch m.firstState.Load() {
+	case firstCurrent:
+		return m.first
+	case firstUnset:
+		if m.firstState.CompareAndSwap(firstUnset, firstFilling) {
+			m.first = m.derive()
+			m.firstState.Store(firstCurrent)
+			return m.first
+		}
 	}
-	// The first derivation fills the method's own methodInfo; sends of
-	// the same method racing it, and any after a setter, allocate one.
-	in := &m.first
-	if !m.inlineUsed.CompareAndSwap(false, true) {
-		in = new(methodInfo)
-	}
-	m.derive(in)
-	m.memo.Store(in)
-	return in
+	// Another send of the method is deriving it at this moment.
+	return m.derive()
 }
 
-// derive computes m's URL and cache key into in.
-func (m *Method) derive(in *methodInfo) {
+// derive computes m's URL and cache key.
+func (m *Method) derive() (in methodInfo) {
 	var buf [256]byte
 	s, x := m.c.s, m.rare()
 	verb := m.verb
@@ -395,6 +463,7 @@ func (m *Method) derive(in *methodInfo) {
 	case in.key == "":
 		in.key = plainKey
 	}
+	return in
 }
 
 // appendURL appends the full URL to b: the base URL joined to the path,
@@ -408,7 +477,8 @@ func (m *Method) appendURL(b []byte) []byte {
 		base = ""
 	}
 	b = appendURL(b, base, m.path)
-	if len(m.params) == 0 {
+	ps := m.paramList()
+	if len(ps) == 0 {
 		return b
 	}
 	// alova joins the params with '&' when the URL, base included, already
@@ -417,7 +487,7 @@ func (m *Method) appendURL(b []byte) []byte {
 	if bytes.IndexByte(b, '?') >= 0 {
 		sep = '&'
 	}
-	for _, p := range m.params {
+	for _, p := range ps {
 		b = append(b, sep)
 		b = appendQueryEscape(b, p.key)
 		b = append(b, '=')
@@ -467,6 +537,9 @@ func appendQueryEscape(b []byte, s string) []byte {
 
 // isAbsolute reports whether u starts with http:// or https:// (any case).
 func isAbsolute(u string) bool {
+	if u == "" || u[0]|0x20 != 'h' { // the usual "/path", at once
+		return false
+	}
 	return hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://")
 }
 
@@ -518,8 +591,9 @@ func (m *Method) clone() *Method {
 		x.sources = slices.Clip(x.sources)
 		c.more = &x
 	}
-	if m.params != nil {
-		c.params = append(c.paramBuf[:0], m.params...)
+	c.pbuf, c.np = m.pbuf, m.np
+	if m.spill != nil {
+		c.spill = slices.Clone(m.spill)
 	}
 	return c
 }

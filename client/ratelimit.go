@@ -34,6 +34,6 @@ func RateLimit(next Sender, l *ratelimit.Limiter, key string) Sender {
 		if err := res.Err(); err != nil {
 			return nil, err
 		}
-		return next.Send(ctx)
+		return sendHeld(ctx, next)
 	})
 }

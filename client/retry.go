@@ -174,7 +174,7 @@ func (r *retrier) Send(ctx context.Context) (*Response, error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := r.next.Send(ctx)
+	resp, err := sendHeld(ctx, r.next)
 	if err == nil {
 		return resp, nil
 	}
@@ -224,7 +224,7 @@ func (r *retrier) retry(ctx context.Context, first error) (*Response, error) {
 			return nil, retry.RetryableError(first)
 		}
 		attempt++
-		resp, err := r.next.Send(withRetry(ctx, RetryEvent{Attempt: attempt - 1, Delay: delay, Err: last}))
+		resp, err := sendHeld(withRetry(ctx, RetryEvent{Attempt: attempt - 1, Delay: delay, Err: last}), r.next)
 		if err == nil {
 			return resp, nil
 		}

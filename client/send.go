@@ -59,7 +59,101 @@ var _ Sender = (*Method)(nil)
 // The returned Response is read-only (see [Response]), and may be shared
 // with the other sends answered by the same cache entry. Send is safe for
 // concurrent use.
+//
+// Send never keeps m: a method built and sent in one expression stays on
+// the caller's stack, and its L1 hit allocates nothing. What may keep a
+// method, the hooks and a downstream call (which may outlive Send, as a
+// background refresh), gets a copy of m, made once and again after a
+// setter, unless m is already held elsewhere (a server hook such as
+// [Retry] sends the method it wraps itself).
 func (m *Method) Send(ctx context.Context) (*Response, error) {
+	if resp, ok, err := m.sendHit(ctx); ok {
+		return resp, err
+	}
+	return m.onHeap().sendAll(ctx)
+}
+
+// sendHit answers a send from L1 when the answer is there and nothing but
+// the cache takes part: no hook that runs on every send, no body error nor
+// stream, a cache policy that is not controlled. ok is false when it did not
+// answer, and had counted nothing.
+//
+// It never keeps m nor hands it on, so that a method built and sent in a
+// handler, c.Get(url).Param(k, v).Send(ctx), stays on the handler's stack:
+// such a hit allocates nothing. Every other send runs on a copy (onHeap).
+func (m *Method) sendHit(ctx context.Context) (_ *Response, ok bool, _ error) {
+	s := m.c.s
+	if s.tiers == nil || s.startSend != nil || s.before != nil || s.onError != nil || s.onComplete != nil {
+		return nil, false, nil
+	}
+	if x := m.more; x != nil && (x.bodyErr != nil || x.reader != nil) {
+		return nil, false, nil
+	}
+	pol := m.effectivePolicy()
+	if !pol.enabled() || pol.more().control != nil {
+		return nil, false, nil
+	}
+	opts := m.loadOptions(pol)
+	switch resp, got, err := m.readL1(ctx, m.info(), pol, opts); got {
+	case l1Miss:
+		return nil, false, nil
+	case l1Answer:
+		return resp, true, err
+	}
+	// L1 was read: go on from there, as sendCached does.
+	h := m.onHeap()
+	ctx, stop := h.c.bind(ctx)
+	if stop != nil {
+		defer stop()
+	}
+	resp, err := h.loadCached(ctx, h.info(), pol, opts)
+	return resp, true, err
+}
+
+// onHeap returns a copy of m on the heap, for a send that hands the method
+// to hooks or to the cache's loader, either of which may keep it: m itself
+// may live on its caller's stack (see sendHit). The copy shares m's derived
+// URL and key, and is made once until a setter changes m, so that a method
+// built once and sent many times is copied once.
+func (m *Method) onHeap() *Method {
+	switch m.heapState.Load() {
+	case heapCurrent:
+		return m.heap
+	case heapUnset:
+		if m.heapState.CompareAndSwap(heapUnset, heapFilling) {
+			m.heap = m.copyOut()
+			m.heapState.Store(heapCurrent)
+			return m.heap
+		}
+	}
+	return m.copyOut() // another send of m is making it at this moment
+}
+
+// copyOut returns a new copy of m, with m's derived URL and key.
+func (m *Method) copyOut() *Method {
+	h := &Method{c: m.c, verb: m.verb, path: m.path, policy: m.policy, force: m.force,
+		share: m.share, key: m.key, pbuf: m.pbuf, np: m.np, spill: m.spill, more: m.more}
+	h.first = m.info()
+	h.firstState.Store(firstCurrent)
+	return h
+}
+
+// sendHeld sends s for a server hook or a batch that holds it as a Sender:
+// a *Method in s is on the heap already, so its sends need no copy (see
+// onHeap) and run on it.
+func sendHeld(ctx context.Context, s Sender) (*Response, error) {
+	m, ok := s.(*Method)
+	if !ok {
+		return s.Send(ctx)
+	}
+	if resp, ok, err := m.sendHit(ctx); ok {
+		return resp, err
+	}
+	return m.sendAll(ctx)
+}
+
+// sendAll is Send's full path, with every hook: see Send.
+func (m *Method) sendAll(ctx context.Context) (*Response, error) {
 	c := m.c
 	ctx, stop := c.bind(ctx)
 	if stop != nil {
@@ -128,27 +222,48 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 // sendCached reads m's answer through the tiers, loading it from downstream
 // on a miss. An L1 hit answers first, without building the loader: it
 // costs no allocation once the entry has been decoded (see decodeL1).
-func (p *Method) sendCached(ctx context.Context, in *methodInfo, pol Policy) (*Response, error) {
-	s := p.c.s
-	opts := cache.LoadOptions{Mode: pol.mode, Force: p.force, NoShare: !p.shares(), L1TTL: pol.l1d}
-	pol.beyond(&opts)
-	if v, hit, err := s.tiers.GetL1(in.key, opts); hit {
-		if err != nil {
-			p.logHit(ctx, in, cache.TierL1, true)
-			return nil, ownError(err)
-		}
-		if resp, err := decodeL1(v, pol); err == nil {
-			p.logHit(ctx, in, cache.TierL1, false)
-			return resp, nil
-		}
-		// Another version, or an entry written by something else: the
-		// read path below sorts it out.
+func (p *Method) sendCached(ctx context.Context, in methodInfo, pol Policy) (*Response, error) {
+	opts := p.loadOptions(pol)
+	if resp, got, err := p.readL1(ctx, in, pol, opts); got == l1Answer {
+		return resp, err
 	}
 	return p.loadCached(ctx, in, pol, opts)
 }
 
+// What readL1 found.
+const (
+	l1Miss   = iota // no entry
+	l1Answer        // the answer, or a cached error
+	l1Other         // an entry of another Policy.Version, or written by something else: the read path sorts it out
+)
+
+// readL1 answers a send of p from its L1 entry, if it has one.
+func (p *Method) readL1(ctx context.Context, in methodInfo, pol Policy, opts cache.LoadOptions) (_ *Response, got int, _ error) {
+	v, hit, err := p.c.s.tiers.GetL1(in.key, opts)
+	switch {
+	case !hit:
+		return nil, l1Miss, nil
+	case err != nil:
+		p.logHit(ctx, in, cache.TierL1, true)
+		return nil, l1Answer, ownError(err)
+	}
+	resp, err := decodeL1(v, pol)
+	if err != nil {
+		return nil, l1Other, nil
+	}
+	p.logHit(ctx, in, cache.TierL1, false)
+	return resp, l1Answer, nil
+}
+
+// loadOptions returns the cache options of a send of m under pol.
+func (m *Method) loadOptions(pol Policy) cache.LoadOptions {
+	opts := cache.LoadOptions{Mode: pol.mode, Force: m.force, NoShare: !m.shares(), L1TTL: pol.l1d}
+	pol.beyond(&opts)
+	return opts
+}
+
 // loadCached is sendCached past L1: L2, then downstream.
-func (p *Method) loadCached(ctx context.Context, in *methodInfo, pol Policy, opts cache.LoadOptions) (*Response, error) {
+func (p *Method) loadCached(ctx context.Context, in methodInfo, pol Policy, opts cache.LoadOptions) (*Response, error) {
 	s := p.c.s
 	// own is the answer when this caller's loader ran: it keeps what the
 	// cache drops (Set-Cookie) and needs no decoding. Atomic: a background
@@ -247,7 +362,7 @@ func ownError(err error) error {
 
 // fetch makes the downstream call, runs OnSuccess and fires hitSource
 // invalidation.
-func (p *Method) fetch(ctx context.Context, in *methodInfo) (*Response, error) {
+func (p *Method) fetch(ctx context.Context, in methodInfo) (*Response, error) {
 	s, x := p.c.s, p.rare()
 	timeout := x.timeout
 	if timeout <= 0 {

@@ -18,3 +18,35 @@ func FuzzParamsEncode(f *testing.F) {
 		}
 	})
 }
+
+// Any sequence of Param and Params calls gives the URL that the same calls
+// on a url.Values give: Param replaces every value of its key, Params adds
+// after them, and the keys come out sorted. The sequences cross the point
+// where the params move out of the method (more than two).
+func FuzzParamOps(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4})
+	f.Add([]byte{7, 3, 0x13, 0x23, 2, 6})
+	f.Add([]byte{4, 4, 5, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		m := New(Options{BaseURL: "http://api"}).Get("/p")
+		want := url.Values{}
+		for i, op := range ops {
+			k, v := string(rune('a'+op&3)), string(rune('0'+i%10))
+			if op&4 == 0 {
+				m.Param(k, v)
+				want.Set(k, v)
+				continue
+			}
+			vs := []string{v, v + "x"}[:1+int(op>>4)&1]
+			m.Params(url.Values{k: vs})
+			want[k] = append(want[k], vs...)
+		}
+		w := "http://api/p"
+		if len(want) > 0 {
+			w += "?" + want.Encode()
+		}
+		if got := m.URL(); got != w {
+			t.Fatalf("ops %v: URL() = %q, want %q", ops, got, w)
+		}
+	})
+}
