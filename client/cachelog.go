@@ -11,12 +11,11 @@ import (
 
 // logHit records a cache hit of p on the CacheLogger, if there is one (see
 // [Options.CacheLogger] for what is logged and why).
-func (p *Method) logHit(ctx context.Context, in methodInfo, tier cache.Tier, negative bool) {
+func (p *Method) logHit(ctx context.Context, key string, tier cache.Tier, negative bool) {
 	l := p.c.s.cacheLog
 	if l == nil {
 		return
 	}
-	key := in.key
 	if p.key != "" { // set by the user: may hold anything
 		sum := sha256.Sum256([]byte(key))
 		key = "sha256:" + hex.EncodeToString(sum[:8])

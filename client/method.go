@@ -29,32 +29,29 @@ type Method struct {
 	verb   string
 	path   string
 	policy Policy
+	key    string
 	force  bool
 	share  int8 // 0: default for the verb, 1: on, -1: off
-	key    string
 
 	// The query params, sorted by key, values of one key in the order
-	// added (see paramList): the first ones in the method itself, all of
-	// them in spill once there are more. The method never points into
-	// itself, so that one built and sent in a handler can live on the
-	// handler's stack (see Send).
-	pbuf  [2]param
+	// added (see paramList): the first np in pbuf, all of them in spill
+	// once there are more. The method never points into itself, so that
+	// one built and sent in a handler can live on the handler's stack (see
+	// Send).
 	np    uint8
+	pbuf  [2]param
 	spill []param
 
 	// The derived URL and key (see info), valid while firstState is
-	// firstCurrent.
+	// firstCurrent, and the copy of the method its sends hand to hooks and
+	// to the cache (see onHeap), valid while heapState is heapCurrent. The
+	// method guards them with states of its own because the compiler's
+	// escape analysis takes a sync.Mutex or an atomic.Pointer in the method
+	// for a reason to move it to the heap.
 	firstState atomic.Uint32
+	heapState  atomic.Uint32
 	first      methodInfo
-
-	// The copy of the method its sends hand to hooks and to the cache (see
-	// onHeap), valid while heapState is heapCurrent.
-	heapState atomic.Uint32
-	heap      *Method
-
-	// The method guards first and heap with its own states, because the
-	// escape analysis of the compiler takes a sync.Mutex or an
-	// atomic.Pointer in the method for a reason to move it to the heap.
+	heap       *Method
 
 	// What most methods sent from a handler leave unset lives apart, so
 	// that a method built per send is small: nil until a setter needs it.
@@ -440,6 +437,16 @@ func (m *Method) info() methodInfo {
 	}
 	// Another send of the method is deriving it at this moment.
 	return m.derive()
+}
+
+// cacheKey returns the method's cache key: the one set with CacheKey as it
+// is, so that an L1 hit of such a method never builds its URL, or else the
+// derived one.
+func (m *Method) cacheKey() string {
+	if m.key != "" {
+		return m.key
+	}
+	return m.info().key
 }
 
 // derive computes m's URL and cache key.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/alovago/alova/cache"
 )
 
 // The key table answers exactly what the hash gives, for every verb and URL,
@@ -160,5 +163,34 @@ func TestMethodMore(t *testing.T) {
 	// Body(nil) on a plain method stays plain.
 	if m := c.Get("/x").Body(nil); m.more != nil {
 		t.Error("Body(nil) gave a plain method a methodMore")
+	}
+}
+
+// An L1 hit of a method with its own key needs only that key: the method's
+// URL is never built, with or without hooks.
+func TestHitWithOwnKeyDerivesNothing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer srv.Close()
+	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 10}), nil, cache.TieredOptions{})
+	defer func() { _ = tiers.Close() }()
+	for name, opts := range map[string]Options{
+		"plain":      {BaseURL: srv.URL, Cache: tiers},
+		"with hooks": {BaseURL: srv.URL, Cache: tiers, OnComplete: func(context.Context, *Method, *Response, error) {}},
+	} {
+		c := New(opts)
+		if _, err := c.Get("/p/1").CacheKey("p:1").Send(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m := c.Get("/p/1").CacheKey("p:1")
+		resp, err := m.Send(context.Background())
+		if err != nil || resp.Source() != cache.TierL1 {
+			t.Fatalf("%s: %v from %v, want an L1 hit", name, err, resp.Source())
+		}
+		if st := m.firstState.Load(); st != firstUnset {
+			t.Errorf("%s: the hit derived the method's URL (state %d)", name, st)
+		}
+		if h := m.heap; h != nil && h.firstState.Load() != firstUnset {
+			t.Errorf("%s: the hit derived the URL of the method's copy", name)
+		}
 	}
 }

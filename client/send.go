@@ -94,7 +94,7 @@ func (m *Method) sendHit(ctx context.Context) (_ *Response, ok bool, _ error) {
 		return nil, false, nil
 	}
 	opts := m.loadOptions(pol)
-	switch resp, got, err := m.readL1(ctx, m.info(), pol, opts); got {
+	switch resp, got, err := m.readL1(ctx, m.cacheKey(), pol, opts); got {
 	case l1Miss:
 		return nil, false, nil
 	case l1Answer:
@@ -129,12 +129,15 @@ func (m *Method) onHeap() *Method {
 	return m.copyOut() // another send of m is making it at this moment
 }
 
-// copyOut returns a new copy of m, with m's derived URL and key.
+// copyOut returns a new copy of m, with m's derived URL and key if m has
+// them.
 func (m *Method) copyOut() *Method {
 	h := &Method{c: m.c, verb: m.verb, path: m.path, policy: m.policy, force: m.force,
 		share: m.share, key: m.key, pbuf: m.pbuf, np: m.np, spill: m.spill, more: m.more}
-	h.first = m.info()
-	h.firstState.Store(firstCurrent)
+	if m.firstState.Load() == firstCurrent {
+		h.first = m.first
+		h.firstState.Store(firstCurrent)
+	}
 	return h
 }
 
@@ -197,14 +200,14 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 		return nil, err
 	}
 	s := p.c.s
-	in := p.info()
 	pol := p.effectivePolicy()
 	if r := pol.controlled(ctx, p); r != nil {
 		return r, nil
 	}
 	if s.tiers != nil && p.rare().reader == nil && pol.enabled() {
-		return p.sendCached(ctx, in, pol)
+		return p.sendCached(ctx, pol)
 	}
+	in := p.info()
 	if !p.shares() || p.force {
 		return p.fetch(ctx, in)
 	}
@@ -221,13 +224,14 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 
 // sendCached reads m's answer through the tiers, loading it from downstream
 // on a miss. An L1 hit answers first, without building the loader: it
-// costs no allocation once the entry has been decoded (see decodeL1).
-func (p *Method) sendCached(ctx context.Context, in methodInfo, pol Policy) (*Response, error) {
+// costs no allocation once the entry has been decoded (see decodeL1), and
+// for a method with its own key, not even the building of its URL.
+func (p *Method) sendCached(ctx context.Context, pol Policy) (*Response, error) {
 	opts := p.loadOptions(pol)
-	if resp, got, err := p.readL1(ctx, in, pol, opts); got == l1Answer {
+	if resp, got, err := p.readL1(ctx, p.cacheKey(), pol, opts); got == l1Answer {
 		return resp, err
 	}
-	return p.loadCached(ctx, in, pol, opts)
+	return p.loadCached(ctx, p.info(), pol, opts)
 }
 
 // What readL1 found.
@@ -237,21 +241,21 @@ const (
 	l1Other         // an entry of another Policy.Version, or written by something else: the read path sorts it out
 )
 
-// readL1 answers a send of p from its L1 entry, if it has one.
-func (p *Method) readL1(ctx context.Context, in methodInfo, pol Policy, opts cache.LoadOptions) (_ *Response, got int, _ error) {
-	v, hit, err := p.c.s.tiers.GetL1(in.key, opts)
+// readL1 answers a send of p from its L1 entry under key, if it has one.
+func (p *Method) readL1(ctx context.Context, key string, pol Policy, opts cache.LoadOptions) (_ *Response, got int, _ error) {
+	v, hit, err := p.c.s.tiers.GetL1(key, opts)
 	switch {
 	case !hit:
 		return nil, l1Miss, nil
 	case err != nil:
-		p.logHit(ctx, in, cache.TierL1, true)
+		p.logHit(ctx, key, cache.TierL1, true)
 		return nil, l1Answer, ownError(err)
 	}
 	resp, err := decodeL1(v, pol)
 	if err != nil {
 		return nil, l1Other, nil
 	}
-	p.logHit(ctx, in, cache.TierL1, false)
+	p.logHit(ctx, key, cache.TierL1, false)
 	return resp, l1Answer, nil
 }
 
@@ -288,7 +292,7 @@ func (p *Method) loadCached(ctx context.Context, in methodInfo, pol Policy, opts
 		v, tier, err := s.tiers.GetOrLoad(ctx, in.key, load, opts)
 		if err != nil {
 			if tier == cache.TierL1 {
-				p.logHit(ctx, in, tier, true)
+				p.logHit(ctx, in.key, tier, true)
 			}
 			return nil, ownError(err)
 		}
@@ -303,7 +307,7 @@ func (p *Method) loadCached(ctx context.Context, in methodInfo, pol Policy, opts
 		}
 		if err == nil {
 			if tier != cache.TierOrigin {
-				p.logHit(ctx, in, tier, false)
+				p.logHit(ctx, in.key, tier, false)
 			}
 			return resp, nil
 		}
