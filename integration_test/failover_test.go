@@ -476,7 +476,21 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	// The shared cache too: products fetched on one server (enough of them
-	// to land on every master) are L2 hits on the other.
+	// to land on every master) are L2 hits on the other. Each server's cache
+	// may have skipped L2 after the failures around the promotion, for its
+	// breaker's cooldown (5 s) from the last of them, so L2 may come back
+	// only after the promotion plus that cooldown: first wait for one
+	// product to cross each way.
+	eventually(t, 10*time.Second, "a product fetched on each server to be an L2 hit on the other", func() bool {
+		for i := range 2 {
+			id := uniqueID()
+			if xcache(t, servers[i], id); xcache(t, servers[1-i], id) != "L2" {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("L2 shared again %v after the kill", since().Round(time.Millisecond))
 	for i := range 6 {
 		id := uniqueID()
 		if got := xcache(t, servers[i%2], id); got != "MISS" {
