@@ -42,12 +42,12 @@ type Method struct {
 	pbuf  [2]param
 	spill []param
 
-	// The derived URL and key (see info), valid while firstState is
-	// firstCurrent, and the copy of the method its sends hand to hooks and
-	// to the cache (see onHeap), valid while heapState is heapCurrent. The
-	// method guards them with states of its own because the compiler's
-	// escape analysis takes a sync.Mutex or an atomic.Pointer in the method
-	// for a reason to move it to the heap.
+	// The derived URL and key (see info), and the copy of the method its
+	// sends hand to hooks and to the cache (see onHeap), each valid while
+	// its state is current (see filled). The method guards them with states
+	// of its own because the compiler's escape analysis takes a sync.Mutex
+	// or an atomic.Pointer in the method for a reason to move it to the
+	// heap.
 	firstState atomic.Uint32
 	heapState  atomic.Uint32
 	first      methodInfo
@@ -59,21 +59,30 @@ type Method struct {
 	more *methodMore
 }
 
-// The states of Method.first and Method.heap: a send claims the empty one
-// (firstUnset, heapUnset) to fill it, and publishes it (firstCurrent,
-// heapCurrent); a setter empties both. A send that finds one being filled by
-// another makes its own.
+// The states of Method.first and Method.heap (see filled).
 const (
-	firstUnset = iota
-	firstFilling
-	firstCurrent
+	unset = iota
+	filling
+	current
 )
 
-const (
-	heapUnset = iota
-	heapFilling
-	heapCurrent
-)
+// filled returns the value in slot, guarded by state: the first caller to
+// find it unset claims it, fills it with fill and publishes it; a caller
+// that finds it being filled by another makes a value of its own, not kept.
+// A setter empties it (state unset), never while a send runs.
+func filled[T any](state *atomic.Uint32, slot *T, fill func() T) T {
+	switch state.Load() {
+	case current:
+		return *slot
+	case unset:
+		if state.CompareAndSwap(unset, filling) {
+			*slot = fill()
+			state.Store(current)
+			return *slot
+		}
+	}
+	return fill()
+}
 
 // methodMore is the part of a Method that most sends leave unset.
 type methodMore struct {
@@ -125,7 +134,7 @@ func (*Method) target() {}
 
 // reset drops the derived URL and key after a change that can move them.
 func (m *Method) reset() {
-	m.firstState.Store(firstUnset)
+	m.firstState.Store(unset)
 	m.changed()
 }
 
@@ -133,9 +142,9 @@ func (m *Method) reset() {
 // setter calls it, directly or through reset or ext. Setters never run
 // during a send, so neither state is being filled.
 func (m *Method) changed() {
-	if m.heapState.Load() != heapUnset {
+	if m.heapState.Load() != unset {
 		m.heap = nil
-		m.heapState.Store(heapUnset)
+		m.heapState.Store(unset)
 	}
 }
 
@@ -425,18 +434,7 @@ func (m *Method) Key() string { return m.info().key }
 // info returns a copy: a send still running when a setter changes the
 // method (a background refresh) keeps what it started with.
 func (m *Method) info() methodInfo {
-	switch m.firstState.Load() {
-	case firstCurrent:
-		return m.first
-	case firstUnset:
-		if m.firstState.CompareAndSwap(firstUnset, firstFilling) {
-			m.first = m.derive()
-			m.firstState.Store(firstCurrent)
-			return m.first
-		}
-	}
-	// Another send of the method is deriving it at this moment.
-	return m.derive()
+	return filled(&m.firstState, &m.first, m.derive)
 }
 
 // cacheKey returns the method's cache key: the one set with CacheKey as it

@@ -186,10 +186,10 @@ func TestHitWithOwnKeyDerivesNothing(t *testing.T) {
 		if err != nil || resp.Source() != cache.TierL1 {
 			t.Fatalf("%s: %v from %v, want an L1 hit", name, err, resp.Source())
 		}
-		if st := m.firstState.Load(); st != firstUnset {
+		if st := m.firstState.Load(); st != unset {
 			t.Errorf("%s: the hit derived the method's URL (state %d)", name, st)
 		}
-		if h := m.heap; h != nil && h.firstState.Load() != firstUnset {
+		if h := m.heap; h != nil && h.firstState.Load() != unset {
 			t.Errorf("%s: the hit derived the URL of the method's copy", name)
 		}
 	}

@@ -116,17 +116,7 @@ func (m *Method) sendHit(ctx context.Context) (_ *Response, ok bool, _ error) {
 // URL and key, and is made once until a setter changes m, so that a method
 // built once and sent many times is copied once.
 func (m *Method) onHeap() *Method {
-	switch m.heapState.Load() {
-	case heapCurrent:
-		return m.heap
-	case heapUnset:
-		if m.heapState.CompareAndSwap(heapUnset, heapFilling) {
-			m.heap = m.copyOut()
-			m.heapState.Store(heapCurrent)
-			return m.heap
-		}
-	}
-	return m.copyOut() // another send of m is making it at this moment
+	return filled(&m.heapState, &m.heap, m.copyOut)
 }
 
 // copyOut returns a new copy of m, with m's derived URL and key if m has
@@ -134,9 +124,9 @@ func (m *Method) onHeap() *Method {
 func (m *Method) copyOut() *Method {
 	h := &Method{c: m.c, verb: m.verb, path: m.path, policy: m.policy, force: m.force,
 		share: m.share, key: m.key, pbuf: m.pbuf, np: m.np, spill: m.spill, more: m.more}
-	if m.firstState.Load() == firstCurrent {
+	if m.firstState.Load() == current {
 		h.first = m.first
-		h.firstState.Store(firstCurrent)
+		h.firstState.Store(current)
 	}
 	return h
 }
