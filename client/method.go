@@ -577,28 +577,28 @@ func (m *Method) effectivePolicy() Policy {
 	return NoCache
 }
 
+// copyOut returns a new copy of m, with m's derived URL and key if it has
+// them. The copy's params are its own; its methodMore is m's.
+func (m *Method) copyOut() *Method {
+	h := &Method{c: m.c, verb: m.verb, path: m.path, policy: m.policy, force: m.force,
+		share: m.share, key: m.key, np: m.np, pbuf: m.pbuf, spill: slices.Clone(m.spill), more: m.more}
+	if m.firstState.Load() == current {
+		h.first = m.first
+		h.firstState.Store(current)
+	}
+	return h
+}
+
 // clone returns a copy that can be changed without touching m (the copy
 // BeforeRequest works on).
 func (m *Method) clone() *Method {
-	c := &Method{
-		c:      m.c,
-		verb:   m.verb,
-		path:   m.path,
-		policy: m.policy,
-		force:  m.force,
-		share:  m.share,
-		key:    m.key,
-	}
+	c := m.copyOut()
 	if m.more != nil {
 		x := *m.more
 		x.header = x.header.Clone()
 		x.meta = maps.Clone(x.meta)
 		x.sources = slices.Clip(x.sources)
 		c.more = &x
-	}
-	c.pbuf, c.np = m.pbuf, m.np
-	if m.spill != nil {
-		c.spill = slices.Clone(m.spill)
 	}
 	return c
 }

@@ -119,18 +119,6 @@ func (m *Method) onHeap() *Method {
 	return filled(&m.heapState, &m.heap, m.copyOut)
 }
 
-// copyOut returns a new copy of m, with m's derived URL and key if m has
-// them.
-func (m *Method) copyOut() *Method {
-	h := &Method{c: m.c, verb: m.verb, path: m.path, policy: m.policy, force: m.force,
-		share: m.share, key: m.key, pbuf: m.pbuf, np: m.np, spill: m.spill, more: m.more}
-	if m.firstState.Load() == current {
-		h.first = m.first
-		h.firstState.Store(current)
-	}
-	return h
-}
-
 // sendHeld sends s for a server hook or a batch that holds it as a Sender:
 // a *Method in s is on the heap already, so its sends need no copy (see
 // onHeap) and run on it.
