@@ -35,24 +35,29 @@ func TestRedisStore(t *testing.T) {
 		if v, _, err := r.Get(ctx, "absent"); !errors.Is(err, ErrMiss) {
 			t.Fatalf("Get(absent) = %q, %v; want ErrMiss", v.String(), err)
 		}
+		set := time.Now()
 		if err := r.Set(ctx, "k", StringValue("v\x00bin"), 1500*time.Millisecond, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		// The TTL is Redis's own.
-		if pttl := b.direct.PTTL(ctx, p+"k").Val(); pttl <= time.Second || pttl > 1500*time.Millisecond {
-			t.Errorf("PTTL(%q) = %v, want in (1s, 1.5s]", p+"k", pttl)
+		// What is left of the 1.5 s TTL when read: at most 1.5 s, at least
+		// 1.5 s less the time since the Set (round trips take hundreds of
+		// milliseconds on a busy machine), less 10 ms for the rounding to
+		// milliseconds.
+		left := func(ttl time.Duration) bool {
+			return ttl <= 1500*time.Millisecond && ttl > 1500*time.Millisecond-time.Since(set)-10*time.Millisecond
 		}
-		// The value is framed with its expiry, which matches Redis's TTL
-		// (checked at once: the checks below take round trips, hundreds of
-		// milliseconds on a busy machine).
+		// The TTL is Redis's own.
+		if pttl := b.direct.PTTL(ctx, p+"k").Val(); !left(pttl) {
+			t.Errorf("PTTL(%q) = %v %v after the Set, want what is left of 1.5s", p+"k", pttl, time.Since(set))
+		}
+		// The value is framed with its expiry, which matches Redis's TTL.
 		raw, _ := b.direct.Get(ctx, p+"k").Result()
-		if v, exp, ok := decodeL2(raw); !ok || v.String() != "v\x00bin" ||
-			time.Until(time.UnixMilli(exp)) > 1500*time.Millisecond || time.Until(time.UnixMilli(exp)) <= time.Second {
-			t.Errorf("stored k = %q (%v), want v\\x00bin expiring in (1s, 1.5s]", raw, ok)
+		if v, exp, ok := decodeL2(raw); !ok || v.String() != "v\x00bin" || !left(time.Until(time.UnixMilli(exp))) {
+			t.Errorf("stored k = %q (%v) %v after the Set, want v\\x00bin expiring in what is left of 1.5s", raw, ok, time.Since(set))
 		}
 		v, ttl, err := r.Get(ctx, "k")
-		if err != nil || v.String() != "v\x00bin" || ttl <= time.Second || ttl > 1500*time.Millisecond {
-			t.Errorf("Get(k) = %q, %v, %v; want %q with ttl in (1s, 1.5s]", v.String(), ttl, err, "v\x00bin")
+		if err != nil || v.String() != "v\x00bin" || !left(ttl) {
+			t.Errorf("Get(k) = %q, %v, %v %v after the Set; want %q with what is left of 1.5s", v.String(), ttl, err, time.Since(set), "v\x00bin")
 		}
 		// A sub-millisecond TTL is rounded up, not truncated to "no expiry".
 		_ = r.Set(ctx, "tiny", StringValue("x"), time.Microsecond, nil, nil)

@@ -67,6 +67,30 @@ func startCluster(t *testing.T) ([]string, *redis.ClusterClient) {
 	return addrs, cc
 }
 
+// feedLive waits until to's invalidation feed delivers what from announces,
+// and returns how many invalidations to has received by then. It announces
+// a probe (the deletion of a key nobody uses) once a second until one
+// arrives.
+func feedLive(t *testing.T, from, to *cache.Tiered) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		before := to.Stats().Invalidations
+		if err := from.Delete(ctx, "feed-probe"); err != nil {
+			t.Fatalf("probe of the invalidation feed: %v", err)
+		}
+		for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
+			if n := to.Stats().Invalidations; n > before {
+				return n
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no invalidation reached the other instance within 10 s")
+		}
+	}
+}
+
 // TestRedisCluster runs the library's Redis parts and the example server on a
 // three-master Redis Cluster.
 func TestRedisCluster(t *testing.T) {
@@ -81,6 +105,11 @@ func TestRedisCluster(t *testing.T) {
 		defer a.Close()
 		b := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 1000}), cache.NewRedisStore(cc, cache.RedisOptions{KeyPrefix: prefix + "cache:", Timeout: storeTimeout}), cache.TieredOptions{})
 		defer b.Close()
+		// A's writes announce themselves; each announcement drops the key
+		// from B's L1. B must hear them all before it reads, or one that
+		// came late would drop a copy B had just made (harmless, but not
+		// what the checks below expect).
+		heard := feedLive(t, a, b)
 		// Enough keys to land on every master.
 		const n = 30
 		key := func(i int) string { return fmt.Sprintf("k%d", i) }
@@ -90,6 +119,9 @@ func TestRedisCluster(t *testing.T) {
 				t.Fatalf("Set(%q): %v", key(i), err)
 			}
 		}
+		eventually(t, 5*time.Second, "B to hear A's announcements of its writes", func() bool {
+			return b.Stats().Invalidations >= heard+n
+		})
 		for i := range n {
 			v, tier, err := b.Get(ctx, key(i), cache.ModeAll)
 			if err != nil || tier != cache.TierL2 || v.String() != key(i) {
