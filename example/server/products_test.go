@@ -61,8 +61,9 @@ func TestTwoInstancesShareL2AndInvalidate(t *testing.T) {
 			t.Parallel()
 			cfg := isolated(t, testConfig(t, "-cache-ttl", "1m"))
 			cfg.RedisURL = backend(t)
-			_, srvA := newTestApp(t, cfg)
+			a, srvA := newTestApp(t, cfg)
 			b, srvB := newTestApp(t, cfg)
+			heard := feedLive(t, a, b)
 			id := uniqueID()
 			path := "/api/products/" + id
 			for _, step := range []struct {
@@ -79,7 +80,7 @@ func TestTwoInstancesShareL2AndInvalidate(t *testing.T) {
 					// after B copied the product to L1, B would drop the
 					// copy (harmless: one more L2 read), so wait for it.
 					deadline := time.Now().Add(5 * time.Second)
-					for b.tiers.Stats().Invalidations == 0 {
+					for b.tiers.Stats().Invalidations <= heard {
 						if time.Now().After(deadline) {
 							t.Fatal("B never received A's announcement of its write")
 						}
@@ -113,6 +114,29 @@ func TestTwoInstancesShareL2AndInvalidate(t *testing.T) {
 				t.Errorf("B's cache counted %d invalidations received, %d before the DELETE: want more", got, announced)
 			}
 		})
+	}
+}
+
+// feedLive waits until to's invalidation feed delivers what from announces,
+// and returns how many invalidations to has received by then. It announces
+// a probe (the deletion of a key nobody uses) once a second until one
+// arrives.
+func feedLive(t *testing.T, from, to *app) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		before := to.tiers.Stats().Invalidations
+		if err := from.tiers.Delete(t.Context(), "feed-probe"); err != nil {
+			t.Fatalf("probe of the invalidation feed: %v", err)
+		}
+		for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(5 * time.Millisecond) {
+			if n := to.tiers.Stats().Invalidations; n > before {
+				return n
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no invalidation reached the other instance within 10 s")
+		}
 	}
 }
 
