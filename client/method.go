@@ -24,6 +24,10 @@ import (
 // the method is being sent; Send itself is safe to call concurrently and more
 // than once (each call is an independent send), so a method may be built once
 // and sent many times.
+//
+// The *Method a hook gets (see [Options]) is the method sent or a copy of it
+// with the same settings (see [Method.Send]): tell methods apart by their
+// URL, Key, Name or meta, not by pointer.
 type Method struct {
 	c      *Client
 	verb   string
