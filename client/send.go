@@ -67,21 +67,22 @@ var _ Sender = (*Method)(nil)
 // setter, unless m is already held elsewhere (a server hook such as
 // [Retry] sends the method it wraps itself).
 func (m *Method) Send(ctx context.Context) (*Response, error) {
-	if resp, ok, err := m.sendHit(ctx); ok {
+	if resp, ok, err := m.sendPlain(ctx); ok {
 		return resp, err
 	}
 	return m.onHeap().sendAll(ctx)
 }
 
-// sendHit answers a send from L1 when the answer is there and nothing but
-// the cache takes part: no hook that runs on every send, no body error nor
-// stream, a cache policy that is not controlled. ok is false when it did not
-// answer, and had counted nothing.
+// sendPlain sends a cacheable method when nothing but the cache takes part:
+// no hook that runs on every send, no body error nor stream, a cache policy
+// that is not controlled. ok is false for any other send, which it leaves
+// untouched.
 //
-// It never keeps m nor hands it on, so that a method built and sent in a
-// handler, c.Get(url).Param(k, v).Send(ctx), stays on the handler's stack:
-// such a hit allocates nothing. Every other send runs on a copy (onHeap).
-func (m *Method) sendHit(ctx context.Context) (_ *Response, ok bool, _ error) {
+// An L1 hit runs on m itself and hands it to nothing, so that a method
+// built and sent in a handler, c.Get(url).Param(k, v).Send(ctx), stays on
+// the handler's stack: such a hit allocates nothing. Past L1 the send runs
+// on a copy (onHeap), which the cache's loader may keep.
+func (m *Method) sendPlain(ctx context.Context) (_ *Response, ok bool, _ error) {
 	s := m.c.s
 	if s.tiers == nil || s.startSend != nil || s.before != nil || s.onError != nil || s.onComplete != nil {
 		return nil, false, nil
@@ -94,13 +95,9 @@ func (m *Method) sendHit(ctx context.Context) (_ *Response, ok bool, _ error) {
 		return nil, false, nil
 	}
 	opts := m.loadOptions(pol)
-	switch resp, got, err := m.readL1(ctx, m.cacheKey(), pol, opts); got {
-	case l1Miss:
-		return nil, false, nil
-	case l1Answer:
+	if resp, answered, err := m.readL1(ctx, m.cacheKey(), pol, opts); answered {
 		return resp, true, err
 	}
-	// L1 was read: go on from there, as sendCached does.
 	h := m.onHeap()
 	ctx, stop := h.c.bind(ctx)
 	if stop != nil {
@@ -112,7 +109,7 @@ func (m *Method) sendHit(ctx context.Context) (_ *Response, ok bool, _ error) {
 
 // onHeap returns a copy of m on the heap, for a send that hands the method
 // to hooks or to the cache's loader, either of which may keep it: m itself
-// may live on its caller's stack (see sendHit). The copy shares m's derived
+// may live on its caller's stack (see sendPlain). The copy shares m's derived
 // URL and key, and is made once until a setter changes m, so that a method
 // built once and sent many times is copied once.
 func (m *Method) onHeap() *Method {
@@ -127,7 +124,7 @@ func sendHeld(ctx context.Context, s Sender) (*Response, error) {
 	if !ok {
 		return s.Send(ctx)
 	}
-	if resp, ok, err := m.sendHit(ctx); ok {
+	if resp, ok, err := m.sendPlain(ctx); ok {
 		return resp, err
 	}
 	return m.sendAll(ctx)
@@ -206,35 +203,30 @@ func (p *Method) send(ctx context.Context) (*Response, error) {
 // for a method with its own key, not even the building of its URL.
 func (p *Method) sendCached(ctx context.Context, pol Policy) (*Response, error) {
 	opts := p.loadOptions(pol)
-	if resp, got, err := p.readL1(ctx, p.cacheKey(), pol, opts); got == l1Answer {
+	if resp, answered, err := p.readL1(ctx, p.cacheKey(), pol, opts); answered {
 		return resp, err
 	}
 	return p.loadCached(ctx, p.info(), pol, opts)
 }
 
-// What readL1 found.
-const (
-	l1Miss   = iota // no entry
-	l1Answer        // the answer, or a cached error
-	l1Other         // an entry of another Policy.Version, or written by something else: the read path sorts it out
-)
-
-// readL1 answers a send of p from its L1 entry under key, if it has one.
-func (p *Method) readL1(ctx context.Context, key string, pol Policy, opts cache.LoadOptions) (_ *Response, got int, _ error) {
+// readL1 answers a send of p from its L1 entry under key. answered is false
+// when L1 has no entry, or one of another Policy.Version or written by
+// something else, which the read path past L1 sorts out.
+func (p *Method) readL1(ctx context.Context, key string, pol Policy, opts cache.LoadOptions) (_ *Response, answered bool, _ error) {
 	v, hit, err := p.c.s.tiers.GetL1(key, opts)
 	switch {
 	case !hit:
-		return nil, l1Miss, nil
+		return nil, false, nil
 	case err != nil:
 		p.logHit(ctx, key, cache.TierL1, true)
-		return nil, l1Answer, ownError(err)
+		return nil, true, ownError(err)
 	}
 	resp, err := decodeL1(v, pol)
 	if err != nil {
-		return nil, l1Other, nil
+		return nil, false, nil
 	}
 	p.logHit(ctx, key, cache.TierL1, false)
-	return resp, l1Answer, nil
+	return resp, true, nil
 }
 
 // loadOptions returns the cache options of a send of m under pol.
