@@ -70,7 +70,10 @@
 // DeleteTags, Set, Clear or forced load on one process is published on a
 // Redis pub/sub channel, and every other [Tiered] on the same Redis and
 // prefix drops the keys from its L1 within milliseconds (alova's @alova/psc,
-// across hosts). The subscriber reconnects by itself after a Redis restart,
+// across hosts). [NewTiered] returns once Redis has confirmed its
+// subscription (or after the store's timeout, purging L1 when the
+// confirmation comes), so that nothing it copies into L1 misses an
+// invalidation. The subscriber reconnects by itself after a Redis restart,
 // checks every second that Redis still delivers to it, and purges its L1
 // whenever its subscription is re-established, because messages sent while
 // it was away are lost. [TieredOptions.NoInvalidation] turns this off;

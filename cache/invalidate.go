@@ -1,13 +1,60 @@
 package cache
 
-import "context"
+import (
+	"context"
+	"time"
+)
+
+// liveFeed is a Shared store whose feed says when it is live (RedisStore):
+// NewTiered waits for that, up to feedWait.
+type liveFeed interface {
+	subscribe(ctx context.Context, fn func(Invalidation), live func()) error
+	feedWait() time.Duration
+}
+
+// The states of Tiered.feedState.
+const (
+	feedWaiting = iota // NewTiered waits for the feed
+	feedLive           // live while NewTiered waited
+	feedGaveUp         // NewTiered stopped waiting first
+)
 
 // listen runs the invalidation subscriber until ctx ends (Close).
 func (t *Tiered) listen(ctx context.Context) {
 	defer close(t.feedDone)
-	if err := t.l2.Subscribe(ctx, t.apply); err != nil && ctx.Err() == nil {
+	var err error
+	if lf, ok := t.l2.(liveFeed); ok {
+		err = lf.subscribe(ctx, t.apply, t.feedIsLive)
+	} else {
+		err = t.l2.Subscribe(ctx, t.apply)
+	}
+	if err != nil && ctx.Err() == nil {
 		t.log.Error("cache: invalidation feed ended; L1 copies live until their TTL", "err", err)
 	}
+}
+
+// waitFeed waits, up to lf's feedWait, for the feed to be live, so that
+// nothing this Tiered copies into L1 can miss an invalidation.
+func (t *Tiered) waitFeed(lf liveFeed) {
+	timer := time.NewTimer(lf.feedWait())
+	defer timer.Stop()
+	select {
+	case <-t.feedUp:
+	case <-timer.C:
+		t.feedState.CompareAndSwap(feedWaiting, feedGaveUp)
+	}
+}
+
+// feedIsLive is called once, when the feed's first subscription is
+// confirmed. When NewTiered had stopped waiting, L1 may hold copies that
+// missed an invalidation published before: it is purged.
+func (t *Tiered) feedIsLive() {
+	if t.feedState.CompareAndSwap(feedWaiting, feedLive) {
+		close(t.feedUp)
+		return
+	}
+	t.l1.Purge()
+	t.log.Info("cache: invalidation feed live after NewTiered stopped waiting for it, L1 purged")
 }
 
 // apply drops from L1 what an invalidation from another instance names.

@@ -35,6 +35,16 @@ const (
 // comes late because Redis was down) calls fn with All set: what was
 // published meanwhile is lost.
 func (r *RedisStore) Subscribe(ctx context.Context, fn func(Invalidation)) error {
+	return r.subscribe(ctx, fn, nil)
+}
+
+// feedWait is how long [NewTiered] waits for the store's feed to be live:
+// the store's bound of one call.
+func (r *RedisStore) feedWait() time.Duration { return r.bound.Timeout() }
+
+// subscribe is Subscribe, calling live (if not nil) when the first
+// subscription is confirmed: from then on no invalidation is missed.
+func (r *RedisStore) subscribe(ctx context.Context, fn func(Invalidation), live func()) error {
 	var id [8]byte
 	_, _ = crand.Read(id[:]) // never fails (crypto/rand)
 	own := r.channel + ":" + hex.EncodeToString(id[:])
@@ -47,7 +57,7 @@ func (r *RedisStore) Subscribe(ctx context.Context, fn func(Invalidation)) error
 		// loop, which reconnects and resubscribes by itself.
 		onTime := ps.Subscribe(ctx, r.channel, own) == nil && first
 		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(feedBuffer))
-		renew := r.receive(ctx, ch, check.C, own, onTime, &confirmed, fn)
+		renew := r.receive(ctx, ch, check.C, own, onTime, &confirmed, fn, live)
 		_ = ps.Close()
 		for range ch { // let go-redis's goroutine hand over what it holds and end
 		}
@@ -66,7 +76,7 @@ func (r *RedisStore) Subscribe(ctx context.Context, fn func(Invalidation)) error
 // receive hands the messages of one subscription to fn until ctx ends
 // (false) or the subscription is found lost (true).
 func (r *RedisStore) receive(ctx context.Context, ch <-chan any, check <-chan time.Time, own string, onTime bool,
-	confirmed *int, fn func(Invalidation)) (renew bool) {
+	confirmed *int, fn func(Invalidation), live func()) (renew bool) {
 	misses := 0 // consecutive checks that found nobody subscribed
 	for {
 		select {
@@ -86,6 +96,9 @@ func (r *RedisStore) receive(ctx context.Context, ch <-chan any, check <-chan ti
 				r.subscribed.Add(1)
 				if *confirmed++; *confirmed > 1 || !onTime {
 					fn(Invalidation{All: true})
+				}
+				if *confirmed == 1 && live != nil {
+					live()
 				}
 			case *redis.Message:
 				if m.Channel != r.channel {

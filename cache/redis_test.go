@@ -508,3 +508,67 @@ func TestNewRedisStoreOptions(t *testing.T) {
 		}
 	}
 }
+
+// lateFeed is a RedisStore whose feed subscribes late, as on a slow Redis.
+type lateFeed struct {
+	*RedisStore
+	delay time.Duration
+}
+
+func (s lateFeed) subscribe(ctx context.Context, fn func(Invalidation), live func()) error {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil
+	}
+	return s.RedisStore.subscribe(ctx, fn, live)
+}
+
+// An instance that copies an entry into L1 right after NewTiered returns
+// still hears the invalidation of that entry published next, however late
+// Redis confirms its subscription: NewTiered waits for the feed up to the
+// store's timeout, and past that L1 is purged when the feed is live.
+func TestNewTieredWaitsForTheFeed(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		for _, tc := range []struct {
+			name           string
+			timeout, delay time.Duration
+		}{
+			{"confirmed within the store's timeout", 2 * time.Second, 150 * time.Millisecond},
+			{"confirmed after it", 100 * time.Millisecond, 400 * time.Millisecond},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				p := b.prefix(t)
+				store := func() *RedisStore { return NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p, Timeout: tc.timeout}) }
+				a := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), store(), TieredOptions{})
+				defer a.Close()
+				set := func(v string) {
+					t.Helper()
+					if err := a.Set(ctx, "k", Entry{Value: StringValue(v), TTL: time.Minute}, ModeAll); err != nil {
+						t.Fatalf("A.Set(k, %s): %v", v, err)
+					}
+				}
+				set("v1")
+				c := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), lateFeed{store(), tc.delay}, TieredOptions{})
+				defer c.Close()
+				if v, tier, err := c.Get(ctx, "k", ModeAll); err != nil || v.String() != "v1" || tier != TierL2 {
+					t.Fatalf("C.Get(k) = %q from %v, %v; want v1 from L2", v.String(), tier, err)
+				}
+				set("v2")
+				deadline := time.Now().Add(tc.delay + 2*time.Second)
+				for {
+					v, tier, err := c.Get(ctx, "k", ModeAll)
+					if err == nil && v.String() == "v2" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("C.Get(k) = %q from %v, %v, %v after A wrote v2: C missed the invalidation", v.String(), tier, err, tc.delay+2*time.Second)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+		}
+	})
+}

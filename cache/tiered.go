@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alovago/alova/internal/flight"
@@ -147,6 +148,8 @@ type Tiered struct {
 
 	stopFeed  context.CancelFunc // nil when there is no subscriber
 	feedDone  chan struct{}
+	feedUp    chan struct{} // closed when the feed is live while NewTiered waits
+	feedState atomic.Int32  // feedWaiting, feedLive or feedGaveUp
 	closeOnce sync.Once
 
 	bg beyond // refreshes, lease waiters and batches (refresh.go, lockflight.go, batch.go)
@@ -156,11 +159,13 @@ type Tiered struct {
 // l1 nil every read goes to L2; with l2 nil the cache is in-process only.
 //
 // When both tiers are present and opts.NoInvalidation is false, NewTiered
-// starts a goroutine subscribed to l2's invalidation feed (it does not wait
-// for the subscription: an instance receives invalidations from the moment
-// the feed confirms it, milliseconds later). Every time the feed is
-// re-established L1 is purged, because invalidations sent while it was down
-// are lost. Close stops it.
+// starts a goroutine subscribed to l2's invalidation feed. On a
+// [RedisStore] it waits for the subscription to be confirmed (one round
+// trip), so that no invalidation published after it returns is missed; if
+// Redis does not confirm within the store's timeout, NewTiered returns
+// anyway, and L1 is purged when the confirmation comes. Every time the feed
+// is re-established L1 is purged, because invalidations sent while it was
+// down are lost. Close stops it.
 //
 // NewTiered panics if an option is out of range (see [TieredOptions]).
 func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
@@ -207,7 +212,11 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.stopFeed = cancel
 		t.feedDone = make(chan struct{})
+		t.feedUp = make(chan struct{})
 		go t.listen(ctx)
+		if lf, ok := l2.(liveFeed); ok {
+			t.waitFeed(lf)
+		}
 	}
 	return t
 }

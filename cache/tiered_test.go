@@ -518,6 +518,12 @@ func TestTieredTwoInstances(t *testing.T) {
 		})
 
 		t.Run("own messages ignored", func(t *testing.T) {
+			// A pair of its own, on a channel of its own: a message of the
+			// subtests above that reached a late would count here.
+			p := b.prefix(t)
+			a, bb := newTiered(t, b, p, TieredOptions{NoJitter: true}), newTiered(t, b, p, TieredOptions{NoJitter: true})
+			waitSubscribed(t, a, 1)
+			waitSubscribed(t, bb, 1)
 			before := a.Stats().Invalidations
 			if err := a.Set(ctx, "mine", Entry{Value: StringValue("m"), TTL: time.Minute}, ModeAll); err != nil {
 				t.Fatal(err)
