@@ -62,8 +62,10 @@ func (t *Tiered) apply(inv Invalidation) {
 	if inv.From == t.id {
 		return
 	}
-	t.bg.wake(inv) // lease waiters (lockflight.go)
 	t.stats.invalidations.Add(1)
+	// L1 first, then the lease waiters (lockflight.go): a waiter this wakes
+	// copies the holder's write into L1, which the drop must not undo.
+	defer t.bg.wake(inv)
 	if inv.All {
 		t.l1.Purge()
 		if inv.From == "" {
