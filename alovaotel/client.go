@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alovago/alova/client"
+	"github.com/alovago/alova/internal/retryctx"
 )
 
 // Attribute keys of the send spans, beyond OpenTelemetry's HTTP ones.
@@ -53,7 +54,7 @@ func (in *Instrumentation) initClient() error {
 // the sampler is not asked again for each send. See the package
 // documentation for the span's attributes and how the sampling is decided.
 func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
-	ev, retried := client.RetryFromContext(ctx)
+	ev, retried := retryctx.From(ctx)
 	if retried {
 		method := metric.WithAttributes(semconv.HTTPRequestMethodKey.String(m.Verb()))
 		in.client.retries.Add(ctx, 1, method)
@@ -77,7 +78,7 @@ func (in *Instrumentation) StartSend(ctx context.Context, m *client.Method) (con
 		attrs := make([]attribute.KeyValue, 0, 8)
 		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(m.Verb()), semconv.URLFull(url))
 		if retried {
-			attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
+			attrs = append(attrs, semconv.HTTPRequestResendCount(ev.N), RetryDelayKey.Int64(ev.Delay.Milliseconds()))
 		}
 		if resp != nil {
 			attrs = append(attrs, SendTierKey.String(resp.Source().String()), semconv.HTTPResponseStatusCode(resp.StatusCode()))

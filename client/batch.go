@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -31,10 +30,6 @@ type Batch struct {
 	Policy Policy
 }
 
-// ErrBatch is returned by [Client.SendBatch] for a [Batch] without Key,
-// Request or Split.
-var ErrBatch = errors.New("client: batch needs Key, Request and Split")
-
 // SendBatch returns the answer for each of ids, loading those not cached in
 // one downstream call (sturdyc's GetOrFetchBatch): each id is read from the
 // cache under b.Key(id); the missing ids are sent in one request built by
@@ -48,10 +43,10 @@ var ErrBatch = errors.New("client: batch needs Key, Request and Split")
 // downstream call or Split fails, the error is returned together with the
 // answers found in the cache. Without a cache (or with a Policy that caches
 // nothing) every id goes downstream in one call. SendBatch is safe for
-// concurrent use.
+// concurrent use. It panics when b lacks Key, Request or Split.
 func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[string]*Response, error) {
 	if b.Key == nil || b.Request == nil || b.Split == nil {
-		return nil, ErrBatch
+		panic("client: SendBatch: the Batch needs Key, Request and Split")
 	}
 	pol := b.Policy
 	if pol.kind == policyUnset {
@@ -74,8 +69,8 @@ func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[stri
 		for i, k := range keys {
 			want[i] = byKey[k]
 		}
-		m := b.Request(c, want)
-		resp, err := sendHeld(ctx, m.Cache(NoCache))
+		m := b.Request(c, want).Cache(NoCache)
+		resp, err := m.Send(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +78,10 @@ func (c *Client) SendBatch(ctx context.Context, ids []string, b Batch) (map[stri
 		if err != nil {
 			return nil, fmt.Errorf("client: batch split: %w", err)
 		}
-		ttl := pol.ttl(m, resp)
+		f := m.snapshot()
+		var r request
+		r.derive(&f)
+		ttl := pol.ttl(&r, resp)
 		h := http.Header{}
 		if ct := resp.Header("Content-Type"); ct != "" {
 			h.Set("Content-Type", ct)

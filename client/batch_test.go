@@ -116,9 +116,14 @@ func TestSendBatchErrors(t *testing.T) {
 	ctx := testCtx(t)
 	d := newDownstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
 	c := client.New(client.Options{BaseURL: d.URL})
-	if _, err := c.SendBatch(ctx, []string{"1"}, client.Batch{}); !errors.Is(err, client.ErrBatch) {
-		t.Fatalf("empty Batch: %v, want ErrBatch", err)
-	}
+	func() {
+		defer func() {
+			if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "Key, Request and Split") {
+				t.Errorf("SendBatch of an empty Batch panicked with %v, want a message naming Key, Request and Split", p)
+			}
+		}()
+		_, _ = c.SendBatch(ctx, []string{"1"}, client.Batch{})
+	}()
 	var he *client.HTTPError
 	if _, err := c.SendBatch(ctx, []string{"1"}, productsBatch); !errors.As(err, &he) || he.StatusCode != 502 {
 		t.Fatalf("failing downstream: %v, want an *HTTPError 502", err)

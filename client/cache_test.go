@@ -524,7 +524,7 @@ func TestSetCacheQueryCache(t *testing.T) {
 			t.Errorf("SetCache(NoCache method) err = %v, want ErrNotCacheable", err)
 		}
 		bare := client.New(client.Options{BaseURL: d.URL})
-		if err := bare.SetCache(ctx, bare.Get("/q"), cache.ModeAll, setTo(put)); !errors.Is(err, client.ErrNoCache) {
+		if err := bare.SetCache(ctx, bare.Get("/q"), cache.ModeAll, setTo(put)); !errors.Is(err, client.ErrNotCacheable) {
 			t.Errorf("SetCache without cache err = %v, want ErrNoCache", err)
 		}
 		if _, err := bare.QueryCache(ctx, bare.Get("/q"), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {

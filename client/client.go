@@ -2,32 +2,29 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/alovago/alova/cache"
 	"github.com/alovago/alova/internal/flight"
 )
 
-// DefaultTimeout bounds a send when neither the method nor [Options.Timeout]
+// defaultTimeout bounds a send when neither the method nor [Options.Timeout]
 // sets a timeout.
 const defaultTimeout = 10 * time.Second
 
-// DefaultMaxResponseBytes is the largest response body read when
+// defaultMaxResponseBytes is the largest response body read when
 // [Options.MaxResponseBytes] is zero: 32 MiB.
 const defaultMaxResponseBytes = 32 << 20
 
-// DefaultForwardHeaders are the request headers a request-scoped client
-// forwards when [Options.ForwardHeaders] is nil: the request id and the W3C
-// trace context. When the incoming request has no X-Request-Id header, the
-// id that [Bind]'s function finds is forwarded (middleware.Client's finds
-// the one chi's RequestID generated).
-var DefaultForwardHeaders = []string{"X-Request-Id", "Traceparent"}
+// defaultForwardHeaders are the request headers a request-scoped client
+// forwards when [Options.ForwardHeaders] is nil.
+var defaultForwardHeaders = []string{"X-Request-Id", "Traceparent"}
 
 // Options configures a [Client]. The zero value works: no base URL, a 10 s
 // timeout, the shared tuned transport, no cache, request sharing on.
@@ -38,7 +35,7 @@ type Options struct {
 	BaseURL string
 
 	// Timeout bounds each downstream call (not a cache hit) when the method
-	// sets no timeout of its own. Zero means [DefaultTimeout] (10 s). There is
+	// sets no timeout of its own. Zero means 10 s. There is
 	// no "no timeout" setting: a server should never wait forever; pick a long
 	// one for long polls. The caller's context bounds every send as well.
 	Timeout time.Duration
@@ -69,25 +66,28 @@ type Options struct {
 	DefaultCache map[string]Policy
 
 	// ForwardHeaders names the headers of the incoming request that a
-	// request-scoped client (see [Client.WithRequest]) copies onto every
-	// downstream request, unless the method sets them itself. The tracing
+	// request-scoped client (see [Bind]) copies onto every downstream
+	// request, unless the method sets them itself. The tracing
 	// headers (X-Request-Id, Traceparent, Tracestate, Baggage) stay out of
 	// the cache key: they differ on every request and never change the
 	// answer. Any other forwarded header (Authorization, Cookie, a tenant
 	// id) can change the answer, so its value joins the cache key and the
 	// request-sharing key: one caller's answer is never served to a caller
-	// who forwarded another value. Nil means [DefaultForwardHeaders]; an
-	// empty non-nil slice forwards nothing.
+	// who forwarded another value. Nil means X-Request-Id and Traceparent
+	// (the request id and the W3C trace context; when the incoming request
+	// has no X-Request-Id, the id that [Bind]'s function finds is forwarded,
+	// such as the one chi's RequestID generated); an empty non-nil slice
+	// forwards nothing.
 	ForwardHeaders []string
 
 	// MaxResponseBytes caps the body read from a downstream answer; a larger
-	// body fails the send with [ErrBodyTooLarge]. Zero means
-	// [DefaultMaxResponseBytes] (32 MiB).
+	// body fails the send with [ErrBodyTooLarge]. Zero means 32 MiB.
 	MaxResponseBytes int64
 
 	// BeforeRequest runs at the start of every send, cache hits included, on
-	// a copy of the method (alova's beforeRequest): it may add headers or
-	// params, sign the request, read the method's meta. Returning an error
+	// the send's own copy of the method (alova's beforeRequest): it may add
+	// headers or params, sign the request, read the method's meta; what it
+	// changes applies to this send only. Returning an error
 	// refuses the send: the error, wrapped, is the send's error and nothing
 	// goes downstream. The cache key is computed after it, so headers it adds
 	// are part of the key (a per-user Authorization header keeps users apart).
@@ -131,8 +131,19 @@ type Options struct {
 
 	// HitSourceScope says which caches a successful network answer of this
 	// client's methods invalidates through [Method.HitSource] (alova's
-	// autoHitCache). Default HitSourceGlobal.
-	HitSourceScope HitSourceScope
+	// autoHitCache):
+	//
+	//   - "" or "global" (the default): the dependents in every cache a
+	//     client of this process uses (every [cache.Tiered] given to [New]),
+	//     and so, through their L2, in every process sharing them;
+	//   - "self": the dependents in this client's own cache only (in every
+	//     process sharing its L2); clients given the same cache.Tiered share
+	//     their entries, and so their invalidations;
+	//   - "off": none; hitSource declarations are kept but this client's
+	//     answers do not act on them (alova's 'close').
+	//
+	// New panics on any other value.
+	HitSourceScope string
 
 	// CacheLogger, when not nil, receives a record for every cache hit of a
 	// send (alova's cacheLogger), at level Info, with the tier, the HTTP
@@ -149,11 +160,9 @@ type Options struct {
 	// the loader and the downstream request get it (a tracing package puts
 	// its span there). The func it returns, when not nil, runs last, after
 	// OnComplete, with what the caller gets: the answer's Source names the
-	// tier that answered. A send made by [Retry] after a failed attempt
-	// carries that attempt in its context: see [RetryFromContext]. It is
-	// how alovaotel traces downstream sends; forwarded headers (the
+	// tier that answered. It is how alovaotel traces downstream sends; forwarded headers (the
 	// incoming Traceparent among them) are not changed by it. Default nil:
-	// a send pays one nil check.
+	// no hook at all, and a send goes straight to the cache.
 	StartSend func(ctx context.Context, m *Method) (context.Context, func(resp *Response, err error))
 }
 
@@ -163,8 +172,8 @@ var traceHeaders = map[string]bool{"X-Request-Id": true, "Traceparent": true, "T
 // Client sends methods to downstream services, with caching, request sharing
 // and hooks. Create one per process (or per downstream service) with [New] and
 // share it: it is safe for concurrent use, and it owns the state that must be
-// shared (connections, the in-flight map). For each incoming request derive a
-// cheap request-scoped client with [Client.WithRequest] or [Bind]. The zero
+// shared (connections, the in-flight map). For each incoming request a
+// middleware derives a cheap request-scoped client with [Bind]. The zero
 // Client is not usable: create one with New.
 type Client struct {
 	s *core
@@ -186,17 +195,14 @@ type core struct {
 	keyed      []string          // the forwarded names that join the cache key, sorted
 	keys       *keyTable         // the keys of recent plain requests
 	maxBody    int64
+	chain      sendFunc // the hooks of every send (see buildChain); nil: none
 	before     func(context.Context, *Method) error
 	onSuccess  func(context.Context, *Method, *Response) (*Response, error)
-	onError    func(context.Context, *Method, error) (*Response, error)
-	onComplete func(context.Context, *Method, *Response, error)
 	onCacheErr func(context.Context, error)
 	flight     flight.Group[*Response]
-	patterns   sync.Map // hitSource pattern string → *regexp.Regexp (or nil when invalid)
 	noShare    bool
-	hitScope   HitSourceScope
-	cacheLog   *slog.Logger
-	startSend  func(context.Context, *Method) (context.Context, func(*Response, error))
+	hitScope   string
+	unbound    bool // the client FromContext answers when there is none
 }
 
 // sharedHTTPClient is the default HTTPClient of every Client.
@@ -216,23 +222,27 @@ var sharedHTTPClient = &http.Client{Transport: &http.Transport{
 
 // New returns a client configured by opts (see [Options] for the defaults).
 // It starts nothing and holds nothing that needs closing; the cache tiers are
-// the caller's to close.
+// the caller's to close. New panics on an unknown [Options].HitSourceScope.
 func New(opts Options) *Client {
 	s := &core{
 		base:       strings.TrimSuffix(opts.BaseURL, "/"),
 		timeout:    opts.Timeout,
 		hc:         opts.HTTPClient,
 		maxBody:    opts.MaxResponseBytes,
+		chain:      buildChain(&opts),
 		before:     opts.BeforeRequest,
 		onSuccess:  opts.OnSuccess,
-		onError:    opts.OnError,
-		onComplete: opts.OnComplete,
 		onCacheErr: opts.OnCacheError,
 		noShare:    opts.NoShare,
 		hitScope:   opts.HitSourceScope,
-		cacheLog:   opts.CacheLogger,
-		startSend:  opts.StartSend,
 		keys:       newKeyTable(),
+	}
+	switch s.hitScope {
+	case hitGlobal, hitSelf, hitOff:
+	case "global":
+		s.hitScope = hitGlobal
+	default:
+		panic(fmt.Sprintf("client: New: HitSourceScope %q (want \"global\", \"self\" or \"off\")", opts.HitSourceScope))
 	}
 	s.tiers = opts.Cache
 	if s.timeout <= 0 {
@@ -256,7 +266,7 @@ func New(opts Options) *Client {
 	}
 	fw := opts.ForwardHeaders
 	if fw == nil {
-		fw = DefaultForwardHeaders
+		fw = defaultForwardHeaders
 	}
 	for _, h := range fw {
 		name := http.CanonicalHeaderKey(h)
@@ -272,7 +282,7 @@ func New(opts Options) *Client {
 // Request returns a method with the given HTTP verb (GET, POST, …, or any
 // extension method) and URL, relative to [Options.BaseURL] or absolute.
 func (c *Client) Request(verb, url string) *Method {
-	return &Method{c: c, verb: verb, path: url}
+	return &Method{f: fields{c: c, verb: verb, path: url}}
 }
 
 // Get returns a GET method for url. GETs are cached by default (see

@@ -1,22 +1,12 @@
 package client
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"unsafe"
 )
-
-// clone returns a deep copy of e.
-func (e *HTTPError) clone() *HTTPError {
-	c := *e
-	c.Header = e.Header.Clone()
-	c.Body = bytes.Clone(e.Body)
-	return &c
-}
 
 // notCached are the response headers never written to the cache: hop-by-hop
 // headers, and Set-Cookie, which belongs to the one request that got it and
@@ -37,8 +27,7 @@ const codecVersion = 1
 
 var errCorrupt = errors.New("client: corrupt cache entry")
 
-// encodeResponse serializes r for the cache, as a string that shares the
-// memory of the buffer it was built in (nothing else holds that buffer).
+// encodeResponse serializes r for the cache.
 func encodeResponse(r *Response) string {
 	n := 1 + 2*binary.MaxVarintLen64 + len(r.body)
 	for k, vs := range r.header {
@@ -70,7 +59,7 @@ func encodeResponse(r *Response) string {
 		}
 	}
 	b = append(b, r.body...)
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return string(b)
 }
 
 // decodeResponse rebuilds a Response from a cache entry. The header names
@@ -79,7 +68,7 @@ func encodeResponse(r *Response) string {
 // headers (the Response with room for a few values, and the header map),
 // three with many values.
 func decodeResponse(s string) (*Response, error) {
-	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	b := s
 	if len(b) == 0 || b[0] != codecVersion {
 		return nil, errCorrupt
 	}
@@ -142,18 +131,26 @@ type respWithValues struct {
 	vals [6]string
 }
 
-// uvarint reads a uvarint from b at *p and advances *p.
-func uvarint(b []byte, p *int) (uint64, bool) {
-	v, n := binary.Uvarint(b[*p:])
-	if n <= 0 {
-		return 0, false
+// uvarint reads a uvarint from b at *p and advances *p, as
+// binary.Uvarint reads one from a byte slice.
+func uvarint(b string, p *int) (uint64, bool) {
+	var v uint64
+	for i, shift := *p, uint(0); i < len(b) && shift < 64; i, shift = i+1, shift+7 {
+		c := b[i]
+		if shift == 63 && c > 1 {
+			return 0, false // overflows 64 bits
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			*p = i + 1
+			return v, true
+		}
 	}
-	*p += n
-	return v, true
+	return 0, false
 }
 
 // skip advances *p over one length-prefixed string.
-func skip(b []byte, p *int) bool {
+func skip(b string, p *int) bool {
 	n, ok := uvarint(b, p)
 	if !ok || n > uint64(len(b)-*p) {
 		return false
@@ -197,4 +194,45 @@ func redact(u string) string {
 		return u
 	}
 	return pu.Redacted()
+}
+
+// A cached entry written under a [Policy.Version] tag is codecTagged, the
+// tag (length-prefixed, uvarint), then the untagged entry (codecVersion …).
+// Entries without a tag keep the untagged format, so processes that predate
+// version tags read them, and those they wrote read as tag "".
+const codecTagged = 2
+
+// errStale is what decodeEntry returns for an entry of another version.
+var errStale = errors.New("client: cache entry of another version")
+
+// encodeEntry serializes r for the cache under the version tag.
+func encodeEntry(r *Response, tag string) string {
+	inner := encodeResponse(r)
+	if tag == "" {
+		return inner
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(tag)+len(inner))
+	b = append(b, codecTagged)
+	b = binary.AppendUvarint(b, uint64(len(tag)))
+	b = append(b, tag...)
+	b = append(b, inner...)
+	return string(b)
+}
+
+// decodeEntry rebuilds the Response of an entry written under the tag want;
+// an entry under another tag returns errStale.
+func decodeEntry(s, want string) (*Response, error) {
+	tag := ""
+	if len(s) > 0 && s[0] == codecTagged {
+		p := 1
+		n, ok := uvarint(s, &p)
+		if !ok || n > uint64(len(s)-p) {
+			return nil, errCorrupt
+		}
+		tag, s = s[p:p+int(n)], s[p+int(n):]
+	}
+	if tag != want {
+		return nil, errStale
+	}
+	return decodeResponse(s)
 }

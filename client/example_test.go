@@ -118,7 +118,7 @@ func ExampleMethod_HitSource() {
 	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers})
 	ctx := context.Background()
 
-	product := func() *client.Method { return api.Get("/products/42").HitSource("createProduct") }
+	product := func() *client.Method { return api.Get("/products/42").HitSource(client.ByName("createProduct")) }
 	r, _ := product().Send(ctx)
 	fmt.Println("first:", r.Source())
 	r, _ = product().Send(ctx)

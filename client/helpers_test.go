@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alovago/alova/client"
 )
 
 // downstream is an httptest server that records what it receives.
@@ -89,4 +91,10 @@ func decodeEcho(t testing.TB, body []byte) echo {
 		t.Fatalf("decode echo %q: %v", body, err)
 	}
 	return e
+}
+
+// bound returns c bound to the incoming request r, as middleware.Client
+// binds it.
+func bound(c *client.Client, r *http.Request) *client.Client {
+	return client.FromContext(client.Bind(r, c, nil).Context())
 }

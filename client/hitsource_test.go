@@ -29,18 +29,20 @@ var hitSourceCases = []struct {
 		func(c *client.Client) *client.Method { return c.Post("/products", nil).Param("shop", "2") },
 		false},
 	{"name source",
-		func(c *client.Client) *client.Method { return c.Get("/products").HitSource("createProduct") },
+		func(c *client.Client) *client.Method {
+			return c.Get("/products").HitSource(client.ByName("createProduct"))
+		},
 		func(c *client.Client) *client.Method { return c.Put("/products/9", "x").Name("createProduct") },
 		true},
 	{"pattern source",
 		func(c *client.Client) *client.Method {
-			return c.Get("/orders").HitSource(regexp.MustCompile(`^order\.(create|cancel)$`))
+			return c.Get("/orders").HitSource(client.ByNameMatch(regexp.MustCompile(`^order\.(create|cancel)$`)))
 		},
 		func(c *client.Client) *client.Method { return c.Delete("/orders/3").Name("order.cancel") },
 		true},
 	{"pattern not matching",
 		func(c *client.Client) *client.Method {
-			return c.Get("/orders").HitSource(regexp.MustCompile(`^order\.create$`))
+			return c.Get("/orders").HitSource(client.ByNameMatch(regexp.MustCompile(`^order\.create$`)))
 		},
 		func(c *client.Client) *client.Method { return c.Delete("/orders/3").Name("order.cancel") },
 		false},
@@ -53,7 +55,9 @@ var hitSourceCases = []struct {
 		func(c *client.Client) *client.Method { return c.Get("/item").Name("item") },
 		true},
 	{"unrelated source",
-		func(c *client.Client) *client.Method { return c.Get("/products").HitSource("createProduct") },
+		func(c *client.Client) *client.Method {
+			return c.Get("/products").HitSource(client.ByName("createProduct"))
+		},
 		func(c *client.Client) *client.Method { return c.Post("/users", nil).Name("createUser") },
 		false},
 }
@@ -100,7 +104,7 @@ func TestHitSourceAcrossRestarts(t *testing.T) {
 		d := newCounting(t)
 		prefix := testredis.Prefix(t, b.rdb)
 		first := client.New(client.Options{BaseURL: d.URL, Cache: tiers(t, b, prefix, false)})
-		send(t, first.Get("/stock").HitSource("restock"), "v1", cache.TierOrigin)
+		send(t, first.Get("/stock").HitSource(client.ByName("restock")), "v1", cache.TierOrigin)
 
 		restarted := client.New(client.Options{BaseURL: d.URL, Cache: tiers(t, b, prefix, false)})
 		send(t, restarted.Get("/stock"), "v1", cache.TierL2)
@@ -136,7 +140,7 @@ func TestHitSourceOnlyOnNetworkSuccess(t *testing.T) {
 	t.Parallel()
 	d := newCounting(t)
 	c := client.New(client.Options{BaseURL: d.URL, Cache: cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), nil, cache.TieredOptions{})})
-	dep := func() *client.Method { return c.Get("/list").HitSource("item") }
+	dep := func() *client.Method { return c.Get("/list").HitSource(client.ByName("item")) }
 	item := func() *client.Method { return c.Get("/item").Name("item") }
 	send(t, item(), "v1", cache.TierOrigin)
 	send(t, dep(), "v1", cache.TierOrigin)

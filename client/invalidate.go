@@ -4,104 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/alovago/alova/cache"
 )
 
-// Cache tags the client writes next to each entry. They live in L2 when the
-// entry does, so every process sharing the Redis sees them, across restarts.
-const (
-	tagURL       = "client/url:"    // + full URL: ByURLPrefix, ByURLMatch
-	tagName      = "client/name:"   // + method name: ByName
-	tagHitMethod = "client/hs:m:"   // + verb + " " + URL of a *Method source
-	tagHitName   = "client/hs:n:"   // + name of a source
-	tagHitRegexp = "client/hs:{r}:" // + pattern matched against source names; {r}: in one shard of the index
-)
+// Target is something [Client.Invalidate] can drop from the cache, and that
+// [Method.HitSource] can name as a source: a [*Method], or what [ByName],
+// [ByNameMatch], [ByURLPrefix] and [ByURLMatch] return.
+type Target interface{ target() }
 
-// tags returns the tags of an entry cached for p.
-func (p *Method) tags(in methodInfo) []string {
-	x := p.rare()
-	tags := make([]string, 0, 2+len(x.sources))
-	tags = append(tags, tagURL+in.url)
-	if x.name != "" {
-		tags = append(tags, tagName+x.name)
-	}
-	for _, src := range x.sources {
-		switch v := src.(type) {
-		case *Method:
-			tags = append(tags, tagHitMethod+v.verb+" "+v.URL())
-		case string:
-			tags = append(tags, tagHitName+v)
-		case *regexp.Regexp:
-			tags = append(tags, tagHitRegexp+v.String())
-		}
-	}
-	return tags
-}
-
-// isSource reports whether a network answer of p drops hitSource
-// dependents: always for methods that change something, and for GET, HEAD and
-// OPTIONS only when named, so that the cache misses of plain reads do not each
-// pay an invalidation round trip (and a message to every process).
-func (p *Method) isSource() bool {
-	switch p.verb {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return p.rare().name != ""
-	}
-	return true
-}
-
-// hitSourcesIn drops from t the entries of the methods that name p as a
-// hitSource; own says whether t is p's client's cache, whose failures are
-// reported to OnCacheError.
-func (p *Method) hitSourcesIn(ctx context.Context, in methodInfo, t *cache.Tiered, own bool) {
-	s := p.c.s
-	report := func(err error) {
-		if own {
-			s.cacheErr(ctx, err)
-		}
-	}
-	name := p.rare().name
-	tags := make([]string, 1, 2)
-	tags[0] = tagHitMethod + p.verb + " " + in.url
-	if name == "" {
-		if err := t.DeleteTags(ctx, tags...); err != nil {
-			report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
-		}
-		return
-	}
-	// A named source also drops the dependents of the patterns matching its
-	// name: the cache keeps the pattern tags it knows with a version, so
-	// that this costs two round trips to Redis while no new pattern appears.
-	tags = append(tags, tagHitName+name)
-	match := func(tag string) bool {
-		re := s.pattern(strings.TrimPrefix(tag, tagHitRegexp))
-		return re != nil && re.MatchString(name)
-	}
-	if err := t.DeleteTagsFunc(ctx, tagHitRegexp, match, tags...); err != nil {
-		report(fmt.Errorf("client: %s %s: hitSource invalidation: %w", p.verb, in.url, err))
-	}
-}
-
-// pattern returns the compiled hitSource pattern, or nil if it does not
-// compile (it came from another process's Redis tags).
-func (s *core) pattern(pat string) *regexp.Regexp {
-	if v, ok := s.patterns.Load(pat); ok {
-		return v.(*regexp.Regexp)
-	}
-	re, err := regexp.Compile(pat)
-	if err != nil {
-		re = nil
-	}
-	s.patterns.Store(pat, re)
-	return re
-}
+func (*Method) target() {}
 
 // ByName targets the entries of the methods named name (see [Method.Name]).
 func ByName(name string) Target { return byName(name) }
+
+// ByNameMatch targets the entries of the named methods whose name matches
+// re.
+func ByNameMatch(re *regexp.Regexp) Target { return byNameMatch{re} }
 
 // ByURLPrefix targets the entries whose full URL starts with prefix. A
 // relative prefix is joined to the client's BaseURL first, so
@@ -116,24 +37,36 @@ func ByURLMatch(re *regexp.Regexp) Target { return byURLMatch{re} }
 
 type (
 	byName      string
+	byNameMatch struct{ re *regexp.Regexp }
 	byURLPrefix string
 	byURLMatch  struct{ re *regexp.Regexp }
 )
 
 func (byName) target()      {}
+func (byNameMatch) target() {}
 func (byURLPrefix) target() {}
 func (byURLMatch) target()  {}
 
 // Invalidate drops cached answers from every tier (alova's invalidateCache),
 // in this process and, through the cache's invalidation, in every process
-// sharing its L2. Targets are methods (their exact entry, in the cache of the
-// client that built the method: the key is computed as Send computes it,
-// BeforeRequest included), [ByName], [ByURLPrefix] and
-// [ByURLMatch]. With no target it drops every entry under the client's
-// BaseURL (every entry of the tiers if there is no BaseURL). It does nothing
-// on a client without a cache. The errors of every target are joined.
+// sharing its L2. Targets are methods, [ByName], [ByNameMatch],
+// [ByURLPrefix] and [ByURLMatch]. With no target it drops every entry under
+// the client's BaseURL (every entry of the tiers if there is no BaseURL).
+// It does nothing on a client without a cache. The errors of every target
+// are joined.
+//
+// A method target drops its exact entry, in the cache of the client that
+// built the method, under the key its send would use: BeforeRequest
+// included, and the forwarded headers of the client it was built from. So
+// on a request-scoped client that forwards Authorization, Invalidate(m)
+// drops the caller's own entry only, while [ByURLPrefix] drops every
+// user's. A method whose policy is [CacheControlled] has no entry to drop
+// and is left alone, as alova does.
 func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
 	s := c.s
+	if s.unbound {
+		return errUnbound
+	}
 	if s.tiers == nil {
 		return nil
 	}
@@ -142,47 +75,52 @@ func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
 	}
 	var keys, tags []string
 	var errs []error
+	// known returns the tags in use under prefix whose rest keep accepts.
+	known := func(prefix string, what any, keep func(rest string) bool) {
+		ts, err := s.tiers.KnownTags(ctx, prefix)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("client: invalidate %v: %w", what, err))
+		}
+		for _, t := range ts {
+			if keep(strings.TrimPrefix(t, prefix)) {
+				tags = append(tags, t)
+			}
+		}
+	}
 	for _, t := range targets {
 		switch t := t.(type) {
 		case *Method:
-			p, err := t.prepare(ctx)
+			r, err := t.prepare(ctx)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if ts := p.c.s.tiers; ts != s.tiers {
+			if r.pol.kind == policyControlled {
+				continue
+			}
+			if ts := r.c.s.tiers; ts != s.tiers {
 				// Another client's method: its entry lives in that client's
 				// cache (alova's invalidateCache([method])).
 				if ts != nil {
-					if err := ts.Delete(ctx, p.Key()); err != nil {
+					if err := ts.Delete(ctx, r.key); err != nil {
 						errs = append(errs, fmt.Errorf("client: invalidate: %w", err))
 					}
 				}
 				continue
 			}
-			keys = append(keys, p.Key())
+			keys = append(keys, r.key)
 		case byName:
 			tags = append(tags, tagName+string(t))
+		case byNameMatch:
+			known(tagName, t.re, t.re.MatchString)
 		case byURLPrefix:
 			u := string(t)
 			if !isAbsolute(u) {
 				u = joinURL(s.base, u)
 			}
-			known, err := s.tiers.KnownTags(ctx, tagURL+u)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("client: invalidate prefix %q: %w", u, err))
-			}
-			tags = append(tags, known...)
+			known(tagURL+u, fmt.Sprintf("prefix %q", u), func(string) bool { return true })
 		case byURLMatch:
-			known, err := s.tiers.KnownTags(ctx, tagURL)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("client: invalidate %v: %w", t.re, err))
-			}
-			for _, k := range known {
-				if t.re.MatchString(strings.TrimPrefix(k, tagURL)) {
-					tags = append(tags, k)
-				}
-			}
+			known(tagURL, t.re, t.re.MatchString)
 		default:
 			errs = append(errs, fmt.Errorf("client: invalidate: unknown target %T", t))
 		}
@@ -195,6 +133,36 @@ func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
 	if len(tags) > 0 {
 		if err := s.tiers.DeleteTags(ctx, tags...); err != nil {
 			errs = append(errs, fmt.Errorf("client: invalidate: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InvalidateAll drops every cached answer of every client (alova's
+// invalidateCache() without arguments): for each cache a client of this
+// process uses (every [cache.Tiered] given to [New]), it deletes from L2
+// every entry a client wrote (each carries a URL tag: one look-up of the tag
+// registry and one tag deletion, in time linear in the number of entries),
+// then empties L1 here and, through the invalidation feed, in every process
+// sharing that L2 ([cache.Tiered.Clear]), negative entries and L1-only ones
+// included. Keys in L2 that no client wrote (a direct GetOrLoad's) are left
+// alone. Processes on another Redis, or caches no client uses, are not
+// touched. The errors of every cache are joined; an L2 failure leaves that
+// L2's entries to expire by themselves, while L1 is emptied all the same.
+func InvalidateAll(ctx context.Context) error {
+	var errs []error
+	for _, t := range registered() {
+		known, err := t.KnownTags(ctx, tagURL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("client: invalidate all: %w", err))
+		}
+		if len(known) > 0 {
+			if err := t.DeleteTags(ctx, known...); err != nil {
+				errs = append(errs, fmt.Errorf("client: invalidate all: %w", err))
+			}
+		}
+		if err := t.Clear(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("client: invalidate all: %w", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -214,39 +182,35 @@ func (c *Client) Invalidate(ctx context.Context, targets ...Target) error {
 // uses. A write to L2 alone drops the L1 copies, here and in the processes
 // sharing L2.
 //
-// SetCache returns [ErrNoCache] on a client without a cache and
-// [ErrNotCacheable] when m's policy caches nothing (or gives the answer no
-// time to live) or m has a reader body. It panics if update is nil.
+// SetCache returns [ErrNotCacheable] on a client without a cache, when m's
+// policy caches nothing (or gives the answer no time to live) or is
+// [CacheControlled], and when m has a reader body. It panics if update is
+// nil.
 func (c *Client) SetCache(ctx context.Context, m *Method, mode cache.Mode, update func(cur *Response) *Response) error {
 	if update == nil {
 		panic("client: SetCache: nil update")
 	}
-	p, err := m.prepare(ctx)
+	r, err := m.prepare(ctx)
 	if err != nil {
 		return err
 	}
-	s := p.c.s
-	if s.tiers == nil {
-		return ErrNoCache
+	s := r.c.s
+	if s.tiers == nil || r.reader != nil || !r.pol.enabled() {
+		return fmt.Errorf("client: set cache of %s %s: %w", r.verb, redact(r.url), ErrNotCacheable)
 	}
-	pol := p.effectivePolicy()
-	if p.rare().reader != nil || !pol.enabled() {
-		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, redact(p.URL()), ErrNotCacheable)
-	}
-	mode = pol.tiers(mode)
-	in := p.info()
-	cur, _ := p.queryCache(ctx, in, pol, mode)
+	mode = r.pol.tiers(mode)
+	cur, _ := r.queryCache(ctx, mode)
 	resp := update(cur)
 	if resp == nil {
 		return nil
 	}
-	ttl := pol.ttl(p, resp)
+	ttl := r.pol.ttl(r, resp)
 	if ttl <= 0 {
-		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", p.verb, redact(in.url), ErrNotCacheable, ttl)
+		return fmt.Errorf("client: set cache of %s %s: %w (ttl %v)", r.verb, redact(r.url), ErrNotCacheable, ttl)
 	}
-	e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.more().version)), TTL: ttl, Tags: p.tags(in), L1TTL: pol.l1d}
-	if err := s.tiers.Set(ctx, in.key, e, mode); err != nil {
-		return fmt.Errorf("client: set cache of %s %s: %w", p.verb, redact(in.url), err)
+	e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, r.pol.more().version)), TTL: ttl, Tags: r.tags(), L1TTL: r.pol.l1d}
+	if err := s.tiers.Set(ctx, r.key, e, mode); err != nil {
+		return fmt.Errorf("client: set cache of %s %s: %w", r.verb, redact(r.url), err)
 	}
 	return nil
 }
@@ -256,32 +220,43 @@ func (c *Client) SetCache(ctx context.Context, m *Method, mode cache.Mode, updat
 // names the tier. mode limits the read to one tier (alova's policy):
 // cache.ModeL1 or cache.ModeL2; cache.ModeAll means the tiers m's policy
 // uses. A miss, an entry of another [Policy.Version], or a client without a
-// cache returns an error that errors.Is(err, cache.ErrMiss).
+// cache returns an error that errors.Is(err, cache.ErrMiss). For a method
+// whose policy is [CacheControlled], QueryCache returns what the controlled
+// function answers (a nil answer is a miss), as alova does.
 func (c *Client) QueryCache(ctx context.Context, m *Method, mode cache.Mode) (*Response, error) {
-	p, err := m.prepare(ctx)
+	r, err := m.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pol := p.effectivePolicy()
-	return p.queryCache(ctx, p.info(), pol, pol.tiers(mode))
+	if fn := r.pol.more().control; fn != nil {
+		resp, err := fn(ctx, r.method())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("client: query cache of %s %s: %w", r.verb, redact(r.url), err)
+		case resp == nil:
+			return nil, fmt.Errorf("client: query cache of %s %s: %w", r.verb, redact(r.url), cache.ErrMiss)
+		}
+		return resp, nil
+	}
+	return r.queryCache(ctx, r.pol.tiers(mode))
 }
 
-// queryCache reads p's entry from the tiers mode names.
-func (p *Method) queryCache(ctx context.Context, in methodInfo, pol Policy, mode cache.Mode) (*Response, error) {
-	s := p.c.s
+// queryCache reads r's entry from the tiers mode names.
+func (r *request) queryCache(ctx context.Context, mode cache.Mode) (*Response, error) {
+	s := r.c.s
 	if s.tiers == nil {
-		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), cache.ErrMiss)
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", r.verb, redact(r.url), cache.ErrMiss)
 	}
-	v, tier, err := s.tiers.Get(ctx, in.key, mode)
+	v, tier, err := s.tiers.Get(ctx, r.key, mode)
 	if err != nil {
-		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), err)
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", r.verb, redact(r.url), err)
 	}
-	resp, err := decodeEntry(v.String(), pol.more().version)
+	resp, err := decodeEntry(v.String(), r.pol.more().version)
 	if errors.Is(err, errStale) {
 		err = cache.ErrMiss
 	}
 	if err != nil {
-		return nil, fmt.Errorf("client: query cache of %s %s: %w", p.verb, redact(in.url), err)
+		return nil, fmt.Errorf("client: query cache of %s %s: %w", r.verb, redact(r.url), err)
 	}
 	resp.source = tier
 	return resp, nil
@@ -296,16 +271,21 @@ func (p Policy) tiers(mode cache.Mode) cache.Mode {
 	return mode
 }
 
-// prepare returns the method as Send would see it: after BeforeRequest, run
-// on a copy.
-func (m *Method) prepare(ctx context.Context) (*Method, error) {
-	before := m.c.s.before
-	if before == nil {
-		return m, nil
+// prepare returns the request a send of m would make: BeforeRequest runs on
+// a copy of m first.
+func (m *Method) prepare(ctx context.Context) (*request, error) {
+	f := m.snapshot()
+	if f.c.s.unbound {
+		return nil, errUnbound
 	}
-	p := m.clone()
-	if err := before(ctx, p); err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %w", ErrRefused, p.verb, p.URL(), err)
+	if before := f.c.s.before; before != nil {
+		cp := &Method{f: f}
+		if err := before(ctx, cp); err != nil {
+			return nil, fmt.Errorf("%w: %s %s: %w", ErrRefused, f.verb, redact(cp.URL()), err)
+		}
+		f = cp.snapshot()
 	}
-	return p, nil
+	r := new(request)
+	r.derive(&f)
+	return r, nil
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // keyBufs recycles the buffers cache keys are hashed from.
@@ -132,18 +131,12 @@ func (t *keyTable) lookup(verb string, url []byte, keyed []string, needKey bool)
 			slot = b
 		}
 	}
-	n := &keySlot{verb: verb}
-	if needKey {
-		// The URL and its key in one allocation, never written after.
-		buf := make([]byte, len(url)+32)
-		copy(buf, url)
-		u := unsafe.String(unsafe.SliceData(buf), len(url))
-		hashKeyInto((*[32]byte)(buf[len(url):]), verb, u, nil, nil, keyed, nil)
-		n.url, n.key = u, unsafe.String(&buf[len(url)], 32)
-	} else if e != nil {
+	n := &keySlot{verb: verb, url: string(url)}
+	if e != nil {
 		n.url = e.url
-	} else {
-		n.url = string(url)
+	}
+	if needKey {
+		n.key = hashKey(verb, n.url, nil, nil, keyed, nil)
 	}
 	slot.Store(n)
 	return n.url, n.key

@@ -9,10 +9,9 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -20,76 +19,46 @@ import (
 // [Client] (c.Get, c.Post, …), adjust it with the chainable setters, and send
 // it with [Method.Send]; a Method is a [Sender], so server hooks wrap it.
 //
-// Setters change the method in place and return it. They must not run while
-// the method is being sent; Send itself is safe to call concurrently and more
-// than once (each call is an independent send), so a method may be built once
-// and sent many times.
+// A Method is a builder, safe for concurrent use: its setters and getters
+// may run on any goroutine, during a send too. Each [Method.Send] starts by
+// taking a snapshot of the method, and everything that send does (the cache
+// read, the downstream call, a background refresh it starts, its retries
+// and hooks) works on that snapshot alone. A setter therefore changes the
+// sends that start after it, never one in flight, and a method may be built
+// once and sent many times, from many goroutines.
 //
-// The *Method a hook gets (see [Options]) is the method sent or a copy of it
-// with the same settings (see [Method.Send]): tell methods apart by their
-// URL, Key, Name or meta, not by pointer.
+// The *Method a hook gets (see [Options]) is a copy of the method taken
+// when its send started: a hook may read it, and BeforeRequest may change
+// it to change its own send, but no change reaches the method the caller
+// holds. Tell methods apart by their URL, Key, Name or meta, not by pointer.
 type Method struct {
-	c      *Client
-	verb   string
-	path   string
-	policy Policy
-	key    string
-	force  bool
-	share  int8 // 0: default for the verb, 1: on, -1: off
+	mu sync.Mutex
+	f  fields // guarded by mu
+}
+
+// fields is what a Method's setters set. A send copies it whole (see
+// Method.snapshot), so every value in it is either a plain value or one
+// that is never changed in place: the setters replace the header and meta
+// maps and the spilled params with changed copies (copy on write), and so
+// a copy shares them safely.
+type fields struct {
+	c       *Client
+	verb    string
+	path    string
+	base    string // Method.SetBaseURL, if hasBase
+	hasBase bool
+	policy  Policy
+	key     string // Method.CacheKey
+	force   bool
+	share   int8 // 0: default for the verb, 1: on, -1: off
 
 	// The query params, sorted by key, values of one key in the order
-	// added (see paramList): the first np in pbuf, all of them in spill
-	// once there are more. The method never points into itself, so that
-	// one built and sent in a handler can live on the handler's stack (see
-	// Send).
+	// added: the first np in pbuf (a value, copied with the fields), all of
+	// them in spill once there are more (see paramList).
 	np    uint8
 	pbuf  [2]param
 	spill []param
 
-	// The derived URL and key (see info), and the copy of the method its
-	// sends hand to hooks and to the cache (see onHeap), each valid while
-	// its state is current (see filled). The method guards them with states
-	// of its own because the compiler's escape analysis takes a sync.Mutex
-	// or an atomic.Pointer in the method for a reason to move it to the
-	// heap.
-	firstState atomic.Uint32
-	heapState  atomic.Uint32
-	first      methodInfo
-	heap       *Method
-
-	// What most methods sent from a handler leave unset lives apart, so
-	// that a method built per send is small: nil until a setter needs it.
-	// Read it with rare, write it with ext.
-	more *methodMore
-}
-
-// The states of Method.first and Method.heap (see filled).
-const (
-	unset = iota
-	filling
-	current
-)
-
-// filled returns the value in slot, guarded by state: the first caller to
-// find it unset claims it, fills it with fill and publishes it; a caller
-// that finds it being filled by another makes a value of its own, not kept.
-// A setter empties it (state unset), never while a send runs.
-func filled[T any](state *atomic.Uint32, slot *T, fill func() T) T {
-	switch state.Load() {
-	case current:
-		return *slot
-	case unset:
-		if state.CompareAndSwap(unset, filling) {
-			*slot = fill()
-			state.Store(current)
-			return *slot
-		}
-	}
-	return fill()
-}
-
-// methodMore is the part of a Method that most sends leave unset.
-type methodMore struct {
 	header    http.Header
 	body      []byte
 	reader    io.Reader // a stream body: never shared nor cached
@@ -97,123 +66,74 @@ type methodMore struct {
 	meta      map[string]any
 	name      string
 	timeout   time.Duration
-	sources   []any                                               // *Method, string or *regexp.Regexp
+	sources   []source                                            // Method.HitSource
 	transform func(context.Context, *Response) (*Response, error) // Method.Transform
-	base      string                                              // Method.SetBaseURL, if hasBase
-	hasBase   bool
 }
 
-// noMethodMore is what rare returns for a method without a methodMore. It is
-// never written.
-var noMethodMore methodMore
+// param is one query parameter.
+type param struct{ key, value string }
 
-// rare returns m's methodMore for reading.
-func (m *Method) rare() *methodMore {
-	if m.more != nil {
-		return m.more
+// set runs fn on m's fields under m's lock and returns m.
+func (m *Method) set(fn func(f *fields)) *Method {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(&m.f)
+	return m
+}
+
+// snapshot returns a copy of m's fields, for a send (see fields).
+func (m *Method) snapshot() fields {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.f
+}
+
+// paramList returns the params, sorted by key. The slice may point into f:
+// never change it.
+func (f *fields) paramList() []param {
+	if f.spill != nil {
+		return f.spill
 	}
-	return &noMethodMore
-}
-
-// ext returns m's methodMore for writing, creating it.
-func (m *Method) ext() *methodMore {
-	m.changed()
-	if m.more == nil {
-		m.more = new(methodMore)
-	}
-	return m.more
-}
-
-// methodInfo is what Send derives from a method (see info).
-type methodInfo struct {
-	url string // full URL with sorted params
-	key string // cache key
-}
-
-// Target is something [Client.Invalidate] can drop from the cache: a
-// [*Method], or what [ByName], [ByURLPrefix] and [ByURLMatch] return.
-type Target interface{ target() }
-
-func (*Method) target() {}
-
-// reset drops the derived URL and key after a change that can move them.
-func (m *Method) reset() {
-	m.firstState.Store(unset)
-	m.changed()
-}
-
-// changed drops the heap copy of the method as it was (see onHeap); every
-// setter calls it, directly or through reset or ext. Setters never run
-// during a send, so neither state is being filled.
-func (m *Method) changed() {
-	if m.heapState.Load() != unset {
-		m.heap = nil
-		m.heapState.Store(unset)
-	}
-}
-
-// paramList returns the method's params, sorted by key. The slice may point
-// into the method: never keep it in it.
-func (m *Method) paramList() []param {
-	if m.spill != nil {
-		return m.spill
-	}
-	return m.pbuf[:m.np]
+	return f.pbuf[:f.np]
 }
 
 // Param sets the query parameter key to value, replacing any value it had.
 // Params are encoded sorted by key, so the order of calls never changes the
 // URL nor the cache key.
 func (m *Method) Param(key, value string) *Method {
-	ps := m.paramList()
-	i, n := findParam(ps, key)
-	switch {
-	case n > 0:
-		ps[i].value = value
-		if n > 1 { // only Params adds a second value, and it spills
-			m.spill = slices.Delete(m.spill, i+1, i+n)
+	return m.set(func(f *fields) {
+		ps := f.paramList()
+		i, n := findParam(ps, key)
+		switch {
+		case f.spill == nil && n > 0:
+			f.pbuf[i].value = value // only Params adds a second value, and it spills
+		case f.spill == nil && int(f.np) < len(f.pbuf):
+			copy(f.pbuf[i+1:f.np+1], f.pbuf[i:f.np])
+			f.pbuf[i] = param{key, value}
+			f.np++
+		case n > 0:
+			f.spill = slices.Concat(ps[:i], []param{{key, value}}, ps[i+n:])
+		default:
+			f.spill = slices.Insert(slices.Clone(ps), i, param{key, value})
+			f.pbuf, f.np = [len(f.pbuf)]param{}, 0
 		}
-	case m.spill == nil && int(m.np) < len(m.pbuf):
-		// The usual case: a first or second param, in the method.
-		copy(m.pbuf[i+1:m.np+1], m.pbuf[i:m.np])
-		m.pbuf[i] = param{key, value}
-		m.np++
-	default:
-		m.spillParams(len(ps) + 1)
-		m.spill = slices.Insert(m.spill, i, param{key, value})
-	}
-	m.reset()
-	return m
+	})
 }
 
 // Params adds every value of v to the query parameters, after any the keys
 // already have.
 func (m *Method) Params(v url.Values) *Method {
-	for k, vs := range v {
-		for _, val := range vs {
-			i, n := findParam(m.paramList(), k)
-			m.spillParams(int(m.np) + len(vs))
-			m.spill = slices.Insert(m.spill, i+n, param{k, val})
+	return m.set(func(f *fields) {
+		ps := slices.Clone(f.paramList())
+		for k, vs := range v {
+			for _, val := range vs {
+				i, n := findParam(ps, k)
+				ps = slices.Insert(ps, i+n, param{k, val})
+			}
 		}
-	}
-	m.reset()
-	return m
+		f.spill, f.pbuf, f.np = ps, [len(f.pbuf)]param{}, 0
+	})
 }
-
-// spillParams moves the params kept in the method to spill, with room for
-// n; it does nothing once they are there. It copies the params, so that
-// spill never points into the method.
-func (m *Method) spillParams(n int) {
-	if m.spill != nil {
-		return
-	}
-	m.spill = make([]param, m.np, max(n, 2*len(m.pbuf)))
-	copy(m.spill, m.pbuf[:m.np])
-	m.pbuf, m.np = [len(m.pbuf)]param{}, 0
-}
-
-// param is one query parameter.
-type param struct{ key, value string }
 
 // findParam returns where the values of key start in ps, sorted by key, and
 // how many there are.
@@ -224,28 +144,39 @@ func findParam(ps []param, key string) (i, n int) {
 	return i, n
 }
 
-// Header sets the request header key to value, replacing any value it had.
-// Headers set on the method are part of the cache key.
+// Header sets the request header key to value, replacing any value it had;
+// an empty value removes the header. Headers set on the method are part of
+// the cache key.
 func (m *Method) Header(key, value string) *Method {
-	x := m.ext()
-	if x.header == nil {
-		x.header = http.Header{}
-	}
-	x.header.Set(key, value)
-	m.reset()
-	return m
+	return m.set(func(f *fields) { f.setHeader(key, value) })
 }
 
-// Headers returns the method's request headers, for reading or changing in
-// place (e.g. from [Options.BeforeRequest]). Forwarded headers of a
-// request-scoped client are not in it: they are added on the way out.
-func (m *Method) Headers() http.Header {
-	x := m.ext()
-	if x.header == nil {
-		x.header = http.Header{}
+// setHeader sets (or, for an empty value, removes) a header on a copy of
+// f's headers.
+func (f *fields) setHeader(key, value string) {
+	h := f.header.Clone()
+	if h == nil {
+		h = http.Header{}
 	}
-	m.reset()
-	return x.header
+	if value == "" {
+		h.Del(key)
+	} else {
+		h.Set(key, value)
+	}
+	f.header = h
+}
+
+// Headers returns a copy of the method's request headers. Change them with
+// [Method.Header]. Forwarded headers of a request-scoped client are not in
+// it: they are added on the way out.
+func (m *Method) Headers() http.Header {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.f.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	return h
 }
 
 // Body sets the request body from v:
@@ -262,41 +193,34 @@ func (m *Method) Headers() http.Header {
 // The Content-Type is set only when the method has none. The body is part of
 // the cache key.
 func (m *Method) Body(v any) *Method {
-	if v == nil && m.more == nil {
-		m.reset()
-		return m
-	}
-	x := m.ext()
-	x.body, x.reader, x.bodyErr = nil, nil, nil
+	return m.set(func(f *fields) { f.setBody(v) })
+}
+
+func (f *fields) setBody(v any) {
+	f.body, f.reader, f.bodyErr = nil, nil, nil
+	ct := ""
 	switch b := v.(type) {
 	case nil:
 	case []byte:
-		x.body = b
+		f.body = b
 	case string:
-		x.body = []byte(b)
+		f.body = []byte(b)
 	case json.RawMessage:
-		x.body = b
+		f.body = b
 	case url.Values:
-		x.body = []byte(b.Encode())
-		m.defaultType("application/x-www-form-urlencoded")
+		f.body, ct = []byte(b.Encode()), "application/x-www-form-urlencoded"
 	case io.Reader:
-		x.reader = b
+		f.reader = b
 	default:
 		enc, err := json.Marshal(v)
 		if err != nil {
-			x.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
-			break
+			f.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
+			return
 		}
-		x.body = enc
-		m.defaultType("application/json")
+		f.body, ct = enc, "application/json"
 	}
-	m.reset()
-	return m
-}
-
-func (m *Method) defaultType(ct string) {
-	if m.rare().header.Get("Content-Type") == "" {
-		m.Header("Content-Type", ct)
+	if ct != "" && f.header.Get("Content-Type") == "" {
+		f.setHeader("Content-Type", ct)
 	}
 }
 
@@ -304,29 +228,33 @@ func (m *Method) defaultType(ct string) {
 // read with [Method.MetaValue] (alova's meta: "skip auth", "log as …"). Meta is
 // not sent and not part of the cache key.
 func (m *Method) Meta(key string, value any) *Method {
-	x := m.ext()
-	if x.meta == nil {
-		x.meta = map[string]any{}
-	}
-	x.meta[key] = value
-	return m
+	return m.set(func(f *fields) {
+		meta := maps.Clone(f.meta)
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		meta[key] = value
+		f.meta = meta
+	})
 }
 
 // MetaValue returns the meta value stored under key, or nil.
-func (m *Method) MetaValue(key string) any { return m.rare().meta[key] }
+func (m *Method) MetaValue(key string) any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.f.meta[key]
+}
 
 // Name names the method, for [ByName] invalidation and as a hitSource other
 // methods can refer to (see [Method.HitSource]). Default: none.
 func (m *Method) Name(name string) *Method {
-	m.ext().name = name
-	return m
+	return m.set(func(f *fields) { f.name = name })
 }
 
 // Timeout bounds this method's downstream call, overriding
 // [Options.Timeout]. Zero restores the client's timeout.
 func (m *Method) Timeout(d time.Duration) *Method {
-	m.ext().timeout = d
-	return m
+	return m.set(func(f *fields) { f.timeout = d })
 }
 
 // Cache sets the method's cache policy (alova's cacheFor), overriding
@@ -334,18 +262,14 @@ func (m *Method) Timeout(d time.Duration) *Method {
 // [Policy.L1], [Policy.L1For], [Policy.Version] or [Policy.Errors] as
 // needed), [CacheControlled] or [NoCache].
 func (m *Method) Cache(p Policy) *Method {
-	m.policy = p
-	m.changed()
-	return m
+	return m.set(func(f *fields) { f.policy = p })
 }
 
 // Force makes a send skip the cache reads and go downstream; a successful
 // answer then refreshes every tier the policy uses, L2 included (alova's
-// forceRequest; its issue #624 is that it forgot L2). Default: off.
+// forceRequest). Default: off.
 func (m *Method) Force(on bool) *Method {
-	m.force = on
-	m.changed()
-	return m
+	return m.set(func(f *fields) { f.force = on })
 }
 
 // Share turns request sharing on or off for this method. When on, identical
@@ -361,12 +285,12 @@ func (m *Method) Force(on bool) *Method {
 // tags. Callers joining it only wait (each for its own context) and get a
 // copy.
 func (m *Method) Share(on bool) *Method {
-	m.share = -1
-	if on {
-		m.share = 1
-	}
-	m.changed()
-	return m
+	return m.set(func(f *fields) {
+		f.share = -1
+		if on {
+			f.share = 1
+		}
+	})
 }
 
 // CacheKey replaces the derived cache key (also the request-sharing key) with
@@ -374,119 +298,83 @@ func (m *Method) Share(on bool) *Method {
 // entries, so make it as specific as the answer: a key that leaves out the
 // user of a per-user answer serves one user's answer to another.
 func (m *Method) CacheKey(key string) *Method {
-	m.key = key
-	m.reset()
-	return m
+	return m.set(func(f *fields) { f.key = key })
 }
 
-// HitSource names the sources of this method's cached answer (alova's
-// hitSource): when a source gets a successful network answer (not a cache
-// hit), this method's cache entries are dropped, in every process that shares
-// the L2 tier. A source is a [*Method] (matching any send with its HTTP method
-// and URL, whatever its body), a string (a method [Method.Name]) or a
-// *regexp.Regexp (matched against method names). HitSource panics on any
-// other type.
+// SetURL replaces the method's URL: relative to the base URL, or absolute
+// (http:// or https://), which ignores the base. With [Method.SetBaseURL] it
+// lets [Options.BeforeRequest] route a send elsewhere (alova's beforeRequest
+// may change method.url and method.baseURL). The cache key follows the final
+// URL: a send rerouted by BeforeRequest is cached under the URL it went to.
+func (m *Method) SetURL(url string) *Method {
+	return m.set(func(f *fields) { f.path = url })
+}
+
+// SetBaseURL replaces the base URL this method is joined to, which is
+// otherwise the client's [Options.BaseURL] (one trailing "/" trimmed, as
+// there). See [Method.SetURL].
+func (m *Method) SetBaseURL(base string) *Method {
+	return m.set(func(f *fields) { f.base, f.hasBase = strings.TrimSuffix(base, "/"), true })
+}
+
+// Transform sets fn to transform every network answer of the method once,
+// after [Options.OnSuccess] (alova's transform): trim it, reshape it, or
+// merge in the answers of other calls made from fn. What fn returns is what
+// is cached, shared with the callers of the same request, and returned; the
+// cache and the other callers never see the raw answer. fn gets the context
+// of the call (for a shared call, one that carries the values of the caller
+// who started it and ends when every caller has left), so its own sends
+// are bounded with it. An error from fn fails the send and caches nothing;
+// a nil answer keeps the answer unchanged. Cache hits do not run it.
 //
-// The sources are kept as cache tags next to the entry, in L2 when the entry
-// is there, so they hold across processes and restarts (alova keeps them in
-// one process's memory: its issue #300). Patterns are looked up in the tags
-// of L2 and of this process's L1, so a pattern on an L1-only entry
-// ([Policy.L1]) is seen by this process only.
-//
-// Which caches a source's answer reaches is the source client's
-// [Options.HitSourceScope]: every client's cache (the default), its own, or
-// none.
-//
-// Cost: a successful network answer of a POST, PUT, PATCH or DELETE (or of
-// any named method) runs one tag deletion on the cache (an L2 round trip and
-// an invalidation message), plus a look-up of the patterns in use when the
-// method is named. A GET, HEAD or OPTIONS is a source only when named, so
-// that the cache misses of plain reads do not pay for it: name a read that
-// others depend on.
-func (m *Method) HitSource(sources ...any) *Method {
-	for _, s := range sources {
-		switch s.(type) {
-		case *Method, string, *regexp.Regexp:
-		default:
-			panic(fmt.Sprintf("client: HitSource: unsupported source type %T (want *client.Method, string or *regexp.Regexp)", s))
-		}
-	}
-	x := m.ext()
-	x.sources = append(x.sources, sources...)
-	return m
+// A method with a transform has a cache key of its own: its entries never
+// mix with those of the same request sent without one. Two different
+// transforms of one request need different keys: set [Method.CacheKey].
+// nil removes the transform.
+func (m *Method) Transform(fn func(ctx context.Context, resp *Response) (*Response, error)) *Method {
+	return m.set(func(f *fields) { f.transform = fn })
 }
 
 // Verb returns the method's HTTP method, e.g. "GET".
-func (m *Method) Verb() string { return m.verb }
+func (m *Method) Verb() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.f.verb
+}
 
 // URL returns the full URL the method is sent to: the base URL joined to the
 // method's URL, then the params sorted by key.
-func (m *Method) URL() string { return m.info().url }
+func (m *Method) URL() string {
+	f := m.snapshot()
+	var buf [256]byte
+	return string(f.appendURL(buf[:0]))
+}
 
 // Key returns the method's cache key as it is now: [Method.CacheKey] if set,
 // otherwise a hash of the HTTP method, the URL, the headers set on the method,
 // the forwarded headers that can change the answer (see
 // [Options.ForwardHeaders]; tracing headers never count) and the body.
-func (m *Method) Key() string { return m.info().key }
-
-// info returns the derived URL and key, computed once until a setter
-// changes the method. The URL is built on the stack; the client's key table
-// hands out the URL and, for a plain request, the key, as strings it keeps
-// (see keyTable): a method sent again and again with the same URL, as a
-// handler builds one per request, costs no URL allocation and no hash.
-//
-// info returns a copy: a send still running when a setter changes the
-// method (a background refresh) keeps what it started with.
-func (m *Method) info() methodInfo {
-	return filled(&m.firstState, &m.first, m.derive)
+func (m *Method) Key() string {
+	f := m.snapshot()
+	var r request
+	r.derive(&f)
+	return r.key
 }
 
-// cacheKey returns the method's cache key: the one set with CacheKey as it
-// is, so that an L1 hit of such a method never builds its URL, or else the
-// derived one.
-func (m *Method) cacheKey() string {
-	if m.key != "" {
-		return m.key
-	}
-	return m.info().key
-}
-
-// derive computes m's URL and cache key.
-func (m *Method) derive() (in methodInfo) {
-	var buf [256]byte
-	s, x := m.c.s, m.rare()
-	verb := m.verb
-	if x.transform != nil {
-		verb += transformedVerb
-	}
-	in.key = m.key
-	// A plain request (no key of its own, no header set, no body, no value
-	// in a forwarded header that joins the key) takes its key from the
-	// client's table; any other is hashed for itself.
-	own := in.key == "" && (len(x.header) > 0 || len(x.body) > 0 || anyValue(m.c.fwd, s.keyed))
-	var plainKey string
-	in.url, plainKey = s.keys.lookup(verb, m.appendURL(buf[:0]), s.keyed, in.key == "" && !own)
-	switch {
-	case own:
-		in.key = hashKey(verb, in.url, x.header, x.body, s.keyed, m.c.fwd)
-	case in.key == "":
-		in.key = plainKey
-	}
-	return in
-}
+// The parts of a method's URL.
 
 // appendURL appends the full URL to b: the base URL joined to the path,
 // then the sorted params.
-func (m *Method) appendURL(b []byte) []byte {
-	base := m.c.s.base
-	if x := m.rare(); x.hasBase {
-		base = x.base
+func (f *fields) appendURL(b []byte) []byte {
+	base := f.c.s.base
+	if f.hasBase {
+		base = f.base
 	}
-	if isAbsolute(m.path) {
+	if isAbsolute(f.path) {
 		base = ""
 	}
-	b = appendURL(b, base, m.path)
-	ps := m.paramList()
+	b = appendURL(b, base, f.path)
+	ps := f.paramList()
 	if len(ps) == 0 {
 		return b
 	}
@@ -507,13 +395,7 @@ func (m *Method) appendURL(b []byte) []byte {
 }
 
 func joinURL(base, path string) string {
-	if base == "" || path == "" {
-		return base + path
-	}
-	if path[0] == '/' {
-		return base + path
-	}
-	return base + "/" + path
+	return string(appendURL(nil, base, path))
 }
 
 func appendURL(b []byte, base, path string) []byte {
@@ -554,55 +436,4 @@ func isAbsolute(u string) bool {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// shares reports whether the method takes part in request sharing.
-func (m *Method) shares() bool {
-	if m.rare().reader != nil {
-		return false
-	}
-	if m.share != 0 {
-		return m.share > 0
-	}
-	if m.c.s.noShare {
-		return false
-	}
-	return m.verb != http.MethodPost && m.verb != http.MethodPatch
-}
-
-// effectivePolicy is the method's policy, or the default for its verb.
-func (m *Method) effectivePolicy() Policy {
-	if m.policy.kind != policyUnset {
-		return m.policy
-	}
-	if p, ok := m.c.s.defaults[m.verb]; ok {
-		return p
-	}
-	return NoCache
-}
-
-// copyOut returns a new copy of m, with m's derived URL and key if it has
-// them. The copy's params are its own; its methodMore is m's.
-func (m *Method) copyOut() *Method {
-	h := &Method{c: m.c, verb: m.verb, path: m.path, policy: m.policy, force: m.force,
-		share: m.share, key: m.key, np: m.np, pbuf: m.pbuf, spill: slices.Clone(m.spill), more: m.more}
-	if m.firstState.Load() == current {
-		h.first = m.first
-		h.firstState.Store(current)
-	}
-	return h
-}
-
-// clone returns a copy that can be changed without touching m (the copy
-// BeforeRequest works on).
-func (m *Method) clone() *Method {
-	c := m.copyOut()
-	if m.more != nil {
-		x := *m.more
-		x.header = x.header.Clone()
-		x.meta = maps.Clone(x.meta)
-		x.sources = slices.Clip(x.sources)
-		c.more = &x
-	}
-	return c
 }

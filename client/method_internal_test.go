@@ -1,16 +1,11 @@
 package client
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"testing"
-	"time"
 	"unsafe"
-
-	"github.com/alovago/alova/cache"
 )
 
 // The key table answers exactly what the hash gives, for every verb and URL,
@@ -79,118 +74,46 @@ func TestKeyTableKeepsWorkingSet(t *testing.T) {
 	}
 }
 
-// Sends of one method at the same moment each see its URL and key, however
-// they race to derive them, and a setter makes the next send derive them
-// again, into a methodInfo of its own.
-func TestMethodInfoConcurrent(t *testing.T) {
+// A send's snapshot of a method shares the method's maps and slices, so no
+// setter may change one in place: each replaces it (copy on write). Every
+// setter, applied after a snapshot, leaves the snapshot as it was.
+func TestSettersCopyOnWrite(t *testing.T) {
 	t.Parallel()
 	c := New(Options{BaseURL: "http://api"})
-	for range 50 {
-		m := c.Get("/products/1").Param("lang", "en")
-		want := hashKey("GET", "http://api/products/1?lang=en", nil, nil, c.s.keyed, nil)
-		start := make(chan struct{})
-		got := make(chan methodInfo, 8)
-		for range 8 {
-			go func() {
-				<-start
-				got <- m.info()
-			}()
-		}
-		close(start)
-		for range 8 {
-			if in := <-got; in.url != "http://api/products/1?lang=en" || in.key != want {
-				t.Fatalf("info() = %q %s, want the URL and %s", in.url, in.key, want)
-			}
-		}
-		before := m.info()
-		m.Param("lang", "fr").Header("X-Tenant", "7")
-		in := m.info()
-		if in.url != "http://api/products/1?lang=fr" || in.key != hashKey("GET", in.url, http.Header{"X-Tenant": {"7"}}, nil, c.s.keyed, nil) {
-			t.Fatalf("after Param and Header: info() = %q %s", in.url, in.key)
-		}
-		// What a send still running holds (a background refresh's loader)
-		// is never rewritten by a later derivation.
-		if before.url != "http://api/products/1?lang=en" || before.key != want {
-			t.Fatalf("the URL and key derived before the setters changed to %q %s", before.url, before.key)
-		}
-	}
-}
-
-// A method built with none of the rare setters has no methodMore and, when
-// nothing keeps it, costs no allocation (it stays on the stack); reading its rare fields never writes the shared zero
-// value, and each setter gives it a part of its own (clones too).
-func TestMethodMore(t *testing.T) {
-	c := New(Options{BaseURL: "http://api"})
-	if n := testing.AllocsPerRun(100, func() { _ = c.Get("/products/1").Param("lang", "en").CacheKey("p:1").Key() }); n != 0 {
-		t.Errorf("a plain method costs %v allocations, want 0", n)
-	}
-	m := c.Get("/products/1")
-	_ = m.Key()
-	_ = m.MetaValue("x")
-	if m.more != nil {
-		t.Fatal("reading a plain method gave it a methodMore")
+	build := func() *Method {
+		return c.Post("/products/1", map[string]int{"a": 1}).Param("a", "1").Param("b", "2").Param("c", "3").
+			Header("X-Tenant", "7").Meta("k", 1).HitSource(ByName("n"))
 	}
 	for name, set := range map[string]func(*Method){
-		"Header":     func(m *Method) { m.Header("X-Tenant", "7") },
-		"Headers":    func(m *Method) { m.Headers().Set("X-Tenant", "7") },
-		"Body":       func(m *Method) { m.Body(map[string]int{"a": 1}) },
-		"Meta":       func(m *Method) { m.Meta("k", 1) },
-		"Name":       func(m *Method) { m.Name("n") },
-		"Timeout":    func(m *Method) { m.Timeout(time.Second) },
-		"HitSource":  func(m *Method) { m.HitSource("n") },
-		"SetBaseURL": func(m *Method) { m.SetBaseURL("http://other") },
-		"Transform": func(m *Method) {
-			m.Transform(func(_ context.Context, r *Response) (*Response, error) { return r, nil })
-		},
+		"Param existing": func(m *Method) { m.Param("b", "x") },
+		"Param new":      func(m *Method) { m.Param("d", "4") },
+		"Params":         func(m *Method) { m.Params(url.Values{"a": {"9"}}) },
+		"Header":         func(m *Method) { m.Header("X-Tenant", "8") },
+		"Header removed": func(m *Method) { m.Header("X-Tenant", "") },
+		"Body":           func(m *Method) { m.Body(url.Values{"f": {"1"}}) },
+		"Meta":           func(m *Method) { m.Meta("k", 2) },
+		"HitSource":      func(m *Method) { m.HitSource(ByName("o")) },
 	} {
-		m := c.Get("/products/1")
+		m := build()
+		snap := m.snapshot()
+		want := fmt.Sprintf("%v %v %v %v %s", snap.paramList(), snap.header, snap.meta, snap.sources, snap.body)
 		set(m)
-		if m.more == nil {
-			t.Errorf("%s: no methodMore", name)
+		if got := fmt.Sprintf("%v %v %v %v %s", snap.paramList(), snap.header, snap.meta, snap.sources, snap.body); got != want {
+			t.Errorf("%s changed a snapshot taken before it:\n got %s\nwant %s", name, got, want)
 		}
-		cl := m.clone()
-		if cl.more == m.more {
-			t.Errorf("%s: the clone shares the methodMore", name)
+		if reflect.DeepEqual(snap, m.snapshot()) {
+			t.Errorf("%s changed nothing", name)
 		}
-		cl.Headers().Set("X-Clone", "1")
-		if m.rare().header.Get("X-Clone") != "" {
-			t.Errorf("%s: a header set on the clone shows on the method", name)
-		}
-	}
-	if !reflect.DeepEqual(noMethodMore, methodMore{}) {
-		t.Fatalf("the shared empty methodMore was written: %+v", noMethodMore)
-	}
-	// Body(nil) on a plain method stays plain.
-	if m := c.Get("/x").Body(nil); m.more != nil {
-		t.Error("Body(nil) gave a plain method a methodMore")
 	}
 }
 
-// An L1 hit of a method with its own key needs only that key: the method's
-// URL is never built, with or without hooks.
-func TestHitWithOwnKeyDerivesNothing(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	defer srv.Close()
-	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 10}), nil, cache.TieredOptions{})
-	defer func() { _ = tiers.Close() }()
-	for name, opts := range map[string]Options{
-		"plain":      {BaseURL: srv.URL, Cache: tiers},
-		"with hooks": {BaseURL: srv.URL, Cache: tiers, OnComplete: func(context.Context, *Method, *Response, error) {}},
-	} {
-		c := New(opts)
-		if _, err := c.Get("/p/1").CacheKey("p:1").Send(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		m := c.Get("/p/1").CacheKey("p:1")
-		resp, err := m.Send(context.Background())
-		if err != nil || resp.Source() != cache.TierL1 {
-			t.Fatalf("%s: %v from %v, want an L1 hit", name, err, resp.Source())
-		}
-		if st := m.firstState.Load(); st != unset {
-			t.Errorf("%s: the hit derived the method's URL (state %d)", name, st)
-		}
-		if h := m.heap; h != nil && h.firstState.Load() != unset {
-			t.Errorf("%s: the hit derived the URL of the method's copy", name)
-		}
+// Headers returns a copy: changing it changes neither the method nor a
+// send's snapshot.
+func TestHeadersIsACopy(t *testing.T) {
+	t.Parallel()
+	m := New(Options{}).Get("http://api/x").Header("A", "1")
+	m.Headers().Set("A", "2")
+	if got := m.Headers().Get("A"); got != "1" {
+		t.Fatalf("after changing the copy Headers returned, the method's header A = %q, want 1", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alovago/alova/cache"
 	"github.com/alovago/alova/client"
+	"github.com/alovago/alova/internal/retryctx"
 )
 
 type startKey struct{}
@@ -42,8 +43,8 @@ func TestStartSend(t *testing.T) {
 		BaseURL: srv.URL,
 		Cache:   tiers,
 		StartSend: func(ctx context.Context, m *client.Method) (context.Context, func(*client.Response, error)) {
-			ev, ok := client.RetryFromContext(ctx)
-			s := sent{retry: ok, attempt: ev.Attempt, delay: ev.Delay}
+			ev, ok := retryctx.From(ctx)
+			s := sent{retry: ok, attempt: ev.N, delay: ev.Delay}
 			return context.WithValue(ctx, startKey{}, m.Verb()), func(resp *client.Response, err error) {
 				if resp != nil {
 					s.tier = resp.Source()
@@ -80,11 +81,11 @@ func TestStartSend(t *testing.T) {
 	}
 }
 
-// TestRetryFromContextDoesNotAllocate: the accessor is free on a plain
-// context.
-func TestRetryFromContextDoesNotAllocate(t *testing.T) {
+// TestRetryContextDoesNotAllocate: the accessor alovaotel calls on every
+// send is free on a plain context.
+func TestRetryContextDoesNotAllocate(t *testing.T) {
 	ctx := context.WithValue(context.Background(), startKey{}, 1)
-	if n := testing.AllocsPerRun(100, func() { _, _ = client.RetryFromContext(ctx) }); n != 0 {
-		t.Errorf("RetryFromContext allocates %v times, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { _, _ = retryctx.From(ctx) }); n != 0 {
+		t.Errorf("retryctx.From allocates %v times, want 0", n)
 	}
 }

@@ -116,11 +116,11 @@ func ExampleCacheControlled() {
 	defer srv.Close()
 	api := client.New(client.Options{BaseURL: srv.URL})
 	featured := client.NewResponse(200, nil, []byte(`{"id":42,"name":"fountain pen","price":9.99}`))
-	pol := client.CacheControlled(func(ctx context.Context, m *client.Method) *client.Response {
+	pol := client.CacheControlled(func(ctx context.Context, m *client.Method) (*client.Response, error) {
 		if m.URL() == srv.URL+"/products/42" {
-			return featured // e.g. from a file loaded at start-up
+			return featured, nil // e.g. from a file loaded at start-up
 		}
-		return nil // downstream, not cached
+		return nil, nil // downstream, not cached
 	})
 	resp, _ := api.Get("/products/42").Cache(pol).Send(context.Background())
 	fmt.Println(resp.String())

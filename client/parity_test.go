@@ -183,20 +183,20 @@ func TestHitSourceScope(t *testing.T) {
 	eachRedis(t, func(t *testing.T, b backend) {
 		for _, tc := range []struct {
 			name             string
-			scope            client.HitSourceScope
+			scope            string
 			wantOwn, wantOth bool // dropped?
 		}{
-			{"global", client.HitSourceGlobal, true, true},
-			{"self", client.HitSourceSelf, true, false},
-			{"off", client.HitSourceOff, false, false},
+			{"global", "global", true, true},
+			{"self", "self", true, false},
+			{"off", "off", false, false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				d := newCounting(t)
 				src := client.New(client.Options{BaseURL: d.URL, HitSourceScope: tc.scope,
 					Cache: tiers(t, b, testredis.Prefix(t, b.rdb), false)})
 				oth := client.New(client.Options{BaseURL: d.URL, Cache: tiers(t, b, testredis.Prefix(t, b.rdb), false)})
-				send(t, src.Get("/own").HitSource("save"), "v1", cache.TierOrigin)
-				send(t, oth.Get("/oth").HitSource("save"), "v1", cache.TierOrigin)
+				send(t, src.Get("/own").HitSource(client.ByName("save")), "v1", cache.TierOrigin)
+				send(t, oth.Get("/oth").HitSource(client.ByName("save")), "v1", cache.TierOrigin)
 				if _, err := src.Post("/save", nil).Name("save").Send(testCtx(t)); err != nil {
 					t.Fatal(err)
 				}
@@ -296,11 +296,14 @@ func TestSetCacheUpdateAndTier(t *testing.T) {
 func TestCacheControlled(t *testing.T) {
 	d := newCounting(t)
 	mine := client.NewResponse(200, nil, []byte("mine"))
-	pol := client.CacheControlled(func(ctx context.Context, m *client.Method) *client.Response {
-		if strings.HasSuffix(m.URL(), "/hit") {
-			return mine
+	pol := client.CacheControlled(func(ctx context.Context, m *client.Method) (*client.Response, error) {
+		switch {
+		case strings.HasSuffix(m.URL(), "/hit"):
+			return mine, nil
+		case strings.HasSuffix(m.URL(), "/broken"):
+			return nil, errControlled
 		}
-		return nil
+		return nil, nil
 	})
 	api := client.New(client.Options{BaseURL: d.URL,
 		Cache: cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{}), nil, cache.TieredOptions{})})
@@ -312,7 +315,32 @@ func TestCacheControlled(t *testing.T) {
 	if n := d.calls("GET /hit"); n != 0 {
 		t.Errorf("downstream calls for /hit = %d, want 0", n)
 	}
+	ctx := context.Background()
+	// alova: a controlled function that throws fails the request.
+	if _, err := api.Get("/broken").Cache(pol).Send(ctx); !errors.Is(err, errControlled) {
+		t.Errorf("Send of a method whose controlled function fails = %v, want its error", err)
+	}
+	if n := d.calls("GET /broken"); n != 0 {
+		t.Errorf("downstream calls for /broken = %d, want 0", n)
+	}
+	// alova: queryCache on a controlled method answers what the function
+	// answers.
+	if got, err := api.QueryCache(ctx, api.Get("/hit").Cache(pol), cache.ModeAll); err != nil || got.String() != "mine" {
+		t.Errorf("QueryCache of a controlled method = %v, %v; want the function's answer", got, err)
+	}
+	if _, err := api.QueryCache(ctx, api.Get("/miss").Cache(pol), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {
+		t.Errorf("QueryCache of a controlled method without an answer = %v, want cache.ErrMiss", err)
+	}
+	// alova: invalidateCache leaves controlled methods alone. An entry
+	// written under the same key by an uncontrolled send survives it.
+	send(t, api.Get("/hit"), "v1", cache.TierOrigin)
+	if err := api.Invalidate(ctx, api.Get("/hit").Cache(pol)); err != nil {
+		t.Fatal(err)
+	}
+	send(t, api.Get("/hit"), "v1", cache.TierL1)
 }
+
+var errControlled = errors.New("controlled store down")
 
 // A transform runs once per downstream answer; its result is what is cached
 // and shared, under a key of its own.

@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alovago/alova/cache"
@@ -35,15 +37,16 @@ type Policy struct {
 // that a Policy (inside every Method) stays small. A policyMore is never
 // changed once a Policy points at it: the setters copy it.
 type policyMore struct {
-	t        time.Time                                     // CacheUntil
-	errTTL   time.Duration                                 // Policy.Errors
-	statuses []int                                         // Policy.Errors
-	version  string                                        // Policy.Version
-	entryKey any                                           // entryMemo{version}, made once by Version
-	control  func(context.Context, *Method) *Response      // CacheControlled
-	ttlFn    func(m *Method, resp *Response) time.Duration // CacheFunc
+	t        time.Time                                         // CacheUntil
+	errTTL   time.Duration                                     // Policy.Errors
+	statuses []int                                             // Policy.Errors
+	version  string                                            // Policy.Version
+	entryKey any                                               // entryMemo{version}, made once by Version
+	control  func(context.Context, *Method) (*Response, error) // CacheControlled
+	ttlFn    func(m *Method, resp *Response) time.Duration     // CacheFunc
 
-	// refresh.go: refresh-ahead, stale serving, distributed single-flight.
+	// RefreshAhead and Lock: refresh-ahead, stale serving, distributed
+	// single-flight.
 	refreshBefore, staleFor, lockWait time.Duration
 }
 
@@ -120,9 +123,9 @@ func (p Policy) enabled() bool {
 	return false
 }
 
-// ttl is how long resp, an answer of m, is cached under p; <= 0 means not
+// ttl is how long resp, an answer of r, is cached under p; <= 0 means not
 // at all.
-func (p Policy) ttl(m *Method, resp *Response) time.Duration {
+func (p Policy) ttl(r *request, resp *Response) time.Duration {
 	switch p.kind {
 	case policyFor:
 		return p.d
@@ -130,7 +133,7 @@ func (p Policy) ttl(m *Method, resp *Response) time.Duration {
 		return time.Until(p.more().t)
 	case policyFunc:
 		if fn := p.more().ttlFn; fn != nil {
-			return fn(m, resp)
+			return fn(r.method(), resp)
 		}
 	}
 	return 0
@@ -154,4 +157,132 @@ func (p Policy) errorTTL(err error) time.Duration {
 		return 0
 	}
 	return x.errTTL
+}
+
+// L1For returns a copy of p whose in-process copy (L1) lives at most d,
+// while the shared copy (L2) keeps the policy's full time (alova sets one
+// expiry per tier with its l1/l2 caches): e.g. CacheFor(time.Hour).L1For(
+// time.Minute) serves an answer for an hour from Redis, but each process
+// re-reads it from Redis at least every minute, so a lost invalidation
+// message cannot keep a process stale for long. The cap also applies to the
+// copy an L2 hit puts in L1, and adds to [cache.TieredOptions].L1MaxTTL
+// (the shorter wins). A d <= 0 removes the cap.
+func (p Policy) L1For(d time.Duration) Policy {
+	p.l1d = max(d, 0)
+	return p
+}
+
+// Version returns a copy of p whose entries carry the version tag v
+// (alova's cacheFor tag). An entry written under another tag (or under
+// none, by an older deploy) reads as a miss: the answer is loaded again and
+// overwrites it, in every tier. Change the tag when a deploy changes the
+// shape of what the method caches (a new field, a new transform), so that
+// no process decodes an answer of the old shape. During a rolling deploy
+// the old and the new processes overwrite each other's entries (each
+// mismatch costs a downstream call) until the old ones are gone. The tag
+// is stored inside the cached entry; "" means no tag.
+func (p Policy) Version(v string) Policy {
+	return p.with(func(x *policyMore) {
+		x.version, x.entryKey = v, nil
+		if v != "" {
+			x.entryKey = entryMemo{v}
+		}
+	})
+}
+
+// RefreshAhead returns a copy of p whose hot entries are reloaded in the
+// background before they expire, so that no send waits for the downstream
+// when a hot answer's time is up (see [cache.LoadOptions].RefreshBefore):
+// a send that hits an entry with less than before left answers from the
+// cache at once and starts one reload (one per key per process, and one
+// across instances with [Policy.Lock]). With stale > 0, an entry is also
+// kept stale for that long past its time and answered at once while one
+// reload runs (stale-while-revalidate); sends of the method must then all
+// use the same stale. Zero durations turn each part off.
+//
+// The reload runs the method again after the send that started it has
+// returned, on a goroutine of the cache (stopped by [cache.Tiered.Close]),
+// with a context that keeps the send's values but not its cancellation;
+// its hooks (OnSuccess) run as for any downstream call, and the forwarded
+// headers are those of the request that started it.
+func (p Policy) RefreshAhead(before, stale time.Duration) Policy {
+	return p.with(func(x *policyMore) { x.refreshBefore, x.staleFor = max(before, 0), max(stale, 0) })
+}
+
+// Lock returns a copy of p under which the instances sharing an L2 make one
+// downstream call between them when they miss the same answer at once
+// (a distributed single-flight, see [cache.LoadOptions].LockWait): one
+// instance takes a short lease in Redis and calls the downstream, the others
+// wait for its answer in L2, for at most wait; past it (the holder died or is
+// slow) each calls the downstream itself. It costs one Redis round trip per
+// cold miss. A wait <= 0 turns it off. It has no effect with [Policy.L1].
+func (p Policy) Lock(wait time.Duration) Policy {
+	return p.with(func(x *policyMore) { x.lockWait = max(wait, 0) })
+}
+
+// CacheControlled replaces the method's cache with fn (alova's controlled
+// cache, a function-form cacheFor): on every send, after
+// [Options.BeforeRequest], fn(ctx, m) returns the answer to use, or nil to
+// send the method downstream; an error fails the send (alova's controlled
+// function that throws). The caller gets what fn returns (made with
+// [NewResponse], so its Source is cache.TierNone); [Options.OnSuccess] and
+// hitSource do not run for it. A downstream answer is not cached: fn keeps
+// its own store, and the cache tiers are neither read nor written, nor
+// dropped by [Client.Invalidate]; [Client.QueryCache] answers what fn
+// answers. Request sharing applies to the downstream call as usual. fn
+// must be safe for concurrent use; a nil fn always goes downstream.
+func CacheControlled(fn func(ctx context.Context, m *Method) (*Response, error)) Policy {
+	return Policy{kind: policyControlled, x: &policyMore{control: fn}}
+}
+
+// IgnoreCacheControl returns a copy of p that caches answers whatever their
+// Cache-Control header says. By default an answer marked Cache-Control:
+// no-store or private is not cached: the downstream says it belongs to one
+// caller. Opt out only when the cache key already tells callers apart (a
+// forwarded Authorization header is in the key) or the downstream marks
+// answers private by mistake.
+func (p Policy) IgnoreCacheControl() Policy {
+	p.anyCC = true
+	return p
+}
+
+// storable reports whether resp, an answer to the request of this method,
+// may be cached for other callers: not when its Cache-Control says no-store
+// or private (unless the policy ignores it), and not when it varies on a
+// request header that differs on every request and stays out of the key (the
+// tracing headers) or on everything (Vary: *). A Vary on a header the key
+// holds (the method's headers, forwarded headers such as Authorization) or
+// on one this client never sends is harmless.
+func storable(resp *Response, pol Policy) bool {
+	if !pol.anyCC {
+		for _, v := range resp.header.Values("Cache-Control") {
+			if hasToken(v, "no-store") || hasToken(v, "private") {
+				return false
+			}
+		}
+	}
+	for _, v := range resp.header.Values("Vary") {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name == "*" || traceHeaders[http.CanonicalHeaderKey(name)] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasToken reports whether the comma-separated header value v holds token
+// (case-insensitive), alone or with an argument (private="Set-Cookie").
+func hasToken(v, token string) bool {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if i := strings.IndexByte(part, '='); i >= 0 {
+			part = part[:i]
+		}
+		if strings.EqualFold(part, token) {
+			return true
+		}
+	}
+	return false
 }

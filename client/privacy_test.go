@@ -49,20 +49,20 @@ func TestForwardedAuthorizationJoinsTheKey(t *testing.T) {
 		auth string
 		want cache.Tier
 	}{{"Bearer alice", cache.TierOrigin}, {"Bearer bob", cache.TierOrigin}, {"Bearer alice", cache.TierL1}, {"Bearer bob", cache.TierL1}} {
-		c := api.WithRequest(incomingAs(step.auth))
+		c := bound(api, incomingAs(step.auth))
 		send(t, c.Get("/me"), "user:"+step.auth, step.want)
 	}
 	// The request id stays out of the key: two requests of one user share.
-	a1 := api.WithRequest(incomingAs("Bearer carol"))
+	a1 := bound(api, incomingAs("Bearer carol"))
 	a2r := incomingAs("Bearer carol")
 	a2r.Header.Set("X-Request-Id", "another id")
-	a2 := api.WithRequest(a2r)
+	a2 := bound(api, a2r)
 	if a1.Get("/me").Key() != a2.Get("/me").Key() {
 		t.Error("two requests of one user with different request ids got different cache keys")
 	}
 	// A header the method sets itself wins over the forwarded one, on the
 	// wire and in the key.
-	own := api.WithRequest(incomingAs("Bearer mallory")).Get("/me").Header("Authorization", "Bearer alice")
+	own := bound(api, incomingAs("Bearer mallory")).Get("/me").Header("Authorization", "Bearer alice")
 	send(t, own, "user:Bearer alice", cache.TierOrigin)
 }
 
@@ -79,7 +79,7 @@ func TestForwardedAuthorizationJoinsTheSharingKey(t *testing.T) {
 	got := make([]string, 2)
 	for i, auth := range []string{"Bearer alice", "Bearer bob"} {
 		wg.Go(func() {
-			resp, err := api.WithRequest(incomingAs(auth)).Get("/me").Cache(client.NoCache).Send(testCtx(t))
+			resp, err := bound(api, incomingAs(auth)).Get("/me").Cache(client.NoCache).Send(testCtx(t))
 			if err != nil {
 				t.Error(err)
 				return
@@ -120,7 +120,7 @@ func TestCacheControlAndVary(t *testing.T) {
 			d := whoami(t, tc.cacheControl, tc.vary, nil)
 			tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{}), nil, cache.TieredOptions{})
 			api := client.New(client.Options{BaseURL: d.URL, Cache: tr, ForwardHeaders: []string{"Authorization"}})
-			c := api.WithRequest(incomingAs("Bearer alice"))
+			c := bound(api, incomingAs("Bearer alice"))
 			want := cache.TierOrigin
 			send(t, c.Get("/me").Cache(tc.policy), "user:Bearer alice", want)
 			if tc.cached {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alovago/alova/internal/retryctx"
 	"github.com/alovago/alova/lock"
 	"github.com/alovago/alova/ratelimit"
 	"github.com/sethvargo/go-retry"
@@ -174,7 +175,7 @@ func (r *retrier) Send(ctx context.Context) (*Response, error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := sendHeld(ctx, r.next)
+	resp, err := r.next.Send(ctx)
 	if err == nil {
 		return resp, nil
 	}
@@ -224,7 +225,7 @@ func (r *retrier) retry(ctx context.Context, first error) (*Response, error) {
 			return nil, retry.RetryableError(first)
 		}
 		attempt++
-		resp, err := sendHeld(withRetry(ctx, RetryEvent{Attempt: attempt - 1, Delay: delay, Err: last}), r.next)
+		resp, err := r.next.Send(retryctx.With(ctx, retryctx.Failed{N: attempt - 1, Delay: delay, Err: last}))
 		if err == nil {
 			return resp, nil
 		}

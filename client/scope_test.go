@@ -164,7 +164,7 @@ func TestBindLooksUpLazily(t *testing.T) {
 		t.Errorf("one send called the id function %d times, want 1", n)
 	}
 
-	other := c.WithRequest(httptest.NewRequestWithContext(ctx, http.MethodGet, "/other", nil))
+	other := bound(c, httptest.NewRequestWithContext(ctx, http.MethodGet, "/other", nil))
 	if _, err := other.Get("/y").Send(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestScopedCancelledWithRequest(t *testing.T) {
 	t.Run("request already gone", func(t *testing.T) {
 		reqCtx, hangUp := context.WithCancel(context.Background())
 		hangUp()
-		c := api.WithRequest(incoming(t, reqCtx))
+		c := bound(api, incoming(t, reqCtx))
 		before := d.calls.Load()
 		if _, err := c.Get("/wait").Send(context.Background()); !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
@@ -249,23 +249,13 @@ func TestContextAccessors(t *testing.T) {
 	api := client.New(client.Options{})
 	bg := context.Background()
 	if c := client.FromContext(bg); c == nil {
-		t.Fatal("FromContext(empty) = nil, want the default client")
-	}
-	if client.FromContext(bg) != client.FromContext(context.TODO()) {
-		t.Error("the default client is not one process-wide client")
-	}
-	if got := client.FromContext(client.NewContext(bg, api)); got != api {
-		t.Errorf("FromContext(NewContext(api)) = %p, want %p", got, api)
+		t.Fatal("FromContext(empty) = nil, want a client that fails its sends")
 	}
 
 	r := incoming(t, bg)
-	scoped := api.WithRequest(r)
-	if scoped == api {
-		t.Fatal("WithRequest returned the parent")
-	}
-	ctx := client.NewContext(r.Context(), scoped)
-	if got := client.FromContext(ctx); got != scoped {
-		t.Errorf("FromContext(NewContext(r.Context(), scoped)) = %p, want %p", got, scoped)
+	ctx := client.Bind(r, api, nil).Context()
+	if scoped := client.FromContext(ctx); scoped == api || scoped == nil {
+		t.Fatalf("FromContext(Bind(r, api)) = %p, want a client bound to r, not api (%p)", scoped, api)
 	}
 	if ctx.Value(tokenKey{}) != nil || ctx.Err() != nil || ctx.Done() != r.Context().Done() {
 		t.Error("the scoped context does not behave as the request's")
@@ -290,23 +280,16 @@ func TestContextAccessors(t *testing.T) {
 func TestScopedAllocations(t *testing.T) {
 	api := client.New(client.Options{})
 	r := incoming(t, context.Background())
-	scoped := api.WithRequest(r)
 	bound := client.Bind(r, api, nil)
 	tests := []struct {
 		name string
 		max  float64
 		f    func()
 	}{
-		{"WithRequest", 1, func() { _ = api.WithRequest(r) }},
-		{"NewContext(r.Context(), c.WithRequest(r))", 2, func() { _ = client.NewContext(r.Context(), api.WithRequest(r)) }},
 		{"Bind (scoped client + r.WithContext)", 2, func() { _ = client.Bind(r, api, nil) }},
 		{"Bind with an id function", 2, func() { _ = client.Bind(r, api, genID) }},
 		{"FromContext", 0, func() { _ = client.FromContext(bound.Context()) }},
 		{"FromContext default", 0, func() { _ = client.FromContext(context.Background()) }},
-		{"NewContext of a context carrying the client", 0, func() {
-			_ = client.NewContext(bound.Context(), client.FromContext(bound.Context()))
-		}},
-		{"NewContext of another context", 1, func() { _ = client.NewContext(r.Context(), scoped) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,7 +358,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		reqCtx, hangUp := context.WithCancel(context.Background())
-		c := api.WithRequest(incoming(t, reqCtx))
+		c := bound(api, incoming(t, reqCtx))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -408,10 +391,7 @@ func TestUncomparableContexts(t *testing.T) {
 	api := client.New(client.Options{BaseURL: d.URL})
 	reqCtx := uncomparableCtx{testCtx(t), map[string]int{}}
 	r := incoming(t, reqCtx)
-	c := api.WithRequest(r)
-	if got := client.FromContext(client.NewContext(uncomparableCtx{reqCtx.Context, nil}, c)); got != c {
-		t.Errorf("FromContext(NewContext(...)) = %p, want %p", got, c)
-	}
+	c := bound(api, r)
 	if _, err := c.Get("/x").Send(uncomparableCtx{testCtx(t), nil}); err != nil {
 		t.Errorf("Send: %v", err)
 	}

@@ -8,31 +8,8 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/alovago/alova/cache"
-)
-
-// Errors returned by the client, wrapped with the method and URL where there
-// is one; test with [errors.Is].
-var (
-	// ErrBodyTooLarge fails a send whose answer has a body larger than
-	// [Options.MaxResponseBytes].
-	ErrBodyTooLarge = errors.New("client: response body too large")
-	// ErrRefused wraps the error of an [Options.BeforeRequest] hook that
-	// refused a send: errors.Is(err, ErrRefused) and errors.Is(err, hookErr)
-	// both hold.
-	ErrRefused = errors.New("client: refused by BeforeRequest")
-	// ErrNoCache is returned by [Client.SetCache] on a client without a cache.
-	ErrNoCache = errors.New("client: no cache configured")
-	// ErrNotCacheable is returned by [Client.SetCache] for a method whose
-	// answers are not cached: its policy caches nothing (or gives the answer
-	// no time to live), or it has an io.Reader body.
-	ErrNotCacheable = errors.New("client: method is not cacheable")
-	// ErrEncodeBody fails a send whose [Method.Body] value could not be
-	// encoded as JSON; it wraps the encoder's error. Sending again cannot
-	// help, so [Retryable] reports false for it.
-	ErrEncodeBody = errors.New("client: cannot encode body as JSON")
 )
 
 var _ Sender = (*Method)(nil)
@@ -41,210 +18,210 @@ var _ Sender = (*Method)(nil)
 // for a non-2xx answer, the transport's error, the context's error, or one
 // from the hooks. In order:
 //
-//  1. [Options.BeforeRequest] runs on a copy of the method; an error refuses.
-//  2. A cacheable method (see [Policy]) reads through the cache's one read
+//  1. Send takes a snapshot of the method (see [Method]); the rest works on
+//     it, so a setter called meanwhile changes only later sends.
+//  2. [Options.BeforeRequest] may change the snapshot; an error refuses.
+//  3. A cacheable method (see [Policy]) reads through the cache's one read
 //     path, [cache.Tiered.GetOrLoad]: L1, then L2 unless the policy is
 //     L1-only, then downstream. [Method.Force] skips the reads. A hit
 //     returns the cached answer, with [Response.Source] naming the tier.
-//  3. The downstream call is shared with identical sends in flight (see
+//  4. The downstream call is shared with identical sends in flight (see
 //     [Method.Share]). Each caller waits for its own context only: one that
 //     gives up gets ctx.Err() at once, and the downstream call is cancelled
 //     only when every caller has given up.
-//  4. A 2xx answer goes through [Options.OnSuccess], drops the cache entries
+//  5. A 2xx answer goes through [Options.OnSuccess], drops the cache entries
 //     of the methods that name this one as a hitSource, and is cached
 //     according to the policy. Source is cache.TierOrigin.
-//  5. On any error [Options.OnError] may turn it into an answer (never
+//  6. On any error [Options.OnError] may turn it into an answer (never
 //     cached); [Options.OnComplete] runs last.
 //
 // The returned Response is read-only (see [Response]), and may be shared
 // with the other sends answered by the same cache entry. Send is safe for
 // concurrent use.
-//
-// Send never keeps m: a method built and sent in one expression stays on
-// the caller's stack, and its L1 hit allocates nothing. What may keep a
-// method, the hooks and a downstream call (which may outlive Send, as a
-// background refresh), gets a copy of m, made once and again after a
-// setter, unless m is already held elsewhere (a server hook such as
-// [Retry] sends the method it wraps itself).
 func (m *Method) Send(ctx context.Context) (*Response, error) {
-	if resp, ok, err := m.sendPlain(ctx); ok {
+	f := m.snapshot()
+	s := f.c.s
+	if s.chain == nil {
+		var r request
+		r.derive(&f)
+		resp, _, err := r.send(ctx)
 		return resp, err
 	}
-	return m.onHeap().sendAll(ctx)
+	c := &call{m: Method{f: f}}
+	s.chain(ctx, c)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.resp, nil
 }
 
-// sendPlain sends a cacheable method when nothing but the cache takes part:
-// no hook that runs on every send, no body error nor stream, a cache policy
-// that is not controlled. ok is false for any other send, which it leaves
-// untouched.
-//
-// An L1 hit runs on m itself and hands it to nothing, so that a method
-// built and sent in a handler, c.Get(url).Param(k, v).Send(ctx), stays on
-// the handler's stack: such a hit allocates nothing. Past L1 the send runs
-// on a copy (onHeap), which the cache's loader may keep.
-func (m *Method) sendPlain(ctx context.Context) (_ *Response, ok bool, _ error) {
-	s := m.c.s
-	if s.tiers == nil || s.startSend != nil || s.before != nil || s.onError != nil || s.onComplete != nil {
-		return nil, false, nil
-	}
-	if x := m.more; x != nil && (x.bodyErr != nil || x.reader != nil) {
-		return nil, false, nil
-	}
-	pol := m.effectivePolicy()
-	if !pol.enabled() || pol.more().control != nil {
-		return nil, false, nil
-	}
-	opts := m.loadOptions(pol)
-	if resp, answered, err := m.readL1(ctx, m.cacheKey(), pol, opts); answered {
-		return resp, true, err
-	}
-	h := m.onHeap()
-	ctx, stop := h.c.bind(ctx)
-	if stop != nil {
-		defer stop()
-	}
-	resp, err := h.loadCached(ctx, h.info(), pol, opts)
-	return resp, true, err
+// request is one send's snapshot: the method's fields as the send took them
+// (after BeforeRequest), and what the send derives from them. It is never
+// changed once derived: everything that outlives the send (a loader, a
+// background refresh, a shared downstream call) holds a request, and only a
+// request.
+type request struct {
+	fields
+	url    string // full URL with sorted params
+	key    string // cache key and request-sharing key
+	pol    Policy // the method's, or the client's default for its verb
+	shares bool
+	// fwd holds the forwarded headers of the incoming request, copied by
+	// detach for a request that may outlive its send; nil before.
+	fwd http.Header
 }
 
-// onHeap returns a copy of m on the heap, for a send that hands the method
-// to hooks or to the cache's loader, either of which may keep it: m itself
-// may live on its caller's stack (see sendPlain). The copy shares m's derived
-// URL and key, and is made once until a setter changes m, so that a method
-// built once and sent many times is copied once.
-func (m *Method) onHeap() *Method {
-	return filled(&m.heapState, &m.heap, m.copyOut)
+// derive fills r from f: the URL, the cache key, the policy.
+func (r *request) derive(f *fields) {
+	r.fields = *f
+	c, s := f.c, f.c.s
+	var buf [256]byte
+	verb := f.verb
+	if f.transform != nil {
+		verb += transformedVerb
+	}
+	r.key = f.key
+	// A plain request (no key of its own, no header set, no body, no value
+	// in a forwarded header that joins the key) takes its key from the
+	// client's table; any other is hashed for itself.
+	own := r.key == "" && (len(f.header) > 0 || len(f.body) > 0 || anyValue(c.fwd, s.keyed))
+	var plainKey string
+	r.url, plainKey = s.keys.lookup(verb, f.appendURL(buf[:0]), s.keyed, r.key == "" && !own)
+	switch {
+	case own:
+		r.key = hashKey(verb, r.url, f.header, f.body, s.keyed, c.fwd)
+	case r.key == "":
+		r.key = plainKey
+	}
+	r.pol = f.policy
+	if r.pol.kind == policyUnset {
+		r.pol = NoCache
+		if p, ok := s.defaults[f.verb]; ok {
+			r.pol = p
+		}
+	}
+	switch {
+	case f.reader != nil:
+		r.shares = false
+	case f.share != 0:
+		r.shares = f.share > 0
+	default:
+		r.shares = !s.noShare && f.verb != http.MethodPost && f.verb != http.MethodPatch
+	}
 }
 
-// sendHeld sends s for a server hook or a batch that holds it as a Sender:
-// a *Method in s is on the heap already, so its sends need no copy (see
-// onHeap) and run on it.
-func sendHeld(ctx context.Context, s Sender) (*Response, error) {
-	m, ok := s.(*Method)
-	if !ok {
-		return s.Send(ctx)
+// detach returns a copy of r on the heap that owns everything it reads: the
+// forwarded headers of the incoming request are copied into it, the request
+// id a middleware generated included. Everything that may outlive the send
+// gets a detached request.
+func (r *request) detach() *request {
+	d := new(request)
+	*d = *r
+	c := r.c
+	if c.fwd == nil && c.ctx == nil {
+		return d
 	}
-	if resp, ok, err := m.sendPlain(ctx); ok {
-		return resp, err
+	d.fwd = make(http.Header, len(c.s.forward))
+	for _, name := range c.s.forward {
+		if vs := c.fwd[name]; len(vs) > 0 {
+			d.fwd[name] = vs
+		} else if name == "X-Request-Id" && c.idFrom != nil {
+			if id := c.idFrom(c.ctx); id != "" {
+				d.fwd[name] = []string{id}
+			}
+		}
 	}
-	return m.sendAll(ctx)
+	return d
 }
 
-// sendAll is Send's full path, with every hook: see Send.
-func (m *Method) sendAll(ctx context.Context) (*Response, error) {
-	c := m.c
+// method returns a new Method with r's fields, for a hook or a policy
+// function that takes one: what it changes reaches nothing in flight.
+func (r *request) method() *Method { return &Method{f: r.fields} }
+
+// send sends r: through the cache's read path when r is cacheable, and
+// otherwise downstream, shared or not. tier names where a cached answer or
+// cached error came from (cache.TierNone when nothing was read from the
+// cache). r is not kept: what may outlive the send works on r.detach().
+func (r *request) send(ctx context.Context) (_ *Response, tier cache.Tier, _ error) {
+	if r.bodyErr != nil {
+		return nil, cache.TierNone, r.bodyErr
+	}
+	c, s := r.c, r.c.s
+	if s.unbound {
+		return nil, cache.TierNone, errUnbound
+	}
+	if fn := r.pol.more().control; fn != nil {
+		resp, err := fn(ctx, r.method())
+		if err != nil {
+			return nil, cache.TierNone, err
+		}
+		if resp != nil {
+			return resp, cache.TierNone, nil
+		}
+	}
+	cached := s.tiers != nil && r.reader == nil && r.pol.enabled()
+	var opts cache.LoadOptions
+	if cached {
+		opts = r.loadOptions()
+		if resp, hit, err := r.readL1(opts); hit {
+			return resp, cache.TierL1, err
+		}
+	}
 	ctx, stop := c.bind(ctx)
 	if stop != nil {
 		defer stop()
 	}
-	s := c.s
-	var end func(*Response, error)
-	if s.startSend != nil {
-		ctx, end = s.startSend(ctx, m)
+	d := r.detach()
+	if cached {
+		return d.loadCached(ctx, opts)
 	}
-	var resp *Response
-	p, err := m.prepare(ctx)
-	if err == nil {
-		resp, err = p.send(ctx)
-	} else {
-		p = m
+	if !d.shares || d.force {
+		resp, err := d.fetch(ctx)
+		return resp, cache.TierNone, err
 	}
-	if err != nil && s.onError != nil {
-		if r, herr := s.onError(ctx, p, err); r != nil {
-			resp, err = r, nil
-		} else if herr != nil {
-			err = herr
-		}
-	}
-	if s.onComplete != nil {
-		s.onComplete(ctx, p, resp, err)
-	}
-	if end != nil {
-		end(resp, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
-// send goes through the cache's read path when the method is cacheable, and
-// otherwise downstream, shared or not.
-func (p *Method) send(ctx context.Context) (*Response, error) {
-	if err := p.rare().bodyErr; err != nil {
-		return nil, err
-	}
-	s := p.c.s
-	pol := p.effectivePolicy()
-	if r := pol.controlled(ctx, p); r != nil {
-		return r, nil
-	}
-	if s.tiers != nil && p.rare().reader == nil && pol.enabled() {
-		return p.sendCached(ctx, pol)
-	}
-	in := p.info()
-	if !p.shares() || p.force {
-		return p.fetch(ctx, in)
-	}
-	resp, err, _ := s.flight.Do(ctx, in.key, func(ctx context.Context) (*Response, error) {
-		return p.fetch(ctx, in)
-	})
+	resp, err, _ := s.flight.Do(ctx, d.key, d.fetch)
 	// The shared answer is in the hands of several callers at once: a
 	// Response is read-only, an error is copied.
 	if err != nil {
-		return nil, ownError(err)
+		return nil, cache.TierNone, ownError(err)
 	}
-	return resp, nil
+	return resp, cache.TierNone, nil
 }
 
-// sendCached reads m's answer through the tiers, loading it from downstream
-// on a miss. An L1 hit answers first, without building the loader: it
-// costs no allocation once the entry has been decoded (see decodeL1), and
-// for a method with its own key, not even the building of its URL.
-func (p *Method) sendCached(ctx context.Context, pol Policy) (*Response, error) {
-	opts := p.loadOptions(pol)
-	if resp, answered, err := p.readL1(ctx, p.cacheKey(), pol, opts); answered {
-		return resp, err
-	}
-	return p.loadCached(ctx, p.info(), pol, opts)
+// loadOptions returns the cache options of a send of r.
+func (r *request) loadOptions() cache.LoadOptions {
+	x := r.pol.more()
+	return cache.LoadOptions{Mode: r.pol.mode, Force: r.force, NoShare: !r.shares, L1TTL: r.pol.l1d,
+		RefreshBefore: x.refreshBefore, StaleFor: x.staleFor, LockWait: x.lockWait}
 }
 
-// readL1 answers a send of p from its L1 entry under key. answered is false
-// when L1 has no entry, or one of another Policy.Version or written by
-// something else, which the read path past L1 sorts out.
-func (p *Method) readL1(ctx context.Context, key string, pol Policy, opts cache.LoadOptions) (_ *Response, answered bool, _ error) {
-	v, hit, err := p.c.s.tiers.GetL1(key, opts)
+// readL1 answers r from its L1 entry. hit is false when L1 has no entry,
+// or one of another Policy.Version or written by something else, which the
+// read path past L1 sorts out.
+func (r *request) readL1(opts cache.LoadOptions) (_ *Response, hit bool, _ error) {
+	v, hit, err := r.c.s.tiers.GetL1(r.key, opts)
 	switch {
 	case !hit:
 		return nil, false, nil
 	case err != nil:
-		p.logHit(ctx, key, cache.TierL1, true)
 		return nil, true, ownError(err)
 	}
-	resp, err := decodeL1(v, pol)
+	resp, err := decodeL1(v, r.pol)
 	if err != nil {
 		return nil, false, nil
 	}
-	p.logHit(ctx, key, cache.TierL1, false)
 	return resp, true, nil
 }
 
-// loadOptions returns the cache options of a send of m under pol.
-func (m *Method) loadOptions(pol Policy) cache.LoadOptions {
-	opts := cache.LoadOptions{Mode: pol.mode, Force: m.force, NoShare: !m.shares(), L1TTL: pol.l1d}
-	pol.beyond(&opts)
-	return opts
-}
-
-// loadCached is sendCached past L1: L2, then downstream.
-func (p *Method) loadCached(ctx context.Context, in methodInfo, pol Policy, opts cache.LoadOptions) (*Response, error) {
-	s := p.c.s
+// loadCached is the read path past L1: L2, then downstream. r is detached.
+func (r *request) loadCached(ctx context.Context, opts cache.LoadOptions) (*Response, cache.Tier, error) {
+	s, pol := r.c.s, r.pol
 	// own is the answer when this caller's loader ran: it keeps what the
 	// cache drops (Set-Cookie) and needs no decoding. Atomic: a background
 	// refresh (Policy.RefreshAhead) may run the loader after Send returned.
 	var own atomic.Pointer[Response]
 	load := func(ctx context.Context) (cache.Entry, error) {
-		resp, err := p.fetch(ctx, in)
+		resp, err := r.fetch(ctx)
 		if err != nil {
 			if ttl := pol.errorTTL(err); ttl > 0 {
 				return cache.Entry{}, cache.Negative(err, ttl)
@@ -253,21 +230,21 @@ func (p *Method) loadCached(ctx context.Context, in methodInfo, pol Policy, opts
 		}
 		own.Store(resp)
 		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.more().version))}
-		if ttl := pol.ttl(p, resp); ttl > 0 && resp.body != "" && storable(resp, pol) {
-			e.TTL, e.Tags = ttl, p.tags(in)
+		if ttl := pol.ttl(r, resp); ttl > 0 && resp.body != "" && storable(resp, pol) {
+			e.TTL, e.Tags = ttl, r.tags()
 		}
 		return e, nil
 	}
 	for {
-		v, tier, err := s.tiers.GetOrLoad(ctx, in.key, load, opts)
+		v, tier, err := s.tiers.GetOrLoad(ctx, r.key, load, opts)
 		if err != nil {
-			if tier == cache.TierL1 {
-				p.logHit(ctx, in.key, tier, true)
+			if tier != cache.TierL1 {
+				tier = cache.TierNone
 			}
-			return nil, ownError(err)
+			return nil, tier, ownError(err)
 		}
 		if o := own.Load(); o != nil && tier == cache.TierOrigin {
-			return o, nil
+			return o, cache.TierNone, nil
 		}
 		var resp *Response
 		if tier == cache.TierL1 {
@@ -276,22 +253,23 @@ func (p *Method) loadCached(ctx context.Context, in methodInfo, pol Policy, opts
 			resp.source = tier
 		}
 		if err == nil {
-			if tier != cache.TierOrigin {
-				p.logHit(ctx, in.key, tier, false)
+			if tier == cache.TierOrigin {
+				tier = cache.TierNone
 			}
-			return resp, nil
+			return resp, tier, nil
 		}
 		if errors.Is(err, errStale) && !opts.Force {
 			// Written under another Policy.Version: load over it.
 			opts.Force = true
 			continue
 		}
+		cerr := fmt.Errorf("client: %s %s: cache entry %s: %w", r.verb, redact(r.url), r.key, err)
 		if opts.Force {
-			return nil, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, redact(in.url), in.key, err)
+			return nil, cache.TierNone, cerr
 		}
 		// Only an entry written by something else can fail to decode:
 		// report it, and load again over it.
-		s.cacheErr(ctx, fmt.Errorf("client: %s %s: cache entry %s: %w", p.verb, redact(in.url), in.key, err))
+		s.cacheErr(ctx, cerr)
 		opts.Force = true
 	}
 }
@@ -324,21 +302,11 @@ func decodeL1(v cache.Value, pol Policy) (*Response, error) {
 	return r.(*Response), nil
 }
 
-// ownError returns err as the caller's own: a shared [*HTTPError] is copied,
-// so that no caller can change what another one gets.
-func ownError(err error) error {
-	var he *HTTPError
-	if errors.As(err, &he) && err == error(he) {
-		return he.clone()
-	}
-	return err
-}
-
-// fetch makes the downstream call, runs OnSuccess and fires hitSource
-// invalidation.
-func (p *Method) fetch(ctx context.Context, in methodInfo) (*Response, error) {
-	s, x := p.c.s, p.rare()
-	timeout := x.timeout
+// fetch makes the downstream call of r (detached), runs OnSuccess and the
+// transform, and fires hitSource invalidation.
+func (r *request) fetch(ctx context.Context) (*Response, error) {
+	s := r.c.s
+	timeout := r.timeout
 	if timeout <= 0 {
 		timeout = s.timeout
 	}
@@ -346,19 +314,23 @@ func (p *Method) fetch(ctx context.Context, in methodInfo) (*Response, error) {
 	defer cancel()
 
 	var body io.Reader
-	if x.reader != nil {
-		body = x.reader
-	} else if x.body != nil {
-		body = bytes.NewReader(x.body)
+	if r.reader != nil {
+		body = r.reader
+	} else if r.body != nil {
+		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, p.verb, in.url, body)
+	req, err := http.NewRequestWithContext(ctx, r.verb, r.url, body)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", p.verb, redact(in.url), err)
+		return nil, fmt.Errorf("client: %s %s: %w", r.verb, redact(r.url), err)
 	}
-	if len(x.header) > 0 {
-		req.Header = x.header.Clone()
+	if len(r.header) > 0 {
+		req.Header = r.header.Clone()
 	}
-	p.c.forwardTo(req.Header, s.forward)
+	for name, vs := range r.fwd {
+		if len(req.Header[name]) == 0 { // the method's own value wins
+			req.Header[name] = vs
+		}
+	}
 	hr, err := s.hc.Do(req)
 	if err != nil {
 		return nil, err // a *url.Error: it names the method and the URL, redacted
@@ -366,30 +338,40 @@ func (p *Method) fetch(ctx context.Context, in methodInfo) (*Response, error) {
 	defer hr.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hr.Body, s.maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: read body: %w", p.verb, redact(in.url), err)
+		return nil, fmt.Errorf("client: %s %s: read body: %w", r.verb, redact(r.url), err)
 	}
 	if int64(len(data)) > s.maxBody {
-		return nil, fmt.Errorf("client: %s %s: %w (limit %d bytes)", p.verb, redact(in.url), ErrBodyTooLarge, s.maxBody)
+		return nil, fmt.Errorf("client: %s %s: %w (limit %d bytes)", r.verb, redact(r.url), ErrBodyTooLarge, s.maxBody)
 	}
 	if hr.StatusCode < 200 || hr.StatusCode > 299 {
-		return nil, &HTTPError{Method: p.verb, URL: in.url, StatusCode: hr.StatusCode, Header: hr.Header, Body: data}
+		return nil, &HTTPError{Method: r.verb, URL: r.url, StatusCode: hr.StatusCode, Header: hr.Header, Body: data}
 	}
-	resp := &Response{status: hr.StatusCode, header: hr.Header, body: unsafe.String(unsafe.SliceData(data), len(data)), source: cache.TierOrigin}
+	resp := &Response{status: hr.StatusCode, header: hr.Header, body: string(data), source: cache.TierOrigin}
 	if s.onSuccess != nil {
-		r, err := s.onSuccess(ctx, p, resp)
+		got, err := s.onSuccess(ctx, r.method(), resp)
 		if err != nil {
 			return nil, err
 		}
-		if r != nil {
-			resp = r
+		if got != nil {
+			resp = got
 		}
 	}
-	if resp, err = p.transformed(ctx, resp); err != nil {
-		return nil, err
+	if fn := r.transform; fn != nil {
+		got, err := fn(ctx, resp)
+		if err != nil {
+			return nil, err
+		}
+		if got != nil {
+			resp = got
+		}
 	}
 	resp = resp.from(cache.TierOrigin)
-	if p.isSource() {
-		p.hitSources(ctx, in)
+	if r.isSource() {
+		r.hitSources(ctx)
 	}
 	return resp, nil
 }
+
+// transformedVerb marks the key of a method with a transform: verbs never
+// hold a NUL byte, so no plain request hashes the same.
+const transformedVerb = "\x00transformed"

@@ -54,10 +54,10 @@ func TestHitSourceRoundTrips(t *testing.T) {
 			cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: testredis.Prefix(t, b.rdb), Timeout: 10 * time.Second}),
 			cache.TieredOptions{NoJitter: true, NoInvalidation: true})
 		t.Cleanup(func() { _ = tr.Close() })
-		c := client.New(client.Options{BaseURL: d.URL, Cache: tr, HitSourceScope: client.HitSourceSelf})
+		c := client.New(client.Options{BaseURL: d.URL, Cache: tr, HitSourceScope: "self"})
 		ctx := testCtx(t)
 		dep := func(path, pattern string) *client.Method {
-			return c.Get(path).HitSource(regexp.MustCompile(pattern))
+			return c.Get(path).HitSource(client.ByNameMatch(regexp.MustCompile(pattern)))
 		}
 		source := func() int64 {
 			t.Helper()
@@ -154,15 +154,15 @@ func TestTagIndexAtScale(t *testing.T) {
 	tr := cache.NewTiered(nil, cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: prefix, Timeout: 30 * time.Second}),
 		cache.TieredOptions{NoJitter: true})
 	t.Cleanup(func() { _ = tr.Close() })
-	c := client.New(client.Options{BaseURL: d.URL, Cache: tr, HitSourceScope: client.HitSourceSelf})
+	c := client.New(client.Options{BaseURL: d.URL, Cache: tr, HitSourceScope: "self"})
 
 	// Each entry: a URL tag, a name tag and a hitSource name tag shared by
 	// all, and a hitSource pattern tag for one in four.
 	pattern := regexp.MustCompile(`^product\.`)
 	method := func(i int) *client.Method {
-		m := c.Get("/products/" + strconv.Itoa(i)).Name("product").HitSource("stock")
+		m := c.Get("/products/" + strconv.Itoa(i)).Name("product").HitSource(client.ByName("stock"))
 		if i%4 == 0 {
-			m.HitSource(pattern)
+			m.HitSource(client.ByNameMatch(pattern))
 		}
 		return m
 	}
