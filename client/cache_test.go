@@ -525,7 +525,7 @@ func TestSetCacheQueryCache(t *testing.T) {
 		}
 		bare := client.New(client.Options{BaseURL: d.URL})
 		if err := bare.SetCache(ctx, bare.Get("/q"), cache.ModeAll, setTo(put)); !errors.Is(err, client.ErrNotCacheable) {
-			t.Errorf("SetCache without cache err = %v, want ErrNoCache", err)
+			t.Errorf("SetCache without cache err = %v, want ErrNotCacheable", err)
 		}
 		if _, err := bare.QueryCache(ctx, bare.Get("/q"), cache.ModeAll); !errors.Is(err, cache.ErrMiss) {
 			t.Errorf("QueryCache without cache err = %v, want cache.ErrMiss", err)

@@ -70,9 +70,6 @@ func (r *Response) Bytes() []byte {
 	return []byte(r.body)
 }
 
-// Len returns the length of the body in bytes.
-func (r *Response) Len() int { return len(r.body) }
-
 // WriteTo writes the body to w (io.WriterTo), without copying it when w has
 // a WriteString method, as an http.ResponseWriter does.
 func (r *Response) WriteTo(w io.Writer) (int64, error) {

@@ -140,7 +140,7 @@ func TestBindForwardsGeneratedID(t *testing.T) {
 
 // Bind looks the id up only when a send forwards it, so a request whose
 // handlers send nothing pays nothing for it; a scoped client derived from
-// the bound one (WithRequest of another request) does not inherit it.
+// the bound one (Bind to another request) does not inherit it.
 func TestBindLooksUpLazily(t *testing.T) {
 	t.Parallel()
 	d := newDownstream(t, nil)

@@ -118,8 +118,8 @@ func TestMaxResponseBytes(t *testing.T) {
 			if got := errors.Is(err, client.ErrBodyTooLarge); got != tc.wantErr {
 				t.Fatalf("limit %d: err = %v, want ErrBodyTooLarge: %v", tc.limit, err, tc.wantErr)
 			}
-			if err == nil && resp.Len() != 100 {
-				t.Errorf("body has %d bytes, want 100", resp.Len())
+			if err == nil && len(resp.String()) != 100 {
+				t.Errorf("body has %d bytes, want 100", len(resp.String()))
 			}
 		})
 	}

@@ -28,7 +28,7 @@ var ErrTimeout = errors.New("lock: failed to acquire lock")
 var ErrNotHeld = errors.New("lock: lock no longer held")
 
 // Store holds named locks, each under a token and for a TTL: the primitive
-// that [Acquire] builds on. [MemoryStore] and [RedisStore] implement it.
+// that [Acquire] builds on. [NewMemoryStore] and [NewRedisStore] return one.
 // Implementations are safe for concurrent use and never wait for a lock.
 type Store interface {
 	// TryLock takes the lock called name under token for ttl if no one holds

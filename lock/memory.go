@@ -8,12 +8,10 @@ import (
 	"github.com/alovago/alova/internal/sweep"
 )
 
-var _ Store = (*MemoryStore)(nil)
+var _ Store = (*memoryStore)(nil)
 
-// MemoryStore is a [Store] for the goroutines of one process. It is safe for
-// concurrent use. Expired locks are dropped lazily (every so often a call
-// sweeps the map), so there is no goroutine and nothing to close.
-type MemoryStore struct {
+// memoryStore is the store NewMemoryStore returns.
+type memoryStore struct {
 	mu    sync.Mutex
 	m     map[string]memLock
 	calls int // calls since the last sweep
@@ -25,12 +23,16 @@ type memLock struct {
 }
 
 // NewMemoryStore returns a store with no lock held.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{m: make(map[string]memLock)}
+//
+// The store is a [Store] for the goroutines of one process. It is safe for
+// concurrent use. Expired locks are dropped lazily (every so often a call
+// sweeps the map), so there is no goroutine and nothing to close.
+func NewMemoryStore() Store {
+	return &memoryStore{m: make(map[string]memLock)}
 }
 
 // TryLock implements [Store].
-func (m *MemoryStore) TryLock(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
+func (m *memoryStore) TryLock(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -43,7 +45,7 @@ func (m *MemoryStore) TryLock(_ context.Context, name, token string, ttl time.Du
 }
 
 // Extend implements [Store].
-func (m *MemoryStore) Extend(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
+func (m *memoryStore) Extend(_ context.Context, name, token string, ttl time.Duration) (bool, error) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -56,7 +58,7 @@ func (m *MemoryStore) Extend(_ context.Context, name, token string, ttl time.Dur
 }
 
 // Unlock implements [Store].
-func (m *MemoryStore) Unlock(_ context.Context, name, token string) (bool, error) {
+func (m *memoryStore) Unlock(_ context.Context, name, token string) (bool, error) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()

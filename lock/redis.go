@@ -10,9 +10,9 @@ import (
 	"github.com/alovago/alova/internal/redisop"
 )
 
-var _ Store = (*RedisStore)(nil)
+var _ Store = (*redisStore)(nil)
 
-// RedisOptions configures a [RedisStore]. The zero value works.
+// RedisOptions configures a [NewRedisStore]. The zero value works.
 type RedisOptions struct {
 	// KeyPrefix is put before every lock name: the lock "orders" is the key
 	// KeyPrefix + "orders". Default "alova:lock:".
@@ -23,12 +23,8 @@ type RedisOptions struct {
 	Timeout time.Duration
 }
 
-// RedisStore is a [Store] on one Redis, shared by every process using the
-// same key prefix. A lock is a key holding its token with a millisecond
-// expiry: taken with SET NX PX, extended and released by Lua scripts that
-// compare the token first. Every call touches one key, so it works on Redis
-// Cluster. It is safe for concurrent use.
-type RedisStore struct {
+// redisStore is the store NewRedisStore returns.
+type redisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
 	bound  redisop.Bound
@@ -37,7 +33,13 @@ type RedisStore struct {
 // NewRedisStore returns a store on rdb (a *redis.Client, *redis.ClusterClient
 // or *redis.Ring), configured by opts (see [RedisOptions] for the defaults).
 // It panics if rdb is nil or opts.Timeout is negative.
-func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
+//
+// The store is a [Store] on one Redis, shared by every process using the
+// same key prefix. A lock is a key holding its token with a millisecond
+// expiry: taken with SET NX PX, extended and released by Lua scripts that
+// compare the token first. Every call touches one key, so it works on Redis
+// Cluster. It is safe for concurrent use.
+func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) Store {
 	if rdb == nil {
 		panic("lock: NewRedisStore with a nil client")
 	}
@@ -47,7 +49,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = "alova:lock:"
 	}
-	return &RedisStore{rdb: rdb, prefix: opts.KeyPrefix, bound: redisop.New(rdb, opts.Timeout)}
+	return &redisStore{rdb: rdb, prefix: opts.KeyPrefix, bound: redisop.New(rdb, opts.Timeout)}
 }
 
 var (
@@ -68,7 +70,7 @@ return 0
 )
 
 // TryLock implements [Store].
-func (r *RedisStore) TryLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+func (r *redisStore) TryLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
 	ok, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (bool, error) {
 		return r.rdb.SetNX(ctx, r.prefix+name, token, roundMS(ttl)).Result()
 	})
@@ -79,7 +81,7 @@ func (r *RedisStore) TryLock(ctx context.Context, name, token string, ttl time.D
 }
 
 // Extend implements [Store].
-func (r *RedisStore) Extend(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+func (r *redisStore) Extend(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
 	n, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (int, error) {
 		return extendScript.Run(ctx, r.rdb, []string{r.prefix + name}, token, roundMS(ttl).Milliseconds()).Int()
 	})
@@ -90,7 +92,7 @@ func (r *RedisStore) Extend(ctx context.Context, name, token string, ttl time.Du
 }
 
 // Unlock implements [Store].
-func (r *RedisStore) Unlock(ctx context.Context, name, token string) (bool, error) {
+func (r *redisStore) Unlock(ctx context.Context, name, token string) (bool, error) {
 	n, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (int, error) {
 		return unlockScript.Run(ctx, r.rdb, []string{r.prefix + name}, token).Int()
 	})

@@ -16,7 +16,7 @@ import (
 //	c := client.FromContext(r.Context())
 //
 // The scoped client shares c's connections, cache tiers and hooks, and
-// carries the request's context and headers (see [client.Client.WithRequest]):
+// carries the request's context and headers (see [client.Bind]):
 // the downstream calls it makes are cancelled when the caller hangs up, and
 // each forwards the request's X-Request-Id (or the id chi's RequestID
 // generated for it) and traceparent headers, or whatever c's

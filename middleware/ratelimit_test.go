@@ -40,7 +40,7 @@ var limiterCases = []limiterCase{
 
 // redisStore returns a store on rdb under a fresh prefix, with a timeout
 // generous enough for a busy machine.
-func redisStore(t *testing.T, rdb redis.UniversalClient) *ratelimit.RedisStore {
+func redisStore(t *testing.T, rdb redis.UniversalClient) ratelimit.Store {
 	t.Helper()
 	return ratelimit.NewRedisStore(rdb, ratelimit.RedisOptions{KeyPrefix: testredis.Prefix(t, rdb), Timeout: 10 * time.Second})
 }

@@ -1,8 +1,10 @@
 package ratelimit
 
-// Len returns the number of keys held, expired ones not yet swept included.
-func (s *MemoryStore) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
+// StoreLen returns the number of keys a store from NewMemoryStore holds,
+// expired ones not yet swept included.
+func StoreLen(s Store) int {
+	m := s.(*memoryStore)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
 }

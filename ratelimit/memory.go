@@ -8,14 +8,10 @@ import (
 	"github.com/alovago/alova/internal/sweep"
 )
 
-var _ Store = (*MemoryStore)(nil)
+var _ Store = (*memoryStore)(nil)
 
-// MemoryStore is a [Store] in process memory, for a single instance. It is
-// safe for concurrent use. Expired windows are dropped lazily: every so
-// often (after as many calls as it holds keys) a call sweeps the whole map,
-// so memory stays bounded by the live keys without a background goroutine
-// and there is nothing to close.
-type MemoryStore struct {
+// memoryStore is the store NewMemoryStore returns.
+type memoryStore struct {
 	mu    sync.Mutex
 	m     map[string]memEntry
 	calls int // calls since the last sweep
@@ -28,12 +24,18 @@ type memEntry struct {
 
 // NewMemoryStore returns an empty in-memory store. Keys are kept as given:
 // limiters sharing it share their counts, so give each limit its own store.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{m: make(map[string]memEntry)}
+//
+// The store is a [Store] in process memory, for a single instance. It is
+// safe for concurrent use. Expired windows are dropped lazily: every so
+// often (after as many calls as it holds keys) a call sweeps the whole map,
+// so memory stays bounded by the live keys without a background goroutine
+// and there is nothing to close.
+func NewMemoryStore() Store {
+	return &memoryStore{m: make(map[string]memEntry)}
 }
 
 // Add implements [Store].
-func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, bool, error) {
+func (s *memoryStore) Add(_ context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, bool, error) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -53,7 +55,7 @@ func (s *MemoryStore) Add(_ context.Context, key string, n int, window time.Dura
 }
 
 // Set implements [Store].
-func (s *MemoryStore) Set(_ context.Context, key string, count int, ttl time.Duration) error {
+func (s *memoryStore) Set(_ context.Context, key string, count int, ttl time.Duration) error {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -63,7 +65,7 @@ func (s *MemoryStore) Set(_ context.Context, key string, count int, ttl time.Dur
 }
 
 // Get implements [Store].
-func (s *MemoryStore) Get(_ context.Context, key string) (int, time.Duration, error) {
+func (s *memoryStore) Get(_ context.Context, key string) (int, time.Duration, error) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,7 +77,7 @@ func (s *MemoryStore) Get(_ context.Context, key string) (int, time.Duration, er
 }
 
 // Delete implements [Store].
-func (s *MemoryStore) Delete(_ context.Context, key string) error {
+func (s *memoryStore) Delete(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)

@@ -10,9 +10,9 @@ import (
 	"github.com/alovago/alova/internal/redisop"
 )
 
-var _ Store = (*RedisStore)(nil)
+var _ Store = (*redisStore)(nil)
 
-// RedisOptions configures a [RedisStore]. The zero value works.
+// RedisOptions configures a [NewRedisStore]. The zero value works.
 type RedisOptions struct {
 	// KeyPrefix is put before every key: the key "login:alice" is stored as
 	// KeyPrefix + "{login:alice}", hash-tagged so that each script touches
@@ -25,12 +25,8 @@ type RedisOptions struct {
 	Timeout time.Duration
 }
 
-// RedisStore is a [Store] on Redis, shared by every process using the same
-// key prefix. Each Add and Get is a single Lua script, so it is atomic on the
-// server; keys carry a hash tag, so it works on Redis Cluster. Counts are
-// plain integer strings with a millisecond expiry. It is safe for concurrent
-// use.
-type RedisStore struct {
+// redisStore is the store NewRedisStore returns.
+type redisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
 	bound  redisop.Bound
@@ -39,7 +35,13 @@ type RedisStore struct {
 // NewRedisStore returns a store on rdb (a *redis.Client, *redis.ClusterClient
 // or *redis.Ring), configured by opts (see [RedisOptions] for the defaults).
 // It panics if rdb is nil or opts.Timeout is negative.
-func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
+//
+// The store is a [Store] on Redis, shared by every process using the same
+// key prefix. Each Add and Get is a single Lua script, so it is atomic on the
+// server; keys carry a hash tag, so it works on Redis Cluster. Counts are
+// plain integer strings with a millisecond expiry. It is safe for concurrent
+// use.
+func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) Store {
 	if rdb == nil {
 		panic("ratelimit: NewRedisStore with a nil client")
 	}
@@ -49,7 +51,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = "alova:ratelimit:"
 	}
-	return &RedisStore{rdb: rdb, prefix: opts.KeyPrefix, bound: redisop.New(rdb, opts.Timeout)}
+	return &redisStore{rdb: rdb, prefix: opts.KeyPrefix, bound: redisop.New(rdb, opts.Timeout)}
 }
 
 // addScript: KEYS[1] the key; ARGV n, window ms, limit, block ms (0: none).
@@ -80,10 +82,10 @@ return {tonumber(redis.call('GET', KEYS[1])) or 0, ttl}
 
 // key returns the stored key for key: hash-tagged, so a script touching it
 // runs on the node owning its slot.
-func (s *RedisStore) key(key string) string { return s.prefix + "{" + key + "}" }
+func (s *redisStore) key(key string) string { return s.prefix + "{" + key + "}" }
 
 // Add implements [Store].
-func (s *RedisStore) Add(ctx context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, bool, error) {
+func (s *redisStore) Add(ctx context.Context, key string, n int, window time.Duration, limit int, block time.Duration) (int, time.Duration, bool, error) {
 	var blockMS int64
 	if block > 0 {
 		blockMS = ms(block)
@@ -102,7 +104,7 @@ func (s *RedisStore) Add(ctx context.Context, key string, n int, window time.Dur
 }
 
 // Set implements [Store].
-func (s *RedisStore) Set(ctx context.Context, key string, count int, ttl time.Duration) error {
+func (s *redisStore) Set(ctx context.Context, key string, count int, ttl time.Duration) error {
 	k := s.key(key)
 	err := redisop.Err(ctx, s.bound, func(ctx context.Context) error {
 		return s.rdb.Set(ctx, k, count, time.Duration(ms(ttl))*time.Millisecond).Err()
@@ -114,7 +116,7 @@ func (s *RedisStore) Set(ctx context.Context, key string, count int, ttl time.Du
 }
 
 // Get implements [Store].
-func (s *RedisStore) Get(ctx context.Context, key string) (int, time.Duration, error) {
+func (s *redisStore) Get(ctx context.Context, key string) (int, time.Duration, error) {
 	k := s.key(key)
 	v, err := redisop.Do(ctx, s.bound, func(ctx context.Context) ([]int64, error) {
 		return getScript.Run(ctx, s.rdb, []string{k}).Int64Slice()
@@ -129,7 +131,7 @@ func (s *RedisStore) Get(ctx context.Context, key string) (int, time.Duration, e
 }
 
 // Delete implements [Store].
-func (s *RedisStore) Delete(ctx context.Context, key string) error {
+func (s *redisStore) Delete(ctx context.Context, key string) error {
 	k := s.key(key)
 	if err := redisop.Err(ctx, s.bound, func(ctx context.Context) error { return s.rdb.Del(ctx, k).Err() }); err != nil {
 		return fmt.Errorf("redis delete %q: %w", k, err)

@@ -8,7 +8,7 @@ import (
 // Store keeps the counters of a [Limiter]: one count and one expiry per key.
 // Every method is one atomic step, so that concurrent limiters sharing a
 // store never grant more than the limit between them. Implementations are
-// safe for concurrent use. [MemoryStore] and [RedisStore] implement it.
+// safe for concurrent use. [NewMemoryStore] and [NewRedisStore] return one.
 //
 // Limiters that share a store share their counts for equal keys: give each
 // limit its own store (on Redis, its own [RedisOptions].KeyPrefix).
