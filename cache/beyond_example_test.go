@@ -104,21 +104,20 @@ func ExampleTiered_GetOrLoadBatch() {
 
 // Typed loads: values of a Go type, JSON in the cache; each caller gets a
 // value of its own to change.
-func ExampleTyped() {
+func ExampleGetOrLoadJSON() {
 	type product struct {
 		ID   int      `json:"id"`
 		Tags []string `json:"tags"`
 	}
 	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}), nil, cache.TieredOptions{})
 	defer tiers.Close()
-	products := cache.NewTyped[product](tiers, nil) // nil: JSON
 	load := func(ctx context.Context) (cache.TypedEntry[product], error) {
 		return cache.TypedEntry[product]{Value: product{ID: 1, Tags: []string{"new"}}, TTL: time.Minute}, nil
 	}
 	ctx := context.Background()
-	p, tier, _ := products.GetOrLoad(ctx, "product:1", load, cache.LoadOptions{})
+	p, tier, _ := cache.GetOrLoadJSON(ctx, tiers, "product:1", load, cache.LoadOptions{})
 	p.Tags[0] = "changed by this caller"
-	q, tier2, _ := products.GetOrLoad(ctx, "product:1", load, cache.LoadOptions{})
+	q, tier2, _ := cache.GetOrLoadJSON(ctx, tiers, "product:1", load, cache.LoadOptions{})
 	fmt.Println(tier, p.Tags[0])
 	fmt.Println(tier2, q.Tags[0])
 	// Output:

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -21,7 +22,6 @@ func TestTypedCallersIsolated(t *testing.T) {
 	ctx := context.Background()
 	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), nil, TieredOptions{})
 	defer tr.Close()
-	c := NewTyped[*product](tr, nil)
 	gate := make(chan struct{})
 	load := func(ctx context.Context) (TypedEntry[*product], error) {
 		<-gate
@@ -31,7 +31,7 @@ func TestTypedCallersIsolated(t *testing.T) {
 	got := make([]*product, 10)
 	for i := range got {
 		wg.Go(func() {
-			p, _, err := c.GetOrLoad(ctx, "p1", load, LoadOptions{})
+			p, _, err := GetOrLoadJSON(ctx, tr, "p1", load, LoadOptions{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -51,16 +51,11 @@ func TestTypedCallersIsolated(t *testing.T) {
 			}
 		}
 	}
-	p, tier, err := c.GetOrLoad(ctx, "p1", load, LoadOptions{})
+	p, tier, err := GetOrLoadJSON(ctx, tr, "p1", load, LoadOptions{})
 	if err != nil || tier != TierL1 || p.Tags[0] != "a" || p.Attr["k"] != "v" {
 		t.Fatalf("later hit = %+v, %v, %v; want the original value from L1", p, tier, err)
 	}
 }
-
-type failCodec struct{}
-
-func (failCodec) Marshal(any) ([]byte, error) { return nil, errors.New("no") }
-func (failCodec) Unmarshal([]byte, any) error { return errors.New("no") }
 
 // TestTypedCodecErrors: encode and decode failures come back wrapped.
 func TestTypedCodecErrors(t *testing.T) {
@@ -68,14 +63,19 @@ func TestTypedCodecErrors(t *testing.T) {
 	ctx := context.Background()
 	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), nil, TieredOptions{})
 	defer tr.Close()
+	unencodable := func(ctx context.Context) (TypedEntry[func()], error) {
+		return TypedEntry[func()]{Value: func() {}, TTL: time.Minute}, nil
+	}
+	var je *json.UnsupportedTypeError
+	if _, _, err := GetOrLoadJSON(ctx, tr, "k", unencodable, LoadOptions{}); !errors.As(err, &je) {
+		t.Fatalf("encode failure: %v, want a wrapped *json.UnsupportedTypeError", err)
+	}
+	_ = tr.Set(ctx, "bad", Entry{Value: StringValue("not json"), TTL: time.Minute}, ModeAll)
 	load := func(ctx context.Context) (TypedEntry[int], error) {
 		return TypedEntry[int]{Value: 1, TTL: time.Minute}, nil
 	}
-	if _, _, err := NewTyped[int](tr, failCodec{}).GetOrLoad(ctx, "k", load, LoadOptions{}); err == nil {
-		t.Fatal("encode failure: nil error")
-	}
-	_ = tr.Set(ctx, "bad", Entry{Value: StringValue("not json"), TTL: time.Minute}, ModeAll)
-	if _, _, err := NewTyped[int](tr, nil).GetOrLoad(ctx, "bad", load, LoadOptions{}); err == nil {
-		t.Fatal("decode failure: nil error")
+	var se *json.SyntaxError
+	if _, _, err := GetOrLoadJSON(ctx, tr, "bad", load, LoadOptions{}); !errors.As(err, &se) {
+		t.Fatalf("decode failure: %v, want a wrapped *json.SyntaxError", err)
 	}
 }
