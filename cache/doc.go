@@ -38,13 +38,13 @@
 //
 // [Tiered] uses its tiers only through [Local] (in-process: get, set,
 // delete, tags) and [Shared] (the same over the network, plus the feed that
-// carries [Invalidation]s between instances), so another store plugs in
+// carries [Invalidation] messages between instances), so another store plugs in
 // without touching the read path: see Example_customLocal.
 //
 // # Values are never shared mutably
 //
 // A [Value] is immutable: every reader of an entry shares its memory, and no
-// caller can change what another one sees (alova's issue #588).
+// caller can change what another one sees.
 // [Value.Bytes] returns a copy to change.
 //
 // # When Redis fails

@@ -7,7 +7,7 @@ import (
 
 // Value is a cached value: bytes that nobody can change. Every caller who
 // gets the same entry shares its memory, and no caller can change what
-// another one sees (alova's issue #588), because a Value hands out no
+// another one sees, because a Value hands out no
 // mutable view: [Value.String] and [Value.WriteTo] share the bytes,
 // [Value.Bytes] copies them. The zero Value is empty.
 //

@@ -80,17 +80,27 @@
 //	c := client.FromContext(r.Context())
 //
 // (middleware.Client is this middleware, and passes Bind chi's GetReqID, so
-// the id chi's RequestID generated is forwarded.) The scoped client forwards the request's
-// X-Request-Id and traceparent headers (outside the cache key) and is
-// cancelled when the caller hangs up.
-// It is one small allocation that registers nothing, so a client per request
-// never grows memory.
+// the id chi's RequestID generated is forwarded.) The scoped client forwards
+// the request's X-Request-Id and traceparent headers (outside the cache key)
+// and is cancelled when the caller hangs up. It is one small allocation that
+// registers nothing, so a client per request never grows memory. A handler
+// mounted without the middleware gets a client from FromContext that fails
+// every send with an error naming middleware.Client.
+//
+// # A send is a snapshot
+//
+// A [Method] is a builder, safe for concurrent use. [Method.Send] starts by
+// copying it; everything the send does, and everything that outlives it (a
+// background refresh, a shared downstream call, a retry, the hooks), works
+// on that copy. A setter called after Send, or on another goroutine while a
+// send runs, changes only the sends that start after it.
 //
 // # Hooks
 //
 // [Options.BeforeRequest] may change or refuse a send; [Options.OnSuccess],
 // [Options.OnError] and [Options.OnComplete] see its outcome (alova's
-// beforeRequest and responded). A [*Method] is a [Sender]; server hooks such
-// as retry, rate limiting and locking take a Sender and return one, so they
-// compose in any order.
+// beforeRequest and responded). They form one chain, built once by [New];
+// a client without hooks sends straight to the cache. A [*Method] is a
+// [Sender]; server hooks such as retry, rate limiting and locking take a
+// Sender and return one, so they compose in any order.
 package client

@@ -11,7 +11,7 @@ import (
 
 // Response is a downstream answer, read whole. It is read-only: its status,
 // headers and body are read through methods, and none of them hands out
-// memory that another caller could see change (alova's issue #588). That is
+// memory that another caller could see change. That is
 // what lets the cache hand the same Response to every send it answers from
 // L1, decoded once, without a copy per send.
 //
