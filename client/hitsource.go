@@ -59,8 +59,8 @@ func (m *Method) HitSource(sources ...Target) *Method {
 			u := string(t)
 			if !isAbsolute(u) {
 				base := own.c.s.base
-				if own.hasBase {
-					base = own.base
+				if x := own.rare(); x.hasBase {
+					base = x.base
 				}
 				u = joinURL(base, u)
 			}
@@ -69,7 +69,7 @@ func (m *Method) HitSource(sources ...Target) *Method {
 			add = append(add, source{tag: tagHitPattern + "u" + t.re.String()})
 		}
 	}
-	return m.set(func(f *fields) { f.sources = append(slices.Clip(f.sources), add...) })
+	return m.set(func(f *fields) { x := f.ext(); x.sources = append(slices.Clip(x.sources), add...) })
 }
 
 // source is one hitSource of a method: the tag its entries carry.

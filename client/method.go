@@ -38,19 +38,17 @@ type Method struct {
 
 // fields is what a Method's setters set. A send copies it whole (see
 // Method.snapshot), so every value in it is either a plain value or one
-// that is never changed in place: the setters replace the header and meta
-// maps and the spilled params with changed copies (copy on write), and so
-// a copy shares them safely.
+// that is never changed in place: the setters replace the spilled params
+// and the extra settings with changed copies (copy on write), and so a
+// copy shares them safely.
 type fields struct {
-	c       *Client
-	verb    string
-	path    string
-	base    string // Method.SetBaseURL, if hasBase
-	hasBase bool
-	policy  Policy
-	key     string // Method.CacheKey
-	force   bool
-	share   int8 // 0: default for the verb, 1: on, -1: off
+	c      *Client
+	verb   string
+	path   string
+	policy Policy
+	key    string // Method.CacheKey
+	force  bool
+	share  int8 // 0: default for the verb, 1: on, -1: off
 
 	// The query params, sorted by key, values of one key in the order
 	// added: the first np in pbuf (a value, copied with the fields), all of
@@ -59,6 +57,17 @@ type fields struct {
 	pbuf  [2]param
 	spill []param
 
+	// x holds the settings many methods leave unset, so that a method and
+	// the copy each send takes stay small; nil means none. Read it with
+	// rare, change it with ext.
+	x *extra
+}
+
+// extra is the part of a method's fields that many methods leave unset. It
+// is never changed once fields point at it (see fields.ext).
+type extra struct {
+	base      string // Method.SetBaseURL, if hasBase
+	hasBase   bool
 	header    http.Header
 	body      []byte
 	reader    io.Reader // a stream body: never shared nor cached
@@ -68,6 +77,29 @@ type fields struct {
 	timeout   time.Duration
 	sources   []source                                            // Method.HitSource
 	transform func(context.Context, *Response) (*Response, error) // Method.Transform
+}
+
+// noExtra is what rare returns for fields without extra settings; it is
+// never written.
+var noExtra extra
+
+// rare returns f's extra settings, for reading.
+func (f *fields) rare() *extra {
+	if f.x == nil {
+		return &noExtra
+	}
+	return f.x
+}
+
+// ext returns a new copy of f's extra settings, now f's, for a setter to
+// change: the copy a send took keeps the old one.
+func (f *fields) ext() *extra {
+	x := new(extra)
+	if f.x != nil {
+		*x = *f.x
+	}
+	f.x = x
+	return x
 }
 
 // param is one query parameter.
@@ -154,7 +186,8 @@ func (m *Method) Header(key, value string) *Method {
 // setHeader sets (or, for an empty value, removes) a header on a copy of
 // f's headers.
 func (f *fields) setHeader(key, value string) {
-	h := f.header.Clone()
+	x := f.ext()
+	h := x.header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
@@ -163,7 +196,7 @@ func (f *fields) setHeader(key, value string) {
 	} else {
 		h.Set(key, value)
 	}
-	f.header = h
+	x.header = h
 }
 
 // Headers returns a copy of the method's request headers. Change them with
@@ -172,7 +205,7 @@ func (f *fields) setHeader(key, value string) {
 func (m *Method) Headers() http.Header {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := m.f.header.Clone()
+	h := m.f.rare().header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
@@ -197,29 +230,33 @@ func (m *Method) Body(v any) *Method {
 }
 
 func (f *fields) setBody(v any) {
-	f.body, f.reader, f.bodyErr = nil, nil, nil
+	if v == nil && f.x == nil {
+		return
+	}
+	x := f.ext()
+	x.body, x.reader, x.bodyErr = nil, nil, nil
 	ct := ""
 	switch b := v.(type) {
 	case nil:
 	case []byte:
-		f.body = b
+		x.body = b
 	case string:
-		f.body = []byte(b)
+		x.body = []byte(b)
 	case json.RawMessage:
-		f.body = b
+		x.body = b
 	case url.Values:
-		f.body, ct = []byte(b.Encode()), "application/x-www-form-urlencoded"
+		x.body, ct = []byte(b.Encode()), "application/x-www-form-urlencoded"
 	case io.Reader:
-		f.reader = b
+		x.reader = b
 	default:
 		enc, err := json.Marshal(v)
 		if err != nil {
-			f.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
+			x.bodyErr = fmt.Errorf("%w: %T: %w", ErrEncodeBody, v, err)
 			return
 		}
-		f.body, ct = enc, "application/json"
+		x.body, ct = enc, "application/json"
 	}
-	if ct != "" && f.header.Get("Content-Type") == "" {
+	if ct != "" && x.header.Get("Content-Type") == "" {
 		f.setHeader("Content-Type", ct)
 	}
 }
@@ -229,12 +266,13 @@ func (f *fields) setBody(v any) {
 // not sent and not part of the cache key.
 func (m *Method) Meta(key string, value any) *Method {
 	return m.set(func(f *fields) {
-		meta := maps.Clone(f.meta)
+		x := f.ext()
+		meta := maps.Clone(x.meta)
 		if meta == nil {
 			meta = map[string]any{}
 		}
 		meta[key] = value
-		f.meta = meta
+		x.meta = meta
 	})
 }
 
@@ -242,19 +280,19 @@ func (m *Method) Meta(key string, value any) *Method {
 func (m *Method) MetaValue(key string) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.f.meta[key]
+	return m.f.rare().meta[key]
 }
 
 // Name names the method, for [ByName] invalidation and as a hitSource other
 // methods can refer to (see [Method.HitSource]). Default: none.
 func (m *Method) Name(name string) *Method {
-	return m.set(func(f *fields) { f.name = name })
+	return m.set(func(f *fields) { f.ext().name = name })
 }
 
 // Timeout bounds this method's downstream call, overriding
 // [Options.Timeout]. Zero restores the client's timeout.
 func (m *Method) Timeout(d time.Duration) *Method {
-	return m.set(func(f *fields) { f.timeout = d })
+	return m.set(func(f *fields) { f.ext().timeout = d })
 }
 
 // Cache sets the method's cache policy (alova's cacheFor), overriding
@@ -314,7 +352,7 @@ func (m *Method) SetURL(url string) *Method {
 // otherwise the client's [Options.BaseURL] (one trailing "/" trimmed, as
 // there). See [Method.SetURL].
 func (m *Method) SetBaseURL(base string) *Method {
-	return m.set(func(f *fields) { f.base, f.hasBase = strings.TrimSuffix(base, "/"), true })
+	return m.set(func(f *fields) { x := f.ext(); x.base, x.hasBase = strings.TrimSuffix(base, "/"), true })
 }
 
 // Transform sets fn to transform every network answer of the method once,
@@ -332,7 +370,7 @@ func (m *Method) SetBaseURL(base string) *Method {
 // transforms of one request need different keys: set [Method.CacheKey].
 // nil removes the transform.
 func (m *Method) Transform(fn func(ctx context.Context, resp *Response) (*Response, error)) *Method {
-	return m.set(func(f *fields) { f.transform = fn })
+	return m.set(func(f *fields) { f.ext().transform = fn })
 }
 
 // Verb returns the method's HTTP method, e.g. "GET".
@@ -367,8 +405,8 @@ func (m *Method) Key() string {
 // then the sorted params.
 func (f *fields) appendURL(b []byte) []byte {
 	base := f.c.s.base
-	if f.hasBase {
-		base = f.base
+	if x := f.rare(); x.hasBase {
+		base = x.base
 	}
 	if isAbsolute(f.path) {
 		base = ""

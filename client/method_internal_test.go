@@ -96,9 +96,9 @@ func TestSettersCopyOnWrite(t *testing.T) {
 	} {
 		m := build()
 		snap := m.snapshot()
-		want := fmt.Sprintf("%v %v %v %v %s", snap.paramList(), snap.header, snap.meta, snap.sources, snap.body)
+		want := fmt.Sprintf("%v %v %v %v %s", snap.paramList(), snap.rare().header, snap.rare().meta, snap.rare().sources, snap.rare().body)
 		set(m)
-		if got := fmt.Sprintf("%v %v %v %v %s", snap.paramList(), snap.header, snap.meta, snap.sources, snap.body); got != want {
+		if got := fmt.Sprintf("%v %v %v %v %s", snap.paramList(), snap.rare().header, snap.rare().meta, snap.rare().sources, snap.rare().body); got != want {
 			t.Errorf("%s changed a snapshot taken before it:\n got %s\nwant %s", name, got, want)
 		}
 		if reflect.DeepEqual(snap, m.snapshot()) {

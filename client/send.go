@@ -62,6 +62,7 @@ func (m *Method) Send(ctx context.Context) (*Response, error) {
 // request.
 type request struct {
 	fields
+	*extra        // f.rare(): never nil
 	url    string // full URL with sorted params
 	key    string // cache key and request-sharing key
 	pol    Policy // the method's, or the client's default for its verb
@@ -73,23 +74,23 @@ type request struct {
 
 // derive fills r from f: the URL, the cache key, the policy.
 func (r *request) derive(f *fields) {
-	r.fields = *f
+	r.fields, r.extra = *f, f.rare()
 	c, s := f.c, f.c.s
 	var buf [256]byte
 	verb := f.verb
-	if f.transform != nil {
+	if r.transform != nil {
 		verb += transformedVerb
 	}
 	r.key = f.key
 	// A plain request (no key of its own, no header set, no body, no value
 	// in a forwarded header that joins the key) takes its key from the
 	// client's table; any other is hashed for itself.
-	own := r.key == "" && (len(f.header) > 0 || len(f.body) > 0 || anyValue(c.fwd, s.keyed))
+	own := r.key == "" && (len(r.header) > 0 || len(r.body) > 0 || anyValue(c.fwd, s.keyed))
 	var plainKey string
 	r.url, plainKey = s.keys.lookup(verb, f.appendURL(buf[:0]), s.keyed, r.key == "" && !own)
 	switch {
 	case own:
-		r.key = hashKey(verb, r.url, f.header, f.body, s.keyed, c.fwd)
+		r.key = hashKey(verb, r.url, r.header, r.body, s.keyed, c.fwd)
 	case r.key == "":
 		r.key = plainKey
 	}
@@ -101,7 +102,7 @@ func (r *request) derive(f *fields) {
 		}
 	}
 	switch {
-	case f.reader != nil:
+	case r.reader != nil:
 		r.shares = false
 	case f.share != 0:
 		r.shares = f.share > 0
