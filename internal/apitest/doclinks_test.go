@@ -1,4 +1,4 @@
-package doclinks
+package apitest
 
 import (
 	"go/ast"
@@ -26,28 +26,7 @@ var unresolved = regexp.MustCompile(`\[\*?[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\]`)
 func TestDocLinksResolve(t *testing.T) {
 	for _, dir := range packages {
 		t.Run(dir, func(t *testing.T) {
-			root := filepath.Join("..", "..", dir)
-			fset := token.NewFileSet()
-			entries, err := os.ReadDir(root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var files []*ast.File
-			for _, e := range entries {
-				name := e.Name()
-				if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-					continue
-				}
-				f, err := parser.ParseFile(fset, filepath.Join(root, name), nil, parser.ParseComments)
-				if err != nil {
-					t.Fatal(err)
-				}
-				files = append(files, f)
-			}
-			p, err := doc.NewFromFiles(fset, files, "github.com/alovago/alova/"+dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, _ := parsePackage(t, dir)
 			pr := p.Parser()
 			check := func(where, text string) {
 				if text == "" {
@@ -107,6 +86,35 @@ func TestDocLinksResolve(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parsePackage parses the package in dir (relative to the repository's
+// root) as go doc does, leaving its tests out.
+func parsePackage(t *testing.T, dir string) (*doc.Package, *token.FileSet) {
+	t.Helper()
+	root := filepath.Join("..", "..", dir)
+	fset := token.NewFileSet()
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(root, name), nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	p, err := doc.NewFromFiles(fset, files, "github.com/alovago/alova/"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, fset
 }
 
 // plainLinks returns the link-shaped texts left in d's plain text: links
