@@ -106,7 +106,9 @@ type Options struct {
 	// OnError runs on every failed send: transport errors, [*HTTPError],
 	// errors from BeforeRequest and OnSuccess, context errors. Returning a
 	// response turns the failure into a success for this caller; such a
-	// response is never cached nor shared. Returning (nil, err) keeps an
+	// response is never cached nor shared, and goes through the method's
+	// [Method.Transform] as a network answer does (alova's transform runs
+	// on what its error hook answers). Returning (nil, err) keeps an
 	// error (the same or another); returning (nil, nil) keeps the original
 	// error. Default: none.
 	OnError func(ctx context.Context, m *Method, err error) (*Response, error)
@@ -147,7 +149,8 @@ type Options struct {
 
 	// CacheLogger, when not nil, receives a record for every cache hit of a
 	// send (alova's cacheLogger), at level Info, with the tier, the HTTP
-	// method, the method's Name and its cache key. A derived key is a hash
+	// method, the method's Name, the entry's [Policy.Version] tag and its
+	// cache key. A derived key is a hash
 	// and reveals nothing; a key set with [Method.CacheKey] may hold
 	// anything (a user id, a token), so it is logged as "sha256:" and the
 	// first 16 hex digits of its hash. URLs are never logged: their query

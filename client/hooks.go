@@ -96,9 +96,21 @@ func onErrorHook(onError func(context.Context, *Method, error) (*Response, error
 			if c.err == nil {
 				return
 			}
-			if resp, err := onError(ctx, &c.m, c.err); resp != nil {
+			resp, err := onError(ctx, &c.m, c.err)
+			switch {
+			case resp != nil:
+				// alova runs the method's transform on what the error
+				// hook answers, as on a network answer.
 				c.resp, c.err = resp, nil
-			} else if err != nil {
+				f := c.m.snapshot()
+				if fn := f.rare().transform; fn != nil {
+					if got, err := fn(ctx, resp); err != nil {
+						c.resp, c.err = nil, err
+					} else if got != nil {
+						c.resp = got
+					}
+				}
+			case err != nil:
 				c.err = err
 			}
 		}
@@ -137,6 +149,9 @@ func cacheLogHook(l *slog.Logger) hook {
 				slog.String("key", key)}
 			if r.name != "" {
 				attrs = append(attrs, slog.String("name", r.name))
+			}
+			if v := r.pol.more().version; v != "" {
+				attrs = append(attrs, slog.String("version", v))
 			}
 			if c.err != nil {
 				attrs = append(attrs, slog.Bool("error", true))

@@ -426,6 +426,10 @@ func TestCacheLogger(t *testing.T) {
 		send(t, other.Get("/x"), "v1", cache.TierL2)
 		send(t, api.Get("/s").CacheKey("user:42:token:s3cret"), "v1", cache.TierOrigin)
 		send(t, api.Get("/s").CacheKey("user:42:token:s3cret"), "v1", cache.TierL1)
+		// alova's cacheLogger gets the entry's tag (its Version).
+		tagged := api.Get("/t").Cache(client.CacheFor(time.Minute).Version("v7"))
+		send(t, tagged, "v1", cache.TierOrigin)
+		send(t, tagged, "v1", cache.TierL1)
 
 		var recs []map[string]any
 		for line := range strings.Lines(buf.String()) {
@@ -435,12 +439,14 @@ func TestCacheLogger(t *testing.T) {
 			}
 			recs = append(recs, r)
 		}
-		if len(recs) != 3 {
-			t.Fatalf("logged %d records, want 3 (the hits):\n%s", len(recs), buf.String())
+		if len(recs) != 4 {
+			t.Fatalf("logged %d records, want 4 (the hits):\n%s", len(recs), buf.String())
 		}
 		want := []map[string]any{
 			{"tier": "L1", "method": "GET", "key": m.Key(), "name": "products"},
 			{"tier": "L2", "method": "GET", "key": m.Key()},
+			2: {},
+			{"tier": "L1", "key": tagged.Key(), "version": "v7"},
 		}
 		for i, w := range want {
 			for k, v := range w {
@@ -456,6 +462,39 @@ func TestCacheLogger(t *testing.T) {
 			t.Error("a URL was logged")
 		}
 	})
+}
+
+// alova runs a method's transform on the value its error hook answers: an
+// error hook answering [1,2,3] with a doubling transform gives [2,4,6]. A
+// transform that fails fails the send.
+func TestTransformRunsOnErrorHookAnswer(t *testing.T) {
+	d := newCounting(t)
+	d.status.Store(500)
+	api := client.New(client.Options{BaseURL: d.URL,
+		OnError: func(ctx context.Context, m *client.Method, err error) (*client.Response, error) {
+			return client.NewResponse(200, nil, []byte("[1,2,3]")), nil
+		},
+	})
+	double := func(_ context.Context, r *client.Response) (*client.Response, error) {
+		var xs []int
+		if err := json.Unmarshal([]byte(r.String()), &xs); err != nil {
+			return nil, err
+		}
+		for i := range xs {
+			xs[i] *= 2
+		}
+		b, _ := json.Marshal(xs)
+		return r.WithBody(b), nil
+	}
+	resp, err := api.Get("/list").Transform(double).Send(context.Background())
+	if err != nil || resp.String() != "[2,4,6]" {
+		t.Fatalf("Send = %v, %v; want [2,4,6]: the transform of the error hook's answer", resp, err)
+	}
+	broken := errors.New("transform failed")
+	_, err = api.Get("/list").Transform(func(context.Context, *client.Response) (*client.Response, error) { return nil, broken }).Send(context.Background())
+	if !errors.Is(err, broken) {
+		t.Fatalf("Send with a failing transform of the error hook's answer = %v, want its error", err)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.
