@@ -121,13 +121,18 @@ func beforeRequestHook(before func(context.Context, *Method) error) hook {
 	return func(next sendFunc) sendFunc {
 		return func(ctx context.Context, c *call) {
 			if err := before(ctx, &c.m); err != nil {
-				f := c.m.snapshot()
-				c.err = fmt.Errorf("%w: %s %s: %w", ErrRefused, f.verb, redact(c.m.URL()), err)
+				c.err = refused(&c.m, err)
 				return
 			}
 			next(ctx, c)
 		}
 	}
+}
+
+// refused returns the error of a send of m that BeforeRequest refused
+// with err.
+func refused(m *Method, err error) error {
+	return fmt.Errorf("%w: %s %s: %w", ErrRefused, m.Verb(), redact(m.URL()), err)
 }
 
 // cacheLogHook records every cache hit of a send on l (see

@@ -281,7 +281,7 @@ func (m *Method) prepare(ctx context.Context) (*request, error) {
 	if before := f.c.s.before; before != nil {
 		cp := &Method{f: f}
 		if err := before(ctx, cp); err != nil {
-			return nil, fmt.Errorf("%w: %s %s: %w", ErrRefused, f.verb, redact(cp.URL()), err)
+			return nil, refused(cp, err)
 		}
 		f = cp.snapshot()
 	}
