@@ -101,8 +101,10 @@ type RetryEvent struct {
 // (the timer is stopped). A send that fails because ctx ended is never
 // retried.
 //
-// Retry panics if next is nil or an option is negative or inconsistent. The
-// returned Sender is safe for concurrent use.
+// Every attempt sends the same request: a [*Method] next is copied when
+// Retry wraps it, so a setter called on it later changes nothing Retry
+// sends. Retry panics if next is nil or an option is negative or
+// inconsistent. The returned Sender is safe for concurrent use.
 func Retry(next Sender, opts RetryOptions) Sender {
 	if next == nil {
 		panic("client: Retry of a nil Sender")
@@ -123,7 +125,7 @@ func Retry(next Sender, opts RetryOptions) Sender {
 	if o.Multiplier == 0 {
 		o.Multiplier = 1
 	}
-	r := &retrier{next: next, o: o, maxWait: o.MaxDelay}
+	r := &retrier{next: held(next), o: o, maxWait: o.MaxDelay}
 	if r.maxWait == 0 {
 		r.maxWait = maxRetryAfter
 	}

@@ -21,6 +21,16 @@ type Sender interface {
 	Send(ctx context.Context) (*Response, error)
 }
 
+// held returns the Sender a server hook keeps of next: a copy of a
+// [*Method], so that a setter called on the method after it was wrapped
+// changes nothing the hook sends.
+func held(next Sender) Sender {
+	if m, ok := next.(*Method); ok && m != nil {
+		return &Method{f: m.snapshot()}
+	}
+	return next
+}
+
 // SenderFunc adapts an ordinary function to the [Sender] interface.
 type SenderFunc func(ctx context.Context) (*Response, error)
 
@@ -40,12 +50,14 @@ func (f SenderFunc) Send(ctx context.Context) (*Response, error) { return f(ctx)
 //
 // When the limiter's store fails, the send is refused with that error (fail
 // closed): a limit that protects a paid or fragile downstream should not
-// vanish with Redis. RateLimit panics if next or l is nil. The returned
+// vanish with Redis. Like [Retry], it keeps a copy of a [*Method] next.
+// RateLimit panics if next or l is nil. The returned
 // Sender is safe for concurrent use.
 func RateLimit(next Sender, l *ratelimit.Limiter, key string) Sender {
 	if next == nil || l == nil {
 		panic("client: RateLimit with a nil Sender or Limiter")
 	}
+	next = held(next)
 	return SenderFunc(func(ctx context.Context) (*Response, error) {
 		res, err := l.Allow(ctx, key)
 		if err != nil {
@@ -75,7 +87,8 @@ func RateLimit(next Sender, l *ratelimit.Limiter, key string) Sender {
 //
 // When the locks cannot be taken within opts.Timeout, Send returns an error
 // wrapping [lock.ErrTimeout] without sending; when ctx ends first, ctx's
-// error; when the store fails, its error, at once. Atomize panics if next or
+// error; when the store fails, its error, at once. Like [Retry], it keeps a
+// copy of a [*Method] next. Atomize panics if next or
 // s is nil or an option is negative. The returned Sender is safe for
 // concurrent use.
 func Atomize(next Sender, s lock.Store, opts lock.Options, channels ...string) Sender {
@@ -85,7 +98,7 @@ func Atomize(next Sender, s lock.Store, opts lock.Options, channels ...string) S
 	if opts.Timeout < 0 || opts.Interval < 0 || opts.TTL < 0 {
 		panic(fmt.Sprintf("client: Atomize with a negative option in %+v", opts))
 	}
-	channels = slices.Clone(channels)
+	next, channels = held(next), slices.Clone(channels)
 	if len(channels) == 0 {
 		channels = []string{"default"}
 	}

@@ -363,3 +363,27 @@ func TestManyGoroutinesMisuseOneMethod(t *testing.T) {
 		t.Fatalf("%d answers went to a request that did not ask for them", n)
 	}
 }
+
+// A server hook keeps a copy of the method it wraps: every attempt of a
+// Retry sends the request as it was when wrapped, whatever the caller
+// changes meanwhile.
+func TestServerHooksKeepACopy(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	d := newDownstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, r.Header.Get("Authorization"))
+	})
+	c := client.New(client.Options{BaseURL: d.URL})
+	m := c.Get("/me").Header("Authorization", "alice").Cache(client.NoCache)
+	s := client.Retry(m, client.RetryOptions{Delay: time.Millisecond, OnRetry: func(client.RetryEvent) {
+		m.Header("Authorization", "bob") // between the attempts
+	}})
+	resp, err := s.Send(testCtx(t))
+	if err != nil || resp.String() != "alice" {
+		t.Fatalf("Retry's second attempt = %v, %v; want alice's request", resp, err)
+	}
+}
