@@ -103,7 +103,7 @@ func alovaSend(b *testing.B, c *client.Client, want cache.Tier) sendFunc {
 		if resp.Source() != want {
 			return 0, fmt.Errorf("answer from %v, want %v", resp.Source(), want)
 		}
-		return resp.Len(), nil
+		return len(resp.String()), nil
 	}
 }
 
@@ -143,7 +143,7 @@ func BenchmarkClientGetParallel(b *testing.B) {
 			if err != nil {
 				return 0, err
 			}
-			return resp.Len(), nil
+			return len(resp.String()), nil
 		}
 	}})
 	for _, impl := range impls {

@@ -103,7 +103,7 @@ func BenchmarkTieredL2Hit(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			rdb := open(b)
-			tr := NewTiered(nil, NewRedisStore(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second}), TieredOptions{})
+			tr := NewTiered(nil, newRedis(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second}), TieredOptions{})
 			defer tr.Close()
 			_, _, _ = tr.GetOrLoad(ctx, "k", trivialLoad, LoadOptions{})
 			b.ReportAllocs()
@@ -123,7 +123,7 @@ func BenchmarkRedisGet(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			rdb := open(b)
-			r := NewRedisStore(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second})
+			r := newRedis(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second})
 			if err := r.Set(ctx, "k", benchValue, time.Minute, nil, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func BenchmarkTieredMiss(b *testing.B) {
 		b.Run("L1+L2/"+name, func(b *testing.B) {
 			rdb := open(b)
 			tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}),
-				NewRedisStore(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second}), TieredOptions{NoInvalidation: true})
+				newRedis(rdb, RedisOptions{KeyPrefix: testredis.Prefix(b, rdb), Timeout: time.Second}), TieredOptions{NoInvalidation: true})
 			defer tr.Close()
 			run(b, tr)
 		})

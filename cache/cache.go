@@ -120,11 +120,14 @@ type Invalidation struct {
 }
 
 // Shared is a tier every instance reads and writes (L2), such as
-// [RedisStore], together with the feed that carries invalidations between
-// instances. Implementations must be safe for concurrent use and must bound
-// the time of each call themselves (a [Tiered] waits for them). An announce
-// argument that is not nil is published to the other instances together
-// with the change, in the same round trip where the store can.
+// [NewRedisStore] returns, together with the feed that carries
+// invalidations between instances. The interface is the whole contract a
+// [Tiered] relies on; a store that also implements [Locker] lets it share
+// one load across instances ([LoadOptions].LockWait). Implementations must
+// be safe for concurrent use and must bound the time of each call
+// themselves (a Tiered waits for them). An announce argument that is not
+// nil is published to the other instances together with the change, in the
+// same round trip where the store can.
 type Shared interface {
 	// Get returns the value under key and its time left (< 0: no expiry),
 	// or an error wrapping ErrMiss.
@@ -139,10 +142,22 @@ type Shared interface {
 	// KnownTags returns the tags of live entries whose name starts with
 	// prefix, in any order.
 	KnownTags(ctx context.Context, prefix string) ([]string, error)
+	// DeleteTagsFunc removes, as DeleteTags does, every entry carrying any
+	// of the tags or any tag in use whose name starts with prefix and for
+	// which match reports true, and returns the keys removed and the tags
+	// matched. match may be called more than once per name, from the
+	// calling goroutine only. A store with no faster way calls KnownTags
+	// and then DeleteTags; the Redis store watches the names under a prefix
+	// so that it costs two round trips (see [Tiered.DeleteTagsFunc]).
+	DeleteTagsFunc(ctx context.Context, prefix string, match func(tag string) bool, tags []string, announce *Invalidation) (keys, matched []string, err error)
 	// Publish sends inv to every subscriber.
 	Publish(ctx context.Context, inv Invalidation) error
 	// Subscribe calls fn with every invalidation published, from any
 	// instance, until ctx ends; then it returns nil. It re-establishes a
-	// broken feed by itself and then calls fn with All set.
-	Subscribe(ctx context.Context, fn func(Invalidation)) error
+	// broken feed by itself and then calls fn with All set. live, when not
+	// nil, is called once the feed first receives: from then on no
+	// invalidation is missed ([NewTiered] waits for it, briefly, so that
+	// nothing it copies into L1 can miss one). A feed that needs no setup
+	// calls live at once.
+	Subscribe(ctx context.Context, fn func(Invalidation), live func()) error
 }

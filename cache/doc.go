@@ -1,5 +1,5 @@
 // Package cache holds alova-go's cache tiers and its one read path: an
-// in-process tier (L1, [MemoryStore]), a shared tier (L2, [RedisStore]), and
+// in-process tier (L1, [MemoryStore]), a shared tier (L2, [NewRedisStore]), and
 // [Tiered], which reads through both to the origin with stampede protection.
 // It knows nothing of HTTP: the client package builds keys and loaders and
 // calls it.

@@ -258,12 +258,18 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
-// redisStore returns tr's L2, which must be a *RedisStore.
-func redisStore(t *testing.T, tr *Tiered) *RedisStore {
+// newRedis is NewRedisStore, as the store it is, for the tests that reach
+// into it.
+func newRedis(rdb redis.UniversalClient, opts RedisOptions) *redisStore {
+	return NewRedisStore(rdb, opts).(*redisStore)
+}
+
+// l2Store returns tr's L2, which must be a *redisStore.
+func l2Store(t *testing.T, tr *Tiered) *redisStore {
 	t.Helper()
-	r, ok := tr.l2.(*RedisStore)
+	r, ok := tr.l2.(*redisStore)
 	if !ok {
-		t.Fatalf("L2 is %T, want *RedisStore", tr.l2)
+		t.Fatalf("L2 is %T, want *redisStore", tr.l2)
 	}
 	return r
 }
@@ -282,11 +288,11 @@ func memoryStore(t *testing.T, tr *Tiered) *MemoryStore {
 // confirmations.
 func waitSubscribed(t *testing.T, tr *Tiered, n int64) {
 	t.Helper()
-	r := redisStore(t, tr)
+	r := l2Store(t, tr)
 	eventually(t, 10*time.Second, fmt.Sprintf("invalidation subscription #%d", n), func() bool { return r.subscribed.Load() >= n })
 }
 
-// newTiered builds a Tiered on b with a fresh L1 and a RedisStore under
+// newTiered builds a Tiered on b with a fresh L1 and a redisStore under
 // prefix, and closes it at the end. Its Redis timeout is a generous 2 s, so
 // that a loaded machine does not turn L2 hits into misses.
 func newTiered(t *testing.T, b *backend, prefix string, opts TieredOptions) *Tiered {
@@ -294,11 +300,11 @@ func newTiered(t *testing.T, b *backend, prefix string, opts TieredOptions) *Tie
 	return newTieredWith(t, b.rdb, RedisOptions{KeyPrefix: prefix, Timeout: testL2Timeout}, opts)
 }
 
-// newTieredWith builds a Tiered with a fresh L1 and a RedisStore on rdb with
+// newTieredWith builds a Tiered with a fresh L1 and a redisStore on rdb with
 // ro, and closes it at the end.
 func newTieredWith(t *testing.T, rdb redis.UniversalClient, ro RedisOptions, opts TieredOptions) *Tiered {
 	t.Helper()
-	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), NewRedisStore(rdb, ro), opts)
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), newRedis(rdb, ro), opts)
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }
@@ -448,6 +454,14 @@ func (f *fakeShared) KnownTags(context.Context, string) ([]string, error) {
 	return nil, nil
 }
 
+func (f *fakeShared) DeleteTagsFunc(context.Context, string, func(string) bool, []string, *Invalidation) ([]string, []string, error) {
+	if err := f.call(); err != nil {
+		return nil, nil, err
+	}
+	f.mu.Unlock()
+	return nil, nil, nil
+}
+
 func (f *fakeShared) Publish(context.Context, Invalidation) error {
 	if err := f.call(); err != nil {
 		return err
@@ -456,7 +470,10 @@ func (f *fakeShared) Publish(context.Context, Invalidation) error {
 	return nil
 }
 
-func (f *fakeShared) Subscribe(ctx context.Context, _ func(Invalidation)) error {
+func (f *fakeShared) Subscribe(ctx context.Context, _ func(Invalidation), live func()) error {
+	if live != nil {
+		live()
+	}
 	<-ctx.Done()
 	return nil
 }

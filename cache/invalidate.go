@@ -5,12 +5,9 @@ import (
 	"time"
 )
 
-// liveFeed is a Shared store whose feed says when it is live (RedisStore):
-// NewTiered waits for that, up to feedWait.
-type liveFeed interface {
-	subscribe(ctx context.Context, fn func(Invalidation), live func()) error
-	feedWait() time.Duration
-}
+// feedWait bounds how long NewTiered waits for its invalidation feed to be
+// live (see Shared.Subscribe).
+const feedWait = 500 * time.Millisecond
 
 // The states of Tiered.feedState.
 const (
@@ -22,21 +19,15 @@ const (
 // listen runs the invalidation subscriber until ctx ends (Close).
 func (t *Tiered) listen(ctx context.Context) {
 	defer close(t.feedDone)
-	var err error
-	if lf, ok := t.l2.(liveFeed); ok {
-		err = lf.subscribe(ctx, t.apply, t.feedIsLive)
-	} else {
-		err = t.l2.Subscribe(ctx, t.apply)
-	}
-	if err != nil && ctx.Err() == nil {
+	if err := t.l2.Subscribe(ctx, t.apply, t.feedIsLive); err != nil && ctx.Err() == nil {
 		t.log.Error("cache: invalidation feed ended; L1 copies live until their TTL", "err", err)
 	}
 }
 
-// waitFeed waits, up to lf's feedWait, for the feed to be live, so that
-// nothing this Tiered copies into L1 can miss an invalidation.
-func (t *Tiered) waitFeed(lf liveFeed) {
-	timer := time.NewTimer(lf.feedWait())
+// waitFeed waits, up to feedWait, for the feed to be live, so that nothing
+// this Tiered copies into L1 can miss an invalidation.
+func (t *Tiered) waitFeed() {
+	timer := time.NewTimer(feedWait)
 	defer timer.Stop()
 	select {
 	case <-t.feedUp:

@@ -7,7 +7,7 @@ import (
 
 // Locker is an optional interface of a [Shared] tier that can hold short
 // leases, for the distributed single-flight ([LoadOptions].LockWait).
-// [RedisStore] implements it. A [Tiered] whose Shared tier does not
+// [NewRedisStore] implements it. A [Tiered] whose Shared tier does not
 // implement it ignores LockWait.
 type Locker interface {
 	// TryLock takes the lease named key for ttl unless another holder has

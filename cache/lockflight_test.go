@@ -88,7 +88,7 @@ func TestLockHolderDies(t *testing.T) {
 		trs := instances(t, b, p, 2, TieredOptions{})
 		const wait = 1 * time.Second
 		// The dead holder: a lease taken and never released.
-		if rel, err := redisStore(t, trs[0]).TryLock(context.Background(), "k", wait/2); err != nil || rel == nil {
+		if rel, err := l2Store(t, trs[0]).TryLock(context.Background(), "k", wait/2); err != nil || rel == nil {
 			t.Fatalf("TryLock = %v, %v", rel != nil, err)
 		}
 		var calls atomic.Int64
@@ -133,7 +133,7 @@ func TestLockWaitBounded(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		trs := instances(t, b, b.prefix(t), 1, TieredOptions{})
 		const wait = 300 * time.Millisecond
-		if rel, err := redisStore(t, trs[0]).TryLock(context.Background(), "k", time.Minute); err != nil || rel == nil {
+		if rel, err := l2Store(t, trs[0]).TryLock(context.Background(), "k", time.Minute); err != nil || rel == nil {
 			t.Fatalf("TryLock = %v, %v", rel != nil, err)
 		}
 		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
@@ -155,7 +155,7 @@ func TestLockWaitBounded(t *testing.T) {
 func TestLockUnlockKeepsOthersLease(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
-		r := NewRedisStore(b.rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
+		r := newRedis(b.rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
 		ctx := context.Background()
 		rel, err := r.TryLock(ctx, "k", 50*time.Millisecond)
 		if err != nil || rel == nil {
@@ -218,7 +218,7 @@ func TestRefreshWaitsForOthersLease(t *testing.T) {
 		settle() // the first read's own refresh (it found the entry due): its loader ran
 		loads, refreshes := ld.calls.Load(), reader.Stats().Refreshes
 		// The other instance takes the lease: it is reloading the key.
-		rel, err := redisStore(t, holder).TryLock(ctx, "k", time.Minute)
+		rel, err := l2Store(t, holder).TryLock(ctx, "k", time.Minute)
 		if err != nil || rel == nil {
 			t.Fatalf("TryLock = %v, %v", rel != nil, err)
 		}

@@ -15,7 +15,7 @@ const msgVersion = 2
 const msgAll = 1
 
 // encodeMessage returns the wire form of an [Invalidation] on the
-// [RedisStore]'s pub/sub channel. Binary, so keys of any bytes survive: the
+// [NewRedisStore]'s pub/sub channel. Binary, so keys of any bytes survive: the
 // version byte, a flags byte, then From, the keys and the tags, each string
 // as a uvarint length and its bytes, each list as a uvarint count and its
 // strings.

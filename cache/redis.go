@@ -13,13 +13,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var _ Shared = (*RedisStore)(nil)
+var _ Shared = (*redisStore)(nil)
 
-// DefaultKeyPrefix is the key prefix of a [RedisStore] whose
+// DefaultKeyPrefix is the key prefix of a [NewRedisStore] whose
 // RedisOptions.KeyPrefix is empty.
 const defaultKeyPrefix = "alova:cache:"
 
-// RedisOptions configures a [RedisStore]; it has the same shape in every
+// RedisOptions configures a [NewRedisStore]; it has the same shape in every
 // package of alova-go that keeps state in Redis. The zero value is ready to
 // use; every field states its default.
 type RedisOptions struct {
@@ -38,7 +38,21 @@ type RedisOptions struct {
 	Timeout time.Duration
 }
 
-// RedisStore is the shared tier (L2): values in Redis under a key prefix,
+// redisStore is the Shared tier NewRedisStore returns.
+type redisStore struct {
+	rdb     redis.UniversalClient
+	bound   redisop.Bound
+	prefix  string
+	tags    *tagIndex // the tag index, in tags.go
+	channel string    // the invalidation channel
+
+	// Feed events, for tests: subscriptions confirmed, and replaced after
+	// failed checks.
+	subscribed, renewed atomic.Int64
+}
+
+// NewRedisStore returns the shared tier (L2) on rdb: values in Redis under a
+// key prefix,
 // each with its TTL in Redis itself (SET … PX), so Redis evicts them, and a
 // pub/sub channel that carries invalidations between instances. Each value
 // also carries its expiry in a 9-byte header, so a Get is one plain GET (the
@@ -68,23 +82,10 @@ type RedisOptions struct {
 // channel P+"{tags}:invalidate". Keys of your own that begin with "{tags"
 // are therefore reserved.
 //
-// RedisStore is safe for concurrent use. It does not own the client: closing
-// the client is the caller's business.
-type RedisStore struct {
-	rdb     redis.UniversalClient
-	bound   redisop.Bound
-	prefix  string
-	tags    *tagIndex // the tag index, in tags.go
-	channel string    // the invalidation channel
-
-	// Feed events, for tests: subscriptions confirmed, and replaced after
-	// failed checks.
-	subscribed, renewed atomic.Int64
-}
-
-// NewRedisStore returns an L2 on rdb. It panics if rdb is nil or
-// opts.Timeout is negative.
-func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
+// The store is safe for concurrent use, and also implements [Locker]. It
+// does not own the client: closing the client is the caller's business.
+// NewRedisStore panics if rdb is nil or opts.Timeout is negative.
+func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) Shared {
 	if rdb == nil {
 		panic("cache: NewRedisStore: nil redis client")
 	}
@@ -94,7 +95,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = defaultKeyPrefix
 	}
-	return &RedisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,
+	return &redisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,
 		tags: newTagIndex(opts.KeyPrefix), channel: opts.KeyPrefix + "{tags}:invalidate"}
 }
 
@@ -103,7 +104,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 // error is Redis's, wrapped. It is one plain GET, and the value shares the
 // memory of the reply: no copy. A value under the prefix that the cache did
 // not write reads as a miss, and is overwritten by the next load.
-func (r *RedisStore) Get(ctx context.Context, key string) (Value, time.Duration, error) {
+func (r *redisStore) Get(ctx context.Context, key string) (Value, time.Duration, error) {
 	b, err := redisop.DoWith(ctx, r.bound, getArgs{r.rdb, r.prefix + key}, redisGet)
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
@@ -131,7 +132,7 @@ type getArgs struct {
 	key string
 }
 
-// redisGet is the GET of [RedisStore.Get]: a plain function, so that a read
+// redisGet is the GET of [redisStore.Get]: a plain function, so that a read
 // allocates no closure (redisop.DoWith).
 func redisGet(ctx context.Context, a getArgs) (string, error) {
 	return a.rdb.Get(ctx, a.key).Result()
@@ -168,7 +169,7 @@ func decodeL2(b string) (value Value, exp int64, ok bool) {
 // round trip, with the key added to the index of each tag (which lives as
 // long as its longest-lived key), and announce published. A ttl <= 0 stores
 // nothing and deletes any value under key.
-func (r *RedisStore) Set(ctx context.Context, key string, v Value, ttl time.Duration, tags []string, announce *Invalidation) error {
+func (r *redisStore) Set(ctx context.Context, key string, v Value, ttl time.Duration, tags []string, announce *Invalidation) error {
 	if ttl <= 0 {
 		return r.Delete(ctx, []string{key}, announce)
 	}
@@ -185,7 +186,7 @@ func (r *RedisStore) Set(ctx context.Context, key string, v Value, ttl time.Dura
 }
 
 // pipe runs the commands queue adds in one round trip, within the timeout.
-func (r *RedisStore) pipe(ctx context.Context, queue func(redis.Pipeliner)) error {
+func (r *redisStore) pipe(ctx context.Context, queue func(redis.Pipeliner)) error {
 	return redisop.Err(ctx, r.bound, func(ctx context.Context) error {
 		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			queue(p)
@@ -196,7 +197,7 @@ func (r *RedisStore) pipe(ctx context.Context, queue func(redis.Pipeliner)) erro
 }
 
 // queuePublish queues announce, with keys added, if announce is not nil.
-func (r *RedisStore) queuePublish(ctx context.Context, p redis.Pipeliner, announce *Invalidation, keys []string) {
+func (r *redisStore) queuePublish(ctx context.Context, p redis.Pipeliner, announce *Invalidation, keys []string) {
 	if announce == nil {
 		return
 	}
@@ -210,7 +211,7 @@ func (r *RedisStore) queuePublish(ctx context.Context, p redis.Pipeliner, announ
 // Delete removes the keys in one round trip (one DEL per key, so that keys
 // in different Cluster slots work), with announce published; absent keys are
 // not an error.
-func (r *RedisStore) Delete(ctx context.Context, keys []string, announce *Invalidation) error {
+func (r *redisStore) Delete(ctx context.Context, keys []string, announce *Invalidation) error {
 	if len(keys) == 0 && announce == nil {
 		return nil
 	}
@@ -227,7 +228,7 @@ func (r *RedisStore) Delete(ctx context.Context, keys []string, announce *Invali
 }
 
 // Publish sends inv on the invalidation channel.
-func (r *RedisStore) Publish(ctx context.Context, inv Invalidation) error {
+func (r *redisStore) Publish(ctx context.Context, inv Invalidation) error {
 	err := redisop.Err(ctx, r.bound, func(ctx context.Context) error {
 		return r.rdb.Publish(ctx, r.channel, encodeMessage(inv)).Err()
 	})

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Feed tuning of [RedisStore.Subscribe].
+// Feed tuning of [redisStore.Subscribe].
 const (
 	// feedBuffer is how many invalidation messages may wait for the
 	// subscriber before go-redis blocks reading more.
@@ -34,17 +34,8 @@ const (
 // subscription confirmed after the first (and the first itself, when it
 // comes late because Redis was down) calls fn with All set: what was
 // published meanwhile is lost.
-func (r *RedisStore) Subscribe(ctx context.Context, fn func(Invalidation)) error {
-	return r.subscribe(ctx, fn, nil)
-}
-
-// feedWait is how long [NewTiered] waits for the store's feed to be live:
-// the store's bound of one call.
-func (r *RedisStore) feedWait() time.Duration { return r.bound.Timeout() }
-
-// subscribe is Subscribe, calling live (if not nil) when the first
-// subscription is confirmed: from then on no invalidation is missed.
-func (r *RedisStore) subscribe(ctx context.Context, fn func(Invalidation), live func()) error {
+// live, when not nil, is called when the first subscription is confirmed.
+func (r *redisStore) Subscribe(ctx context.Context, fn func(Invalidation), live func()) error {
 	var id [8]byte
 	_, _ = crand.Read(id[:]) // never fails (crypto/rand)
 	own := r.channel + ":" + hex.EncodeToString(id[:])
@@ -75,7 +66,7 @@ func (r *RedisStore) subscribe(ctx context.Context, fn func(Invalidation), live 
 
 // receive hands the messages of one subscription to fn until ctx ends
 // (false) or the subscription is found lost (true).
-func (r *RedisStore) receive(ctx context.Context, ch <-chan any, check <-chan time.Time, own string, onTime bool,
+func (r *redisStore) receive(ctx context.Context, ch <-chan any, check <-chan time.Time, own string, onTime bool,
 	confirmed *int, fn func(Invalidation), live func()) (renew bool) {
 	misses := 0 // consecutive checks that found nobody subscribed
 	for {

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var _ Locker = (*RedisStore)(nil)
+var _ Locker = (*redisStore)(nil)
 
 // lockInfix starts the name of a lease under the prefix: the lease of key
 // k lives at P+"~lock:"+k. Keys of your own that begin with "~lock:" are
@@ -29,7 +29,7 @@ return 0
 // TryLock takes the lease of key for ttl (SET NX PX, under a random token)
 // unless another holder has it. The returned unlock deletes the lease only
 // if it still holds this token (one script, one key: it works in Cluster).
-func (r *RedisStore) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+func (r *redisStore) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
 	name := r.prefix + lockInfix + key
 	token := rand.Text()
 	ok, err := redisop.Do(ctx, r.bound, func(ctx context.Context) (bool, error) {

@@ -18,12 +18,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// newStore returns a RedisStore on b under a prefix of the test's own, with
+// newStore returns a redisStore on b under a prefix of the test's own, with
 // a generous timeout.
-func newStore(t *testing.T, b *backend) (*RedisStore, string) {
+func newStore(t *testing.T, b *backend) (*redisStore, string) {
 	t.Helper()
 	p := b.prefix(t)
-	return NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), p
+	return newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), p
 }
 
 func TestRedisStore(t *testing.T) {
@@ -245,7 +245,7 @@ func TestRedisTagRegistryStaysBounded(t *testing.T) {
 
 // listen subscribes to r's invalidation channel with a client of its own
 // and returns the invalidations received so far.
-func listen(t *testing.T, b *backend, r *RedisStore) func() []Invalidation {
+func listen(t *testing.T, b *backend, r *redisStore) func() []Invalidation {
 	t.Helper()
 	ctx := context.Background()
 	ps := b.direct.Subscribe(ctx, r.channel)
@@ -345,7 +345,7 @@ func TestRedisStoreSubscribe(t *testing.T) {
 				}
 				rdb := redis.NewClient(opt)
 				t.Cleanup(func() { _ = rdb.Close() })
-				r := NewRedisStore(rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
+				r := newRedis(rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
 				var mu sync.Mutex
 				var got []Invalidation
 				received := func() []Invalidation {
@@ -362,7 +362,7 @@ func TestRedisStoreSubscribe(t *testing.T) {
 						mu.Lock()
 						got = append(got, inv)
 						mu.Unlock()
-					})
+					}, nil)
 				}()
 				if late {
 					eventually(t, 5*time.Second, "the first SUBSCRIBE fails", func() bool { return failedDials.Load() > 0 })
@@ -454,7 +454,7 @@ func TestRedisStoreTimeout(t *testing.T) {
 				t.Cleanup(func() { _ = rdb.Close() })
 				t.Cleanup(px.stop) // end the abandoned reads before the client closes
 				px.hang.Store(true)
-				r := NewRedisStore(rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: 50 * time.Millisecond})
+				r := newRedis(rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: 50 * time.Millisecond})
 				if got := r.bound.Timeout(); got != 50*time.Millisecond {
 					t.Fatalf("bound = %v, want 50ms", got)
 				}
@@ -489,11 +489,11 @@ func TestNewRedisStoreOptions(t *testing.T) {
 		f()
 	}
 	_, rdb := testredis.Mini(t)
-	mustPanic("NewRedisStore(nil)", func() { NewRedisStore(nil, RedisOptions{KeyPrefix: "p:"}) })
-	mustPanic("NewRedisStore(negative Timeout)", func() { NewRedisStore(rdb, RedisOptions{Timeout: -time.Second}) })
+	mustPanic("newRedis(nil)", func() { newRedis(nil, RedisOptions{KeyPrefix: "p:"}) })
+	mustPanic("newRedis(negative Timeout)", func() { newRedis(rdb, RedisOptions{Timeout: -time.Second}) })
 
 	// The zero options: the default prefix and timeout.
-	r := NewRedisStore(rdb, RedisOptions{})
+	r := newRedis(rdb, RedisOptions{})
 	if r.prefix != defaultKeyPrefix || r.bound.Timeout() != redisop.DefaultTimeout {
 		t.Errorf("zero options: prefix %q, timeout %v; want %q, %v", r.prefix, r.bound.Timeout(), defaultKeyPrefix, redisop.DefaultTimeout)
 	}
@@ -509,25 +509,25 @@ func TestNewRedisStoreOptions(t *testing.T) {
 	}
 }
 
-// lateFeed is a RedisStore whose feed subscribes late, as on a slow Redis.
+// lateFeed is a redisStore whose feed subscribes late, as on a slow Redis.
 type lateFeed struct {
-	*RedisStore
+	*redisStore
 	delay time.Duration
 }
 
-func (s lateFeed) subscribe(ctx context.Context, fn func(Invalidation), live func()) error {
+func (s lateFeed) Subscribe(ctx context.Context, fn func(Invalidation), live func()) error {
 	select {
 	case <-time.After(s.delay):
 	case <-ctx.Done():
 		return nil
 	}
-	return s.RedisStore.subscribe(ctx, fn, live)
+	return s.redisStore.Subscribe(ctx, fn, live)
 }
 
 // An instance that copies an entry into L1 right after NewTiered returns
 // still hears the invalidation of that entry published next, however late
-// Redis confirms its subscription: NewTiered waits for the feed up to the
-// store's timeout, and past that L1 is purged when the feed is live.
+// Redis confirms its subscription: NewTiered waits for the feed up to
+// feedWait, and past that L1 is purged when the feed is live.
 func TestNewTieredWaitsForTheFeed(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -535,13 +535,13 @@ func TestNewTieredWaitsForTheFeed(t *testing.T) {
 			name           string
 			timeout, delay time.Duration
 		}{
-			{"confirmed within the store's timeout", 2 * time.Second, 150 * time.Millisecond},
-			{"confirmed after it", 100 * time.Millisecond, 400 * time.Millisecond},
+			{"confirmed while NewTiered waits", 2 * time.Second, feedWait / 4},
+			{"confirmed after it gave up", 100 * time.Millisecond, feedWait + 300*time.Millisecond},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
 				p := b.prefix(t)
-				store := func() *RedisStore { return NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p, Timeout: tc.timeout}) }
+				store := func() *redisStore { return newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: tc.timeout}) }
 				a := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), store(), TieredOptions{})
 				defer a.Close()
 				set := func(v string) {

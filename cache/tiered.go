@@ -109,7 +109,7 @@ type LoadOptions struct {
 	// minus StaleFor. Zero (the default) serves nothing stale.
 	StaleFor time.Duration
 	// LockWait turns on the distributed single-flight, when the shared tier
-	// implements [Locker] (RedisStore does): on a miss, one instance takes
+	// implements [Locker] (redisStore does): on a miss, one instance takes
 	// a short lease on the key and calls the loader; the others wait for
 	// its L2 write, woken by the invalidation feed or a poll, for at most
 	// LockWait, then load by themselves. The lease lasts LockWait/2, so
@@ -160,7 +160,7 @@ type Tiered struct {
 //
 // When both tiers are present and opts.NoInvalidation is false, NewTiered
 // starts a goroutine subscribed to l2's invalidation feed. On a
-// [RedisStore] it waits for the subscription to be confirmed (one round
+// [NewRedisStore] it waits for the subscription to be confirmed (one round
 // trip), so that no invalidation published after it returns is missed; if
 // Redis does not confirm within the store's timeout, NewTiered returns
 // anyway, and L1 is purged when the confirmation comes. Every time the feed
@@ -194,7 +194,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 	if m, ok := l1.(*MemoryStore); ok && m == nil {
 		l1 = nil
 	}
-	if r, ok := l2.(*RedisStore); ok && r == nil {
+	if r, ok := l2.(*redisStore); ok && r == nil {
 		l2 = nil
 	}
 	var id [8]byte
@@ -214,9 +214,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 		t.feedDone = make(chan struct{})
 		t.feedUp = make(chan struct{})
 		go t.listen(ctx)
-		if lf, ok := l2.(liveFeed); ok {
-			t.waitFeed(lf)
-		}
+		t.waitFeed()
 	}
 	return t
 }

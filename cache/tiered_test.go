@@ -200,7 +200,7 @@ func TestTieredStampede(t *testing.T) {
 					l1 = NewMemoryStore(MemoryOptions{MaxEntries: 10})
 				}
 				if tc.l2 {
-					l2 = NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p + tc.name + ":", Timeout: testL2Timeout})
+					l2 = newRedis(b.rdb, RedisOptions{KeyPrefix: p + tc.name + ":", Timeout: testL2Timeout})
 				}
 				tr := NewTiered(l1, l2, TieredOptions{NoInvalidation: true})
 				defer tr.Close()
@@ -384,7 +384,7 @@ func TestTieredNegativeL1Only(t *testing.T) {
 		p := b.prefix(t)
 		a := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
 		other := newTiered(t, b, p, TieredOptions{NoInvalidation: true})
-		l2only := NewTiered(nil, NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), TieredOptions{})
+		l2only := NewTiered(nil, newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), TieredOptions{})
 		t.Cleanup(func() { _ = l2only.Close() })
 		gone := errors.New("gone")
 		var calls atomic.Int64
@@ -601,7 +601,7 @@ func TestTieredSubscriptionRenewed(t *testing.T) {
 		start := time.Now()
 		waitSubscribed(t, bb, 2)
 		t.Logf("%s: subscription renewed after %v", b.name, time.Since(start))
-		if n := redisStore(t, bb).renewed.Load(); n < 1 {
+		if n := l2Store(t, bb).renewed.Load(); n < 1 {
 			t.Errorf("subscriptions renewed = %d, want at least 1", n)
 		}
 		_ = bb.Set(ctx, "k", Entry{Value: StringValue("v"), TTL: time.Minute}, ModeL1)
@@ -1088,7 +1088,7 @@ func TestTieredSingleTier(t *testing.T) {
 	})
 	eachBackend(t, func(t *testing.T, b *backend) {
 		p := b.prefix(t)
-		tr := NewTiered(nil, NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), TieredOptions{})
+		tr := NewTiered(nil, newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), TieredOptions{})
 		defer tr.Close()
 		if tr.stopFeed != nil {
 			t.Error("an L2-only Tiered subscribed: it has no L1 to invalidate")
@@ -1110,7 +1110,7 @@ func TestTieredCloseStopsSubscriber(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), NewRedisStore(b.rdb, RedisOptions{KeyPrefix: b.prefix(t)}), TieredOptions{})
+		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), newRedis(b.rdb, RedisOptions{KeyPrefix: b.prefix(t)}), TieredOptions{})
 		waitSubscribed(t, tr, 1)
 		if err := tr.Close(); err != nil {
 			t.Fatal(err)
@@ -1234,7 +1234,7 @@ func TestTieredOversizedEntry(t *testing.T) {
 		ctx := context.Background()
 		p := b.prefix(t)
 		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntryBytes: 16}),
-			NewRedisStore(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), TieredOptions{NoInvalidation: true})
+			newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), TieredOptions{NoInvalidation: true})
 		t.Cleanup(func() { _ = tr.Close() })
 		big := strings.Repeat("b", 100)
 		ld := &counter{entry: Entry{Value: StringValue(big), TTL: time.Minute}}

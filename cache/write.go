@@ -125,13 +125,13 @@ func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
 // this goroutine only).
 //
 // It is meant for a small family of tags (hundreds), such as the client's
-// hitSource patterns. On a [RedisStore] the names under prefix are watched:
+// hitSource patterns. On a [NewRedisStore] the names under prefix are watched:
 // this process keeps the names it last read, and a version per shard that a
 // new name bumps, so that it costs two round trips (three when a name
 // appeared since the last call) instead of a listing of the names followed
 // by DeleteTags. Give the family a hash tag in prefix, as in "hs:{re}:",
 // so that its tags share one shard of the index, the only one read (see
-// [RedisStore]); otherwise every shard is read. On another Shared tier it
+// [NewRedisStore]); otherwise every shard is read. On another Shared tier it
 // is KnownTags(prefix) followed by
 // DeleteTags. When L2 fails, this L1 is still cleared and the error wraps
 // [ErrUnavailable].
@@ -154,29 +154,7 @@ func (t *Tiered) DeleteTagsFunc(ctx context.Context, prefix string, match func(t
 		type found struct{ keys, matched []string }
 		var f found
 		f, err = l2call(t, ctx, "delete tags", func(ctx context.Context) (found, error) {
-			if d, ok := t.l2.(tagFuncDeleter); ok {
-				keys, matched, err := d.deleteTagsFunc(ctx, prefix, match, tags, announce)
-				return found{keys, matched}, err
-			}
-			known, err := t.l2.KnownTags(ctx, prefix)
-			if err != nil {
-				return found{}, err
-			}
-			all := slices.Clone(tags)
-			var matched []string
-			for _, tag := range known {
-				if match(tag) {
-					matched = append(matched, tag)
-				}
-			}
-			all = append(all, matched...)
-			if announce != nil {
-				announce.Tags = all
-			}
-			if len(all) == 0 {
-				return found{}, nil
-			}
-			keys, err := t.l2.DeleteTags(ctx, all, announce)
+			keys, matched, err := t.l2.DeleteTagsFunc(ctx, prefix, match, tags, announce)
 			return found{keys, matched}, err
 		})
 		keys = f.keys

@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The tag index of a [RedisStore] is spread over tagShards shards, each under
+// The tag index of a [NewRedisStore] is spread over tagShards shards, each under
 // a hash tag of its own ({tags:00} … {tags:15}), so that on Redis Cluster the
 // tags of a busy application spread over as many slots, while each script
 // still touches the keys of one slot only. A tag lives in the shard its name
@@ -51,8 +51,8 @@ type tagShard struct {
 	watch string // hash: watched prefix -> version
 }
 
-// tagIndex is the tag index of a RedisStore, with the names under watched
-// prefixes cached in process (see deleteTagsFunc).
+// tagIndex is the tag index of a redisStore, with the names under watched
+// prefixes cached in process (see DeleteTagsFunc).
 type tagIndex struct {
 	shards [tagShards]tagShard
 	// page and budget are tagPage and tagTakeBudget; tests lower them.
@@ -123,7 +123,7 @@ func byShard(tags []string) [tagShards][]string {
 
 // queueTags queues the tag index update of a key written for ttl: one
 // script per shard its tags live in.
-func (r *RedisStore) queueTags(ctx context.Context, p redis.Pipeliner, key string, ttl time.Duration, tags []string) {
+func (r *redisStore) queueTags(ctx context.Context, p redis.Pipeliner, key string, ttl time.Duration, tags []string) {
 	if len(tags) == 0 {
 		return
 	}
@@ -313,7 +313,7 @@ type listPage struct {
 // queueList queues the listing of one page of shard i from from (see
 // tagListScript); watch and known are the watched prefix and the version
 // the caller knows ("" for none).
-func (r *RedisStore) queueList(ctx context.Context, p redis.Pipeliner, i int, from, to, watch, known string) *redis.Cmd {
+func (r *redisStore) queueList(ctx context.Context, p redis.Pipeliner, i int, from, to, watch, known string) *redis.Cmd {
 	sh := &r.tags.shards[i]
 	return p.Eval(ctx, tagListScript, []string{sh.reg, sh.lex, sh.watch},
 		time.Now().UnixMilli(), from, to, r.tags.page, sh.base+"t:", watch, known)
@@ -333,7 +333,7 @@ func readPage(c *redis.Cmd) (listPage, error) {
 
 // listRest pages on through the shards whose last page was full, one round
 // trip per page for all of them, and adds the names found to names.
-func (r *RedisStore) listRest(ctx context.Context, prefix string, pages map[int]listPage, names *[tagShards][]string) error {
+func (r *redisStore) listRest(ctx context.Context, prefix string, pages map[int]listPage, names *[tagShards][]string) error {
 	_, to := lexRange(prefix)
 	for len(pages) > 0 {
 		cmds := make(map[int]*redis.Cmd, len(pages))
@@ -368,7 +368,7 @@ func (r *RedisStore) listRest(ctx context.Context, prefix string, pages map[int]
 // whose entries have all expired, so that no command takes long however
 // many tags there are; listing the whole of a large index takes a round
 // trip per 4,000 names or so.
-func (r *RedisStore) KnownTags(ctx context.Context, prefix string) ([]string, error) {
+func (r *redisStore) KnownTags(ctx context.Context, prefix string) ([]string, error) {
 	from, to := lexRange(prefix)
 	var names [tagShards][]string
 	cmds := make([]*redis.Cmd, tagShards)
@@ -406,7 +406,7 @@ func (r *RedisStore) KnownTags(ctx context.Context, prefix string) ([]string, er
 // and publish), more only for very large deletions (sets of over 512 keys
 // are taken in pages of 256, and the values deleted in round trips of up
 // to 8192). It returns the keys deleted, sorted and without duplicates.
-func (r *RedisStore) DeleteTags(ctx context.Context, tags []string, announce *Invalidation) ([]string, error) {
+func (r *redisStore) DeleteTags(ctx context.Context, tags []string, announce *Invalidation) ([]string, error) {
 	if len(tags) == 0 {
 		return nil, nil
 	}
@@ -421,7 +421,7 @@ type tagMatch struct {
 	match  func(string) bool
 }
 
-// deleteTagsFunc deletes, as DeleteTags does, the values carrying any of tags
+// DeleteTagsFunc deletes, as DeleteTags does, the values carrying any of tags
 // or any live tag that starts with prefix and that match accepts. It returns
 // the keys deleted and the tags match accepted; announce is published with
 // both added.
@@ -435,12 +435,12 @@ type tagMatch struct {
 // It suits a family of few names (hundreds), such as hitSource patterns.
 // When prefix holds a hash tag, the family lives in one shard, the only one
 // read; otherwise every shard is (one script each, in the same round trip).
-func (r *RedisStore) deleteTagsFunc(ctx context.Context, prefix string, match func(string) bool, tags []string, announce *Invalidation) (keys, matched []string, err error) {
+func (r *redisStore) DeleteTagsFunc(ctx context.Context, prefix string, match func(string) bool, tags []string, announce *Invalidation) (keys, matched []string, err error) {
 	return r.deleteTags(ctx, tags, &tagMatch{prefix, match}, announce)
 }
 
-// deleteTags is DeleteTags and deleteTagsFunc (when m is not nil).
-func (r *RedisStore) deleteTags(ctx context.Context, tags []string, m *tagMatch, announce *Invalidation) (keys, matched []string, err error) {
+// deleteTags is DeleteTags and DeleteTagsFunc (when m is not nil).
+func (r *redisStore) deleteTags(ctx context.Context, tags []string, m *tagMatch, announce *Invalidation) (keys, matched []string, err error) {
 	var w tagWatch
 	taken := map[string]bool{}
 	for _, t := range tags {
@@ -521,7 +521,7 @@ func (x *tagIndex) known(prefix string) tagWatch {
 // changed (their first page came in lists; further pages cost a round trip
 // each), and returns the names newly listed that m matches and that are not
 // in taken (which it updates).
-func (r *RedisStore) relist(ctx context.Context, m *tagMatch, lists [tagShards]*redis.Cmd, w *tagWatch, taken map[string]bool) ([]string, error) {
+func (r *redisStore) relist(ctx context.Context, m *tagMatch, lists [tagShards]*redis.Cmd, w *tagWatch, taken map[string]bool) ([]string, error) {
 	changed := false
 	rest := map[int]listPage{}
 	for i, c := range lists {
@@ -574,7 +574,7 @@ func drainToken() string {
 
 // queueTakes queues tagTakeScript for tags: per shard, one script per
 // tagChunk tags. Renamed sets go to base + "x:" + token + ":" + chunk + ":".
-func (r *RedisStore) queueTakes(ctx context.Context, p redis.Pipeliner, tags []string, token string) []*redis.Cmd {
+func (r *redisStore) queueTakes(ctx context.Context, p redis.Pipeliner, tags []string, token string) []*redis.Cmd {
 	var cmds []*redis.Cmd
 	for i, group := range byShard(tags) {
 		sh := &r.tags.shards[i]
@@ -619,7 +619,7 @@ func readTakes(cmds []*redis.Cmd) (keys, drains []string, err error) {
 
 // drain empties the renamed tag sets, tagPage members per command (one
 // round trip per page for all of them), and adds their members to keys.
-func (r *RedisStore) drain(ctx context.Context, sets []string, keys *[]string) error {
+func (r *redisStore) drain(ctx context.Context, sets []string, keys *[]string) error {
 	for len(sets) > 0 {
 		cmds := make([]*redis.ZSliceCmd, len(sets))
 		err := r.pipe(ctx, func(p redis.Pipeliner) {
@@ -653,7 +653,7 @@ func (r *RedisStore) drain(ctx context.Context, sets []string, keys *[]string) e
 // deleteFound deletes the values of keys and publishes announce (if not
 // nil) with the keys added, split into messages of at most tagMsgBatch keys
 // and tags: one round trip, or one per tagDelBatch keys.
-func (r *RedisStore) deleteFound(ctx context.Context, keys []string, announce *Invalidation) error {
+func (r *redisStore) deleteFound(ctx context.Context, keys []string, announce *Invalidation) error {
 	var msgs []Invalidation
 	if announce != nil && (len(keys) > 0 || len(announce.Keys) > 0 || len(announce.Tags) > 0 || announce.All) {
 		msgs = splitMessage(*announce, keys)
@@ -703,11 +703,3 @@ func splitMessage(a Invalidation, keys []string) []Invalidation {
 	}
 	return out
 }
-
-// tagFuncDeleter is a Shared tier that deletes the tags a function matches
-// in fewer round trips than KnownTags followed by DeleteTags.
-type tagFuncDeleter interface {
-	deleteTagsFunc(ctx context.Context, prefix string, match func(string) bool, tags []string, announce *Invalidation) (keys, matched []string, err error)
-}
-
-var _ tagFuncDeleter = (*RedisStore)(nil)

@@ -13,13 +13,13 @@ import (
 )
 
 // tagSetKey returns the key of tag's set in r's index.
-func tagSetKey(r *RedisStore, tag string) string {
+func tagSetKey(r *redisStore, tag string) string {
 	return r.tags.shards[shardOf(tag)].base + "t:" + tag
 }
 
 // registry returns, sorted, the names in the registries of every shard of
 // r, checking that each shard's lexical index holds the same names.
-func registry(t *testing.T, rdb *redis.Client, r *RedisStore) []string {
+func registry(t *testing.T, rdb *redis.Client, r *redisStore) []string {
 	t.Helper()
 	ctx := context.Background()
 	var all []string
@@ -38,7 +38,7 @@ func registry(t *testing.T, rdb *redis.Client, r *RedisStore) []string {
 
 // expire makes tag's set in r's index look expired: gone, and its name
 // scored in the past, as if its keys' time had passed.
-func expire(t *testing.T, rdb *redis.Client, r *RedisStore, tag string) {
+func expire(t *testing.T, rdb *redis.Client, r *redisStore, tag string) {
 	t.Helper()
 	ctx := context.Background()
 	rdb.Del(ctx, tagSetKey(r, tag))
@@ -49,7 +49,7 @@ func expire(t *testing.T, rdb *redis.Client, r *RedisStore, tag string) {
 
 // countedStore returns a store on b under prefix p whose round trips h
 // counts.
-func countedStore(t *testing.T, b *backend, p string) (*RedisStore, *testredis.RoundTrips) {
+func countedStore(t *testing.T, b *backend, p string) (*redisStore, *testredis.RoundTrips) {
 	t.Helper()
 	opt := clientOptions(b.addr, b.db)
 	opt.ReadTimeout, opt.WriteTimeout = 10*time.Second, 10*time.Second
@@ -57,7 +57,7 @@ func countedStore(t *testing.T, b *backend, p string) (*RedisStore, *testredis.R
 	t.Cleanup(func() { _ = rdb.Close() })
 	h := &testredis.RoundTrips{}
 	rdb.AddHook(h)
-	return NewRedisStore(rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), h
+	return newRedis(rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout}), h
 }
 
 // TestRedisTagShards: tags spread over the shards, a write with tags in
@@ -233,7 +233,7 @@ func testDeleteTagsFunc(t *testing.T, b *backend, pfx string) {
 	call := func(wantKeys, wantMatched []string, wantTrips int64) {
 		t.Helper()
 		before := rt.N()
-		keys, matched, err := r.deleteTagsFunc(ctx, pfx, match, []string{"name:x"}, &Invalidation{From: "me"})
+		keys, matched, err := r.DeleteTagsFunc(ctx, pfx, match, []string{"name:x"}, &Invalidation{From: "me"})
 		slices.Sort(matched)
 		if wantMatched == nil { // only the shard relisted is certain
 			wantMatched = matched
@@ -242,10 +242,10 @@ func testDeleteTagsFunc(t *testing.T, b *backend, pfx string) {
 			}
 		}
 		if err != nil || !slices.Equal(keys, wantKeys) || !slices.Equal(matched, wantMatched) {
-			t.Errorf("deleteTagsFunc = %q, %q, %v; want %q, %q", keys, matched, err, wantKeys, wantMatched)
+			t.Errorf("DeleteTagsFunc = %q, %q, %v; want %q, %q", keys, matched, err, wantKeys, wantMatched)
 		}
 		if n := rt.N() - before; n != wantTrips {
-			t.Errorf("deleteTagsFunc took %d round trips, want %d", n, wantTrips)
+			t.Errorf("DeleteTagsFunc took %d round trips, want %d", n, wantTrips)
 		}
 	}
 	set("a", pfx+"a!", "url:a")
@@ -315,9 +315,30 @@ func TestSplitMessage(t *testing.T) {
 	}
 }
 
-// hideFunc is a Shared tier without deleteTagsFunc: Tiered falls back on
-// KnownTags and DeleteTags.
+// hideFunc is a Shared tier whose DeleteTagsFunc does it the slow way the
+// interface's doc describes: KnownTags, then DeleteTags.
 type hideFunc struct{ Shared }
+
+func (h hideFunc) DeleteTagsFunc(ctx context.Context, prefix string, match func(string) bool, tags []string, announce *Invalidation) (keys, matched []string, err error) {
+	known, err := h.KnownTags(ctx, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, tag := range known {
+		if match(tag) {
+			matched = append(matched, tag)
+		}
+	}
+	all := append(slices.Clone(tags), matched...)
+	if announce != nil {
+		announce.Tags = all
+	}
+	if len(all) == 0 {
+		return nil, nil, nil
+	}
+	keys, err = h.DeleteTags(ctx, all, announce)
+	return keys, matched, err
+}
 
 // TestTieredDeleteTagsFunc: the entries carrying a matching tag go from L2
 // and L1, with the store's fast path and without it.
@@ -326,10 +347,10 @@ func TestTieredDeleteTagsFunc(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		for _, tc := range []struct {
 			name string
-			wrap func(*RedisStore) Shared
+			wrap func(*redisStore) Shared
 		}{
-			{"watched", func(r *RedisStore) Shared { return r }},
-			{"fallback", func(r *RedisStore) Shared { return hideFunc{r} }},
+			{"watched", func(r *redisStore) Shared { return r }},
+			{"fallback", func(r *redisStore) Shared { return hideFunc{r} }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
