@@ -87,7 +87,7 @@ func BenchmarkVerify(b *testing.B) {
 	for _, s := range benchStores(b) {
 		b.Run(s.name, func(b *testing.B) {
 			store, cnt := s.open(b)
-			p := captcha.NewProvider(store, captcha.Options{MaxAttempts: 1 << 30, MaxFailuresPerDay: 1 << 30,
+			p := captcha.NewProvider(store, captcha.Options{MaxAttempts: 1 << 30,
 				Generator: func() string { return "right" }})
 			ctx := context.Background()
 			res, err := p.Send(ctx, "k", deliver)
