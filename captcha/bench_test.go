@@ -80,8 +80,8 @@ func BenchmarkSend(b *testing.B) {
 	}
 }
 
-// BenchmarkVerify: wrong codes against one live challenge (MaxAttempts and
-// MaxFailuresPerDay high so it never burns): the full path, digest, compare and attempt count.
+// BenchmarkVerify: wrong codes against one live challenge (MaxAttempts
+// high so it never burns): the full path, digest, compare and attempt count.
 func BenchmarkVerify(b *testing.B) {
 	deliver := func(context.Context, string, string) error { return nil }
 	for _, s := range benchStores(b) {
