@@ -19,11 +19,11 @@ import (
 	"github.com/alovago/alova/ratelimit"
 )
 
-// DefaultMaxBodyBytes is the largest request body the captcha endpoints
+// defaultMaxBodyBytes is the largest request body the captcha endpoints
 // read when [CaptchaOptions.MaxBodyBytes] is zero: 1 KiB.
 const defaultMaxBodyBytes = 1 << 10
 
-// DefaultRateLimit is the per-client limit of the captcha endpoints when
+// defaultRateLimit is the per-client limit of the captcha endpoints when
 // [CaptchaOptions.Limiter] is nil: 20 requests per client IP per minute,
 // over both endpoints together, counted in memory by each process.
 const defaultRateLimit = 20
@@ -60,7 +60,7 @@ type CaptchaOptions struct {
 	Retry client.RetryOptions
 
 	// MaxBodyBytes caps a request's body; a longer one answers 413.
-	// Default [DefaultMaxBodyBytes] (1 KiB), plenty for a key and a code.
+	// Default 1 KiB, plenty for a key and a code.
 	MaxBodyBytes int64
 
 	// ValidateKey checks each request's key and returns the key to use
@@ -84,7 +84,7 @@ type CaptchaOptions struct {
 	// middleware.RateLimit: 429 "rate_limited" with Retry-After beyond it.
 	// It guards what the provider cannot: one client sending codes to many
 	// keys (SMS pumping), or guessing across many keys. Default nil: a
-	// limiter of [DefaultRateLimit] requests per client IP per minute, in
+	// limiter of 20 requests per client IP per minute, in
 	// memory, so each process counts on its own; give one on Redis
 	// (ratelimit.NewRedisStore) to count across processes. Clients behind
 	// one address (an office, a carrier's NAT) share its count.
@@ -211,7 +211,7 @@ var defaultClient = client.FromContext(context.Background())
 // Internal errors are logged, never sent; no input answers 500 or panics.
 //
 // A per-client limit is on unless NoRateLimit says otherwise (see
-// [CaptchaOptions].Limiter): each client IP gets [DefaultRateLimit] requests
+// [CaptchaOptions].Limiter): each client IP gets 20 requests
 // a minute by default.
 //
 // Mounted on a chi router, a request with a method chi does not know at all

@@ -59,7 +59,7 @@
 // from new codes for more than 15 minutes at a time). A guess counts only against the challenge it names, which
 // only the caller who asked for that code was given, so nobody can burn a
 // code someone else is about to type. The per-client limit, on by default
-// ([DefaultRateLimit] requests a minute per client IP, in memory per
+// (20 requests a minute per client IP, in memory per
 // process), limits each client across keys (a bot texting many numbers, or
 // guessing across many keys); the client IP comes from chi's ClientIPFrom*
 // middlewares or the TCP peer, never from a raw X-Forwarded-For.
