@@ -107,7 +107,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.BoolVar(&c.Telemetry, "telemetry", true, "OpenTelemetry metrics of the cache, client, captcha and limiter, served in Prometheus text format at the admin route GET /metrics; -telemetry=false turns them off and the route away")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", false, "with -telemetry: trace every request and its downstream sends, and print the spans to stderr as JSON (a demo of the spans; use an OTLP exporter in production)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "time each write of an answer may take (a client that does not read blocks it); past it the connection is closed. It bounds each write, not the handler: a slow answer is not cut off")
-	fs.IntVar(&c.ConnsPerIP, "conns-per-ip", 64, "open connections per client address (the TCP peer); more are closed at once")
+	fs.IntVar(&c.ConnsPerIP, "conns-per-ip", 64, "open connections per client address (the TCP peer); more are closed at once. Peers in -trusted-proxies are not capped")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()
@@ -177,6 +177,17 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("-log-format: %q is neither text nor json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// trustedPrefixes returns -trusted-proxies parsed (validate checked them).
+func (c config) trustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		if pp, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pp)
+		}
+	}
+	return out
 }
 
 // splitList splits a comma-separated list, dropping blanks.

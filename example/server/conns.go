@@ -9,7 +9,8 @@ import (
 
 // limitConns wraps ln so that each client address (the TCP peer) holds at
 // most perIP open connections, and each write to a connection must finish
-// within writeTimeout.
+// within writeTimeout. Peers in exempt (the -trusted-proxies: each carries
+// many clients) are not capped; their writes are bounded all the same.
 //
 // A connection over the cap is closed as soon as it is accepted, before
 // anything is read from it. The write deadline is set before each write and
@@ -18,8 +19,8 @@ import (
 // a handler that takes long before or between its writes is never cut off.
 // http.Server's WriteTimeout, by contrast, runs from the end of the request
 // headers and cuts slow handlers too.
-func limitConns(ln net.Listener, perIP int, writeTimeout time.Duration) *connLimiter {
-	return &connLimiter{Listener: ln, perIP: perIP, writeTimeout: writeTimeout, open: make(map[netip.Addr]int)}
+func limitConns(ln net.Listener, perIP int, writeTimeout time.Duration, exempt []netip.Prefix) *connLimiter {
+	return &connLimiter{Listener: ln, perIP: perIP, writeTimeout: writeTimeout, exempt: exempt, open: make(map[netip.Addr]int)}
 }
 
 // connLimiter is the listener of [limitConns].
@@ -27,6 +28,7 @@ type connLimiter struct {
 	net.Listener
 	perIP        int
 	writeTimeout time.Duration
+	exempt       []netip.Prefix
 
 	mu      sync.Mutex
 	open    map[netip.Addr]int
@@ -42,6 +44,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := peerAddr(c)
+		if l.exempted(ip) {
+			return &limitedConn{Conn: c, l: l, ip: ip, uncounted: true}, nil
+		}
 		l.mu.Lock()
 		over := l.open[ip] >= l.perIP
 		if !over {
@@ -54,6 +59,16 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		return &limitedConn{Conn: c, l: l, ip: ip}, nil
 	}
+}
+
+// exempted reports whether ip is in one of l.exempt.
+func (l *connLimiter) exempted(ip netip.Addr) bool {
+	for _, p := range l.exempt {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // release counts one connection of ip closed.
@@ -82,9 +97,10 @@ func peerAddr(c net.Conn) netip.Addr {
 // on each write.
 type limitedConn struct {
 	net.Conn
-	l    *connLimiter
-	ip   netip.Addr
-	once sync.Once
+	l         *connLimiter
+	ip        netip.Addr
+	uncounted bool // an exempt peer's
+	once      sync.Once
 }
 
 // Write writes p within the write timeout, counted from now.
@@ -98,6 +114,8 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 // Close closes the connection and releases its place under the cap, once.
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.ip) })
+	if !c.uncounted {
+		c.once.Do(func() { c.l.release(c.ip) })
+	}
 	return err
 }

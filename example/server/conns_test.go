@@ -16,14 +16,14 @@ import (
 // serveLimited serves h on a loopback listener wrapped by limitConns and
 // returns its address and a channel told of every connection the server
 // closed. Everything stops when the test ends.
-func serveLimited(t *testing.T, perIP int, writeTimeout time.Duration, h http.Handler) (string, <-chan netip.Addr) {
+func serveLimited(t *testing.T, perIP int, writeTimeout time.Duration, h http.Handler, exempt ...netip.Prefix) (string, <-chan netip.Addr) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := make(chan netip.Addr, 1000)
-	lim := limitConns(ln, perIP, writeTimeout)
+	lim := limitConns(ln, perIP, writeTimeout, exempt)
 	lim.onClose = func(ip netip.Addr) { closed <- ip }
 	srv := newHTTPServer(config{BodyTimeout: 10 * time.Second, IdleTimeout: time.Minute}, h, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
@@ -142,5 +142,30 @@ func TestConnsPerIP(t *testing.T) {
 	waitClosed(t, closed, 1, 5*time.Second, "a client's close")
 	if body, err := get(dial()); err != nil || body != "ok" {
 		t.Fatalf("a connection after one closed: %q, %v; want ok", body, err)
+	}
+}
+
+// TestConnsPerIPExemptsTrustedProxies: a trusted proxy carries many
+// clients, so its connections are not capped.
+func TestConnsPerIPExemptsTrustedProxies(t *testing.T) {
+	t.Parallel()
+	addr, _ := serveLimited(t, 1, time.Second, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}), netip.MustParsePrefix("127.0.0.0/8"))
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d from a trusted proxy over the cap of 1: %v, want an answer", i+1, err)
+		}
+		resp.Body.Close()
 	}
 }

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	ln = limitConns(ln, cfg.ConnsPerIP, cfg.WriteTimeout)
+	ln = limitConns(ln, cfg.ConnsPerIP, cfg.WriteTimeout, cfg.trustedPrefixes())
 	srv := newHTTPServer(cfg, a.Handler(), log)
 	log.Info("listening", "addr", ln.Addr().String(), "redis", a.redis.Kind, "downstream", redactURL(a.downstreamURL))
 
