@@ -80,14 +80,14 @@ func BenchmarkSend(b *testing.B) {
 	}
 }
 
-// BenchmarkVerify: wrong codes against one live challenge (MaxAttempts and
-// MaxFailuresPerDay high so it never burns): the full path, digest, compare and attempt count.
+// BenchmarkVerify: wrong codes against one live challenge (MaxAttempts
+// high so it never burns): the full path, digest, compare and attempt count.
 func BenchmarkVerify(b *testing.B) {
 	deliver := func(context.Context, string, string) error { return nil }
 	for _, s := range benchStores(b) {
 		b.Run(s.name, func(b *testing.B) {
 			store, cnt := s.open(b)
-			p := captcha.NewProvider(store, captcha.Options{MaxAttempts: 1 << 30, MaxFailuresPerDay: 1 << 30,
+			p := captcha.NewProvider(store, captcha.Options{MaxAttempts: 1 << 30,
 				Generator: func() string { return "right" }})
 			ctx := context.Background()
 			res, err := p.Send(ctx, "k", deliver)

@@ -34,6 +34,8 @@ func Example() {
 	fmt.Println("wrong code:", codes.Verify(ctx, "+15550001111", res.Challenge, "not-it"))
 	fmt.Println("no challenge:", codes.Verify(ctx, "+15550001111", "", inbox))
 	fmt.Println("right code:", codes.Verify(ctx, "+15550001111", res.Challenge, inbox))
+	// A retry after a lost reply (a timeout) is let in once more, then no more.
+	fmt.Println("retried:", codes.Verify(ctx, "+15550001111", res.Challenge, inbox))
 	fmt.Println("used again:", codes.Verify(ctx, "+15550001111", res.Challenge, inbox))
 	// Output:
 	// send: <nil> expires in 5m0s resend in 1m0s digits 6
@@ -41,6 +43,7 @@ func Example() {
 	// wrong code: captcha: invalid code
 	// no challenge: captcha: invalid code
 	// right code: <nil>
+	// retried: <nil>
 	// used again: captcha: invalid code
 }
 

@@ -13,11 +13,12 @@ import (
 // safe for concurrent use. Use [RedisStore] as soon as more than one process
 // serves the same keys, or the limits hold per process only.
 //
-// A key's record lives as long as its day window (24 hours from its first
-// delivered code). Dead records are removed lazily when their key is
-// touched, and by a sweep that runs after as many writes as there are
-// records, and at least 64 (amortised O(1) per write). No goroutine is
-// started, so there is nothing to close.
+// A key's record lives until nothing in it matters any more: its challenges
+// expired, its resend interval passed and its budget of codes is full again
+// (at most Burst·Refill after its last send). Dead records are removed
+// lazily when their key is touched, and by a sweep that runs after as many
+// writes as there are records, and at least 64 (amortised O(1) per write).
+// No goroutine is started, so there is nothing to close.
 type MemoryStore struct {
 	mu      sync.Mutex
 	records map[string]*memRecord
@@ -32,9 +33,7 @@ type memRecord struct {
 	resendAt   time.Time // the key may send again from then
 	token      string    // pending reservation, "" when none
 	leaseEnd   time.Time
-	windowEnd  time.Time // end of the day window
-	sends      int       // in the window
-	failures   int       // in the window
+	budget     time.Time // g of the key's budget of codes (see Store.Reserve)
 }
 
 type memChallenge struct {
@@ -42,6 +41,7 @@ type memChallenge struct {
 	code     string // kept for reuse
 	expires  time.Time
 	attempts int
+	verified bool // answered true once; one retry left
 }
 
 // pending reports whether r's reservation is held at now.
@@ -61,7 +61,7 @@ func (r *memRecord) prune(now time.Time) {
 // dead reports whether r holds nothing that matters at now.
 func (r *memRecord) dead(now time.Time) bool {
 	r.prune(now)
-	return len(r.challenges) == 0 && !now.Before(r.resendAt) && !r.pending(now) && !now.Before(r.windowEnd)
+	return len(r.challenges) == 0 && !now.Before(r.resendAt) && !r.pending(now) && !now.Before(r.budget)
 }
 
 // NewMemoryStore returns an empty [MemoryStore].
@@ -86,9 +86,9 @@ func (s *MemoryStore) wrote(now time.Time) {
 }
 
 // Reserve implements [Store.Reserve].
-func (s *MemoryStore) Reserve(ctx context.Context, key string, a ReserveArgs) (Reservation, error) {
+func (s *MemoryStore) Reserve(ctx context.Context, key string, a ReserveArgs) (string, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
-		return Reservation{}, storeError("reserve", err)
+		return "", 0, storeError("reserve", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,21 +97,28 @@ func (s *MemoryStore) Reserve(ctx context.Context, key string, a ReserveArgs) (R
 		r = &memRecord{challenges: make(map[string]*memChallenge)}
 		s.records[key] = r
 	}
-	switch {
-	case r.pending(a.Now):
-		return Reservation{RetryAfter: max(a.Interval, r.resendAt.Sub(a.Now))}, nil
-	case a.Now.Before(r.resendAt):
-		return Reservation{RetryAfter: r.resendAt.Sub(a.Now)}, nil
-	case a.Now.Before(r.windowEnd) && (r.sends >= a.MaxSends || r.failures >= a.MaxFailures):
-		return Reservation{RetryAfter: r.windowEnd.Sub(a.Now)}, nil
+	if r.pending(a.Now) {
+		return "", max(a.Interval, r.resendAt.Sub(a.Now)), nil
+	}
+	wait := max(r.resendAt.Sub(a.Now), budgetWait(r.budget, a.Now, a.Burst, a.Refill))
+	if wait > 0 {
+		return "", wait, nil
 	}
 	r.token, r.leaseEnd = a.Challenge, a.Now.Add(a.Lease)
 	s.wrote(a.Now)
-	var res Reservation
-	if c := r.challenges[r.latest]; a.Reuse && c != nil && a.Now.Before(c.expires) {
-		res.Code = c.code
+	if c := r.challenges[r.latest]; a.Reuse && c != nil && !c.verified && a.Now.Before(c.expires) {
+		return c.code, 0, nil
 	}
-	return res, nil
+	return "", 0, nil
+}
+
+// budgetWait is how long a key whose budget stands at g must wait at now
+// before it may get a code: g - now - (burst-1)·refill, or 0.
+func budgetWait(g, now time.Time, burst int, refill time.Duration) time.Duration {
+	if !g.After(now) {
+		return 0
+	}
+	return max(g.Sub(now)-time.Duration(burst-1)*refill, 0)
 }
 
 // Commit implements [Store.Commit].
@@ -122,26 +129,35 @@ func (s *MemoryStore) Commit(ctx context.Context, key string, a CommitArgs) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.records[key]
+	if r != nil && r.token != a.Challenge {
+		if c := r.challenges[a.Challenge]; c != nil && c.digest == a.Digest {
+			return nil // committed already: a repeated Commit
+		}
+	}
 	if r == nil || r.token != a.Challenge {
-		return storeError("commit", ErrReservationLost)
+		return errReservationLost
 	}
 	r.token, r.leaseEnd = "", time.Time{}
 	if a.Reused {
 		c := r.challenges[r.latest]
-		if c == nil || !a.Now.Before(c.expires) || subtle.ConstantTimeCompare([]byte(c.digest), []byte(a.Digest)) != 1 {
-			return storeError("commit", ErrReservationLost)
+		if c == nil || c.verified || !a.Now.Before(c.expires) || subtle.ConstantTimeCompare([]byte(c.digest), []byte(a.Digest)) != 1 {
+			return errReservationLost
 		}
 	}
 	r.prune(a.Now)
 	r.challenges[a.Challenge] = &memChallenge{digest: a.Digest, code: a.Code, expires: a.Now.Add(a.TTL)}
 	r.latest = a.Challenge
-	if !a.Now.Before(r.windowEnd) {
-		r.windowEnd, r.sends, r.failures = a.Now.Add(a.Window), 0, 0
-	}
-	r.sends++
+	r.budget = maxTime(r.budget, a.Now).Add(a.Refill)
 	r.resendAt = a.Now.Add(a.Interval)
 	s.wrote(a.Now)
 	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Rollback implements [Store.Rollback].
@@ -174,11 +190,22 @@ func (s *MemoryStore) Verify(ctx context.Context, key string, a VerifyArgs) (boo
 		return false, nil
 	}
 	defer s.wrote(a.Now)
-	if subtle.ConstantTimeCompare([]byte(c.digest), []byte(a.Digest)) == 1 {
+	match := subtle.ConstantTimeCompare([]byte(c.digest), []byte(a.Digest)) == 1
+	if c.verified { // the one retry a verified challenge answers
+		delete(r.challenges, a.Challenge)
+		return match, nil
+	}
+	if match {
 		clear(r.challenges)
+		c.verified, c.code = true, ""
+		if grace := a.Now.Add(a.Grace); grace.Before(c.expires) {
+			c.expires = grace
+		}
+		r.challenges[a.Challenge] = c
+		refund := a.Refill * time.Duration(a.MaxAttempts-c.attempts) / time.Duration(a.MaxAttempts)
+		r.budget = maxTime(r.budget.Add(-refund), a.Now)
 		return true, nil
 	}
-	r.failures++
 	c.attempts++
 	if c.attempts >= a.MaxAttempts {
 		delete(r.challenges, a.Challenge)

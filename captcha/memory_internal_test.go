@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestMemorySweep: records whose day window ended are swept by later writes
+// TestMemorySweep: records whose budget refilled are swept by later writes
 // to other keys, without a goroutine.
 func TestMemorySweep(t *testing.T) {
 	synctest.Test(t, testMemorySweep)
@@ -27,7 +27,7 @@ func testMemorySweep(t *testing.T) {
 	if n := s.len(); n != 1000 {
 		t.Fatalf("len = %d, want 1000", n)
 	}
-	time.Sleep(day)
+	time.Sleep(defaultBurst * defaultRefill)
 	for i := range 1000 {
 		if _, err := p.Send(ctx, fmt.Sprint("new", i), deliver); err != nil {
 			t.Fatal(err)

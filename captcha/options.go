@@ -7,36 +7,33 @@ import (
 	"unicode"
 )
 
-// Defaults for the zero [Options].
+// Defaults for the zero [Options] that callers and tests size things by.
+// The other defaults are stated on each field of [Options].
 const (
 	// DefaultLength is the number of characters in a generated code: 6
 	// digits, where alova's default is 4 (see "Guessing" in the package doc).
 	DefaultLength = 6
-	// DefaultCharset holds the characters a generated code is drawn from.
-	DefaultCharset = "0123456789"
-	// DefaultTTL is how long a delivered code stays valid.
-	DefaultTTL = 5 * time.Minute
-	// DefaultResendInterval is how long a key waits between two sends.
-	DefaultResendInterval = 60 * time.Second
 	// DefaultMaxAttempts is how many wrong codes burn one challenge.
 	DefaultMaxAttempts = 5
-	// DefaultMaxSendsPerDay is how many codes one key may receive per day.
-	DefaultMaxSendsPerDay = 10
-	// DefaultMaxFailuresPerDay is how many wrong codes, across all its
-	// challenges, stop a key from receiving new codes for the rest of the day.
-	DefaultMaxFailuresPerDay = 10
-	// DefaultDeliveryTimeout bounds one call of the deliver function.
-	DefaultDeliveryTimeout = 30 * time.Second
 )
 
-// day is the length of the window MaxSendsPerDay and MaxFailuresPerDay count
-// in. A key's window starts with its first delivered code and lasts 24 hours.
-const day = 24 * time.Hour
+// The defaults of the other fields of [Options].
+const (
+	defaultCharset         = "0123456789"
+	defaultTTL             = 5 * time.Minute
+	defaultResendInterval  = 60 * time.Second
+	defaultBurst           = 5
+	defaultRefill          = 15 * time.Minute
+	defaultDeliveryTimeout = 30 * time.Second
+)
+
+// maxTTL caps Options.TTL.
+const maxTTL = 24 * time.Hour
 
 // Options configures a [Provider]. The zero value works: 6-digit codes valid
-// for 5 minutes, one send per key per minute and at most 10 per day, each
-// challenge burned after 5 wrong codes, and no new code for the rest of the
-// day once a key collected 10 wrong codes. Negative values, or a TTL over 24
+// for 5 minutes, one send per key per minute, 5 codes in a row and then one
+// per 15 minutes (less the attempts a verified code left unused), each
+// challenge burned after 5 wrong codes. Negative values, or a TTL over 24
 // hours, make [NewProvider] panic.
 type Options struct {
 	// Length is the number of characters of a generated code. Default 6.
@@ -72,21 +69,18 @@ type Options struct {
 	// burns the code someone else asked for.
 	MaxAttempts int
 
-	// MaxSendsPerDay caps the codes delivered to one key per day (a window
-	// of 24 hours from the key's first delivered code). Beyond it, Send
-	// refuses with a [*ResendTooSoonError] whose wait runs to the end of the
-	// window. It bounds guessing (see the package doc) and the cost of SMS
-	// pumping. Default 10. Anyone who can ask for codes for a key can spend
-	// its daily sends, and so deny it new codes until the window ends: that
-	// is the price of the bound.
-	MaxSendsPerDay int
-
-	// MaxFailuresPerDay is the key's failure budget across all its codes:
-	// once that many wrong codes were submitted for the key in its window,
-	// Send refuses new codes for it until the window ends (challenges already
-	// delivered stay valid). Default 10. Like MaxSendsPerDay it lets a third
-	// party deny a key new codes for the rest of the day.
-	MaxFailuresPerDay int
+	// Burst and Refill are the key's budget of codes, which bounds guessing
+	// (see "Guessing" in the package doc) without a day-long lockout. A key
+	// may get Burst codes in a row (each ResendInterval apart); after that
+	// it earns one code back per Refill. A code verified with attempts to
+	// spare gives them back (a code verified at the first try costs
+	// nothing), so a user who types their code never waits for Refill. When
+	// the budget is spent, Send refuses with a [*ResendTooSoonError] whose
+	// wait is at most Refill: that is the longest anyone, with any number
+	// of addresses, can keep a key from getting a new code at a time.
+	// Defaults 5 and 15 minutes.
+	Burst  int
+	Refill time.Duration
 
 	// ReuseCode, when true, makes a resend deliver the code of the key's
 	// latest challenge while it is still valid (alova's resendFormStore),
@@ -128,33 +122,35 @@ const leaseGrace = 5 * time.Second
 // programmer errors.
 func (o Options) withDefaults() Options {
 	if o.Length < 0 || o.TTL < 0 || o.ResendInterval < 0 || o.MaxAttempts < 0 || o.DeliveryTimeout < 0 ||
-		o.MaxSendsPerDay < 0 || o.MaxFailuresPerDay < 0 {
+		o.Burst < 0 || o.Refill < 0 {
 		panic("captcha: negative value in Options")
 	}
-	if o.TTL > day {
+	if o.TTL > maxTTL {
 		panic("captcha: Options.TTL over 24 hours")
 	}
 	defaults := []struct {
 		v *int
 		d int
-	}{{&o.Length, DefaultLength}, {&o.MaxAttempts, DefaultMaxAttempts},
-		{&o.MaxSendsPerDay, DefaultMaxSendsPerDay}, {&o.MaxFailuresPerDay, DefaultMaxFailuresPerDay}}
+	}{{&o.Length, DefaultLength}, {&o.MaxAttempts, DefaultMaxAttempts}, {&o.Burst, defaultBurst}}
 	for _, f := range defaults {
 		if *f.v == 0 {
 			*f.v = f.d
 		}
 	}
 	if o.Charset == "" {
-		o.Charset = DefaultCharset
+		o.Charset = defaultCharset
 	}
 	if o.TTL == 0 {
-		o.TTL = DefaultTTL
+		o.TTL = defaultTTL
 	}
 	if o.ResendInterval == 0 {
-		o.ResendInterval = DefaultResendInterval
+		o.ResendInterval = defaultResendInterval
 	}
 	if o.DeliveryTimeout == 0 {
-		o.DeliveryTimeout = DefaultDeliveryTimeout
+		o.DeliveryTimeout = defaultDeliveryTimeout
+	}
+	if o.Refill == 0 {
+		o.Refill = defaultRefill
 	}
 	if o.Generator == nil {
 		checkCharset(o.Charset, o.CaseInsensitive)

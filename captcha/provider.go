@@ -13,6 +13,14 @@ import (
 // reservation.
 const finishTimeout = 5 * time.Second
 
+// commitTries is how many times Send tries a commit whose reply was lost
+// (a commit is safe to repeat) before it answers [ErrSendUnconfirmed].
+const commitTries = 3
+
+// verifiedGrace is how long a verified challenge answers one retry of its
+// verify (see [Provider.Verify]).
+const verifiedGrace = time.Minute
+
 // DeliverFunc sends code to the user identified by key (an SMS to a phone
 // number, a mail to an address). Note the order: code first, then key, as in
 // alova's sendCaptcha handler. It is typically a downstream call wrapped in
@@ -73,10 +81,11 @@ func NewProvider(store Store, opts Options) *Provider {
 //
 //  1. Reserve the key in the store, atomically. If the last delivery for key
 //     was less than ResendInterval ago, another send for key (in any
-//     process) is still delivering, or the key spent its day budget of
-//     sends (MaxSendsPerDay) or wrong codes (MaxFailuresPerDay), Send returns
-//     a [*ResendTooSoonError] (matching [ErrResendTooSoon]) with the wait,
-//     and deliver is not called.
+//     process) is still delivering, or the key spent its budget of codes
+//     (Burst, Refill), Send returns a [*ResendTooSoonError] (matching
+//     [ErrResendTooSoon]) with the wait, and deliver is not called. When the
+//     reservation's reply is lost, Send releases it before it returns, so
+//     a retry is not refused because of it.
 //  2. Call deliver(ctx, code, key) with a new code, or with ReuseCode the
 //     code of the key's latest challenge while it is valid.
 //  3. If deliver succeeded, commit: the code becomes a new challenge, valid
@@ -88,9 +97,12 @@ func NewProvider(store Store, opts Options) *Provider {
 //     The error matches [ErrDelivery] and deliver's error.
 //
 // Store failures return an error matching [ErrStore]; a code is then never
-// reported as sent. The commit or rollback runs even if ctx is cancelled
-// during the delivery, bounded by 5 s. An empty key returns [ErrInvalidKey].
-// Send panics if deliver is nil.
+// reported as sent. A commit whose reply is lost is tried again (up to 3
+// times: a repeated commit changes nothing); when none is confirmed, the
+// error also matches [ErrSendUnconfirmed] and Send returns the SendResult
+// too, as the code went out and may be valid. The commit or rollback runs
+// even if ctx is cancelled during the delivery, bounded by 5 s. An empty key
+// returns [ErrInvalidKey]. Send panics if deliver is nil.
 func (p *Provider) Send(ctx context.Context, key string, deliver DeliverFunc) (SendResult, error) {
 	r, err := p.send(ctx, key, deliver)
 	if p.opts.OnSend != nil {
@@ -109,23 +121,7 @@ func (p *Provider) send(ctx context.Context, key string, deliver DeliverFunc) (S
 	}
 	o := &p.opts
 	token := newToken()
-	res, err := p.store.Reserve(ctx, key, ReserveArgs{
-		Now:         time.Now(),
-		Challenge:   token,
-		Lease:       o.DeliveryTimeout + leaseGrace,
-		Interval:    o.ResendInterval,
-		MaxSends:    o.MaxSendsPerDay,
-		MaxFailures: o.MaxFailuresPerDay,
-		Reuse:       o.ReuseCode,
-	})
-	if err != nil {
-		return SendResult{}, storeError("reserve", err)
-	}
-	if res.RetryAfter > 0 {
-		return SendResult{}, &ResendTooSoonError{RetryAfter: res.RetryAfter}
-	}
-
-	// From here on the reservation must be committed or rolled back, even if
+	// From the reservation on, it must be committed or rolled back, even if
 	// ctx is done or deliver panics. finishCtx bounds that last step from
 	// when it starts, whatever the delivery took.
 	finishCtx := func() (context.Context, context.CancelFunc) {
@@ -136,6 +132,28 @@ func (p *Provider) send(ctx context.Context, key string, deliver DeliverFunc) (S
 		defer cancel()
 		return p.store.Rollback(fctx, key, token)
 	}
+	reused, wait, err := p.store.Reserve(ctx, key, ReserveArgs{
+		Now:       time.Now(),
+		Challenge: token,
+		Lease:     o.DeliveryTimeout + leaseGrace,
+		Interval:  o.ResendInterval,
+		Burst:     o.Burst,
+		Refill:    o.Refill,
+		Reuse:     o.ReuseCode,
+	})
+	if err != nil {
+		// The store may have reserved the key and lost only its reply:
+		// release it (a no-op if it did not), or the lease would refuse the
+		// caller's retry.
+		if rerr := rollback(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return SendResult{}, storeError("reserve", err)
+	}
+	if wait > 0 {
+		return SendResult{}, &ResendTooSoonError{RetryAfter: wait}
+	}
+
 	finished := false
 	defer func() {
 		if !finished { // deliver or the generator panicked
@@ -143,8 +161,8 @@ func (p *Provider) send(ctx context.Context, key string, deliver DeliverFunc) (S
 		}
 	}()
 
-	code, reused := res.Code, res.Code != ""
-	if !reused {
+	code := reused
+	if code == "" {
 		code = p.gen()
 		if code == "" {
 			finished = true
@@ -173,28 +191,45 @@ func (p *Provider) send(ctx context.Context, key string, deliver DeliverFunc) (S
 	}
 	fctx, cancel := finishCtx()
 	defer cancel()
-	err = p.store.Commit(fctx, key, CommitArgs{
+	args := CommitArgs{
 		Now:       time.Now(),
 		Challenge: token,
 		Digest:    digest(key, code, o.CaseInsensitive),
 		Code:      keep,
-		Reused:    reused,
+		Reused:    reused != "",
 		TTL:       o.TTL,
 		Interval:  o.ResendInterval,
-		Window:    day,
-	})
-	if err != nil {
-		return SendResult{}, storeError("commit", err)
+		Refill:    o.Refill,
 	}
-	return SendResult{Challenge: token, ExpiresIn: o.TTL, ResendIn: o.ResendInterval}, nil
+	result := SendResult{Challenge: token, ExpiresIn: o.TTL, ResendIn: o.ResendInterval}
+	for try := 1; ; try++ {
+		err = p.store.Commit(fctx, key, args)
+		switch {
+		case err == nil:
+			return result, nil
+		case errors.Is(err, errReservationLost):
+			return SendResult{}, storeError("commit", err) // definite: nothing stored
+		case try == commitTries || fctx.Err() != nil:
+			// The commit may have been applied: say so, and hand over the
+			// challenge the delivered code may verify under.
+			return result, fmt.Errorf("%w: %w", ErrSendUnconfirmed, storeError("commit", err))
+		}
+	}
 }
 
 // Verify checks code for the challenge of key that [Provider.Send] returned
 // (alova's verifyCaptcha, plus the challenge). It returns nil when code is the
-// challenge's valid code, and then ends every challenge of the key: a code
-// verifies once. Every other code returns [ErrInvalidCode] and counts as a
-// wrong attempt on that challenge, and in the key's failure budget
-// (MaxFailuresPerDay); the MaxAttempts-th wrong attempt burns the challenge.
+// challenge's valid code, and then ends every other challenge of the key.
+// A code verifies once, with one exception that makes Verify safe to retry:
+// for a minute after it succeeded (never past the code's expiry), the same
+// challenge and code succeed exactly once more, so a caller whose reply was
+// lost (a timeout, [ErrStore]) and who tries again is let in rather than
+// told the code is used. Whoever holds both the challenge and the code can
+// thus be let in twice within that minute; a login it starts twice is the
+// same user's. A verified code gives back to the key's budget the attempts
+// it did not use. Every other code returns [ErrInvalidCode] and counts as a
+// wrong attempt on that challenge; the MaxAttempts-th wrong attempt burns
+// the challenge.
 // An unknown, malformed or expired challenge, a used or burned code and a
 // wrong code all return the same ErrInvalidCode; a challenge that is not one
 // of key's counts nothing, so nobody can burn a code they did not ask for.
@@ -221,6 +256,8 @@ func (p *Provider) verify(ctx context.Context, key, challenge, code string) erro
 		Challenge:   challenge,
 		Digest:      digest(key, code, p.opts.CaseInsensitive),
 		MaxAttempts: p.opts.MaxAttempts,
+		Refill:      p.opts.Refill,
+		Grace:       verifiedGrace,
 	})
 	if err != nil {
 		return storeError("verify", err)

@@ -23,8 +23,8 @@ type storeRig struct {
 const (
 	rigTTL      = 5 * time.Minute
 	rigInterval = time.Minute
-	rigSends    = 3
-	rigFailures = 4
+	rigBurst    = 3
+	rigRefill   = 10 * time.Minute
 	rigAttempts = 2
 )
 
@@ -34,17 +34,23 @@ func newRig(t *testing.T, s captcha.Store) *storeRig {
 
 func (r *storeRig) advance(d time.Duration) { r.now = r.now.Add(d) }
 
+// reservation is what Reserve returned.
+type reservation struct {
+	Code       string
+	RetryAfter time.Duration
+}
+
 // reserve reserves key and returns the challenge id and the reservation.
-func (r *storeRig) reserve(key string, reuse bool) (string, captcha.Reservation) {
+func (r *storeRig) reserve(key string, reuse bool) (string, reservation) {
 	r.t.Helper()
 	r.n++
 	id := fmt.Sprintf("%032x", r.n)
-	res, err := r.s.Reserve(context.Background(), key, captcha.ReserveArgs{Now: r.now, Challenge: id,
-		Lease: 35 * time.Second, Interval: rigInterval, MaxSends: rigSends, MaxFailures: rigFailures, Reuse: reuse})
+	code, wait, err := r.s.Reserve(context.Background(), key, captcha.ReserveArgs{Now: r.now, Challenge: id,
+		Lease: 35 * time.Second, Interval: rigInterval, Burst: rigBurst, Refill: rigRefill, Reuse: reuse})
 	if err != nil {
 		r.t.Fatalf("Reserve(%q) = %v", key, err)
 	}
-	return id, res
+	return id, reservation{code, wait}
 }
 
 // refused checks that a send for key is refused with the wait want.
@@ -57,7 +63,7 @@ func (r *storeRig) refused(key string, want time.Duration) {
 
 func (r *storeRig) commit(key, id, digest string, reused bool) error {
 	return r.s.Commit(context.Background(), key, captcha.CommitArgs{Now: r.now, Challenge: id, Digest: digest,
-		Code: digest, Reused: reused, TTL: rigTTL, Interval: rigInterval, Window: 24 * time.Hour})
+		Code: digest, Reused: reused, TTL: rigTTL, Interval: rigInterval, Refill: rigRefill})
 }
 
 // send reserves and commits a challenge holding digest, failing on refusal.
@@ -73,10 +79,17 @@ func (r *storeRig) send(key, digest string) string {
 	return id
 }
 
+// send2 is send after the resend interval.
+func (r *storeRig) send2(key, digest string) string {
+	r.t.Helper()
+	r.advance(rigInterval)
+	return r.send(key, digest)
+}
+
 // verify checks Verify's answer.
 func (r *storeRig) verify(key, id, digest string, want bool) {
 	r.t.Helper()
-	ok, err := r.s.Verify(context.Background(), key, captcha.VerifyArgs{Now: r.now, Challenge: id, Digest: digest, MaxAttempts: rigAttempts})
+	ok, err := r.s.Verify(context.Background(), key, captcha.VerifyArgs{Now: r.now, Challenge: id, Digest: digest, MaxAttempts: rigAttempts, Refill: rigRefill, Grace: time.Minute})
 	if err != nil || ok != want {
 		r.t.Fatalf("Verify(%q, %s, %q) = %v, %v; want %v, nil", key, id, digest, ok, err, want)
 	}
@@ -111,8 +124,8 @@ func TestStore(t *testing.T) {
 		}},
 		{"commit without the reservation is lost", func(r *storeRig) {
 			r.reserve("k", false)
-			if err := r.commit("k", fmt.Sprintf("%032x", 999), "d", false); !errors.Is(err, captcha.ErrReservationLost) || !errors.Is(err, captcha.ErrStore) {
-				r.t.Fatalf("Commit = %v, want ErrReservationLost and ErrStore", err)
+			if err := r.commit("k", fmt.Sprintf("%032x", 999), "d", false); !errors.Is(err, captcha.ErrStore) {
+				r.t.Fatalf("Commit = %v, want ErrStore (reservation lost)", err)
 			}
 		}},
 		{"expiry", func(r *storeRig) {
@@ -144,36 +157,67 @@ func TestStore(t *testing.T) {
 		}},
 		{"an unknown challenge counts nothing", func(r *storeRig) {
 			c := r.send("k", "d")
-			for i := range 3 * rigFailures {
+			for i := range 3 * rigAttempts {
 				r.verify("k", fmt.Sprintf("%032x", 1000+i), "d", false)
 			}
 			r.verify("k", c, "d", true)
 			r.advance(rigInterval)
-			r.send("k", "d") // the failure budget is untouched
+			r.send("k", "d")
 		}},
-		{"day budget of sends", func(r *storeRig) {
-			for range rigSends {
+		{"budget of codes: a burst, then one per refill", func(r *storeRig) {
+			for range rigBurst {
 				r.send("k", "d")
 				r.advance(rigInterval)
 			}
-			r.refused("k", 24*time.Hour-rigSends*rigInterval)
+			// g = start + 3·refill; now = start + 3·interval.
+			r.refused("k", rigBurst*rigRefill-rigBurst*rigInterval-(rigBurst-1)*rigRefill)
 			r.send("other", "d")
-			r.advance(24*time.Hour - rigSends*rigInterval)
-			r.send("k", "d") // a new window
+			r.advance(rigRefill - rigBurst*rigInterval)
+			r.send("k", "d") // one code earned back
+			r.advance(rigInterval)
+			r.refused("k", rigRefill-rigInterval)
 		}},
-		{"day budget of failures, across codes", func(r *storeRig) {
-			c1 := r.send("k", "d1")
-			r.verify("k", c1, "x", false)
+		{"a verified code gives back its unused attempts", func(r *storeRig) {
+			var last string
+			for range rigBurst {
+				last = r.send("k", "d")
+				r.advance(rigInterval)
+			}
+			r.verify("k", last, "d", true) // at the first try: the whole code back
+			r.send("k", "d")
+		}},
+		{"wrong codes do not lock the key beyond the budget", func(r *storeRig) {
+			c := r.send("k", "d")
+			for range rigAttempts {
+				r.verify("k", c, "x", false)
+			}
 			r.advance(rigInterval)
-			c2 := r.send("k", "d2")
+			r.send("k", "d") // burning a challenge costs nothing more than its send
+		}},
+		{"a verified challenge answers one retry", func(r *storeRig) {
+			c := r.send("k", "d")
+			r.verify("k", c, "d", true)
+			r.verify("k", c, "d", true)  // the retry of a lost reply
+			r.verify("k", c, "d", false) // and no more
+			c2 := r.send2("k", "d2")
+			r.verify("k", c2, "d2", true)
+			r.verify("k", c2, "x", false) // a wrong code ends the grace
+			r.verify("k", c2, "d2", false)
+			c3 := r.send2("k", "d3")
+			r.verify("k", c3, "d3", true)
+			r.advance(time.Minute) // the grace
+			r.verify("k", c3, "d3", false)
+		}},
+		{"a repeated commit changes nothing", func(r *storeRig) {
+			id, _ := r.reserve("k", false)
+			for range 3 {
+				if err := r.commit("k", id, "d", false); err != nil {
+					r.t.Fatalf("Commit #n = %v, want nil", err)
+				}
+			}
 			r.advance(rigInterval)
-			c3 := r.send("k", "d3")
-			r.verify("k", c2, "x", false)
-			r.verify("k", c2, "x", false) // burned
-			r.verify("k", c3, "x", false) // the 4th wrong code of the day
-			r.advance(rigInterval)
-			r.refused("k", 24*time.Hour-3*rigInterval)
-			r.verify("k", c3, "d3", true) // a delivered code still works
+			r.send("k", "d")
+			r.send2("k", "d") // the repeats spent one code, not three
 		}},
 		{"reuse", func(r *storeRig) {
 			c1 := r.send("k", "d1")
@@ -200,8 +244,8 @@ func TestStore(t *testing.T) {
 			r.advance(rigInterval)
 			id, _ := r.reserve("k", true)
 			r.verify("k", c1, "d1", true)
-			if err := r.commit("k", id, "d1", true); !errors.Is(err, captcha.ErrReservationLost) {
-				r.t.Fatalf("Commit(Reused) = %v, want ErrReservationLost", err)
+			if err := r.commit("k", id, "d1", true); !errors.Is(err, captcha.ErrStore) {
+				r.t.Fatalf("Commit(Reused) = %v, want ErrStore (reservation lost)", err)
 			}
 			r.verify("k", id, "d1", false)
 			r.send("k", "d2") // released at once

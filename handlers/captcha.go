@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -18,11 +19,11 @@ import (
 	"github.com/alovago/alova/ratelimit"
 )
 
-// DefaultMaxBodyBytes is the largest request body the captcha endpoints
+// defaultMaxBodyBytes is the largest request body the captcha endpoints
 // read when [CaptchaOptions.MaxBodyBytes] is zero: 1 KiB.
 const defaultMaxBodyBytes = 1 << 10
 
-// DefaultRateLimit is the per-client limit of the captcha endpoints when
+// defaultRateLimit is the per-client limit of the captcha endpoints when
 // [CaptchaOptions.Limiter] is nil: 20 requests per client IP per minute,
 // over both endpoints together, counted in memory by each process.
 const defaultRateLimit = 20
@@ -59,7 +60,7 @@ type CaptchaOptions struct {
 	Retry client.RetryOptions
 
 	// MaxBodyBytes caps a request's body; a longer one answers 413.
-	// Default [DefaultMaxBodyBytes] (1 KiB), plenty for a key and a code.
+	// Default 1 KiB, plenty for a key and a code.
 	MaxBodyBytes int64
 
 	// ValidateKey checks each request's key and returns the key to use
@@ -83,7 +84,7 @@ type CaptchaOptions struct {
 	// middleware.RateLimit: 429 "rate_limited" with Retry-After beyond it.
 	// It guards what the provider cannot: one client sending codes to many
 	// keys (SMS pumping), or guessing across many keys. Default nil: a
-	// limiter of [DefaultRateLimit] requests per client IP per minute, in
+	// limiter of 20 requests per client IP per minute, in
 	// memory, so each process counts on its own; give one on Redis
 	// (ratelimit.NewRedisStore) to count across processes. Clients behind
 	// one address (an office, a carrier's NAT) share its count.
@@ -124,10 +125,6 @@ const (
 	// CodeMissingField answers 400: "key" (or, on /verify, "challenge" or
 	// "code") is absent or null.
 	CodeMissingField = "missing_field"
-	// CodeNotFound answers 404: no such endpoint.
-	CodeNotFound = "not_found"
-	// CodeMethodNotAllowed answers 405, with Allow: POST.
-	CodeMethodNotAllowed = "method_not_allowed"
 	// CodeBodyTooLarge answers 413: the body is over MaxBodyBytes.
 	CodeBodyTooLarge = "body_too_large"
 	// CodeUnsupportedMediaType answers 415: the Content-Type is not JSON.
@@ -141,14 +138,30 @@ const (
 	CodeInvalidCode = "invalid_code"
 	// CodeResendTooSoon answers 429 on /send, with Retry-After: the key may
 	// not get a code yet (one was sent less than the resend interval ago, or
-	// the key spent its day budget of codes or of wrong codes).
+	// the key spent its budget of codes; the wait is then at most the
+	// provider's Refill, 15 minutes by default).
 	CodeResendTooSoon = "resend_too_soon"
 	// CodeDeliveryFailed answers 502 on /send: the delivery failed after its
 	// retries; nothing was stored, and the key may ask again at once.
 	CodeDeliveryFailed = "delivery_failed"
 	// CodeStoreUnavailable answers 503, with Retry-After: the captcha store
-	// (Redis) failed; no code was sent or accepted.
+	// (Redis) failed. On /send no usable code was sent; on /verify the code
+	// may or may not have been accepted, and a retry with the same
+	// challenge and code succeeds if it was (see captcha.Provider.Verify).
 	CodeStoreUnavailable = "store_unavailable"
+	// CodeSendUnconfirmed answers 503 on /send, with Retry-After (the
+	// resend interval) and the "challenge" beside "error": the code was
+	// delivered, but the store did not confirm it recorded it
+	// (captcha.ErrSendUnconfirmed). The code may be on its way and valid:
+	// a client should let the user type it and verify it with that
+	// challenge, and ask again only after Retry-After.
+	CodeSendUnconfirmed = "send_unconfirmed"
+)
+
+// Codes of the router's own answers, shared with the example server.
+const (
+	codeNotFound         = "not_found"          // 404: no such endpoint
+	codeMethodNotAllowed = "method_not_allowed" // 405, with Allow: POST
 )
 
 // captchaHandler serves the two endpoints of one Provider.
@@ -198,7 +211,7 @@ var defaultClient = client.FromContext(context.Background())
 // Internal errors are logged, never sent; no input answers 500 or panics.
 //
 // A per-client limit is on unless NoRateLimit says otherwise (see
-// [CaptchaOptions].Limiter): each client IP gets [DefaultRateLimit] requests
+// [CaptchaOptions].Limiter): each client IP gets 20 requests
 // a minute by default.
 //
 // Mounted on a chi router, a request with a method chi does not know at all
@@ -244,12 +257,12 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		middleware.WriteError(w, http.StatusNotFound, middleware.Error{Code: CodeNotFound,
+		middleware.WriteError(w, http.StatusNotFound, middleware.Error{Code: codeNotFound,
 			Message: "no such endpoint; use POST /send or POST /verify"})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
-		middleware.WriteError(w, http.StatusMethodNotAllowed, middleware.Error{Code: CodeMethodNotAllowed,
+		middleware.WriteError(w, http.StatusMethodNotAllowed, middleware.Error{Code: codeMethodNotAllowed,
 			Message: "use POST"})
 	})
 	routes := chi.Router(r)
@@ -281,6 +294,13 @@ type sendResponse struct {
 	Challenge string `json:"challenge"`
 	ExpiresIn int    `json:"expires_in"`
 	ResendIn  int    `json:"resend_in"`
+}
+
+// unconfirmedResponse is the answer of a /send whose code went out but whose
+// record the store did not confirm.
+type unconfirmedResponse struct {
+	Error     middleware.Error `json:"error"`
+	Challenge string           `json:"challenge"`
 }
 
 // verifyRequest is the body of POST /verify.
@@ -315,6 +335,18 @@ func (h *captchaHandler) send(w http.ResponseWriter, r *http.Request) {
 	res, err := h.p.Send(r.Context(), key, func(ctx context.Context, code, key string) error {
 		return h.deliverOnce(ctx, c, code, key)
 	})
+	if errors.Is(err, captcha.ErrSendUnconfirmed) {
+		h.logErr(r, slog.LevelError, "captcha send unconfirmed: the code went out, the store did not confirm it", "send", err)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Retry-After", strconv.Itoa(max(ceilSeconds(res.ResendIn), 1)))
+		middleware.WriteJSON(w, http.StatusServiceUnavailable, unconfirmedResponse{
+			Error: middleware.Error{Code: CodeSendUnconfirmed,
+				Message:    "a code may be on its way: verify it with this challenge; ask again only after retry_after",
+				RetryAfter: max(ceilSeconds(res.ResendIn), 1)},
+			Challenge: res.Challenge,
+		})
+		return
+	}
 	if err != nil {
 		h.fail(w, r, "send", err)
 		return

@@ -39,10 +39,11 @@
 //	415     unsupported_media_type   Content-Type not application/json (or */*+json), or not UTF-8
 //	422     invalid_key              ValidateKey refused the key
 //	422     invalid_code             /verify: wrong, empty, expired, used or burned code, another challenge, or unknown key
-//	429     resend_too_soon          /send: the key had a code less than the resend interval ago, or spent its day budget
+//	429     resend_too_soon          /send: the key had a code less than the resend interval ago, or spent its budget of codes
 //	429     rate_limited             the per-client limit is spent (with X-RateLimit-* headers)
 //	502     delivery_failed          /send: Deliver failed after its retries; rolled back
-//	503     store_unavailable        the captcha store (Redis) failed
+//	503     store_unavailable        the captcha store (Redis) failed; a /verify may be retried with the same code
+//	503     send_unconfirmed         /send: the code went out, the store did not confirm it; the answer holds the challenge
 //	503     rate_limit_unavailable   the Limiter's store failed (unless it fails open)
 //
 // A failed verify is the same answer, byte for byte, whatever the reason, so
@@ -52,12 +53,13 @@
 //
 // # Security
 //
-// The provider limits each key: one send per resend interval and ten a day,
-// five wrong codes per challenge and ten a day (see package captcha for the
-// guessing bound). A guess counts only against the challenge it names, which
+// The provider limits each key: one send per resend interval, five codes in
+// a row and then one per 15 minutes, five wrong codes per challenge (see
+// package captcha for the guessing bound, and why no stranger can keep a key
+// from new codes for more than 15 minutes at a time). A guess counts only against the challenge it names, which
 // only the caller who asked for that code was given, so nobody can burn a
 // code someone else is about to type. The per-client limit, on by default
-// ([DefaultRateLimit] requests a minute per client IP, in memory per
+// (20 requests a minute per client IP, in memory per
 // process), limits each client across keys (a bot texting many numbers, or
 // guessing across many keys); the client IP comes from chi's ClientIPFrom*
 // middlewares or the TCP peer, never from a raw X-Forwarded-For.

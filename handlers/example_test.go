@@ -64,11 +64,13 @@ func ExampleCaptcha() {
 	challenge, _ := sent["challenge"].(string)
 	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": "someone-else's", "code": sms.Code})
 	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": challenge, "code": sms.Code})
+	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": challenge, "code": sms.Code}) // a retry: let in once more
 	post("/captcha/verify", map[string]string{"key": "+15550100000", "challenge": challenge, "code": sms.Code})
 	// Output:
 	// /captcha/send 200
 	// sms to +15550100000 expires_in 300
 	// /captcha/verify 422
+	// /captcha/verify 200 session=s-for-+15550100000; HttpOnly; Secure
 	// /captcha/verify 200 session=s-for-+15550100000; HttpOnly; Secure
 	// /captcha/verify 422
 }

@@ -276,6 +276,7 @@ func checkJSON(status int, h http.Header, body []byte, a *answer) error {
 			Message    string `json:"message"`
 			RetryAfter int    `json:"retry_after"`
 		} `json:"error"`
+		Challenge string `json:"challenge"` // send_unconfirmed only
 	}
 	if err := dec.Decode(&e); err != nil || e.Error == nil || e.Error.Code == "" || e.Error.Message == "" {
 		return fmt.Errorf("status %d with body %q: not a JSON error (err %v)", status, body, err)
@@ -299,8 +300,8 @@ var statusOf = map[string]int{
 	handlers.CodeInvalidJSON:            400,
 	handlers.CodeUnknownField:           400,
 	handlers.CodeMissingField:           400,
-	handlers.CodeNotFound:               404,
-	handlers.CodeMethodNotAllowed:       405,
+	"not_found":                         404,
+	"method_not_allowed":                405,
 	handlers.CodeBodyTooLarge:           413,
 	handlers.CodeUnsupportedMediaType:   415,
 	handlers.CodeInvalidKey:             422,
@@ -309,6 +310,7 @@ var statusOf = map[string]int{
 	middleware.CodeRateLimited:          429,
 	handlers.CodeDeliveryFailed:         502,
 	handlers.CodeStoreUnavailable:       503,
+	handlers.CodeSendUnconfirmed:        503,
 	middleware.CodeRateLimitUnavailable: 503,
 }
 

@@ -83,6 +83,9 @@ func TestTwoInstancesShareCaptchaCodes(t *testing.T) {
 	if r := verify(t, b, key, challenge, code); r.Status != http.StatusOK {
 		t.Fatalf("verify on B of the code sent through A = %d %s, want 200 (not burned by wrong-challenge guesses)", r.Status, r.Body)
 	}
+	if r := verify(t, a, key, challenge, code); r.Status != http.StatusOK {
+		t.Errorf("verify retried on A (a lost answer) = %d %s, want 200 once more", r.Status, r.Body)
+	}
 	if r := verify(t, a, key, challenge, code); r.Status != http.StatusUnprocessableEntity {
 		t.Errorf("verify the used code again on A = %d %s, want 422", r.Status, r.Body)
 	}

@@ -33,7 +33,8 @@ func TestOneDownstreamCallAcrossInstances(t *testing.T) {
 	url := sharedRedisURL(t)
 	var servers []*server
 	for range 3 {
-		servers = append(servers, startServer(t, url, "-demo-latency", "50ms"))
+		// 300 clients from one address: over the default -conns-per-ip.
+		servers = append(servers, startServer(t, url, "-demo-latency", "50ms", "-conns-per-ip", "1000"))
 	}
 	const perInstance = 300
 	for run := range 5 {

@@ -114,7 +114,7 @@ func (a *app) Close(ctx context.Context) error {
 // Handler returns the server's routes.
 func (a *app) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(a.telemetry.traced, chimw.RequestID, a.clientIP(), a.access.Handler, chimw.Recoverer, middleware.Client(a.api))
+	r.Use(a.telemetry.traced, nosniff, checkRequestID, chimw.RequestID, a.clientIP(), a.access.Handler, chimw.Recoverer, middleware.Client(a.api))
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not_found") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")

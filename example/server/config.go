@@ -37,6 +37,8 @@ type config struct {
 	LockWait       time.Duration // -lock-wait: distributed single-flight of products; 0 = off
 	Telemetry      bool          // -telemetry: OpenTelemetry metrics at /metrics (telemetry.go)
 	TraceStdout    bool          // -trace-stdout: spans printed to stderr as JSON
+	WriteTimeout   time.Duration // -write-timeout, of each write to a client
+	ConnsPerIP     int           // -conns-per-ip, open connections per client address
 }
 
 // minAdminToken is the shortest ADMIN_TOKEN accepted: the admin routes are
@@ -104,6 +106,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.LockWait, "lock-wait", 2*time.Second, "instances sharing the Redis make one downstream call for a product they all miss; the others wait up to this long for it (0 turns it off)")
 	fs.BoolVar(&c.Telemetry, "telemetry", true, "OpenTelemetry metrics of the cache, client, captcha and limiter, served in Prometheus text format at the admin route GET /metrics; -telemetry=false turns them off and the route away")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", false, "with -telemetry: trace every request and its downstream sends, and print the spans to stderr as JSON (a demo of the spans; use an OTLP exporter in production)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "time each write of an answer may take (a client that does not read blocks it); past it the connection is closed. It bounds each write, not the handler: a slow answer is not cut off")
+	fs.IntVar(&c.ConnsPerIP, "conns-per-ip", 64, "open connections per client address (the TCP peer); more are closed at once. Peers in -trusted-proxies are not capped")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()
@@ -140,7 +144,7 @@ func (c config) validate() error {
 		}
 	}
 	if c.Downstream != "" && !strings.HasPrefix(c.Downstream, "http://") && !strings.HasPrefix(c.Downstream, "https://") {
-		errs = append(errs, fmt.Errorf("-downstream: %q is not an http(s) URL", c.Downstream))
+		errs = append(errs, fmt.Errorf("-downstream: %q is not an http(s) URL", redactURL(c.Downstream)))
 	}
 	ranges := []struct {
 		name string
@@ -161,6 +165,8 @@ func (c config) validate() error {
 		{"-idle-timeout", c.IdleTimeout > 0},
 		{"-redis-timeout", c.RedisTimeout > 0},
 		{"-lock-wait", c.LockWait >= 0},
+		{"-write-timeout", c.WriteTimeout > 0},
+		{"-conns-per-ip", c.ConnsPerIP > 0},
 	}
 	for _, p := range ranges {
 		if !p.ok {
@@ -171,6 +177,17 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("-log-format: %q is neither text nor json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// trustedPrefixes returns -trusted-proxies parsed (validate checked them).
+func (c config) trustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		if pp, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pp)
+		}
+	}
+	return out
 }
 
 // splitList splits a comma-separated list, dropping blanks.

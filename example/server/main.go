@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// flushed last, after the "stopped" line.
 	logBuf := newLogBuffer(stderr)
 	defer logBuf.Close()
-	log := newLogger(cfg.LogFormat, logBuf)
+	log := newLogger(cfg.LogFormat, logBuf, cfg.secrets()...)
 	redis.SetLogger(redisLogger{log})
 	a, err := newApp(cfg, log)
 	if err != nil {
@@ -83,8 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	ln = limitConns(ln, cfg.ConnsPerIP, cfg.WriteTimeout, cfg.trustedPrefixes())
 	srv := newHTTPServer(cfg, a.Handler(), log)
-	log.Info("listening", "addr", ln.Addr().String(), "redis", a.redis.Kind, "downstream", a.downstreamURL)
+	log.Info("listening", "addr", ln.Addr().String(), "redis", a.redis.Kind, "downstream", redactURL(a.downstreamURL))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -109,9 +110,13 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
-func newLogger(format string, w io.Writer) *slog.Logger {
+// newLogger returns the server's logger, in format (text or json), which
+// writes every secret in secrets as "xxxxx" wherever it shows up: in a
+// message or in any attribute, errors included.
+func newLogger(format string, w io.Writer, secrets ...string) *slog.Logger {
+	opts := &slog.HandlerOptions{ReplaceAttr: redactAttr(secrets)}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, opts))
 }

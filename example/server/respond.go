@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 
 	"github.com/alovago/alova/middleware"
@@ -26,7 +28,20 @@ var errorMessages = map[string]string{
 
 // writeError writes the JSON error answer {"error":{"code":…,"message":…}}
 // shared with the library's middleware and handlers: a stable code, never an
-// error's text (details go to the log).
+// error's text (details go to the log), marked Cache-Control: no-store. The
+// message is written as is: "<ADMIN_TOKEN>", not "\u003cADMIN_TOKEN\u003e"
+// (a JSON answer marked nosniff is never read as HTML).
 func writeError(w http.ResponseWriter, status int, code string) {
-	middleware.WriteError(w, status, middleware.Error{Code: code, Message: errorMessages[code]})
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
+		Error middleware.Error `json:"error"`
+	}{middleware.Error{Code: code, Message: errorMessages[code]}})
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+)
+
+// nosniff marks every answer X-Content-Type-Options: nosniff, successes and
+// errors, the library's and the profiler's alike, so that no browser reads
+// a body as another type than the one it is sent as.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxRequestID is the longest X-Request-Id a client may send.
+const maxRequestID = 64
+
+// checkRequestID drops a client's X-Request-Id unless it is 1 to 64 of the
+// characters A-Z a-z 0-9 and - _ . : / + =, so that what is logged and
+// forwarded downstream is an id, not any bytes a header may hold. chi's
+// RequestID, after it, then makes a fresh id, which the log and the
+// downstream calls carry instead.
+func checkRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v, ok := r.Header["X-Request-Id"]; ok && (len(v) != 1 || !validRequestID(v[0])) {
+			r.Header.Del("X-Request-Id")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validRequestID reports whether id is an acceptable X-Request-Id.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestID {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-_.:/+=", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
