@@ -107,12 +107,15 @@ trap cleanup EXIT INT TERM
 say() { echo "http.sh: $*" >&2; }
 
 # freeport sets fp to a loopback port nothing answers on and not handed out
-# before (the servers bind theirs later).
+# before (the servers bind theirs later). It picks from 20000–32767, below
+# Linux's ephemeral range (32768–60999 by default), whose ports outgoing
+# connections take without listening: the probe does not see those, and a
+# server could not bind one.
 taken=" "
 freeport() {
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 12768))
 		if [[ $taken != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			taken+="$p "
 			fp=$p
