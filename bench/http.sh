@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# http.sh measures the example server's product route with wrk against three
-# peers doing the same job, and prints a table of medians with the ratios of
-# issue 10 (example ÷ floor ≥ 0.90, example ÷ ceiling ≥ 0.70, example ÷ node
-# ≥ 3). HTTP.md has the figures of the committed run and what they mean.
+# http.sh measures the example server's product route with wrk against four
+# peers doing the same job, and prints a table of medians with the ratios to
+# the peers against their targets: example ÷ floorlog ≥ 0.95 and example ÷
+# ceiling ≥ 0.75 (the settled targets; issue 10 had ÷ ceiling ≥ 0.70), and
+# issue 10's example ÷ floor ≥ 0.90 and example ÷ node ≥ 3. HTTP.md has the
+# figures of the committed runs and what they mean.
 #
-#   bench/http.sh                          # 5 rounds × 4 servers × 10 s: about 4 minutes
+#   bench/http.sh                          # 5 rounds × 5 servers × 8 s: about 4 minutes
 #   DURATION=5s ROUNDS=1 bench/http.sh     # a quick try
+#   SERVERS="example floorlog ceiling" bench/http.sh
+#                                          # only these (and without node, no npm)
 #   PROFILE=/tmp/cpu.prof bench/http.sh    # also a CPU profile of the example server under
 #                                          # the same load, in an extra run not counted
 #   BEFORE=HEAD~1 bench/http.sh            # also the example server of another commit
@@ -24,6 +28,11 @@
 #   floor    bench/httpd -role floor: chi with RequestID, ClientIPFromRemoteAddr,
 #            Recoverer and a context.WithValue middleware, a sync.Map of answer
 #            bodies in place of the library, no access log;
+#   floorlog bench/httpd -role floorlog: the floor plus the example's access
+#            log, in the example's place among the middleware: the same line
+#            per request (slog's text format, the same fields), buffered the
+#            same way (64 KiB, flushed every 100 ms), to stderr, which is a
+#            file as the example's; the floor doing the example's logging work;
 #   ceiling  bench/httpd -role ceiling: a bare net/http handler writing one
 #            fixed product;
 #   node     alova 3.5.5 on Node (bench/node/server.js): L1 lru-cache, L2
@@ -53,26 +62,27 @@
 # the warm-up on, every product read makes it refresh that product in the
 # background, and all 1,000 at once, which costs it half its CPU (see
 # PROFILE.md). The script warns when the rounds (DURATION × ROUNDS × servers,
-# plus the profiles) would pass 4 minutes; the defaults take 200 s.
+# plus the profiles) would pass 200 s; the defaults (5 × 5 × 8 s) take 200 s.
 #
-# Everything started is stopped on exit. At the end the example server is
-# stopped with SIGTERM and its access log is checked to hold a line for
-# every answer wrk and the warm-up counted (it may hold a few more: requests
-# wrk cut at the end of a run).
+# Everything started is stopped on exit. At the end the example server and
+# floorlog are stopped with SIGTERM and the access log of each is checked to
+# hold a line for every answer wrk and the warm-up counted (it may hold a few
+# more: requests wrk cut at the end of a run).
 #
-# Needs go, node, npm (and the npm registry), wrk, curl, redis-server,
-# redis-cli, taskset on PATH; Linux (CPU use is read from /proc).
+# Needs go, wrk, curl, redis-server, redis-cli, taskset on PATH, and for the
+# node server node and npm (and the npm registry); Linux (CPU use is read
+# from /proc).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$PWD
-DURATION=${DURATION:-10s} # in seconds, with the s
+DURATION=${DURATION:-8s} # in seconds, with the s
 [[ $DURATION =~ ^[0-9]+s$ ]] || { echo "http.sh: DURATION=$DURATION: give it in seconds, e.g. 10s" >&2; exit 1; }
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-32}
 IDS=${IDS:-1000}
 PIN=${PIN:-1}
-SERVERS=${SERVERS:-example floor ceiling node}
+SERVERS=${SERVERS:-example floor floorlog ceiling node}
 PROFILE=${PROFILE:-}
 BEFORE=${BEFORE:-}
 TOGETHER=${TOGETHER:-}
@@ -97,12 +107,15 @@ trap cleanup EXIT INT TERM
 say() { echo "http.sh: $*" >&2; }
 
 # freeport sets fp to a loopback port nothing answers on and not handed out
-# before (the servers bind theirs later).
+# before (the servers bind theirs later). It picks from 20000–32767, below
+# Linux's ephemeral range (32768–60999 by default), whose ports outgoing
+# connections take without listening: the probe does not see those, and a
+# server could not bind one.
 taken=" "
 freeport() {
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 12768))
 		if [[ $taken != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			taken+="$p "
 			fp=$p
@@ -180,7 +193,7 @@ for s in $SERVERS; do
 		REDIS_URL=$redis_url "${srvpin[@]}" "$work/before" -addr "127.0.0.1:${port[$s]}" \
 			-downstream "$downstream" -key-prefix alova-before: 2>"$work/before.log" &
 		;;
-	floor | ceiling)
+	floor | floorlog | ceiling) # floorlog's access log is its stderr, as the example's
 		"${srvpin[@]}" "$work/httpd" -role "$s" -addr "127.0.0.1:${port[$s]}" \
 			-downstream "$downstream" 2>"$work/$s.log" &
 		;;
@@ -322,11 +335,12 @@ for s in $SERVERS; do
 done
 if [[ -n ${med[example,3]:-} ]]; then
 	echo
-	for peer in floor ceiling node; do
-		want=$(case $peer in floor) echo 0.90 ;; ceiling) echo 0.70 ;; node) echo 3.00 ;; esac)
+	# The settled targets first, then issue 10's for the floor and Node.
+	for peer in floorlog ceiling floor node; do
+		want=$(case $peer in floorlog) echo 0.95 ;; ceiling) echo 0.75 ;; floor) echo "0.90 (issue 10)" ;; node) echo "3.00 (issue 10)" ;; esac)
 		[[ -n ${med[$peer,3]:-} ]] || continue
 		awk -v a="${med[example,3]}" -v b="${med[$peer,3]}" -v p="$peer" -v w="$want" \
-			'BEGIN{r=a/b; printf "example ÷ %-7s = %.2f (target ≥ %s: %s)", p, r, w, (r >= w ? "met" : "MISSED")}'
+			'BEGIN{r=a/b; printf "example ÷ %-8s = %.2f (target ≥ %s: %s)", p, r, w, (r >= w + 0 ? "met" : "MISSED")}'
 		# The same ratio from CPU time per answer (peer's ÷ example's).
 		awk -v a="${med[example,10]}" -v b="${med[$peer,10]}" 'BEGIN{printf "; by CPU µs/req %.2f\n", b/a}'
 	done
@@ -377,15 +391,16 @@ fi
 errors=$(awk '$6 + $7 > 0' "$work/results")
 [[ -z $errors ]] || { say "runs with non-2xx answers or socket errors:"; echo "$errors" >&2; }
 
-# Stop the example server gracefully and check its access log.
-if [[ -n ${pid[example]:-} ]]; then
-	kill -TERM "${pid[example]}"
-	wait "${pid[example]}" || true
-	logged=$(grep -c 'msg=request ' "$work/example.log" || true)
-	echo
-	echo "example access log: $logged request lines for ${answered[example]} answers counted ($(du -h "$work/example.log" | cut -f1))"
-	if ((logged < answered[example])); then
-		say "the access log lost lines"
+# Stop the servers that log gracefully and check their access logs.
+echo
+for s in example floorlog; do
+	[[ -n ${pid[$s]:-} ]] || continue
+	kill -TERM "${pid[$s]}"
+	wait "${pid[$s]}" || true
+	logged=$(grep -c 'msg=request ' "$work/$s.log" || true)
+	echo "$s access log: $logged request lines for ${answered[$s]} answers counted ($(du -h "$work/$s.log" | cut -f1))"
+	if ((logged < answered[$s])); then
+		say "$s: the access log lost lines"
 		exit 1
 	fi
-fi
+done

@@ -11,15 +11,17 @@ import (
 )
 
 // floorHandler is the floor: chi with the example server's middleware
-// (RequestID, ClientIPFromRemoteAddr, Recoverer and one context.WithValue
-// standing for the request-scoped client), no access log, and a sync.Map of
-// answer bodies in place of alova's cache and client. A miss calls the
-// downstream once per caller (no single flight) and keeps a 200's body
-// forever. It is the least a chi server doing the example's job can cost.
-func floorHandler(downstream string) http.Handler {
+// (RequestID, ClientIPFromRemoteAddr, the access log when log is not nil,
+// Recoverer and one context.WithValue standing for the request-scoped
+// client, in the example's order), and a sync.Map of answer bodies in place
+// of alova's cache and client. A miss calls the downstream once per caller
+// (no single flight) and keeps a 200's body forever. It is the least a chi
+// server doing the example's job can cost: with log nil (floor) without the
+// example's access log, with it (floorlog) with it.
+func floorHandler(downstream string, log *accessLog) http.Handler {
 	f := &floor{downstream: downstream, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	r := chi.NewRouter()
-	r.Use(chimw.RequestID, chimw.ClientIPFromRemoteAddr, chimw.Recoverer, withValue)
+	r.Use(chimw.RequestID, chimw.ClientIPFromRemoteAddr, log.Handler, chimw.Recoverer, withValue)
 	r.Get("/api/products/{id}", f.product)
 	return r
 }

@@ -3,6 +3,7 @@
 //
 //	httpd -role downstream -addr 127.0.0.1:9001
 //	httpd -role floor      -addr 127.0.0.1:9002 -downstream http://127.0.0.1:9001
+//	httpd -role floorlog   -addr 127.0.0.1:9004 -downstream http://127.0.0.1:9001 2>access.log
 //	httpd -role ceiling    -addr 127.0.0.1:9003
 //
 // downstream is the product API every server under test calls: GET
@@ -10,16 +11,18 @@
 // server's demo downstream), after -latency. floor is the least a chi server
 // doing the example's job can cost: the example's middleware minus the
 // library and the access log, with a sync.Map of answer bodies in place of
-// the cache and client (floor.go). ceiling is a bare net/http handler that
-// writes one fixed product: what net/http and the kernel cost with nothing
-// else (ceiling.go).
+// the cache and client (floor.go). floorlog is the floor plus the example
+// server's access log: the same line per request, buffered the same way, to
+// standard error as the example writes its log (accesslog.go). ceiling is a
+// bare net/http handler that writes one fixed product: what net/http and the
+// kernel cost with nothing else (ceiling.go).
 //
-// It serves until SIGINT or SIGTERM, then shuts down gracefully.
+// It serves until SIGINT or SIGTERM, then shuts down gracefully; floorlog
+// then writes out its access log.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -41,9 +44,9 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("httpd", flag.ContinueOnError)
-	role := fs.String("role", "", "what to serve: downstream, floor or ceiling")
+	role := fs.String("role", "", "what to serve: downstream, floor, floorlog or ceiling")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	downstream := fs.String("downstream", "", "floor: base URL of the downstream, e.g. http://127.0.0.1:9001")
+	downstream := fs.String("downstream", "", "floor, floorlog: base URL of the downstream, e.g. http://127.0.0.1:9001")
 	latency := fs.Duration("latency", 0, "downstream: wait this long before answering a product")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,15 +55,20 @@ func run(ctx context.Context, args []string) error {
 	switch *role {
 	case "downstream":
 		h = downstreamHandler(*latency)
-	case "floor":
+	case "floor", "floorlog":
 		if *downstream == "" {
-			return errors.New("-role floor needs -downstream")
+			return fmt.Errorf("-role %s needs -downstream", *role)
 		}
-		h = floorHandler(*downstream)
+		var log *accessLog
+		if *role == "floorlog" {
+			log = newAccessLog(os.Stderr)
+			defer log.Close() // after the shutdown below: the last requests' lines too
+		}
+		h = floorHandler(*downstream, log)
 	case "ceiling":
 		h = ceilingHandler()
 	default:
-		return fmt.Errorf("-role: %q is none of downstream, floor, ceiling", *role)
+		return fmt.Errorf("-role: %q is none of downstream, floor, floorlog, ceiling", *role)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
