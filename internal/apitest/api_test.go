@@ -122,6 +122,13 @@ func apiLines(p *doc.Package, fset *token.FileSet) []string {
 				}
 				cp.Type = &ast.StructType{Fields: fields}
 			}
+			if it, ok := ts.Type.(*ast.InterfaceType); ok {
+				methods := &ast.FieldList{}
+				for _, f := range it.Methods.List {
+					methods.List = append(methods.List, &ast.Field{Names: f.Names, Type: f.Type})
+				}
+				cp.Type = &ast.InterfaceType{Methods: methods}
+			}
 			out = append(out, "type "+node(&cp))
 		}
 		values(typ.Consts)
