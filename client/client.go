@@ -77,7 +77,9 @@ type Options struct {
 	// (the request id and the W3C trace context; when the incoming request
 	// has no X-Request-Id, the id that [Bind]'s function finds is forwarded,
 	// such as the one chi's RequestID generated); an empty non-nil slice
-	// forwards nothing.
+	// forwards nothing. An X-Request-Id, the client's or a generated one,
+	// is forwarded only when it is 1 to 64 of the characters A-Z a-z 0-9
+	// and - _ . : / + =: any other value is a client's bytes, not an id.
 	ForwardHeaders []string
 
 	// MaxResponseBytes caps the body read from a downstream answer; a larger

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,6 +116,11 @@ func TestBindForwardsGeneratedID(t *testing.T) {
 			func(c *client.Client) *client.Method { return c.Get("/x").Header("X-Request-Id", "mine") }, "mine"},
 		{"no id in the context", "", "", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, ""},
 		{"nil function", "", "gen-1", nil, func(c *client.Client) *client.Method { return c.Get("/x") }, ""},
+		// A client's id is any bytes a header holds until checked: one
+		// that is not 1-64 of A-Z a-z 0-9 - _ . : / + = is not forwarded.
+		{"incoming id too long", strings.Repeat("a", 65), "gen-1", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, "gen-1"},
+		{"incoming id with spaces", "evil id; drop", "", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, ""},
+		{"generated id not an id", "", "<script>", genID, func(c *client.Client) *client.Method { return c.Get("/x") }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/alovago/alova/cache"
+	"github.com/alovago/alova/internal/reqid"
 )
 
 var _ Sender = (*Method)(nil)
@@ -124,12 +125,21 @@ func (r *request) detach() *request {
 	}
 	d.fwd = make(http.Header, len(c.s.forward))
 	for _, name := range c.s.forward {
-		if vs := c.fwd[name]; len(vs) > 0 {
-			d.fwd[name] = vs
-		} else if name == "X-Request-Id" && c.idFrom != nil {
-			if id := c.idFrom(c.ctx); id != "" {
-				d.fwd[name] = []string{id}
+		vs := c.fwd[name]
+		if name == "X-Request-Id" {
+			// A client's id is forwarded only when it is an id (see
+			// reqid.Valid), and so is one a middleware generated.
+			if len(vs) != 1 || !reqid.Valid(vs[0]) {
+				vs = nil
+				if c.idFrom != nil {
+					if id := c.idFrom(c.ctx); reqid.Valid(id) {
+						vs = []string{id}
+					}
+				}
 			}
+		}
+		if len(vs) > 0 {
+			d.fwd[name] = vs
 		}
 	}
 	return d

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -68,14 +69,18 @@ func WriteError(w http.ResponseWriter, status int, e Error) {
 // encoded is a programming error: WriteJSON then answers an empty JSON
 // object rather than a broken body, as the status is already chosen.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		body = []byte("{}")
+	// The answer is JSON with nosniff, never HTML: "<" stays "<" rather than
+	// json.Marshal's \u003c, so a message reads as written.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		buf.WriteString("{}\n")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	body = append(body, '\n')
-	_, _ = w.Write(body)
+	_, _ = w.Write(buf.Bytes())
 }

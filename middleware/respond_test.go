@@ -46,3 +46,15 @@ func TestCacheControl(t *testing.T) {
 		})
 	}
 }
+
+// A message with <, > or & reads as written: the answer is JSON marked
+// nosniff, not HTML, so json.Marshal's \u003c escapes only garble it.
+func TestWriteErrorNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	middleware.WriteError(rec, http.StatusUnauthorized, middleware.Error{Code: "unauthorized", Message: "send Authorization: Bearer <ADMIN_TOKEN> & retry"})
+	want := `{"error":{"code":"unauthorized","message":"send Authorization: Bearer <ADMIN_TOKEN> & retry"}}` + "\n"
+	if got := rec.Body.String(); got != want {
+		t.Fatalf("body = %s, want %s", got, want)
+	}
+}

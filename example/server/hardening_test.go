@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/alovago/alova/internal/reqid"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -89,7 +90,7 @@ func TestLogRedactsSecrets(t *testing.T) {
 		}
 	}
 	for _, f := range forwarded {
-		if !validRequestID(f) {
+		if !reqid.Valid(f) {
 			t.Errorf("forwarded X-Request-Id %q, want a well-formed id", f)
 		}
 	}
@@ -114,8 +115,8 @@ func TestValidRequestID(t *testing.T) {
 		{"a\x00b", false},
 	}
 	for _, tc := range tests {
-		if got := validRequestID(tc.id); got != tc.want {
-			t.Errorf("validRequestID(%q) = %v, want %v", tc.id, got, tc.want)
+		if got := reqid.Valid(tc.id); got != tc.want {
+			t.Errorf("reqid.Valid(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
 }

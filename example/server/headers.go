@@ -2,7 +2,8 @@ package main
 
 import (
 	"net/http"
-	"strings"
+
+	"github.com/alovago/alova/internal/reqid"
 )
 
 // nosniff marks every answer X-Content-Type-Options: nosniff, successes and
@@ -15,9 +16,6 @@ func nosniff(next http.Handler) http.Handler {
 	})
 }
 
-// maxRequestID is the longest X-Request-Id a client may send.
-const maxRequestID = 64
-
 // checkRequestID drops a client's X-Request-Id unless it is 1 to 64 of the
 // characters A-Z a-z 0-9 and - _ . : / + =, so that what is logged and
 // forwarded downstream is an id, not any bytes a header may hold. chi's
@@ -25,26 +23,9 @@ const maxRequestID = 64
 // downstream calls carry instead.
 func checkRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v, ok := r.Header["X-Request-Id"]; ok && (len(v) != 1 || !validRequestID(v[0])) {
+		if v, ok := r.Header["X-Request-Id"]; ok && (len(v) != 1 || !reqid.Valid(v[0])) {
 			r.Header.Del("X-Request-Id")
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// validRequestID reports whether id is an acceptable X-Request-Id.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > maxRequestID {
-		return false
-	}
-	for i := range len(id) {
-		c := id[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-_.:/+=", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
