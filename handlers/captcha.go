@@ -45,10 +45,10 @@ type CaptchaOptions struct {
 
 	// Client is the client Deliver gets when the request's context holds
 	// none (no middleware.Client in front): it is bound to the request (see
-	// client.Client.WithRequest), so its calls are still cancelled with the
-	// request and forward its request id. Default nil: the request's client,
-	// else client.FromContext's default client (no base URL, so Deliver's
-	// URLs must be absolute).
+	// client.Bind), so its calls are still cancelled with the request and
+	// forward its request id. Default nil: the request's client, else a
+	// client.New(client.Options{}) of the handler's own (no base URL, so
+	// Deliver's URLs must be absolute).
 	Client *client.Client
 
 	// Retry configures the client.Retry around each delivery, with its
@@ -176,9 +176,9 @@ type captchaHandler struct {
 	log        *slog.Logger
 }
 
-// defaultClient is what client.FromContext returns for a context holding no
-// client.
-var defaultClient = client.FromContext(context.Background())
+// unbound is what client.FromContext returns for a context holding no
+// client: one whose every send fails.
+var unbound = client.FromContext(context.Background())
 
 // Captcha returns an http.Handler serving alova's captcha endpoints on p, to
 // mount on a chi router (or under http.StripPrefix):
@@ -233,6 +233,9 @@ func Captcha(p *captcha.Provider, opts CaptchaOptions) http.Handler {
 	}
 	if opts.NoRateLimit && opts.Limiter != nil {
 		panic("handlers: CaptchaOptions with both Limiter and NoRateLimit")
+	}
+	if opts.Client == nil {
+		opts.Client = client.New(client.Options{})
 	}
 	h := &captchaHandler{p: p, deliver: opts.Deliver, fallback: opts.Client, retry: opts.Retry,
 		maxBody: opts.MaxBodyBytes, validate: opts.ValidateKey, onVerified: opts.OnVerified, log: opts.Logger}
@@ -393,10 +396,10 @@ func (h *captchaHandler) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 // client returns the client Deliver builds on: the request's, else the
-// fallback bound to the request, else the default client.
+// fallback bound to the request.
 func (h *captchaHandler) client(r *http.Request) *client.Client {
 	c := client.FromContext(r.Context())
-	if c == defaultClient && h.fallback != nil {
+	if c == unbound {
 		return client.FromContext(client.Bind(r, h.fallback, chimw.GetReqID).Context())
 	}
 	return c

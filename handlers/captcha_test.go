@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -638,6 +639,20 @@ func TestDeliverGetsTheRequestClient(t *testing.T) {
 		serve(t, r, http.MethodPost, "/captcha/send", "application/json", `{"key":"a"}`).want(t, 200, "")
 		if gw.delivered() != 1 || reqID == "" || gw.requestID[0] != reqID {
 			t.Errorf("gateway saw request ids %q, want [%s] (chi's generated id)", gw.requestID, reqID)
+		}
+	})
+	t.Run("neither: a plain client of the handler's", func(t *testing.T) {
+		t.Parallel()
+		var got atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+		defer srv.Close()
+		p := captcha.NewProvider(captcha.NewMemoryStore(), captcha.Options{})
+		h := handlers.Captcha(p, handlers.CaptchaOptions{Deliver: func(c *client.Client, code, key string) client.Sender {
+			return c.Post(srv.URL+"/sms", map[string]string{"to": key, "code": code}) // absolute: no base URL
+		}})
+		serve(t, h, http.MethodPost, "/send", "application/json", `{"key":"a"}`).want(t, 200, "")
+		if got.Load() != 1 {
+			t.Errorf("the gateway got %d deliveries, want 1", got.Load())
 		}
 	})
 }
