@@ -38,7 +38,7 @@ func NeedServer(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not on PATH: skipping (install redis-server; .ci/run does)", bin)
+			skip(t, bin+" is not on PATH", "install redis-server; .ci/run does")
 		}
 	}
 }

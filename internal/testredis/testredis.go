@@ -77,12 +77,31 @@ func URL(t testing.TB) string {
 	url, err := sharedURL()
 	switch {
 	case errors.Is(err, errNoServer):
-		t.Skip("REDIS_URL is not set and redis-server is not on PATH: skipping the real-Redis test " +
-			"(install redis-server, or set REDIS_URL; .ci/run does)")
+		skip(t, "REDIS_URL is not set and redis-server is not on PATH",
+			"install redis-server, or set REDIS_URL=redis://host:port/0; .ci/run does")
 	case err != nil:
 		t.Fatal(err)
 	}
 	return url
+}
+
+// skipNoted makes the first skip of a test binary print its line to stderr.
+var skipNoted atomic.Bool
+
+// skip skips t because a real Redis is missing (why), saying how to get one
+// (enable). The first skip in the test binary also writes one line to
+// stderr, so that a run without -v says that real-Redis tests were skipped
+// (t.Skip's message shows only with -v). go test shows that line when it
+// streams the binary's output: run in the package's directory without
+// package arguments, with -v or -json, or when the package fails; for a
+// package that passes in package list mode (go test ./...), the go command
+// prints only its "ok" line.
+func skip(t testing.TB, why, enable string) {
+	t.Helper()
+	if !skipNoted.Swap(true) {
+		fmt.Fprintf(os.Stderr, "testredis: real-Redis tests skipped: %s (%s; go test -v lists them)\n", why, enable)
+	}
+	t.Skipf("%s: skipping the real-Redis test (%s)", why, enable)
 }
 
 var seq atomic.Uint64
