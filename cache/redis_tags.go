@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -156,42 +157,9 @@ func (r *redisStore) queueTags(ctx context.Context, p redis.Pipeliner, key strin
 // names from the shard, so both stay bounded without anyone listing them. A
 // name new to the shard bumps the version, in the hash KEYS[3], of every
 // watched prefix it starts with.
-const tagScript = `
-local now = tonumber(ARGV[2])
-local ms = tonumber(ARGV[3])
-local exp = now + ms
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
-if #dead > 0 then
-  redis.call('ZREM', KEYS[1], unpack(dead))
-  redis.call('ZREM', KEYS[2], unpack(dead))
-end
-local watches
-for i = 4, #KEYS do
-  local name = ARGV[i]
-  dead = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, 100)
-  if #dead > 0 then redis.call('ZREM', KEYS[i], unpack(dead)) end
-  redis.call('ZADD', KEYS[i], exp, ARGV[1])
-  if redis.call('PTTL', KEYS[i]) < ms then
-    redis.call('PEXPIRE', KEYS[i], ms)
-  end
-  local s = redis.call('ZSCORE', KEYS[1], name)
-  if not s or tonumber(s) < exp then
-    redis.call('ZADD', KEYS[1], exp, name)
-  end
-  if redis.call('ZADD', KEYS[2], 0, name) == 1 then
-    if not watches then watches = redis.call('HKEYS', KEYS[3]) end
-    for _, w in ipairs(watches) do
-      if string.sub(name, 1, #w) == w then redis.call('HINCRBY', KEYS[3], w, 1) end
-    end
-  end
-end
-for i = 1, 2 do
-  if redis.call('PTTL', KEYS[i]) < ms then
-    redis.call('PEXPIRE', KEYS[i], ms)
-  end
-end
-return 1
-`
+//
+//go:embed lua/tag_add.lua
+var tagScript string
 
 // tagListScript lists one page of a shard's live tag names in the lexical
 // range ARGV[2]..ARGV[3] (ZRANGEBYLEX syntax), at most ARGV[4] of them,
@@ -206,43 +174,9 @@ return 1
 // equals ARGV[7], the version the caller already knows, it lists nothing.
 // The sets it reads are not declared in KEYS (their names are data), but they
 // share the shard's hash tag, so they live in its slot.
-const tagListScript = `
-local ver = ''
-if ARGV[6] ~= '' then
-  redis.call('HSETNX', KEYS[3], ARGV[6], ARGV[1])
-  ver = redis.call('HGET', KEYS[3], ARGV[6])
-  if ver == ARGV[7] then return {ver, '', '0'} end
-end
-local limit = tonumber(ARGV[4])
-local page = redis.call('ZRANGEBYLEX', KEYS[2], ARGV[2], ARGV[3], 'LIMIT', 0, limit)
-local out = {ver, page[#page] or '', #page == limit and '1' or '0'}
-if #page == 0 then return out end
-local now = tonumber(ARGV[1])
-local scores = redis.call('ZMSCORE', KEYS[1], unpack(page))
-local watches = redis.call('HKEYS', KEYS[3])
-local dead = {}
-for i, t in ipairs(page) do
-  local s = scores[i]
-  if s and tonumber(s) > now then
-    local watched = false
-    for _, w in ipairs(watches) do
-      if string.sub(t, 1, #w) == w then watched = true end
-    end
-    -- A watched name outlives its set (see tagTakeScript): skip it while
-    -- its set is gone.
-    if not watched or redis.call('EXISTS', ARGV[5] .. t) == 1 then
-      out[#out + 1] = t
-    end
-  else
-    dead[#dead + 1] = t
-  end
-end
-if #dead > 0 then
-  redis.call('ZREM', KEYS[1], unpack(dead))
-  redis.call('ZREM', KEYS[2], unpack(dead))
-end
-return out
-`
+//
+//go:embed lua/tag_list.lua
+var tagListScript string
 
 // tagTakeScript removes the tag sets KEYS[4..] of one shard, and returns
 // {keys, drains}: the keys the sets held, at most ARGV[1] of them, and the
@@ -255,35 +189,9 @@ return out
 // KEYS[2], unless they start with a prefix watched in KEYS[3]: those stay
 // until their score passes, so that a set taken and filled again (a
 // hitSource pattern's, typically) does not count as a new name.
-const tagTakeScript = `
-local budget = tonumber(ARGV[1])
-local out, drains, gone = {}, {}, {}
-local watches = redis.call('HKEYS', KEYS[3])
-for i = 4, #KEYS do
-  local n = redis.call('ZCARD', KEYS[i])
-  if n > 0 and n <= budget then
-    for _, k in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do out[#out + 1] = k end
-    redis.call('DEL', KEYS[i])
-    budget = budget - n
-  elseif n > 0 then
-    local tmp = ARGV[2] .. i
-    redis.call('RENAME', KEYS[i], tmp)
-    redis.call('PEXPIRE', tmp, ARGV[3])
-    drains[#drains + 1] = tmp
-  end
-  local name = ARGV[i]
-  local keep = false
-  for _, w in ipairs(watches) do
-    if string.sub(name, 1, #w) == w then keep = true end
-  end
-  if not keep then gone[#gone + 1] = name end
-end
-if #gone > 0 then
-  redis.call('ZREM', KEYS[1], unpack(gone))
-  redis.call('ZREM', KEYS[2], unpack(gone))
-end
-return {out, drains}
-`
+//
+//go:embed lua/tag_take.lua
+var tagTakeScript string
 
 // lexRange returns the ZRANGEBYLEX bounds of the names starting with prefix.
 func lexRange(prefix string) (from, to string) {
