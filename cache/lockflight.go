@@ -109,9 +109,10 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 
 // written reads key from L2 for a lease's waiter or new holder: ok when it
 // holds what the load would have written, which then fills L1. A refresh
-// has the entry already, due: only a fresher one ends it.
+// has the entry already, due: only a fresher one ends it. The read that
+// started the load has counted its L2 lookup; this one is not counted.
 func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loaded, bool) {
-	v, left, err := t.l2Get(ctx, key)
+	v, left, err := t.l2Reread(ctx, key)
 	if err != nil || opts.refreshing && opts.due(left) {
 		return loaded{}, false
 	}
