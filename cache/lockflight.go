@@ -90,12 +90,14 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		case <-deadline.C:
 			// The holder is slow or gone: load by ourselves, once more
 			// checking that it has not just written. A refresh leaves it
-			// to the next read of its entry, which still answers: by then
-			// the holder's lease (half of LockWait) has run out.
+			// to a read of its entry, which still answers, after another
+			// LockWait (see yield): by then the holder's lease (half of
+			// LockWait) has run out.
 			if res, ok := t.written(ctx, key, opts); ok {
 				return nil, res, true, nil
 			}
 			if opts.refreshing {
+				t.bg.yield(key, opts.LockWait)
 				return nil, loaded{}, true, nil
 			}
 			t.stats.lockTakeovers.Add(1)
