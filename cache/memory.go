@@ -4,11 +4,12 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/maypok86/otter/v2"
 )
 
 var _ Local = (*MemoryStore)(nil)
@@ -43,19 +44,20 @@ type MemoryOptions struct {
 	MaxEntryBytes int64
 }
 
-// setLocks is the number of locks that serialise the Sets of one key.
-const setLocks = 64
-
 // MemoryStore is the in-process tier (L1): a cache bounded by entry count
 // and by bytes, with an absolute expiry per entry, whose eviction policy is
-// W-TinyLFU with an adaptive window ([otter] v2, after Caffeine): a small
-// window of recent entries in front of a main area that admits a newcomer
-// only when a frequency sketch says it is read more often than the entry it
-// would evict. Scans and one-off keys therefore do not flush the entries
-// read again and again, which keeps more reads in this tier than a least
-// recently used order does, and a hill climber grows the window when
-// recency pays better than frequency. A Set may thus store nothing lasting:
-// the newcomer itself can be the entry evicted.
+// W-TinyLFU with an adaptive window: a window of recent entries in least
+// recently used order in front of a main area that admits a newcomer only
+// when a frequency sketch says it is read more often than the entry it
+// would evict. Scans, loops and one-off keys therefore do not flush the
+// entries read again and again, which keeps more reads in this tier than a
+// least recently used order does. Where recency pays better than frequency
+// (a hot set that moves, reads that come back soon or never), the window
+// grows, up to plain LRU: the store replays a sample of the keys against
+// small copies of the policy with windows of 1 %, 10 %, 30 %, 60 % and 100 %
+// of its capacity, and uses the window of the copy that hit most lately. A
+// Set may thus store nothing lasting: the newcomer itself can be the entry
+// evicted.
 //
 // An expired entry is never returned; it is removed when a read finds it,
 // or evicted like any other. No goroutine sweeps it: the policy's upkeep
@@ -70,20 +72,16 @@ const setLocks = 64
 // of MaxEntries slots. The store thus never holds more than MaxEntries
 // entries nor more than MaxBytes bytes, though a mix of values much larger
 // than MaxBytes/MaxEntries and much smaller ones fills before either bound
-// is reached. Under concurrent writes the bounds may be exceeded for the
-// moment an eviction waits for another writer's.
+// is reached.
 //
 // Values are immutable ([Value]), so a hit hands out the stored value itself,
 // without a copy: Get returns the Item given to Set, unchanged.
 //
-// Reads take no lock: the index is otter's concurrent hash table, and a hit
-// is recorded in a lossy striped buffer that the policy drains in batches.
-// Writes of one key are serialised, so that "overwrite, re-index its tags"
-// is atomic. A read concurrent with a Set of the same key finds the entry
-// before the Set or after it, never a miss in between. It is safe for
-// concurrent use.
-//
-// [otter]: https://github.com/maypok86/otter
+// Reads take no lock: the index is a [sync.Map], and a hit is recorded in a
+// lossy striped buffer that the policy drains in batches (under load, some
+// reads go unrecorded; they still hit). Writes take one lock. A read
+// concurrent with a Set of the same key finds the entry before the Set or
+// after it, never a miss in between. It is safe for concurrent use.
 type MemoryStore struct {
 	maxEntry int64
 	// slots is the weight of one entry's share; perByte the weight of a
@@ -91,33 +89,44 @@ type MemoryStore struct {
 	slots   uint64
 	perByte uint64
 	budget  uint64 // MaxBytes
-	c       *otter.Cache[string, *memEntry]
 	seed    maphash.Seed
-	setMu   [setLocks]paddedMutex
-
-	// mu guards the index of tags and the counts, which the deletion
-	// callback keeps in step with the cache. It is taken inside otter's
-	// locks and never held while calling otter.
-	mu    sync.Mutex
-	tags  map[string]map[string]*memEntry
-	n     int
-	bytes int64
+	idx     sync.Map // key → *memEntry; changed only under mu
+	reads   []readStripe
 	// now is the clock; tests replace it.
 	now func() int64
+
+	// mu guards the policy (and the entries' places in it), the index of
+	// tags and the counts, and serialises the changes of idx.
+	mu     sync.Mutex
+	policy tinyLFU
+	sketch *sketch
+	adapt  adapter
+	tags   map[string]map[string]*memEntry
+	n      int
+	bytes  int64
 }
 
-// paddedMutex keeps neighbouring locks off one cache line.
-type paddedMutex struct {
-	sync.Mutex
-	_ [56]byte
-}
-
-// memEntry is one stored item and its expiry. It never changes once
-// stored: a new Set of its key stores a new entry.
+// memEntry is one stored item and its expiry, and its place in the policy.
+// The item, key, expiry, weight and hash never change once stored: a new
+// Set of its key stores a new entry.
 type memEntry struct {
 	Item
+	key    string
 	exp    int64 // expiry on the monotonic clock, in ns
-	weight uint32
+	weight uint64
+	hash   uint64
+	// Guarded by MemoryStore.mu.
+	prev, next *memEntry
+	queue      uint8
+}
+
+// readStripe is one lossy buffer of recent hits. A reader adds to the slot
+// its count points at, overwriting what a drain has not taken yet; every
+// 16th read of a stripe drains all of them, if the lock is free.
+type readStripe struct {
+	n    atomic.Uint32
+	slot [16]atomic.Pointer[memEntry]
+	_    [60]byte
 }
 
 // NewMemoryStore returns an empty in-process tier. It panics if an option is
@@ -135,8 +144,7 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	if opts.MaxEntryBytes == 0 {
 		opts.MaxEntryBytes = defaultMaxEntryBytes
 	}
-	// One entry weighs slots; the budget is MaxEntries × slots, which
-	// stays within a uint32 weight for the largest entry.
+	// One entry weighs slots; the budget is MaxEntries × slots.
 	slots := max(1, uint64(math.MaxUint32/2)/uint64(opts.MaxEntries))
 	m := &MemoryStore{
 		maxEntry: min(opts.MaxEntryBytes, opts.MaxBytes),
@@ -144,48 +152,26 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		perByte:  uint64(opts.MaxEntries) * slots,
 		budget:   uint64(opts.MaxBytes),
 		seed:     maphash.MakeSeed(),
+		reads:    make([]readStripe, 1<<bits.Len(uint(4*runtime.GOMAXPROCS(0)-1))),
 		now:      monotonic,
+		sketch:   newSketch(opts.MaxEntries),
 	}
-	m.c = otter.Must(&otter.Options[string, *memEntry]{
-		MaximumWeight:   uint64(opts.MaxEntries) * slots,
-		InitialCapacity: min(opts.MaxEntries, 1<<16), // sizes the frequency sketch too
-		Weigher:         func(_ string, e *memEntry) uint32 { return e.weight },
-		// Upkeep runs on the caller: no goroutine outlives a call.
-		Executor:         func(fn func()) { fn() },
-		OnAtomicDeletion: m.deleted,
-	})
+	m.policy.init(uint64(opts.MaxEntries)*slots, m.sketch, m.drop)
+	m.adapt.init(opts.MaxEntries, m.sketch)
+	m.adaptTo(m.adapt.choice)
 	return m
 }
 
 // weigh returns the weight of a value of size bytes: the larger of one
 // entry's slots and its bytes' share of the budget, rounded up, so that a
 // full store is within both bounds.
-func (m *MemoryStore) weigh(size int64) uint32 {
+func (m *MemoryStore) weigh(size int64) uint64 {
 	hi, lo := bits.Mul64(uint64(size), m.perByte)
 	w, rem := bits.Div64(hi, lo, m.budget) // size <= maxBytes: no overflow
 	if rem != 0 {
 		w++
 	}
-	return uint32(min(max(w, m.slots), math.MaxUint32))
-}
-
-// deleted drops an entry that left the cache from the tag index and the
-// counts. It runs inside otter's atomic deletion.
-func (m *MemoryStore) deleted(ev otter.DeletionEvent[string, *memEntry]) {
-	e := ev.Value
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.n--
-	m.bytes -= int64(e.Value.Len())
-	for _, tag := range e.Tags {
-		keys := m.tags[tag]
-		if keys[ev.Key] == e { // a newer entry of the key keeps its place
-			delete(keys, ev.Key)
-			if len(keys) == 0 {
-				delete(m.tags, tag)
-			}
-		}
-	}
+	return max(w, m.slots)
 }
 
 // Get returns the live item under key: the Item given to Set, unchanged. An
@@ -198,26 +184,58 @@ func (m *MemoryStore) Get(key string) (Item, bool) {
 // GetTTL returns the live item under key and the time it has left before
 // it expires. An expired entry found here is removed.
 func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
-	e, ok := m.c.GetIfPresent(key)
+	v, ok := m.idx.Load(key)
 	if !ok {
 		return Item{}, 0, false
 	}
+	e := v.(*memEntry)
 	now := m.now()
 	if e.exp <= now {
-		m.removeEntry(key, e)
+		m.mu.Lock()
+		m.remove(e)
+		m.mu.Unlock()
 		return Item{}, 0, false
 	}
+	m.record(e)
 	return e.Item, time.Duration(e.exp - now), true
 }
 
-// removeEntry removes e from under key, unless another entry replaced it.
-func (m *MemoryStore) removeEntry(key string, e *memEntry) {
-	m.c.ComputeIfPresent(key, func(old *memEntry) (*memEntry, otter.ComputeOp) {
-		if old != e {
-			return old, otter.CancelOp
+// record notes a hit of e for the policy, draining the buffers now and
+// then.
+func (m *MemoryStore) record(e *memEntry) {
+	s := &m.reads[rand.Uint32()&uint32(len(m.reads)-1)]
+	n := s.n.Add(1)
+	s.slot[n&15].Store(e)
+	if n&15 == 0 && m.mu.TryLock() {
+		m.drainReads()
+		m.mu.Unlock()
+	}
+}
+
+// drainReads hands the buffered hits to the policy. The caller holds mu.
+func (m *MemoryStore) drainReads() {
+	for i := range m.reads {
+		s := &m.reads[i]
+		for j := range s.slot {
+			if s.slot[j].Load() == nil {
+				continue
+			}
+			if e := s.slot[j].Swap(nil); e != nil && e.queue != qNone {
+				m.sketch.increment(e.hash)
+				m.policy.touch(e)
+				m.adaptTo(m.adapt.access(e.hash))
+			}
 		}
-		return nil, otter.InvalidateOp
-	})
+	}
+}
+
+// adaptTo sets the policy to settings[i], unless i < 0. The caller holds
+// mu.
+func (m *MemoryStore) adaptTo(i int) {
+	if i >= 0 {
+		m.policy.margin = settings[i].margin
+		m.policy.setWindow(uint64(settings[i].window * float64(m.policy.max)))
+	}
 }
 
 // Set stores it under key for ttl, replacing any entry there (and the tags
@@ -227,15 +245,13 @@ func (m *MemoryStore) removeEntry(key string, e *memEntry) {
 func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 	size := int64(it.Value.Len())
 	if ttl <= 0 || size > m.maxEntry {
-		m.c.Invalidate(key)
+		m.Delete(key)
 		return
 	}
-	e := &memEntry{Item: it, exp: m.now() + int64(ttl), weight: m.weigh(size)}
-	l := &m.setMu[maphash.String(m.seed, key)%setLocks]
-	l.Lock()
-	defer l.Unlock()
-	// Indexed first: if the policy evicts e at once, its deletion finds it.
+	e := &memEntry{Item: it, key: key, exp: m.now() + int64(ttl), weight: m.weigh(size), hash: maphash.String(m.seed, key)}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.drainReads()
 	m.n++
 	m.bytes += size
 	for _, tag := range it.Tags {
@@ -249,33 +265,67 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		}
 		keys[key] = e
 	}
-	m.mu.Unlock()
-	m.c.Set(key, e)
+	m.sketch.increment(e.hash)
+	m.adaptTo(m.adapt.access(e.hash))
+	if v, ok := m.idx.Swap(key, e); ok {
+		old := v.(*memEntry)
+		m.unindex(old)
+		m.policy.replace(old, e)
+	} else {
+		m.policy.add(e)
+	}
+}
+
+// remove takes e out of the store, unless it has left already. The caller
+// holds mu.
+func (m *MemoryStore) remove(e *memEntry) {
+	if e.queue != qNone {
+		m.policy.remove(e)
+		m.drop(e)
+	}
+}
+
+// drop removes e, which has left the policy, from the index, the tags and
+// the counts. The caller holds mu.
+func (m *MemoryStore) drop(e *memEntry) {
+	m.idx.CompareAndDelete(e.key, e)
+	m.unindex(e)
+}
+
+// unindex takes e out of the tags and the counts. The caller holds mu.
+func (m *MemoryStore) unindex(e *memEntry) {
+	m.n--
+	m.bytes -= int64(e.Value.Len())
+	for _, tag := range e.Tags {
+		keys := m.tags[tag]
+		if keys[e.key] == e { // a newer entry of the key keeps its place
+			delete(keys, e.key)
+			if len(keys) == 0 {
+				delete(m.tags, tag)
+			}
+		}
+	}
 }
 
 // Delete removes the keys; absent keys are not an error.
 func (m *MemoryStore) Delete(keys ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, k := range keys {
-		m.c.Invalidate(k)
+		if v, ok := m.idx.Load(k); ok {
+			m.remove(v.(*memEntry))
+		}
 	}
 }
 
 // DeleteTags removes every entry carrying any of the tags.
 func (m *MemoryStore) DeleteTags(tags ...string) {
-	type held struct {
-		key string
-		e   *memEntry
-	}
-	var gone []held
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, tag := range tags {
-		for k, e := range m.tags[tag] {
-			gone = append(gone, held{k, e})
+		for _, e := range m.tags[tag] {
+			m.remove(e)
 		}
-	}
-	m.mu.Unlock()
-	for _, h := range gone {
-		m.removeEntry(h.key, h.e)
 	}
 }
 
@@ -309,4 +359,12 @@ func (m *MemoryStore) size() int64 {
 }
 
 // Purge removes every entry.
-func (m *MemoryStore) Purge() { m.c.InvalidateAll() }
+func (m *MemoryStore) Purge() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, q := range []uint8{qWindow, qProbation, qProtected} {
+		for e := m.policy.q[q].back(); e != nil; e = m.policy.q[q].back() {
+			m.remove(e)
+		}
+	}
+}

@@ -46,8 +46,12 @@ var traces = []trace{
 	{"scan+hot", scanHot},
 	{"loop-1.1x", func(c int) []uint64 { return loop(c*11/10, 500_000) }},
 	{"loop+zipf", loopZipf},
-	{"moving-hot", movingHot},
+	{"moving-hot", func(c int) []uint64 { return movingHot(c, 5*c) }},
 	{"recency", recency},
+	{"moving-hot-fast", func(c int) []uint64 { return movingHot(c, 2*c) }},
+	{"moving-hot-slow", func(c int) []uint64 { return movingHot(c, 20*c) }},
+	{"zipf-drift", zipfDrift},
+	{"phases", phases},
 }
 
 // zipf draws n reads over keys [0, keys) with exponent s.
@@ -109,9 +113,9 @@ func loopZipf(c int) []uint64 {
 }
 
 // movingHot draws 90 % of reads uniformly from a hot set of capacity/2
-// keys that moves to fresh keys every 5×capacity reads, and 10 % from a
-// Zipf s=1.2 tail over a million keys. 500,000 reads.
-func movingHot(c int) []uint64 {
+// keys that moves to fresh keys every period reads, and 10 % from a Zipf
+// s=1.2 tail over a million keys. 500,000 reads.
+func movingHot(c, period int) []uint64 {
 	rng := rand.New(rand.NewSource(5))
 	z := rand.NewZipf(rng, 1.2, 1, 1_000_000-1)
 	hot := c / 2
@@ -121,7 +125,7 @@ func movingHot(c int) []uint64 {
 			out[i] = z.Uint64()
 			continue
 		}
-		phase := i / (5 * c)
+		phase := i / period
 		out[i] = 1<<40 + uint64(phase*hot+rng.Intn(hot))
 	}
 	return out
@@ -144,6 +148,35 @@ func recency(c int) []uint64 {
 		}
 		out[i] = z.Uint64()
 	}
+	return out
+}
+
+// zipfDrift draws from a Zipf s=1.0 over 100×capacity keys whose ranking
+// slides by capacity/10 keys every 2×capacity reads: popular keys fade
+// and new ones rise, as in a news feed. 500,000 reads.
+func zipfDrift(c int) []uint64 {
+	z := rand.NewZipf(rand.New(rand.NewSource(7)), 1.0001, 1, uint64(100*c-1))
+	out := make([]uint64, 500_000)
+	for i := range out {
+		out[i] = z.Uint64() + uint64(i/(2*c)*(c/10))
+	}
+	return out
+}
+
+// phases chains 100,000 reads of each of six shapes, as a day's traffic
+// changes: Zipf s=1.001, the moving hot set, a loop of 1.1×capacity keys,
+// strong temporal locality, scans beside hot traffic, then Zipf again.
+func phases(c int) []uint64 {
+	const n = 100_000
+	var out []uint64
+	out = append(out, zipf(8, 1.001, 1_000_000, n)...)
+	out = append(out, movingHot(c, 5*c)[:n]...)
+	for _, k := range loop(c*11/10, n) {
+		out = append(out, k+1<<41)
+	}
+	out = append(out, recency(c)[:n]...)
+	out = append(out, scanHot(c)[:n]...)
+	out = append(out, zipf(9, 1.001, 1_000_000, n)...)
 	return out
 }
 
