@@ -207,24 +207,30 @@ func (m *MemoryStore) record(e *memEntry) {
 	n := s.n.Add(1)
 	s.slot[n&15].Store(e)
 	if n&15 == 0 && m.mu.TryLock() {
-		m.drainReads()
+		m.drainStripe(s)
 		m.mu.Unlock()
 	}
 }
 
-// drainReads hands the buffered hits to the policy. The caller holds mu.
+// drainReads hands all the buffered hits to the policy. The caller holds
+// mu.
 func (m *MemoryStore) drainReads() {
 	for i := range m.reads {
-		s := &m.reads[i]
-		for j := range s.slot {
-			if s.slot[j].Load() == nil {
-				continue
-			}
-			if e := s.slot[j].Swap(nil); e != nil && e.queue != qNone {
-				m.sketch.increment(e.hash)
-				m.policy.touch(e)
-				m.adaptTo(m.adapt.access(e.hash))
-			}
+		m.drainStripe(&m.reads[i])
+	}
+}
+
+// drainStripe hands the hits buffered in s to the policy. The caller holds
+// mu.
+func (m *MemoryStore) drainStripe(s *readStripe) {
+	for j := range s.slot {
+		if s.slot[j].Load() == nil {
+			continue
+		}
+		if e := s.slot[j].Swap(nil); e != nil && e.queue != qNone {
+			m.sketch.increment(e.hash)
+			m.policy.touch(e)
+			m.adaptTo(m.adapt.access(e.hash))
 		}
 	}
 }
