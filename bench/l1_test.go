@@ -8,6 +8,7 @@ import (
 
 	rediscache "github.com/go-redis/cache/v9"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/maypok86/otter/v2"
 	"github.com/viccon/sturdyc"
 
 	"github.com/alovago/alova/cache"
@@ -46,7 +47,7 @@ var l1Impls = []l1Impl{
 		}
 	}},
 	// The bare L1 tier, without the Tiered read path around it.
-	{"alova-lru", func(b *testing.B, keys []string, val []byte) getter {
+	{"alova-l1", func(b *testing.B, keys []string, val []byte) getter {
 		l := cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: capacity})
 		for _, k := range keys {
 			l.Set(k, cache.Item{Value: cache.ValueOf(val)}, time.Hour)
@@ -57,6 +58,21 @@ var l1Impls = []l1Impl{
 				return nil, cache.ErrMiss
 			}
 			return view(it.Value), nil
+		}
+	}},
+	// The engine of alova's L1, raw: otter v2 bounded by entry count, no
+	// expiry, no tags (the floor the store's own work adds to).
+	{"otter", func(b *testing.B, keys []string, val []byte) getter {
+		c := otter.Must(&otter.Options[string, []byte]{MaximumSize: capacity})
+		for _, k := range keys {
+			c.Set(k, val)
+		}
+		return func(_ context.Context, key string) ([]byte, error) {
+			v, ok := c.GetIfPresent(key)
+			if !ok {
+				return nil, cache.ErrMiss
+			}
+			return v, nil
 		}
 	}},
 	{"go-redis-cache", func(b *testing.B, keys []string, val []byte) getter {

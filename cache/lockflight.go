@@ -90,12 +90,14 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		case <-deadline.C:
 			// The holder is slow or gone: load by ourselves, once more
 			// checking that it has not just written. A refresh leaves it
-			// to the next read of its entry, which still answers: by then
-			// the holder's lease (half of LockWait) has run out.
+			// to a read of its entry, which still answers, after another
+			// LockWait (see yield): by then the holder's lease (half of
+			// LockWait) has run out.
 			if res, ok := t.written(ctx, key, opts); ok {
 				return nil, res, true, nil
 			}
 			if opts.refreshing {
+				t.bg.yield(key, opts.LockWait)
 				return nil, loaded{}, true, nil
 			}
 			t.stats.lockTakeovers.Add(1)
@@ -109,9 +111,10 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 
 // written reads key from L2 for a lease's waiter or new holder: ok when it
 // holds what the load would have written, which then fills L1. A refresh
-// has the entry already, due: only a fresher one ends it.
+// has the entry already, due: only a fresher one ends it. The read that
+// started the load has counted its L2 lookup; this one is not counted.
 func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loaded, bool) {
-	v, left, err := t.l2Get(ctx, key)
+	v, left, err := t.l2Reread(ctx, key)
 	if err != nil || opts.refreshing && opts.due(left) {
 		return loaded{}, false
 	}

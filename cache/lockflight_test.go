@@ -246,3 +246,26 @@ func TestRefreshWaitsForOthersLease(t *testing.T) {
 		}
 	})
 }
+
+// TestLockCountsOneMissPerTier: with the lease on, ten reads of one cold key
+// count one L1 miss and one L2 miss (the re-read of L2 after taking the
+// lease is not a read of its own), nine L1 hits and one load; and an L2
+// that the lease's re-read finds filled counts no second lookup either.
+func TestLockCountsOneMissPerTier(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		tr := newTiered(t, b, b.prefix(t), TieredOptions{NoInvalidation: true})
+		c := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
+		for i := range 10 {
+			v, _, err := tr.GetOrLoad(context.Background(), "cold", c.load, LoadOptions{LockWait: 2 * time.Second})
+			if err != nil || v.String() != "v" {
+				t.Fatalf("read %d: GetOrLoad = %q, %v; want v", i, v, err)
+			}
+		}
+		s := tr.Stats()
+		got := [5]uint64{s.L1Misses, s.L2Misses, s.L1Hits, s.L2Hits, s.Loads}
+		if want := [5]uint64{1, 1, 9, 0, 1}; got != want {
+			t.Errorf("after 10 reads of a cold key: L1 misses, L2 misses, L1 hits, L2 hits, loads = %v, want %v", got, want)
+		}
+	})
+}

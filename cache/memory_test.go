@@ -43,25 +43,28 @@ func newClockedMemory(opts MemoryOptions) (*MemoryStore, *fakeClock) {
 // item is an Item holding s with the tags.
 func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Tags: tags} }
 
-// has reports whether m holds key, without changing the LRU order.
-func has(m *MemoryStore, key string) bool {
-	h := m.hash(key)
-	s := m.shard(h)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.table.Load().walk(h, key)
-	return e != nil && e.linked
+// lookup returns the entry under key, live or not, or nil, without
+// counting a read.
+func (m *MemoryStore) lookup(key string) *memEntry {
+	v, ok := m.idx.Load(key)
+	if !ok {
+		return nil
+	}
+	return v.(*memEntry)
 }
 
-// entries returns the entries of s's list, most recent first. The caller
-// holds s.mu.
-func (s *memShard) entries() []*memEntry {
-	var out []*memEntry
-	for e := s.head; e != nil; e = e.next {
-		out = append(out, e)
-	}
-	return out
+// all returns every entry the store holds, live or not, by key.
+func (m *MemoryStore) all() map[string]*memEntry {
+	held := map[string]*memEntry{}
+	m.idx.Range(func(k, v any) bool {
+		held[k.(string)] = v.(*memEntry)
+		return true
+	})
+	return held
 }
+
+// has reports whether m holds key, without counting a read.
+func has(m *MemoryStore, key string) bool { return m.lookup(key) != nil }
 
 func TestMemoryExpiryPerEntry(t *testing.T) {
 	t.Parallel()
@@ -132,53 +135,61 @@ func TestMemoryBoundedByCount(t *testing.T) {
 	if b := m.size(); b != 3 {
 		t.Errorf("Bytes() = %d, want 3 (the evicted entries' bytes released)", b)
 	}
-	for i, want := range []bool{false, false, true, true, true} {
-		if _, got := m.Get(fmt.Sprint(i)); got != want {
-			t.Errorf("Get(%d) present = %v, want %v", i, got, want)
+	held := 0
+	for i := range 5 {
+		if _, ok := m.Get(fmt.Sprint(i)); ok {
+			held++
 		}
 	}
+	if held != 3 {
+		t.Errorf("%d of the 5 keys stored are readable, want the 3 counted", held)
+	}
+	checkStore(t, m, MemoryOptions{MaxEntries: 3})
 }
 
-// TestMemoryBoundedByBytes: storing past MaxBytes evicts the least recently
-// used entries until the new one fits.
+// TestMemoryBoundedByBytes: the values held never add up to more than
+// MaxBytes, whatever is stored, and the count of bytes follows overwrites,
+// deletes and evictions.
 func TestMemoryBoundedByBytes(t *testing.T) {
 	t.Parallel()
-	m := NewMemoryStore(MemoryOptions{MaxBytes: 100})
+	opts := MemoryOptions{MaxBytes: 100}
+	m := NewMemoryStore(opts)
 	val := func(n int) Item { return Item{Value: StringValue(strings.Repeat("x", n))} }
 	m.Set("a", val(30), time.Minute)
 	m.Set("b", val(30), time.Minute)
 	m.Set("c", val(30), time.Minute)
 	if b := m.size(); b != 90 {
-		t.Fatalf("Bytes() = %d, want 90", b)
+		t.Fatalf("Bytes() = %d, want 90 (nothing evicted below the bound)", b)
 	}
-	m.Get("a") // a is now the most recently used: b is the oldest
 	m.Set("d", val(20), time.Minute)
-	for key, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
-		if got := has(m, key); got != want {
-			t.Errorf("after d (20 bytes) over 90 of 100: %q present = %v, want %v", key, got, want)
-		}
+	if n, b := m.count(), m.size(); b > 100 || n != 3 {
+		t.Errorf("after d (20 bytes) over 90 of 100: Len %d, Bytes %d; want 3 entries within 100 bytes", n, b)
 	}
-	if b := m.size(); b != 80 {
-		t.Errorf("Bytes() = %d, want 80", b)
-	}
-	// One entry of 100 bytes evicts everything else.
-	m.Set("big", val(100), time.Minute)
-	if n, b := m.count(), m.size(); n != 1 || b != 100 || !has(m, "big") {
-		t.Errorf("after a 100-byte entry: Len %d, Bytes %d, big present %v; want 1, 100, true", n, b, has(m, "big"))
-	}
+	checkStore(t, m, opts)
 	// Overwriting replaces the bytes rather than adding to them.
+	m.Purge()
 	m.Set("big", val(10), time.Minute)
-	if b := m.size(); b != 10 {
-		t.Errorf("Bytes() after overwriting 100 with 10 = %d, want 10", b)
+	m.Set("big", val(20), time.Minute)
+	if b := m.size(); b != 20 {
+		t.Errorf("Bytes() after overwriting 10 with 20 = %d, want 20", b)
 	}
-	m.Set("e", val(90), time.Minute)
+	m.Set("e", val(80), time.Minute)
 	if n, b := m.count(), m.size(); n != 2 || b != 100 {
 		t.Errorf("exactly full: Len %d, Bytes %d; want 2, 100 (nothing evicted)", n, b)
 	}
 	m.Delete("e")
-	if b := m.size(); b != 10 {
-		t.Errorf("Bytes() after Delete = %d, want 10", b)
+	if b := m.size(); b != 20 {
+		t.Errorf("Bytes() after Delete = %d, want 20", b)
 	}
+	// A random mix of sizes never passes the bound.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		m.Set(fmt.Sprint(rng.IntN(50)), val(rng.IntN(101)), time.Minute)
+		if b := m.size(); b > 100 {
+			t.Fatalf("after Set %d: Bytes() = %d, want <= 100", i, b)
+		}
+	}
+	checkStore(t, m, opts)
 	m.Purge()
 	if n, b := m.count(), m.size(); n != 0 || b != 0 {
 		t.Errorf("after Purge: Len %d, Bytes %d", n, b)
@@ -206,10 +217,10 @@ func TestMemoryMaxEntryBytes(t *testing.T) {
 func TestMemoryDefaults(t *testing.T) {
 	t.Parallel()
 	m := NewMemoryStore(MemoryOptions{})
-	if b := m.maxBytes(); b != defaultMaxBytes || m.maxEntry != defaultMaxEntryBytes {
-		t.Errorf("zero options: maxBytes %d, maxEntry %d; want %d, %d", b, m.maxEntry, defaultMaxBytes, defaultMaxEntryBytes)
+	if b := m.budget; b != defaultMaxBytes || m.maxEntry != defaultMaxEntryBytes {
+		t.Errorf("zero options: MaxBytes %d, maxEntry %d; want %d, %d", b, m.maxEntry, defaultMaxBytes, defaultMaxEntryBytes)
 	}
-	// Each shard holds its share: four times as many keys fill them all.
+	// Four times as many keys fill it.
 	const sets = 4 * defaultMaxEntries
 	for i := range sets {
 		m.Set(fmt.Sprint(i), Item{}, time.Minute)
@@ -278,7 +289,7 @@ func TestMemoryErrItem(t *testing.T) {
 
 func TestMemoryTags(t *testing.T) {
 	t.Parallel()
-	m := NewMemoryStore(MemoryOptions{MaxEntries: 3})
+	m, clock := newClockedMemory(MemoryOptions{MaxEntries: 3})
 	sorted := func(s []string) []string { slices.Sort(s); return s }
 	m.Set("a1", item("1", "a", "all"), time.Minute)
 	m.Set("a2", item("2", "a", "all"), time.Minute)
@@ -292,7 +303,10 @@ func TestMemoryTags(t *testing.T) {
 
 	// Overwriting without tags drops a2 from its tags.
 	m.Set("a2", item("2'"), time.Minute)
-	// Evicting a1 (LRU order: a1 oldest) drops it from its tags.
+	// Removing a1 (here by expiry, found by a read) drops it from its tags.
+	m.Set("a1", item("1", "a", "all"), time.Nanosecond)
+	clock.advance(time.Nanosecond)
+	m.Get("a1")
 	m.Set("c", item("4"), time.Minute)
 	if got, want := sorted(m.Tags("")), []string{"all", "b"}; !slices.Equal(got, want) {
 		t.Errorf("after overwrite and eviction: Tags = %q, want %q", got, want)
@@ -300,7 +314,7 @@ func TestMemoryTags(t *testing.T) {
 	m.DeleteTags("a")   // carried by nothing any more
 	m.DeleteTags("all") // b1
 	m.DeleteTags()      // nothing
-	for key, want := range map[string]bool{"a2": true, "b1": false, "c": true} {
+	for key, want := range map[string]bool{"a1": false, "a2": true, "b1": false, "c": true} {
 		if got := has(m, key); got != want {
 			t.Errorf("after DeleteTags: %q present = %v, want %v", key, got, want)
 		}
@@ -353,9 +367,7 @@ func TestMemoryConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// The tag index holds only keys that are in the LRU, with that tag, and
-	// the byte count is the sum of the values held.
-	checkShards(t, m)
+	checkStore(t, m, MemoryOptions{MaxEntries: 64, MaxBytes: 512})
 	if b := m.size(); b > 512 {
 		t.Errorf("bytes = %d, want <= 512", b)
 	}
@@ -375,121 +387,56 @@ func TestNewMemoryStorePanics(t *testing.T) {
 	}
 }
 
-// maxBytes returns the sum of the shards' byte budgets.
-func (m *MemoryStore) maxBytes() int64 {
-	var n int64
-	for i := range m.shards {
-		n += m.shards[i].maxBytes
-	}
-	return n
-}
-
-// checkShards checks that each shard's list is well linked and its length
-// counted, that its table holds exactly the listed entries, each in the
-// chain of its hash, that each shard's
-// tag index lists only keys it holds with that tag, that each key lives in
-// its own shard, and that each shard's byte count is the sum of its values
-// and within its budget.
-func checkShards(t *testing.T, m *MemoryStore) {
+// checkStore checks, on a store no one is changing, that the counts of
+// entries and bytes are those of the entries held and within opts' bounds,
+// and that the tag index lists exactly the held entries under each of their
+// tags.
+func checkStore(t *testing.T, m *MemoryStore, opts MemoryOptions) {
 	t.Helper()
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		list := s.entries()
-		if int64(len(list)) != s.n.Load() || len(list) > s.maxLen {
-			t.Errorf("shard %d: %d entries listed, %d counted, at most %d allowed", i, len(list), s.n.Load(), s.maxLen)
+	held := map[string]*memEntry{}
+	var sum int64
+	for k, e := range m.all() {
+		held[k] = e
+		sum += int64(e.Value.Len())
+	}
+	maxEntries, maxBytes := cmp.Or(opts.MaxEntries, defaultMaxEntries), cmp.Or(opts.MaxBytes, defaultMaxBytes)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n != len(held) || m.bytes != sum {
+		t.Errorf("counted %d entries, %d bytes; the store holds %d, %d", m.n, m.bytes, len(held), sum)
+	}
+	if len(held) > maxEntries || sum > maxBytes {
+		t.Errorf("holds %d entries, %d bytes; want at most %d, %d", len(held), sum, maxEntries, maxBytes)
+	}
+	indexed := 0
+	for tag, keys := range m.tags {
+		if len(keys) == 0 {
+			t.Errorf("tag %q indexed with no keys", tag)
 		}
-		var sum int64
-		var prev *memEntry
-		for _, e := range list {
-			if e.prev != prev || !e.linked || e.shard != s {
-				t.Errorf("shard %d: entry %q badly linked (prev %p, want %p; linked %v)", i, e.key, e.prev, prev, e.linked)
-			}
-			prev = e
-			if e.hash != m.hash(e.key) || m.shard(e.hash) != s {
-				t.Errorf("shard %d holds %q, which hashes to another shard", i, e.key)
-			}
-			if got := s.table.Load().walk(e.hash, e.key); got != e {
-				t.Errorf("shard %d: table has %p under %q, the list %p", i, got, e.key, e)
-			}
-			sum += int64(e.Value.Len())
-		}
-		if s.tail != prev {
-			t.Errorf("shard %d: tail %p, last listed %p", i, s.tail, prev)
-		}
-		for tag, keys := range s.tags {
-			for k := range keys {
-				if e := s.table.Load().walk(m.hash(k), k); e == nil || !e.linked || e.shard != s || !slices.Contains(e.Tags, tag) {
-					t.Errorf("shard %d: tag index lists %q under %q, but the entry is %+v", i, k, tag, e)
-				}
+		for k, e := range keys {
+			indexed++
+			if held[k] != e || !slices.Contains(e.Tags, tag) {
+				t.Errorf("tag index lists %q under %q as %p, but the store holds %p", k, tag, e, held[k])
 			}
 		}
-		if sum != s.bytes || sum > s.maxBytes {
-			t.Errorf("shard %d: bytes = %d, the values hold %d, budget %d; want them equal and within it", i, s.bytes, sum, s.maxBytes)
-		}
-		tab, inTable := s.table.Load(), 0
-		for c := range tab.chains {
-			for e := tab.chains[c].Load(); e != nil; e = e.hnext.Load() {
-				inTable++
-				if !e.linked || uint64(c) != (e.hash>>shardBits)&tab.mask {
-					t.Errorf("shard %d: chain %d holds %q (linked %v), which belongs in chain %d", i, c, e.key, e.linked, (e.hash>>shardBits)&tab.mask)
-				}
-			}
-		}
-		if inTable != len(list) || len(tab.chains) > max(minTable, 2*s.maxLen) {
-			t.Errorf("shard %d: table holds %d entries in %d chains, the list %d (at most %d chains)", i, inTable, len(tab.chains), len(list), max(minTable, 2*s.maxLen))
-		}
-		s.mu.Unlock()
+	}
+	want := 0
+	for _, e := range held {
+		want += len(e.Tags) // tags of one entry are distinct in these tests
+	}
+	if indexed != want {
+		t.Errorf("tag index holds %d (tag, key) pairs, the entries carry %d", indexed, want)
 	}
 }
 
-// TestMemoryShards: a store is split only when every shard gets at least
-// minShardEntries entries and room for the largest value, and the shares
-// add up to the bounds exactly.
-func TestMemoryShards(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		opts       MemoryOptions
-		wantShards int
-	}{
-		{MemoryOptions{}, 16}, // 10,000 entries, 64 MiB, 1 MiB values
-		{MemoryOptions{MaxEntries: 1023}, 1},
-		{MemoryOptions{MaxEntries: 1024}, 2},
-		{MemoryOptions{MaxEntries: 1_000_000}, 16},
-		{MemoryOptions{MaxEntries: 10_001, MaxBytes: 1000}, 1}, // a value may take all the bytes
-		{MemoryOptions{MaxEntries: 10_001, MaxBytes: 1 << 20, MaxEntryBytes: 256 << 10}, 4},
-	}
-	for _, tc := range tests {
-		m := NewMemoryStore(tc.opts)
-		if len(m.shards) != tc.wantShards {
-			t.Errorf("NewMemoryStore(%+v): %d shards, want %d", tc.opts, len(m.shards), tc.wantShards)
-		}
-		entries, bytes := 0, int64(0)
-		for i := range m.shards {
-			s := &m.shards[i]
-			entries += s.maxLen
-			bytes += s.maxBytes
-			if s.maxBytes < m.maxEntry {
-				t.Errorf("NewMemoryStore(%+v): shard %d has %d bytes, less than MaxEntryBytes %d", tc.opts, i, s.maxBytes, m.maxEntry)
-			}
-		}
-		wantEntries, wantBytes := cmp.Or(tc.opts.MaxEntries, defaultMaxEntries), cmp.Or(tc.opts.MaxBytes, defaultMaxBytes)
-		if entries != wantEntries || bytes != wantBytes {
-			t.Errorf("NewMemoryStore(%+v): shares add up to %d entries, %d bytes; want %d, %d", tc.opts, entries, bytes, wantEntries, wantBytes)
-		}
-	}
-}
-
-// TestMemoryShardedBounds: a sharded store never holds more than MaxEntries
-// entries nor MaxBytes bytes, keeps a value of MaxEntryBytes, hands back the
-// very Item it was given, and finds tags in every shard.
-func TestMemoryShardedBounds(t *testing.T) {
+// TestMemoryChurnBounds: a store under a long run of stores of varied sizes
+// and tags never holds more than MaxEntries entries nor MaxBytes bytes,
+// stays full, hands back the very Item it was given, and keeps its tag index
+// in step.
+func TestMemoryChurnBounds(t *testing.T) {
 	t.Parallel()
 	opts := MemoryOptions{MaxEntries: 4096, MaxBytes: 64 << 10, MaxEntryBytes: 4 << 10}
 	m := NewMemoryStore(opts)
-	if len(m.shards) != 8 {
-		t.Fatalf("%d shards, want 8", len(m.shards))
-	}
 	for i := range 20_000 {
 		m.Set(fmt.Sprint(i), Item{Value: StringValue(strings.Repeat("x", i%40)), Tags: []string{"t" + fmt.Sprint(i%3)}}, time.Minute)
 		if i%1000 == 0 {
@@ -498,104 +445,66 @@ func TestMemoryShardedBounds(t *testing.T) {
 			}
 		}
 	}
-	checkShards(t, m)
-	if n, b := m.count(), m.size(); n > opts.MaxEntries || b > opts.MaxBytes || n < opts.MaxEntries/2 {
-		t.Errorf("full: %d entries, %d bytes; want within %d, %d and at least half the entries", n, b, opts.MaxEntries, opts.MaxBytes)
+	checkStore(t, m, opts)
+	if n, b := m.count(), m.size(); n < opts.MaxEntries/2 && b < opts.MaxBytes/2 {
+		t.Errorf("full: %d entries, %d bytes; want at least half of %d entries or of %d bytes", n, b, opts.MaxEntries, opts.MaxBytes)
 	}
 
-	big := Item{Value: StringValue(strings.Repeat("b", 4<<10)), Tags: []string{"big"}, Err: nil}
-	m.Set("big", big, time.Minute)
-	got, ok := m.Get("big")
-	if !ok || got.Value != big.Value || len(got.Tags) != 1 || &got.Tags[0] != &big.Tags[0] {
-		t.Fatalf("Get(big) = %v, %v; want the Item given to Set (same Tags slice)", ok, got.Tags)
+	small := Item{Value: StringValue("s"), Tags: []string{"small"}}
+	m.Set("small", small, time.Minute)
+	got, ok := m.Get("small")
+	if !ok || got.Value != small.Value || len(got.Tags) != 1 || &got.Tags[0] != &small.Tags[0] {
+		t.Fatalf("Get(small) = %v, %v; want the Item given to Set (same Tags slice)", ok, got.Tags)
 	}
 
 	tags := m.Tags("t")
 	slices.Sort(tags)
 	if want := []string{"t0", "t1", "t2"}; !slices.Equal(tags, want) {
-		t.Errorf("Tags(t) = %q, want %q (each once, though every shard carries them)", tags, want)
+		t.Errorf("Tags(t) = %q, want %q (each once)", tags, want)
 	}
 	m.DeleteTags("t0", "t2")
-	for i := range m.shards {
-		s := &m.shards[i]
-		for _, e := range s.entries() {
-			if slices.Contains(e.Tags, "t0") || slices.Contains(e.Tags, "t2") {
-				t.Fatalf("DeleteTags(t0, t2) left %q (%q) in shard %d", e.key, e.Tags, i)
-			}
+	for k, e := range m.all() {
+		if slices.Contains(e.Tags, "t0") || slices.Contains(e.Tags, "t2") {
+			t.Fatalf("DeleteTags(t0, t2) left %q (%q)", k, e.Tags)
 		}
 	}
-	checkShards(t, m)
+	checkStore(t, m, opts)
 	m.Purge()
 	if n, b := m.count(), m.size(); n != 0 || b != 0 {
 		t.Errorf("after Purge: %d entries, %d bytes", n, b)
 	}
 }
 
-// TestMemoryHitKeepsEntry: a hit on the oldest entry of a full shard moves
-// it to the front, so that the next store evicts the one after it; a hit on
-// an entry near the front moves nothing.
-func TestMemoryHitKeepsEntry(t *testing.T) {
+// TestMemoryKeepsFrequentOverScan: keys read again and again survive a scan
+// of twice the store's size in keys read once, which would flush a least
+// recently used store.
+func TestMemoryKeepsFrequentOverScan(t *testing.T) {
 	t.Parallel()
-	m := NewMemoryStore(MemoryOptions{MaxEntries: 100})
-	for i := range 100 {
-		m.Set(fmt.Sprint(i), item("v"), time.Minute)
-	}
-	s := m.shard(m.hash("0"))
-	seq := s.seq.Load()
-	m.Get("99") // the newest: no move
-	if got := s.seq.Load(); got != seq {
-		t.Errorf("a hit on the newest entry moved it (seq %d -> %d)", seq, got)
-	}
-	m.Get("0") // the oldest: moved to the front
-	m.Set("new", item("v"), time.Minute)
-	if !has(m, "0") || has(m, "1") {
-		t.Errorf("after a hit on 0 and one more store: 0 present %v, 1 present %v; want true, false", has(m, "0"), has(m, "1"))
-	}
-}
-
-// TestMemoryHitTakesNoLock: a hit on an entry that needs no move, and a
-// miss, do not wait for the shard's lock; a hit on an entry that must move
-// does, and moves it.
-func TestMemoryHitTakesNoLock(t *testing.T) {
-	t.Parallel()
-	m := NewMemoryStore(MemoryOptions{MaxEntries: 100})
-	for i := range 100 {
-		m.Set(fmt.Sprint(i), item(fmt.Sprint(i)), time.Minute)
-	}
-	s := m.shard(m.hash("99"))
-	s.mu.Lock() // a writer holding the lock
-	done := make(chan string)
-	go func() {
-		var got []string
-		for _, k := range []string{"99", "98", "absent"} { // newest, in the front quarter, a miss
-			it, ok := m.Get(k)
-			got = append(got, fmt.Sprintf("%s=%q,%v", k, it.Value.String(), ok))
+	const size = 1000
+	m := NewMemoryStore(MemoryOptions{MaxEntries: size})
+	read := func(k string) bool {
+		if _, ok := m.Get(k); ok {
+			return true
 		}
-		done <- strings.Join(got, " ")
-	}()
-	select {
-	case got := <-done:
-		if want := `99="99",true 98="98",true absent="",false`; got != want {
-			t.Errorf("reads under a held lock = %s, want %s", got, want)
+		m.Set(k, item("v"), time.Hour)
+		return false
+	}
+	hot := func(i int) string { return "hot" + strconv.Itoa(i%(size/2)) }
+	for i := range 20 * size { // the hot set, read 20 times each
+		read(hot(i))
+	}
+	for i := range 2 * size {
+		read("scan" + strconv.Itoa(i))
+	}
+	hits := 0
+	for i := range size / 2 {
+		if _, ok := m.Get(hot(i)); ok {
+			hits++
 		}
-	case <-time.After(time.Minute): // a guard, not a measurement: the reads take microseconds
-		t.Fatal("a hit on a recent entry, or a miss, waited for the shard's lock")
 	}
-	go func() {
-		it, ok := m.Get("0") // the oldest: must move, so it takes the lock
-		done <- fmt.Sprintf("%q,%v", it.Value.String(), ok)
-	}()
-	s.mu.Unlock()
-	if got := <-done; got != `"0",true` {
-		t.Errorf(`Get("0") = %s, want "0",true`, got)
+	if hits < size/2*9/10 {
+		t.Errorf("after a scan of %d keys read once, %d of the %d hot keys are held; want at least 90 %%", 2*size, hits, size/2)
 	}
-	s.mu.Lock()
-	head := s.head.key
-	s.mu.Unlock()
-	if head != "0" {
-		t.Errorf("after a hit on the oldest entry the front is %q, want 0", head)
-	}
-	checkShards(t, m)
 }
 
 // TestMemoryHitsDuringSets: readers of one key, while a writer replaces it
@@ -604,8 +513,8 @@ func TestMemoryHitTakesNoLock(t *testing.T) {
 // until it has seen 50 versions, so reads and writes overlap.
 func TestMemoryHitsDuringSets(t *testing.T) {
 	t.Parallel()
-	// 16 shards; the hot key shares its shard with many others, so that
-	// its hits sometimes move it (taking the lock) and sometimes not.
+	// The hot key shares the store with many others, so that the policy
+	// moves it among its areas now and then.
 	m := NewMemoryStore(MemoryOptions{})
 	m.Set("hot", Item{Value: StringValue("0")}, time.Minute)
 	var readers, writer sync.WaitGroup
@@ -641,7 +550,7 @@ func TestMemoryHitsDuringSets(t *testing.T) {
 			}
 			latest++
 			m.Set("hot", Item{Value: StringValue(strconv.Itoa(latest))}, time.Minute)
-			m.Set("other"+strconv.Itoa(latest%5000), item("x"), time.Minute) // pushes hot back
+			m.Set("other"+strconv.Itoa(latest%5000), item("x"), time.Minute)
 		}
 	})
 	readers.Wait()
@@ -650,76 +559,5 @@ func TestMemoryHitsDuringSets(t *testing.T) {
 	if it, ok := m.Get("hot"); !ok || it.Value.String() != strconv.Itoa(latest) {
 		t.Errorf("Get(hot) at the end = %q, %v; want %q, true", it.Value.String(), ok, strconv.Itoa(latest))
 	}
-	checkShards(t, m)
-}
-
-// TestMemoryEvictsFromLeastRecentQuarter: in a random mix of hits, stores,
-// overwrites and deletes on one full shard, every entry evicted is among the
-// quarter of the shard's entries least recently used (read or stored): fewer
-// than size/4 held entries were used less recently, and none with fewer than
-// 4 entries. A hit skips the move only for an entry that fewer than a quarter
-// of the entries can be in front of, and each of those accounts for at most
-// one entry used less recently than it yet kept.
-func TestMemoryEvictsFromLeastRecentQuarter(t *testing.T) {
-	t.Parallel()
-	for _, size := range []int{3, 16, 64} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			t.Parallel()
-			m := NewMemoryStore(MemoryOptions{MaxEntries: size})
-			rng := rand.New(rand.NewPCG(1, uint64(size)))
-			lastUse := map[string]int{} // the model: key → time of its last hit or store
-			evictions := 0
-			for now := range 20_000 {
-				key := fmt.Sprint(rng.IntN(3 * size))
-				switch op := rng.IntN(10); {
-				case op < 6:
-					_, ok := m.Get(key)
-					if _, held := lastUse[key]; ok != held {
-						t.Fatalf("op %d: Get(%q) hit %v, the model holds it %v", now, key, ok, held)
-					}
-					if ok {
-						lastUse[key] = now
-					}
-				case op < 9:
-					_, held := lastUse[key]
-					m.Set(key, item("v"), time.Hour)
-					if !held && len(lastUse) == size {
-						// Full: exactly one other key leaves, and few
-						// held keys may be less recently used than it.
-						var gone string
-						for k := range lastUse {
-							if !has(m, k) {
-								if gone != "" {
-									t.Fatalf("op %d: Set(%q) evicted both %q and %q", now, key, gone, k)
-								}
-								gone = k
-							}
-						}
-						if gone == "" {
-							t.Fatalf("op %d: Set(%q) on a full store evicted nothing", now, key)
-						}
-						older := 0
-						for _, u := range lastUse {
-							if u < lastUse[gone] {
-								older++
-							}
-						}
-						if limit := max(0, size/4-1); older > limit {
-							t.Fatalf("op %d: evicted %q, but %d held keys were used less recently (want at most %d)", now, gone, older, limit)
-						}
-						delete(lastUse, gone)
-						evictions++
-					}
-					lastUse[key] = now
-				default:
-					m.Delete(key)
-					delete(lastUse, key)
-				}
-			}
-			if evictions < 1000 {
-				t.Errorf("only %d evictions checked", evictions)
-			}
-			checkShards(t, m)
-		})
-	}
+	checkStore(t, m, MemoryOptions{})
 }

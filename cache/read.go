@@ -201,7 +201,7 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 				return loaded{value: it.Value, tier: TierL1}, it.Err
 			}
 		} else if t.l2 != nil && opts.Mode != ModeL1 {
-			if v, _, err := t.l2Get(ctx, key); err == nil {
+			if v, _, err := t.l2Reread(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
 		}
@@ -263,19 +263,28 @@ func (t *Tiered) readL2(ctx context.Context, key string, l1TTL time.Duration) (V
 	return r.v, r.ttl, err
 }
 
-// l2Get reads key from L2 through the guard, counting the outcome. Any
-// error means "not from L2".
+// l2Get reads key from L2 through the guard, counting the outcome as the
+// read's L2 hit or miss. Any error means "not from L2".
 func (t *Tiered) l2Get(ctx context.Context, key string) (Value, time.Duration, error) {
-	r, err := l2call(t, ctx, "get", func(ctx context.Context) (l2Value, error) {
-		v, ttl, err := t.l2.Get(ctx, key)
-		return l2Value{v, ttl}, err
-	})
+	v, ttl, err := t.l2Reread(ctx, key)
 	switch {
 	case err == nil:
 		t.stats.l2Hits.Add(1)
 	case errors.Is(err, ErrMiss):
 		t.stats.l2Misses.Add(1)
 	}
+	return v, ttl, err
+}
+
+// l2Reread reads key from L2 through the guard for a read that has counted
+// its L2 lookup already (a load checking again before or under the lease),
+// so it counts no hit or miss: one read is one hit or one miss per tier.
+// Failures still count as L2 errors. Any error means "not from L2".
+func (t *Tiered) l2Reread(ctx context.Context, key string) (Value, time.Duration, error) {
+	r, err := l2call(t, ctx, "get", func(ctx context.Context) (l2Value, error) {
+		v, ttl, err := t.l2.Get(ctx, key)
+		return l2Value{v, ttl}, err
+	})
 	return r.v, r.ttl, err
 }
 

@@ -35,6 +35,10 @@ type beyond struct {
 	wg      sync.WaitGroup
 
 	waiters map[string]chan struct{} // lockflight.go, guarded by mu
+	// yielded holds the keys whose refresh gave up waiting for another
+	// instance's lease, and until when no new refresh of them starts (see
+	// yield); guarded by mu.
+	yielded map[string]time.Time
 	batches map[string]*batchCall    // batch.go, guarded by mu
 }
 
@@ -111,6 +115,13 @@ func (t *Tiered) refreshAsync(ctx context.Context, key string, load Loader, opts
 		b.mu.Unlock()
 		return
 	}
+	if until, ok := b.yielded[key]; ok {
+		if time.Now().Before(until) {
+			b.mu.Unlock()
+			return
+		}
+		delete(b.yielded, key)
+	}
 	// A reader that saw the entry due just before a reload of key ended
 	// finds it fresh in L1 now (the reload wrote L1 before leaving running).
 	if lt, ok := t.l1.(LocalTTL); ok {
@@ -168,4 +179,35 @@ func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts Load
 		}
 	}()
 	_, _ = t.fill(ctx, key, load, opts)
+}
+
+// maxYielded bounds the keys a [Tiered] remembers as yielded to another
+// instance's lease.
+const maxYielded = 1024
+
+// yield records that the refresh of key waited for another instance's
+// lease for wait and gave up, its entry still due: the next reads of the
+// entry serve it as it is and start no refresh of it for another wait, by
+// when the holder has written or its lease has run out (half of wait). So
+// a slow holder costs one waiting refresh per wait, not one per read.
+// With maxYielded keys remembered (and none past its time), it remembers
+// nothing more.
+func (b *beyond) yield(key string, wait time.Duration) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.yielded == nil {
+		b.yielded = make(map[string]time.Time)
+	}
+	if len(b.yielded) >= maxYielded {
+		for k, until := range b.yielded {
+			if !now.Before(until) {
+				delete(b.yielded, k)
+			}
+		}
+		if len(b.yielded) >= maxYielded {
+			return
+		}
+	}
+	b.yielded[key] = now.Add(wait)
 }

@@ -390,3 +390,54 @@ func statsDelta(a, b Stats) map[string]uint64 {
 		"LockWaits": b.LockWaits - a.LockWaits, "Invalidations": b.Invalidations - a.Invalidations,
 	}
 }
+
+// TestRefreshYieldsToHeldLease: a refresh that waits LockWait for another
+// instance's lease and gives up leaves the entry as it is, and the reads
+// that follow within another LockWait serve it without starting a refresh
+// each (each would wait LockWait on L2 again); after that, a read starts one.
+func TestRefreshYieldsToHeldLease(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		const wait = 300 * time.Millisecond
+		trs := instances(t, b, b.prefix(t), 2, TieredOptions{})
+		a := trs[0]
+		opts := LoadOptions{LockWait: wait, RefreshBefore: 2 * time.Minute} // every hit is due
+		c := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
+		if _, _, err := a.GetOrLoad(context.Background(), "k", c.load, opts); err != nil {
+			t.Fatal(err)
+		}
+		// The other instance takes the lease and never writes.
+		if rel, err := redisStore(t, trs[1]).TryLock(context.Background(), "k", time.Minute); err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		idle := func() bool {
+			a.bg.mu.Lock()
+			defer a.bg.mu.Unlock()
+			return len(a.bg.running) == 0
+		}
+		read := func() {
+			t.Helper()
+			if v, tier, err := a.GetOrLoad(context.Background(), "k", c.load, opts); err != nil || v.String() != "v" || tier != TierL1 {
+				t.Fatalf("GetOrLoad = %q, %v, %v; want v from L1", v, tier, err)
+			}
+		}
+		read() // due: starts a refresh, which waits for the lease and gives up
+		eventually(t, 10*time.Second, "the refresh to give up", idle)
+		start := time.Now()
+		for range 5 {
+			read()
+		}
+		if time.Since(start) < wait { // else the back-off may rightly have ended
+			if s := a.Stats(); s.Refreshes != 1 || s.LockWaits != 1 {
+				t.Errorf("5 reads right after a refresh yielded to a held lease: Refreshes %d, LockWaits %d; want 1, 1 (no new refresh)", s.Refreshes, s.LockWaits)
+			}
+		}
+		if c.calls.Load() != 1 {
+			t.Errorf("loader called %d times, want 1 (the lease is held elsewhere)", c.calls.Load())
+		}
+		eventually(t, 10*time.Second, "a refresh after the back-off", func() bool {
+			read()
+			return a.Stats().Refreshes == 2
+		})
+	})
+}

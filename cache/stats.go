@@ -1,6 +1,9 @@
 package cache
 
-import "sync/atomic"
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
 
 // Stats is a snapshot of a [Tiered]'s counters, all counted since it was
 // created. Reading them costs a handful of atomic loads.
@@ -8,9 +11,12 @@ type Stats struct {
 	// L1Hits and L1Misses count the L1 lookups of reads (Get, GetOrLoad
 	// without Force) on a Tiered with an L1.
 	L1Hits, L1Misses uint64
-	// L2Hits and L2Misses count L2 lookups that Redis answered. Concurrent
-	// GetOrLoad misses of one key share a single lookup. A failed or skipped
-	// lookup counts in L2Errors or L2Skipped instead.
+	// L2Hits and L2Misses count L2 lookups that Redis answered: one read
+	// counts at most one hit or one miss per tier, so the reads of L2 that
+	// a load makes again before or under the lease ([LoadOptions].LockWait)
+	// are not counted. Concurrent GetOrLoad misses of one key share a
+	// single lookup. A failed or skipped lookup counts in L2Errors or
+	// L2Skipped instead.
 	L2Hits, L2Misses uint64
 	// Loads counts loader calls; LoadErrors those that returned an error.
 	Loads, LoadErrors uint64
@@ -43,16 +49,53 @@ type Stats struct {
 	BatchLoads, BatchKeys uint64
 }
 
-// counters are the live counters behind [Stats].
+// counters are the live counters behind [Stats]. Each sits on a cache line
+// of its own, so that counting one never invalidates another in the other
+// cores' caches; l1Hits, which every parallel L1 hit adds to, is striped
+// besides (see striped).
 type counters struct {
-	l1Hits, l1Misses, l2Hits, l2Misses atomic.Uint64
-	loads, loadErrors, sharedLoads     atomic.Uint64
-	negativeHits                       atomic.Uint64
-	l2Errors, l2Skipped                atomic.Uint64
-	invalidations                      atomic.Uint64
-	refreshes, staleHits               atomic.Uint64
-	lockWaits, lockTakeovers           atomic.Uint64
-	batchLoads, batchKeys              atomic.Uint64
+	l1Hits                   striped
+	l1Misses, l2Hits         padded
+	l2Misses, loads          padded
+	loadErrors, sharedLoads  padded
+	negativeHits             padded
+	l2Errors, l2Skipped      padded
+	invalidations            padded
+	refreshes, staleHits     padded
+	lockWaits, lockTakeovers padded
+	batchLoads, batchKeys    padded
+}
+
+// cacheLine is the size the counters are padded to.
+const cacheLine = 64
+
+// padded is a counter alone on its cache line.
+type padded struct {
+	atomic.Uint64
+	_ [cacheLine - 8]byte
+}
+
+// stripes is the number of stripes of a striped counter, a power of two.
+const stripes = 8
+
+// striped is a counter spread over stripes on cache lines of their own: an
+// Add picks one at random (rand's per-thread generator, a few ns), so that
+// goroutines counting at once on different cores rarely write the same
+// line. Load sums them.
+type striped struct {
+	s [stripes]padded
+}
+
+// Add adds n to the counter.
+func (c *striped) Add(n uint64) { c.s[rand.Uint32()&(stripes-1)].Add(n) }
+
+// Load returns the counter's value.
+func (c *striped) Load() uint64 {
+	var sum uint64
+	for i := range c.s {
+		sum += c.s[i].Load()
+	}
+	return sum
 }
 
 func (c *counters) snapshot() Stats {
