@@ -407,7 +407,7 @@ func TestRefreshYieldsToHeldLease(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The other instance takes the lease and never writes.
-		if rel, err := redisStore(t, trs[1]).TryLock(context.Background(), "k", time.Minute); err != nil || rel == nil {
+		if rel, err := l2Store(t, trs[1]).TryLock(context.Background(), "k", time.Minute); err != nil || rel == nil {
 			t.Fatalf("TryLock = %v, %v", rel != nil, err)
 		}
 		idle := func() bool {
