@@ -106,7 +106,7 @@ func (t *Tiered) GetOrLoadBatch(ctx context.Context, keys []string, load BatchLo
 
 // claim registers a batch call for the keys no other batch is loading
 // (mine, returned registered) and returns the calls of the others.
-func (b *beyond) claim(keys []string) (mine []string, theirs map[string]*batchCall) {
+func (b *background) claim(keys []string) (mine []string, theirs map[string]*batchCall) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.batches == nil {

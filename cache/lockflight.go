@@ -124,7 +124,7 @@ func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loa
 
 // waitFor returns a channel closed when an invalidation from another
 // instance names key (its holder's write announces it).
-func (b *beyond) waitFor(key string) <-chan struct{} {
+func (b *background) waitFor(key string) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.waiters == nil {
@@ -140,7 +140,7 @@ func (b *beyond) waitFor(key string) <-chan struct{} {
 
 // wake closes the channels of the waiters of the keys inv names (all of
 // them for inv.All).
-func (b *beyond) wake(inv Invalidation) {
+func (b *background) wake(inv Invalidation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.waiters) == 0 {

@@ -24,9 +24,9 @@ var _ LocalTTL = (*MemoryStore)(nil)
 // refreshes reports whether o reloads entries in the background.
 func (o LoadOptions) refreshes() bool { return o.RefreshBefore > 0 || o.StaleFor > 0 }
 
-// beyond is the state of a [Tiered]'s refreshes, lease waiters and
+// background is the state of a [Tiered]'s background work: its refreshes, lease waiters and
 // batches. Its zero value is ready; close stops it.
-type beyond struct {
+type background struct {
 	mu      sync.Mutex
 	closed  bool
 	ctx     context.Context    // cancelled by close; made on first use
@@ -43,7 +43,7 @@ type beyond struct {
 }
 
 // close cancels the background refreshes and waits for them to end.
-func (b *beyond) close() {
+func (b *background) close() {
 	b.mu.Lock()
 	b.closed = true
 	if b.cancel != nil {
@@ -192,7 +192,7 @@ const maxYielded = 1024
 // a slow holder costs one waiting refresh per wait, not one per read.
 // With maxYielded keys remembered (and none past its time), it remembers
 // nothing more.
-func (b *beyond) yield(key string, wait time.Duration) {
+func (b *background) yield(key string, wait time.Duration) {
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()

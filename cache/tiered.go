@@ -152,7 +152,7 @@ type Tiered struct {
 	feedState atomic.Int32  // feedWaiting, feedLive or feedGaveUp
 	closeOnce sync.Once
 
-	bg beyond // refreshes, lease waiters and batches (refresh.go, lockflight.go, batch.go)
+	bg background // refreshes, lease waiters and batches (refresh.go, lockflight.go, batch.go)
 }
 
 // NewTiered returns the tiers l1 → l2 → origin. Either tier may be nil: with
