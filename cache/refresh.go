@@ -24,8 +24,8 @@ var _ LocalTTL = (*MemoryStore)(nil)
 // refreshes reports whether o reloads entries in the background.
 func (o LoadOptions) refreshes() bool { return o.RefreshBefore > 0 || o.StaleFor > 0 }
 
-// background is the state of a [Tiered]'s background work: its refreshes, lease waiters and
-// batches. Its zero value is ready; close stops it.
+// background is the state of a [Tiered]'s background work: its refreshes,
+// lease waiters and batches. Its zero value is ready; close stops it.
 type background struct {
 	mu      sync.Mutex
 	closed  bool
@@ -39,7 +39,7 @@ type background struct {
 	// instance's lease, and until when no new refresh of them starts (see
 	// yield); guarded by mu.
 	yielded map[string]time.Time
-	batches map[string]*batchCall    // batch.go, guarded by mu
+	batches map[string]*batchCall // batch.go, guarded by mu
 }
 
 // close cancels the background refreshes and waits for them to end.

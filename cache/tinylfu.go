@@ -42,10 +42,10 @@ func (l *lruList) back() *memEntry {
 // (setWindow). Entries are weighed; the policy keeps the total within max.
 // It is not safe for concurrent use.
 type tinyLFU struct {
-	q      [4]lruList // by queue; q[qNone] unused
-	w      [4]uint64  // weight held by queue
-	max    uint64
-	window uint64 // the window's share of max
+	q       [4]lruList // by queue; q[qNone] unused
+	w       [4]uint64  // weight held by queue
+	max     uint64
+	window  uint64 // the window's share of max
 	protMax uint64
 	// margin is how much more often than the victim a candidate must have
 	// been read to be admitted.
