@@ -296,7 +296,8 @@ func (m *Method) Timeout(d time.Duration) *Method {
 }
 
 // Cache sets the method's cache policy (alova's cacheFor), overriding
-// [Options.DefaultCache]: [CacheFor], [CacheUntil], [CacheFunc] (each with
+// [Options.DefaultCache]: [CacheFor], [CacheUntil], [CacheFunc],
+// [CacheFromHeaders] (each with
 // [Policy.L1], [Policy.L1For], [Policy.Version] or [Policy.Errors] as
 // needed), [CacheControlled] or [NoCache].
 func (m *Method) Cache(p Policy) *Method {

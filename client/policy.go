@@ -13,10 +13,10 @@ import (
 
 // Policy says whether and for how long a method's successful answers are
 // cached, and in which tiers (alova's cacheFor). Build one with [CacheFor],
-// [CacheUntil] or [CacheFunc], or use [NoCache] or [CacheControlled];
-// [Policy.L1] keeps it in the in-process tier, [Policy.L1For] caps the
-// in-process copy, [Policy.Version] tags the entries and [Policy.Errors]
-// caches chosen error answers. The zero Policy means "not set": the method
+// [CacheUntil], [CacheFunc] or [CacheFromHeaders], or use [NoCache] or
+// [CacheControlled]; [Policy.L1] keeps it in the in-process tier,
+// [Policy.L1For] caps the in-process copy, [Policy.Version] tags the
+// entries and [Policy.Errors] caches chosen error answers. The zero Policy means "not set": the method
 // falls back to [Options.DefaultCache] for its verb. A Policy is a small
 // value, safe to share.
 //
@@ -78,6 +78,7 @@ const (
 	policyUntil
 	policyFunc
 	policyControlled
+	policyHeaders
 )
 
 // NoCache caches nothing (alova's cacheFor: null). Request sharing is a
@@ -103,6 +104,85 @@ func CacheFunc(fn func(m *Method, resp *Response) time.Duration) Policy {
 	return Policy{kind: policyFunc, x: &policyMore{ttlFn: fn}}
 }
 
+// CacheFromHeaders caches each answer for as long as the downstream says it
+// is fresh, at most max (RFC 9111, as a shared cache reads it):
+// Cache-Control s-maxage, else max-age, else Expires minus Date, each less
+// the answer's age (its Age header, or the time since its Date when that is
+// longer). An answer with no freshness information, or with
+// Cache-Control no-cache, no-store or private, is not cached: the
+// downstream asks that each use be checked with it. A max <= 0 caches
+// nothing.
+func CacheFromHeaders(max time.Duration) Policy { return Policy{kind: policyHeaders, d: max} }
+
+// freshFor returns how long an answer with header h, received at now, stays
+// fresh for a shared cache; <= 0 means not at all.
+func freshFor(h http.Header, now time.Time) time.Duration {
+	var lifetime time.Duration
+	known, maxAge, sMaxAge := false, time.Duration(-1), time.Duration(-1)
+	for _, v := range h.Values("Cache-Control") {
+		for _, part := range strings.Split(v, ",") {
+			name, arg, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch strings.ToLower(name) {
+			case "no-cache", "no-store", "private":
+				return 0
+			case "max-age":
+				if d, ok := seconds(arg); ok && maxAge < 0 {
+					maxAge = d
+				}
+			case "s-maxage":
+				if d, ok := seconds(arg); ok && sMaxAge < 0 {
+					sMaxAge = d
+				}
+			}
+		}
+	}
+	date, dateErr := http.ParseTime(h.Get("Date"))
+	if dateErr != nil {
+		date = now
+	}
+	switch {
+	case sMaxAge >= 0:
+		lifetime, known = sMaxAge, true
+	case maxAge >= 0:
+		lifetime, known = maxAge, true
+	case h.Get("Expires") != "":
+		// An Expires that does not parse (such as "0") means already
+		// expired.
+		if exp, err := http.ParseTime(h.Get("Expires")); err == nil {
+			lifetime = exp.Sub(date)
+		}
+		known = true
+	}
+	if !known {
+		return 0
+	}
+	age := max(now.Sub(date), 0)
+	if a, ok := seconds(h.Get("Age")); ok {
+		age = max(age, a)
+	}
+	return lifetime - age
+}
+
+// seconds parses a delta-seconds value (RFC 9111 section 1.2.2): digits
+// only, capped rather than overflowing.
+func seconds(v string) (time.Duration, bool) {
+	v = strings.Trim(v, `"`)
+	if v == "" {
+		return 0, false
+	}
+	n := int64(0)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n < 1<<31 {
+			n = n*10 + int64(c-'0')
+		}
+	}
+	return time.Duration(min(n, 1<<31)) * time.Second, true
+}
+
 // L1 returns a copy of p that uses the in-process tier only (alova's "memory"
 // mode; L2 is neither read nor written), e.g. CacheFor(time.Minute).L1().
 func (p Policy) L1() Policy {
@@ -119,6 +199,8 @@ func (p Policy) enabled() bool {
 		return true
 	case policyFunc:
 		return p.more().ttlFn != nil
+	case policyHeaders:
+		return p.d > 0
 	}
 	return false
 }
@@ -135,6 +217,8 @@ func (p Policy) ttl(r *request, resp *Response) time.Duration {
 		if fn := p.more().ttlFn; fn != nil {
 			return fn(r.method(), resp)
 		}
+	case policyHeaders:
+		return min(freshFor(resp.header, time.Now()), p.d)
 	}
 	return 0
 }

@@ -387,3 +387,36 @@ func TestServerHooksKeepACopy(t *testing.T) {
 		t.Fatalf("Retry's second attempt = %v, %v; want alice's request", resp, err)
 	}
 }
+
+// CacheFromHeaders caches what the downstream says is fresh, and nothing
+// it says nothing about.
+func TestCacheFromHeaders(t *testing.T) {
+	t.Parallel()
+	d := newDownstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/fresh":
+			w.Header().Set("Cache-Control", "max-age=60")
+		case "/stale":
+			w.Header().Set("Cache-Control", "max-age=0")
+		}
+		_, _ = io.WriteString(w, "body")
+	})
+	c := newL1Client(t, d, client.Options{DefaultCache: map[string]client.Policy{http.MethodGet: client.CacheFromHeaders(time.Hour)}})
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		path string
+		want cache.Tier // of the second send
+	}{{"/fresh", cache.TierL1}, {"/stale", cache.TierOrigin}, {"/silent", cache.TierOrigin}} {
+		var src cache.Tier
+		for range 2 {
+			resp, err := c.Get(tc.path).Send(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src = resp.Source()
+		}
+		if src != tc.want {
+			t.Errorf("second send of %s answered from %v, want %v", tc.path, src, tc.want)
+		}
+	}
+}
