@@ -41,6 +41,17 @@ type Stats struct {
 	// BatchLoads counts the loader calls of [Tiered.GetOrLoadBatch] and
 	// BatchKeys the keys they asked for.
 	BatchLoads, BatchKeys uint64
+
+	// SoftTimeouts counts reads answered with the last good value because
+	// the reload ran past [LoadOptions].SoftTimeout (also counted in
+	// StaleHits); HardTimeouts the reads that gave up on a load past
+	// HardTimeout.
+	SoftTimeouts, HardTimeouts uint64
+	// RecoveryQueued counts the invalidations queued because L2 failed
+	// (see [TieredOptions].RecoveryQueue), RecoveryReplayed those carried
+	// out since, RecoveryDropped those refused because the queue was full;
+	// RecoveryPending is how many wait now.
+	RecoveryQueued, RecoveryReplayed, RecoveryDropped, RecoveryPending uint64
 }
 
 // counters are the live counters behind [Stats].
@@ -53,6 +64,9 @@ type counters struct {
 	refreshes, staleHits               atomic.Uint64
 	lockWaits, lockTakeovers           atomic.Uint64
 	batchLoads, batchKeys              atomic.Uint64
+
+	softTimeouts, hardTimeouts                        atomic.Uint64 // failsafe.go
+	recoveryQueued, recoveryReplayed, recoveryDropped atomic.Uint64 // recovery.go
 }
 
 func (c *counters) snapshot() Stats {
@@ -74,5 +88,11 @@ func (c *counters) snapshot() Stats {
 		LockTakeovers: c.lockTakeovers.Load(),
 		BatchLoads:    c.batchLoads.Load(),
 		BatchKeys:     c.batchKeys.Load(),
+
+		SoftTimeouts:     c.softTimeouts.Load(),
+		HardTimeouts:     c.hardTimeouts.Load(),
+		RecoveryQueued:   c.recoveryQueued.Load(),
+		RecoveryReplayed: c.recoveryReplayed.Load(),
+		RecoveryDropped:  c.recoveryDropped.Load(),
 	}
 }
