@@ -176,7 +176,9 @@ func TestSoftTimeoutFailedReload(t *testing.T) {
 		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), nil, TieredOptions{NoJitter: true})
 		defer tr.Close()
 		opts := LoadOptions{SoftTimeout: 100 * time.Millisecond, FailSafeFor: time.Minute}
-		ok := func(context.Context) (Entry, error) { return Entry{Value: StringValue("good"), TTL: 10 * time.Second}, nil }
+		ok := func(context.Context) (Entry, error) {
+			return Entry{Value: StringValue("good"), TTL: 10 * time.Second}, nil
+		}
 		bad := func(context.Context) (Entry, error) { return Entry{}, errors.New("origin down") }
 		_, _, _ = tr.GetOrLoad(ctx, "k", ok, opts)
 		time.Sleep(11 * time.Second)
