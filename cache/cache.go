@@ -12,7 +12,10 @@ var ErrMiss = errors.New("cache: miss")
 // ErrUnavailable is wrapped by the errors of the [Tiered] operations that
 // cannot be answered without the shared tier (Set, Delete, DeleteTags,
 // KnownTags) when it fails, times out, or is being skipped during a
-// cool-down. Reads never return it: a read degrades to the origin instead.
+// cool-down; Delete, DeleteTags, DeleteTagsFunc and Clear only when their
+// invalidation cannot be queued for later (see
+// [TieredOptions].RecoveryQueue). Reads never return it: a read degrades to
+// the origin instead.
 var ErrUnavailable = errors.New("cache: L2 unavailable")
 
 // Tier names the place an answer came from.
@@ -71,6 +74,10 @@ type Entry struct {
 	// so that one entry can live for TTL in L2 and less in L1; it adds to
 	// [TieredOptions].L1MaxTTL, the shorter wins. Zero: no cap of its own.
 	L1TTL time.Duration
+
+	// stale is how long the entry is kept past its TTL (after the jitter):
+	// LoadOptions.StaleFor and the fail-safe window of a soft timeout.
+	stale time.Duration
 }
 
 // Loader fetches a value from the origin on a miss. To cache an error for a

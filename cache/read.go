@@ -74,6 +74,9 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 			return v, tier, err
 		}
 	}
+	if opts.HardTimeout > 0 { // failsafe.go
+		return t.softLoad(ctx, key, Value{}, TierNone, load, opts)
+	}
 	if opts.NoShare {
 		res, err := t.fill(ctx, key, load, opts)
 		return res.value, res.tier, err
@@ -235,8 +238,10 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 	if e.L1TTL <= 0 {
 		e.L1TTL = opts.L1TTL
 	}
-	if e.TTL > 0 && opts.StaleFor > 0 {
-		e.TTL += opts.StaleFor // kept stale for StaleFor past its TTL
+	if e.TTL > 0 {
+		// Kept stale for StaleFor, then as the last good value for a soft
+		// timeout (failsafe.go), past its (jittered) TTL.
+		e.stale = opts.StaleFor + opts.keep()
 	}
 	if e.TTL > 0 || opts.Force {
 		// A forced load overwrites (or, uncacheable, deletes) what the
@@ -281,6 +286,9 @@ func (t *Tiered) l2Get(ctx context.Context, key string) (Value, time.Duration, e
 // so it counts no hit or miss: one read is one hit or one miss per tier.
 // Failures still count as L2 errors. Any error means "not from L2".
 func (t *Tiered) l2Reread(ctx context.Context, key string) (Value, time.Duration, error) {
+	if t.rq.hides(key) { // recovery.go: an invalidation of key waits for L2
+		return Value{}, 0, ErrMiss
+	}
 	r, err := l2call(t, ctx, "get", func(ctx context.Context) (l2Value, error) {
 		v, ttl, err := t.l2.Get(ctx, key)
 		return l2Value{v, ttl}, err

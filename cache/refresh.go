@@ -22,7 +22,9 @@ type LocalTTL interface {
 var _ LocalTTL = (*MemoryStore)(nil)
 
 // refreshes reports whether o reloads entries in the background.
-func (o LoadOptions) refreshes() bool { return o.RefreshBefore > 0 || o.StaleFor > 0 }
+func (o LoadOptions) refreshes() bool {
+	return o.RefreshBefore > 0 || o.StaleFor > 0 || o.SoftTimeout > 0
+}
 
 // background is the state of a [Tiered]'s background work: its refreshes,
 // lease waiters and batches. Its zero value is ready; close stops it.
@@ -56,7 +58,7 @@ func (b *background) close() {
 // due reports whether an entry with left to live (< 0: forever) is due for
 // a background reload under o.
 func (o LoadOptions) due(left time.Duration) bool {
-	return left >= 0 && left-o.StaleFor <= o.RefreshBefore
+	return left >= 0 && left-o.StaleFor-o.keep() <= o.RefreshBefore
 }
 
 // readRefresh is read for a load with RefreshBefore or StaleFor: a hit
@@ -69,6 +71,9 @@ func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts 
 			if it.Err != nil {
 				return it.Value, TierL1, it.Err
 			}
+			if opts.failSafe(left) { // failsafe.go
+				return t.softLoad(ctx, key, it.Value, TierL1, load, opts)
+			}
 			t.checkFresh(ctx, key, left, load, opts)
 			return it.Value, TierL1, nil
 		}
@@ -76,6 +81,9 @@ func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts 
 	}
 	if t.l2 != nil && opts.Mode == ModeAll {
 		if v, left, err := t.readL2(ctx, key, opts.L1TTL); err == nil {
+			if opts.failSafe(left) {
+				return t.softLoad(ctx, key, v, TierL2, load, opts)
+			}
 			t.checkFresh(ctx, key, left, load, opts)
 			return v, TierL2, nil
 		} else if ctx.Err() != nil {
@@ -91,7 +99,7 @@ func (t *Tiered) checkFresh(ctx context.Context, key string, left time.Duration,
 	if left < 0 {
 		return
 	}
-	fresh := left - opts.StaleFor
+	fresh := left - opts.StaleFor - opts.keep()
 	if fresh <= 0 {
 		t.stats.staleHits.Add(1)
 	}
@@ -178,7 +186,11 @@ func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts Load
 			t.log.Error("cache: background refresh: loader panicked", "panic", r)
 		}
 	}()
-	_, _ = t.fill(ctx, key, load, opts)
+	// One flight with the reloads of soft timeouts (failsafe.go), run here
+	// with ctx: Close cancels it and waits.
+	_, _, _ = t.flight.DoHere(ctx, refreshKey(key, opts), func(context.Context) (loaded, error) {
+		return t.fill(ctx, key, load, opts)
+	})
 }
 
 // maxYielded bounds the keys a [Tiered] remembers as yielded to another

@@ -47,6 +47,17 @@ type Stats struct {
 	// BatchLoads counts the loader calls of [Tiered.GetOrLoadBatch] and
 	// BatchKeys the keys they asked for.
 	BatchLoads, BatchKeys uint64
+
+	// SoftTimeouts counts reads answered with the last good value because
+	// the reload ran past [LoadOptions].SoftTimeout (also counted in
+	// StaleHits); HardTimeouts the reads that gave up on a load past
+	// HardTimeout.
+	SoftTimeouts, HardTimeouts uint64
+	// RecoveryQueued counts the invalidations queued because L2 failed
+	// (see [TieredOptions].RecoveryQueue), RecoveryReplayed those carried
+	// out since, RecoveryDropped those refused because the queue was full;
+	// RecoveryPending is how many wait now.
+	RecoveryQueued, RecoveryReplayed, RecoveryDropped, RecoveryPending uint64
 }
 
 // counters are the live counters behind [Stats]. Each sits on a cache line
@@ -54,16 +65,20 @@ type Stats struct {
 // cores' caches; l1Hits, which every parallel L1 hit adds to, is striped
 // besides (see striped).
 type counters struct {
-	l1Hits                   striped
-	l1Misses, l2Hits         padded
-	l2Misses, loads          padded
-	loadErrors, sharedLoads  padded
-	negativeHits             padded
-	l2Errors, l2Skipped      padded
-	invalidations            padded
-	refreshes, staleHits     padded
-	lockWaits, lockTakeovers padded
-	batchLoads, batchKeys    padded
+	l1Hits                     striped
+	l1Misses, l2Hits           padded
+	l2Misses, loads            padded
+	loadErrors, sharedLoads    padded
+	negativeHits               padded
+	l2Errors, l2Skipped        padded
+	invalidations              padded
+	refreshes, staleHits       padded
+	lockWaits, lockTakeovers   padded
+	batchLoads, batchKeys      padded
+	softTimeouts, hardTimeouts padded // failsafe.go
+	recoveryQueued             padded // recovery.go
+	recoveryReplayed           padded
+	recoveryDropped            padded
 }
 
 // cacheLine is the size the counters are padded to.
@@ -117,5 +132,11 @@ func (c *counters) snapshot() Stats {
 		LockTakeovers: c.lockTakeovers.Load(),
 		BatchLoads:    c.batchLoads.Load(),
 		BatchKeys:     c.batchKeys.Load(),
+
+		SoftTimeouts:     c.softTimeouts.Load(),
+		HardTimeouts:     c.hardTimeouts.Load(),
+		RecoveryQueued:   c.recoveryQueued.Load(),
+		RecoveryReplayed: c.recoveryReplayed.Load(),
+		RecoveryDropped:  c.recoveryDropped.Load(),
 	}
 }

@@ -70,6 +70,29 @@ type TieredOptions struct {
 	// how metrics packages such as alovaotel measure L2 latency. Default
 	// nil: nothing is timed, and the read path pays one nil check.
 	OnL2Call func(ctx context.Context, c L2Call)
+
+	// RecoveryQueue bounds the invalidations waiting for L2 to come back.
+	// A Delete, DeleteTags, DeleteTagsFunc or Clear whose L2 call fails
+	// (or is skipped during a cool-down) clears this L1 as usual, and is
+	// queued: each key, tag or Clear once (a later invalidation of the same
+	// key moves it to the end), replayed in order, with its announcement to
+	// the other instances, as soon as L2 answers again (polled every 100 ms
+	// while the queue is not empty, by a goroutine of the Tiered that ends
+	// with the queue or Close). A Set that fails queues a Delete of its key,
+	// so that the older copies are dropped everywhere once L2 is back. The
+	// call then returns nil (Set still returns its error). Until its
+	// invalidation is replayed, a key reads as an L2 miss on this instance
+	// (every key does while a tag or a Clear waits), so that this L1 is not
+	// refilled with what was invalidated. When the queue holds RecoveryQueue
+	// names, a new one is refused: the call returns its error wrapping
+	// [ErrUnavailable] as without a queue, and counts in
+	// [Stats].RecoveryDropped. The queue lives in this process only: if it
+	// dies before the replay, the L2 copies it meant to drop live until
+	// their TTL. Zero means 10 000.
+	RecoveryQueue int
+	// NoRecovery turns the queue off: a failed invalidation returns its
+	// error and is not retried.
+	NoRecovery bool
 }
 
 // LoadOptions tunes one [Tiered.GetOrLoad].
@@ -121,6 +144,34 @@ type LoadOptions struct {
 	// instance loads on its own.
 	LockWait time.Duration
 
+	// SoftTimeout turns on soft timeouts: each entry this load writes is
+	// kept FailSafeFor past its TTL (and StaleFor) as its last good value,
+	// and a read of such an entry reloads it, waiting at most SoftTimeout
+	// for the fresh answer; past it the read answers the last good value
+	// (its Tier names the tier that held it; it counts in [Stats].StaleHits
+	// and SoftTimeouts), and the reload goes on, on a goroutine of the
+	// Tiered stopped by Close, and fills the tiers when it lands. A reload
+	// that fails, or waits in vain for another instance's lease (LockWait),
+	// also answers the last good value, and the next read tries again. The
+	// reload is shared with the other readers of the key and with a
+	// refresh-ahead of it, and runs under the lease with LockWait. Every
+	// load of the key must use the same SoftTimeout, FailSafeFor and
+	// StaleFor: they say which part of an entry's time left is fresh.
+	// Zero (the default) keeps nothing past StaleFor.
+	SoftTimeout time.Duration
+	// HardTimeout bounds how long a read waits for a load that has no last
+	// good value to fall back on (a first load, an entry past FailSafeFor,
+	// a Force): past it the read returns an error wrapping
+	// context.DeadlineExceeded, and the load goes on in the background as
+	// with SoftTimeout and fills the tiers. Zero (the default): a read waits
+	// for the loader as long as its context allows.
+	HardTimeout time.Duration
+	// FailSafeFor is how long, with a SoftTimeout, an entry is kept past its
+	// TTL (and StaleFor) as the last good value, in L1 (within its cap) and
+	// L2: it bounds how old a soft-timeout answer can be. Zero means one
+	// hour; it is ignored without a SoftTimeout.
+	FailSafeFor time.Duration
+
 	// refreshing marks the load of a background refresh.
 	refreshing bool
 }
@@ -153,6 +204,8 @@ type Tiered struct {
 	closeOnce sync.Once
 
 	bg background // refreshes, lease waiters and batches (refresh.go, lockflight.go, batch.go)
+
+	rq recovery // invalidations waiting for L2 (recovery.go)
 }
 
 // NewTiered returns the tiers l1 → l2 → origin. Either tier may be nil: with
@@ -172,7 +225,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 	switch {
 	case opts.Jitter < 0 || opts.Jitter >= 1:
 		panic("cache: NewTiered: Jitter must be in [0, 1)")
-	case opts.L1MaxTTL < 0, opts.L2Cooldown < 0, opts.L2Failures < 0, opts.MaxRefreshes < 0:
+	case opts.L1MaxTTL < 0, opts.L2Cooldown < 0, opts.L2Failures < 0, opts.MaxRefreshes < 0, opts.RecoveryQueue < 0:
 		panic("cache: NewTiered: negative duration or count in TieredOptions")
 	}
 	if opts.Jitter == 0 {
@@ -189,6 +242,9 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.RecoveryQueue == 0 {
+		opts.RecoveryQueue = defaultRecoveryQueue
 	}
 	// A nil store pointer in an interface is no store at all.
 	if m, ok := l1.(*MemoryStore); ok && m == nil {
@@ -220,7 +276,11 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 }
 
 // Stats returns a snapshot of the counters.
-func (t *Tiered) Stats() Stats { return t.stats.snapshot() }
+func (t *Tiered) Stats() Stats {
+	s := t.stats.snapshot()
+	s.RecoveryPending = uint64(t.rq.n.Load())
+	return s
+}
 
 // Close stops the invalidation subscriber and the background refreshes
 // (cancelling their loaders' contexts), and waits for them to end. It does

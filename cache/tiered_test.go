@@ -638,7 +638,8 @@ func (h *logCounter) count(l slog.Level) int {
 
 // TestTieredRedisDown: with Redis stopped, reads are served by the origin
 // without an error; after L2Failures failures L2 is skipped; when Redis is
-// back, L2 is used again by itself.
+// back, L2 is used again by itself. Writes say they could not reach L2
+// (with NoRecovery: recovery_test.go tests the queue).
 func TestTieredRedisDown(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -646,7 +647,7 @@ func TestTieredRedisDown(t *testing.T) {
 		p := b.prefix(t)
 		logs := &logCounter{}
 		tr := newTieredWith(t, b.rdb, RedisOptions{KeyPrefix: p, Timeout: time.Second},
-			TieredOptions{L2Failures: 2, L2Cooldown: 100 * time.Millisecond, Logger: slog.New(logs)})
+			TieredOptions{L2Failures: 2, L2Cooldown: 100 * time.Millisecond, Logger: slog.New(logs), NoRecovery: true})
 		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
 		if _, tier, _ := tr.GetOrLoad(ctx, "primed", ld.load, LoadOptions{}); tier != TierOrigin {
 			t.Fatalf("priming: tier %v", tier)
@@ -1291,7 +1292,7 @@ func TestTieredBreakerCooldown(t *testing.T) {
 		logs := &logCounter{}
 		l2 := &fakeShared{}
 		tr := NewTiered(NewMemoryStore(MemoryOptions{}), l2, TieredOptions{L2Failures: 2, L2Cooldown: 5 * time.Second,
-			NoJitter: true, Logger: slog.New(logs)})
+			NoJitter: true, Logger: slog.New(logs), NoRecovery: true}) // counts every L2 call: no replays
 		defer tr.Close()
 		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
 		read := func(key string) {

@@ -11,9 +11,15 @@ import (
 // which drops the key from L1 instead), and tells the other instances to
 // drop their L1 copy (in every mode, unless NoInvalidation). An entry with
 // TTL <= 0 is deleted instead. L1 is written even when L2 fails; the error
-// then wraps [ErrUnavailable].
+// then wraps [ErrUnavailable], and (unless ModeL1) a Delete of key is
+// queued until L2 is back (see [TieredOptions].RecoveryQueue), so that no
+// instance keeps an older copy.
 func (t *Tiered) Set(ctx context.Context, key string, e Entry, mode Mode) error {
-	return t.write(ctx, key, e, mode, true)
+	err := t.write(ctx, key, e, mode, true)
+	if err != nil && mode != ModeL1 {
+		_ = t.requeue(ctx, err, []string{key}, nil, false) // recovery.go: drop the older copies once L2 is back
+	}
+	return err
 }
 
 // write is Set; publish says whether to announce the overwrite.
@@ -25,7 +31,7 @@ func (t *Tiered) write(ctx context.Context, key string, e Entry, mode Mode, publ
 		}
 		return err
 	}
-	ttl := t.jitter(e.TTL)
+	ttl := t.jitter(e.TTL) + e.stale
 	var announce *Invalidation
 	if publish && t.announce {
 		announce = &Invalidation{From: t.id, Keys: []string{key}}
@@ -59,13 +65,17 @@ func (t *Tiered) publish(ctx context.Context, inv Invalidation) error {
 
 // Delete removes the keys from L2, then from L1, and tells the other
 // instances to drop them from their L1 (unless NoInvalidation). Absent keys
-// are not an error. When L2 fails, L1 is still cleared and the error wraps
-// [ErrUnavailable]: the L2 copies may live until their TTL ends.
+// are not an error. When L2 fails, L1 is still cleared and the delete is
+// queued until L2 is back (see [TieredOptions].RecoveryQueue): Delete then
+// returns nil. Only when it cannot be queued (NoRecovery, the queue full)
+// does the error wrap [ErrUnavailable]: the L2 copies may then live until
+// their TTL ends.
 func (t *Tiered) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	err := t.l2Delete(ctx, keys, true, true)
+	err = t.requeue(ctx, err, keys, nil, false) // recovery.go
 	if t.l1 != nil {
 		t.l1.Delete(keys...)
 	}
@@ -96,7 +106,8 @@ func (t *Tiered) l2Delete(ctx context.Context, keys []string, del, publish bool)
 // its tag index lists), in this L1, and (unless NoInvalidation) in the L1 of
 // every other instance sharing L2, which drop both the keys found in L2 and
 // their own entries carrying the tags. When L2 fails, this L1 is still
-// cleared and the error wraps [ErrUnavailable].
+// cleared and the tags are queued as with [Tiered.Delete]; the error wraps
+// [ErrUnavailable] when they cannot be.
 func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
@@ -111,6 +122,7 @@ func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
 		keys, err = l2call(t, ctx, "delete tags", func(ctx context.Context) ([]string, error) {
 			return t.l2.DeleteTags(ctx, tags, announce)
 		})
+		err = t.requeue(ctx, err, nil, tags, false) // recovery.go
 	}
 	if t.l1 != nil {
 		t.l1.Delete(keys...)
@@ -133,8 +145,10 @@ func (t *Tiered) DeleteTags(ctx context.Context, tags ...string) error {
 // so that its tags share one shard of the index, the only one read (see
 // [NewRedisStore]); otherwise every shard is read. On another Shared tier it
 // is KnownTags(prefix) followed by
-// DeleteTags. When L2 fails, this L1 is still cleared and the error wraps
-// [ErrUnavailable].
+// DeleteTags. When L2 fails, this L1 is still cleared and the tags and
+// those matched in L1 (not those in use on other instances only) are
+// queued as with [Tiered.DeleteTags]; the error wraps [ErrUnavailable] when
+// they cannot be.
 func (t *Tiered) DeleteTagsFunc(ctx context.Context, prefix string, match func(tag string) bool, tags ...string) error {
 	drop := slices.Clone(tags)
 	if t.l1 != nil {
@@ -159,6 +173,7 @@ func (t *Tiered) DeleteTagsFunc(ctx context.Context, prefix string, match func(t
 		})
 		keys = f.keys
 		drop = append(drop, f.matched...)
+		err = t.requeue(ctx, err, nil, drop, false) // recovery.go
 	}
 	if t.l1 != nil {
 		t.l1.Delete(keys...)
@@ -170,11 +185,13 @@ func (t *Tiered) DeleteTagsFunc(ctx context.Context, prefix string, match func(t
 // Clear drops every entry of L1, here and (unless NoInvalidation) on every
 // other instance sharing L2. L2 entries are left to expire: a shared tier
 // may hold other applications' keys, so the cache never scans and deletes
-// them all; to retire them, change the key prefix or delete by tag.
+// them all; to retire them, change the key prefix or delete by tag. When
+// L2 fails, the announcement is queued as with [Tiered.Delete].
 func (t *Tiered) Clear(ctx context.Context) error {
 	var err error
 	if t.announce {
 		err = t.publish(ctx, Invalidation{From: t.id, All: true})
+		err = t.requeue(ctx, err, nil, nil, true) // recovery.go
 	}
 	if t.l1 != nil {
 		t.l1.Purge()

@@ -48,6 +48,8 @@ type policyMore struct {
 	// RefreshAhead and Lock: refresh-ahead, stale serving, distributed
 	// single-flight.
 	refreshBefore, staleFor, lockWait time.Duration
+	// Timeouts: soft and hard timeouts of reloads.
+	softTimeout, hardTimeout time.Duration
 }
 
 // noMore is the policyMore of a Policy without one.
@@ -302,6 +304,27 @@ func (p Policy) RefreshAhead(before, stale time.Duration) Policy {
 // cold miss. A wait <= 0 turns it off. It has no effect with [Policy.L1].
 func (p Policy) Lock(wait time.Duration) Policy {
 	return p.with(func(x *policyMore) { x.lockWait = max(wait, 0) })
+}
+
+// Timeouts returns a copy of p whose sends wait a bounded time for the
+// downstream when the cached answer has expired (see
+// [cache.LoadOptions].SoftTimeout and HardTimeout): each answer is kept an
+// hour past its time as the last good answer, and a send that finds it
+// expired calls the downstream, waits at most soft for it, then answers the
+// last good answer (its Source names the tier that kept it, and the cache's
+// Stats count it in SoftTimeouts and StaleHits) while the call goes on in
+// the background and refreshes the cache when it lands. A send with no
+// last good answer waits at most hard (0: as long as its context and the
+// client's Timeout allow), then fails with an error wrapping
+// context.DeadlineExceeded, the call again going on in the background.
+// The downstream call runs with a context that keeps the send's values but
+// not its cancellation, as with [Policy.RefreshAhead]. Sends of the method
+// must all use the same soft. Zero or negative durations turn each part
+// off. [Client.SendBatch] ignores it (as it ignores RefreshAhead): do not
+// cache the same keys through both, or a batch may answer a kept answer
+// as if it were current.
+func (p Policy) Timeouts(soft, hard time.Duration) Policy {
+	return p.with(func(x *policyMore) { x.softTimeout, x.hardTimeout = max(soft, 0), max(hard, 0) })
 }
 
 // CacheControlled replaces the method's cache with fn (alova's controlled

@@ -203,7 +203,8 @@ func (r *request) send(ctx context.Context) (_ *Response, tier cache.Tier, _ err
 func (r *request) loadOptions() cache.LoadOptions {
 	x := r.pol.more()
 	return cache.LoadOptions{Mode: r.pol.mode, Force: r.force, NoShare: !r.shares, L1TTL: r.pol.l1d,
-		RefreshBefore: x.refreshBefore, StaleFor: x.staleFor, LockWait: x.lockWait}
+		RefreshBefore: x.refreshBefore, StaleFor: x.staleFor, LockWait: x.lockWait,
+		SoftTimeout: x.softTimeout, HardTimeout: x.hardTimeout}
 }
 
 // readL1 answers r from its L1 entry. hit is false when L1 has no entry,

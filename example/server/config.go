@@ -35,6 +35,8 @@ type config struct {
 	AdminToken     string        // env ADMIN_TOKEN; "" = admin routes answer loopback clients only
 	RefreshAhead   bool          // -refresh-ahead: products reloaded in the background before they expire
 	LockWait       time.Duration // -lock-wait: distributed single-flight of products; 0 = off
+	SoftTimeout    time.Duration // -soft-timeout: wait for a product reload before the last good answer; 0 = off
+	HardTimeout    time.Duration // -hard-timeout: wait for a product load with no last good answer; 0 = off
 	Telemetry      bool          // -telemetry: OpenTelemetry metrics at /metrics (telemetry.go)
 	TraceStdout    bool          // -trace-stdout: spans printed to stderr as JSON
 	WriteTimeout   time.Duration // -write-timeout, of each write to a client
@@ -104,6 +106,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "bound of every Redis call of the cache, captcha and limiter stores")
 	fs.BoolVar(&c.RefreshAhead, "refresh-ahead", true, "reload a product read in the last fifth of -cache-ttl in the background, so that no request waits for the downstream when it expires")
 	fs.DurationVar(&c.LockWait, "lock-wait", 2*time.Second, "instances sharing the Redis make one downstream call for a product they all miss; the others wait up to this long for it (0 turns it off)")
+	fs.DurationVar(&c.SoftTimeout, "soft-timeout", 0, "when a cached product has expired, wait at most this long for the downstream, then answer the last good product (kept an hour past -cache-ttl) while the call goes on in the background (0 turns it off)")
+	fs.DurationVar(&c.HardTimeout, "hard-timeout", 0, "wait at most this long for the downstream when there is no last good product to answer, then 504 while the call goes on in the background (0: up to the retries and -timeout)")
 	fs.BoolVar(&c.Telemetry, "telemetry", true, "OpenTelemetry metrics of the cache, client, captcha and limiter, served in Prometheus text format at the admin route GET /metrics; -telemetry=false turns them off and the route away")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", false, "with -telemetry: trace every request and its downstream sends, and print the spans to stderr as JSON (a demo of the spans; use an OTLP exporter in production)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "time each write of an answer may take (a client that does not read blocks it); past it the connection is closed. It bounds each write, not the handler: a slow answer is not cut off")
@@ -165,6 +169,8 @@ func (c config) validate() error {
 		{"-idle-timeout", c.IdleTimeout > 0},
 		{"-redis-timeout", c.RedisTimeout > 0},
 		{"-lock-wait", c.LockWait >= 0},
+		{"-soft-timeout", c.SoftTimeout >= 0},
+		{"-hard-timeout", c.HardTimeout >= 0},
 		{"-write-timeout", c.WriteTimeout > 0},
 		{"-conns-per-ip", c.ConnsPerIP > 0},
 	}

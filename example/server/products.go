@@ -38,13 +38,13 @@ func (a *app) productMethod(c *client.Client, id string) *client.Method {
 
 // productPolicy is the cache policy of products: -cache-ttl, refreshed in
 // its last fifth with -refresh-ahead, one call across instances with
-// -lock-wait.
+// -lock-wait, the last good answer after -soft-timeout.
 func productPolicy(cfg config) client.Policy {
 	p := client.CacheFor(cfg.CacheTTL)
 	if cfg.RefreshAhead {
 		p = p.RefreshAhead(cfg.CacheTTL/5, 0)
 	}
-	return p.Lock(cfg.LockWait)
+	return p.Lock(cfg.LockWait).Timeouts(cfg.SoftTimeout, cfg.HardTimeout)
 }
 
 // The header values of a product answer, made once: Header.Set would
@@ -105,8 +105,10 @@ func (a *app) downstreamError(w http.ResponseWriter, r *http.Request, err error)
 
 // invalidateProduct serves DELETE /api/products/{id}/cache: the product is
 // dropped from L2 and from the L1 of this and every other instance sharing
-// the Redis (the cache publishes the invalidation). 503 when Redis cannot be
-// reached: other instances might still hold it.
+// the Redis (the cache publishes the invalidation). When Redis cannot be
+// reached, it is dropped from this L1 and the rest waits in the cache's
+// recovery queue until Redis is back (204 all the same); 503 only when the
+// queue is full: other instances might then keep the product until its TTL.
 func (a *app) invalidateProduct(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !validID(id) {
@@ -115,7 +117,7 @@ func (a *app) invalidateProduct(w http.ResponseWriter, r *http.Request) {
 	}
 	c := client.FromContext(r.Context())
 	if err := c.Invalidate(r.Context(), a.productMethod(c, id)); err != nil {
-		// Only Redis can fail here (cache.ErrUnavailable).
+		// Only Redis can fail here (cache.ErrUnavailable), and the queue be full.
 		a.log.Warn("product: invalidation failed", "id", id, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "cache_unavailable")
 		return
@@ -129,6 +131,23 @@ type cacheStats struct {
 	L2            l2Stats    `json:"l2"`
 	Invalidations uint64     `json:"invalidations"` // received from other instances
 	Redis         redisStats `json:"redis"`
+	Recovery      recovery   `json:"recovery"`
+	Stale         staleStats `json:"stale"`
+}
+
+// recovery counts the invalidations made while Redis was unreachable.
+type recovery struct {
+	Pending  uint64 `json:"pending"`  // waiting for Redis
+	Queued   uint64 `json:"queued"`   // since start
+	Replayed uint64 `json:"replayed"` // carried out once Redis was back
+	Dropped  uint64 `json:"dropped"`  // refused: the queue was full
+}
+
+// staleStats counts the answers past their time.
+type staleStats struct {
+	Hits         uint64 `json:"hits"`          // answers past their TTL
+	SoftTimeouts uint64 `json:"soft_timeouts"` // of which the downstream ran past -soft-timeout
+	HardTimeouts uint64 `json:"hard_timeouts"` // loads given up after -hard-timeout
 }
 
 type l1Stats struct {
@@ -157,6 +176,8 @@ func (a *app) debugCache(w http.ResponseWriter, r *http.Request) {
 		L2:            l2Stats{Hits: s.L2Hits, Misses: s.L2Misses, Errors: s.L2Errors, Skipped: s.L2Skipped},
 		Invalidations: s.Invalidations,
 		Redis:         redisStats{Kind: a.redis.Kind},
+		Recovery:      recovery{Pending: s.RecoveryPending, Queued: s.RecoveryQueued, Replayed: s.RecoveryReplayed, Dropped: s.RecoveryDropped},
+		Stale:         staleStats{Hits: s.StaleHits, SoftTimeouts: s.SoftTimeouts, HardTimeouts: s.HardTimeouts},
 	}
 	if a.redis.embedded != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
