@@ -23,7 +23,10 @@ type cacheInstruments struct {
 	loads, loadErrors, coalesced                  metric.Int64ObservableCounter
 	l2Errors, l2Skipped, lockWaits, lockTakeovers metric.Int64ObservableCounter
 	refreshes, invalidations                      metric.Int64ObservableCounter
-	coolingDown                                   metric.Int64ObservableGauge
+	softTimeouts, hardTimeouts                    metric.Int64ObservableCounter
+	recoveryQueued, recoveryReplayed              metric.Int64ObservableCounter
+	recoveryDropped                               metric.Int64ObservableCounter
+	coolingDown, recoveryPending                  metric.Int64ObservableGauge
 	l2Duration                                    metric.Float64Histogram
 }
 
@@ -48,9 +51,17 @@ func (in *Instrumentation) initCache() error {
 	c.lockTakeovers = counter("alova.cache.lock.takeovers", "Loads that waited for a lease, then loaded by themselves.")
 	c.refreshes = counter("alova.cache.refreshes", "Background reloads (refresh-ahead, stale-while-revalidate).")
 	c.invalidations = counter("alova.cache.invalidations", "Invalidations received from other instances and applied to L1.")
+	c.softTimeouts = counter("alova.cache.soft_timeouts", "Reads answered with the last good value because the reload ran past the soft timeout.")
+	c.hardTimeouts = counter("alova.cache.hard_timeouts", "Reads that gave up on a load past the hard timeout.")
+	c.recoveryQueued = counter("alova.cache.recovery.queued", "Invalidations queued because L2 failed, to be replayed when it is back.")
+	c.recoveryReplayed = counter("alova.cache.recovery.replayed", "Queued invalidations carried out once L2 was back.")
+	c.recoveryDropped = counter("alova.cache.recovery.dropped", "Invalidations refused because the recovery queue was full.")
 	var err error
 	c.coolingDown, err = m.Int64ObservableGauge("alova.cache.l2.cooling_down",
 		metric.WithDescription("1 while L2 is skipped after repeated failures (the breaker is open), else 0."))
+	errs = append(errs, err)
+	c.recoveryPending, err = m.Int64ObservableGauge("alova.cache.recovery.pending",
+		metric.WithDescription("Invalidations waiting for L2 to be back."))
 	errs = append(errs, err)
 	c.l2Duration, err = m.Float64Histogram("alova.cache.l2.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the calls of a cache to its L2 (Redis), by op and outcome."),
@@ -59,8 +70,8 @@ func (in *Instrumentation) initCache() error {
 	return errors.Join(errs...)
 }
 
-// ObserveCache reports t's counters ([cache.Tiered.Stats]) and breaker state
-// ([cache.Tiered.L2CoolingDown]) with alova.cache.name set to name, each time
+// ObserveCache reports t's counters and breaker state ([cache.Tiered.Stats])
+// with alova.cache.name set to name, each time
 // the metrics are collected: the read path pays nothing for them. Give each
 // Tiered its own name. Unregister the returned registration to stop (a
 // Tiered that is closed can stay registered: its counters stay readable).
@@ -84,17 +95,23 @@ func (in *Instrumentation) ObserveCache(name string, t *cache.Tiered) (metric.Re
 			{c.l2Errors, s.L2Errors}, {c.l2Skipped, s.L2Skipped},
 			{c.lockWaits, s.LockWaits}, {c.lockTakeovers, s.LockTakeovers},
 			{c.refreshes, s.Refreshes}, {c.invalidations, s.Invalidations},
+			{c.softTimeouts, s.SoftTimeouts}, {c.hardTimeouts, s.HardTimeouts},
+			{c.recoveryQueued, s.RecoveryQueued}, {c.recoveryReplayed, s.RecoveryReplayed},
+			{c.recoveryDropped, s.RecoveryDropped},
 		} {
 			o.ObserveInt64(v.i, int64(v.n), base)
 		}
 		var open int64
-		if t.L2CoolingDown() {
+		if s.L2CoolingDown {
 			open = 1
 		}
 		o.ObserveInt64(c.coolingDown, open, base)
+		o.ObserveInt64(c.recoveryPending, int64(s.RecoveryPending), base)
 		return nil
 	}, c.hits, c.misses, c.negative, c.stale, c.loads, c.loadErrors, c.coalesced,
-		c.l2Errors, c.l2Skipped, c.lockWaits, c.lockTakeovers, c.refreshes, c.invalidations, c.coolingDown)
+		c.l2Errors, c.l2Skipped, c.lockWaits, c.lockTakeovers, c.refreshes, c.invalidations,
+		c.softTimeouts, c.hardTimeouts, c.recoveryQueued, c.recoveryReplayed, c.recoveryDropped,
+		c.coolingDown, c.recoveryPending)
 }
 
 // l2Ops are the ops a Tiered reports (see [cache.L2Call]).

@@ -15,10 +15,3 @@ type L2Call struct {
 	// ending).
 	Err error
 }
-
-// L2CoolingDown reports whether t is skipping L2 right now: after
-// [TieredOptions].L2Failures consecutive failures, L2 is left alone for
-// L2Cooldown, then probed by one call. It is false for a Tiered without L2.
-// It costs an atomic load and a clock read, and is safe for concurrent use;
-// metrics packages read it to show the breaker's state.
-func (t *Tiered) L2CoolingDown() bool { return t.brk.open(monotonic()) }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestOnL2Call: every L2 call is reported with its op and outcome, and the
-// breaker's state shows in L2CoolingDown.
+// breaker's state shows in Stats.L2CoolingDown.
 func TestOnL2Call(t *testing.T) {
 	var (
 		mu    sync.Mutex
@@ -28,14 +28,14 @@ func TestOnL2Call(t *testing.T) {
 	if _, _, err := tr.GetOrLoad(ctx, "k", load, LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if tr.L2CoolingDown() {
-		t.Fatal("L2CoolingDown() = true before any failure")
+	if tr.Stats().L2CoolingDown {
+		t.Fatal("Stats().L2CoolingDown = true before any failure")
 	}
 	boom := errors.New("boom")
 	l2.setFail(boom)
 	_, _, _ = tr.Get(ctx, "k", ModeAll)
-	if !tr.L2CoolingDown() {
-		t.Fatal("L2CoolingDown() = false after L2Failures failures")
+	if !tr.Stats().L2CoolingDown {
+		t.Fatal("Stats().L2CoolingDown = false after L2Failures failures")
 	}
 	_, _, _ = tr.Get(ctx, "k", ModeAll) // skipped: not reported
 

@@ -58,6 +58,11 @@ type Stats struct {
 	// out since, RecoveryDropped those refused because the queue was full;
 	// RecoveryPending is how many wait now.
 	RecoveryQueued, RecoveryReplayed, RecoveryDropped, RecoveryPending uint64
+
+	// L2CoolingDown is true while the Tiered skips L2: after
+	// [TieredOptions].L2Failures consecutive failures, L2 is left alone for
+	// L2Cooldown, then probed by one call. It is false without an L2.
+	L2CoolingDown bool
 }
 
 // counters are the live counters behind [Stats]. Each sits on a cache line

@@ -279,6 +279,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 func (t *Tiered) Stats() Stats {
 	s := t.stats.snapshot()
 	s.RecoveryPending = uint64(t.rq.n.Load())
+	s.L2CoolingDown = t.l2 != nil && t.brk.open(monotonic())
 	return s
 }
 

@@ -196,8 +196,10 @@ func TestInvalidateWithRedisDown(t *testing.T) {
 	if st != 204 {
 		t.Fatalf("Redis down: DELETE = %d %s, want 204 (queued until Redis is back)", st, body)
 	}
-	if s := a.tiers.Stats(); s.RecoveryPending != 1 {
-		t.Errorf("Redis down: %d invalidations wait for Redis, want 1", s.RecoveryPending)
+	// The DELETE waits for Redis; so may a delete of the key the GET's
+	// answer failed to be written under (a failed Set queues one).
+	if s := a.tiers.Stats(); s.RecoveryPending == 0 || s.RecoveryPending > 2 {
+		t.Errorf("Redis down: %d invalidations wait for Redis, want 1 or 2", s.RecoveryPending)
 	}
 }
 
