@@ -125,7 +125,12 @@ func Retry(next Sender, opts RetryOptions) Sender {
 	if o.Multiplier == 0 {
 		o.Multiplier = 1
 	}
-	r := &retrier{next: held(next), o: o, maxWait: o.MaxDelay}
+	r := &retrier{next: next, o: o, maxWait: o.MaxDelay}
+	if m, ok := next.(*Method); ok && m != nil {
+		// The copy lives in the retrier: one allocation for both.
+		r.held.f = m.snapshot()
+		r.next = &r.held
+	}
 	if r.maxWait == 0 {
 		r.maxWait = maxRetryAfter
 	}
@@ -143,6 +148,7 @@ func Retry(next Sender, opts RetryOptions) Sender {
 
 type retrier struct {
 	next    Sender
+	held    Method       // the copy of a *Method next, which next then points to (see held)
 	o       RetryOptions // defaults filled in
 	quiver  bool
 	maxWait time.Duration // the longest Retry-After waited for
