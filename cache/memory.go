@@ -4,12 +4,12 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 var _ Local = (*MemoryStore)(nil)
@@ -92,6 +92,11 @@ type MemoryStore struct {
 	seed    maphash.Seed
 	idx     sync.Map // key → *memEntry; changed only under mu
 	reads   []readStripe
+	// tracking is set once the store has held half its capacity: until
+	// then nothing is evicted soon, so hits are not recorded (as Caffeine
+	// and otter start their sketch), and a hit costs a lookup and a clock
+	// read only.
+	tracking atomic.Bool
 	// now is the clock; tests replace it.
 	now func() int64
 
@@ -196,20 +201,34 @@ func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
 		m.mu.Unlock()
 		return Item{}, 0, false
 	}
-	m.record(e)
+	if m.tracking.Load() {
+		m.record(e)
+	}
 	return e.Item, time.Duration(e.exp - now), true
 }
 
 // record notes a hit of e for the policy, draining the buffers now and
 // then.
 func (m *MemoryStore) record(e *memEntry) {
-	s := &m.reads[rand.Uint32()&uint32(len(m.reads)-1)]
+	s := &m.reads[stripeHint()&uintptr(len(m.reads)-1)]
 	n := s.n.Add(1)
 	s.slot[n&15].Store(e)
 	if n&15 == 0 && m.mu.TryLock() {
 		m.drainStripe(s)
 		m.mu.Unlock()
 	}
+}
+
+// stripeHint returns a number that tells goroutines apart, mostly: a hash
+// of the address of the caller's stack. Goroutines that read at the same
+// time thus write to different stripes, and one goroutine keeps writing to
+// the same one (whose cache line stays in its core's cache), where a random
+// stripe per read would bounce every stripe between the cores. Two
+// goroutines may share a stripe, and a goroutine whose stack moves changes
+// stripe: either costs speed only.
+func stripeHint() uintptr {
+	var probe byte
+	return (uintptr(unsafe.Pointer(&probe)) >> 12) * 0x9e3779b1 >> 16
 }
 
 // drainReads hands all the buffered hits to the policy. The caller holds
@@ -279,6 +298,9 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		m.policy.replace(old, e)
 	} else {
 		m.policy.add(e)
+	}
+	if !m.tracking.Load() && m.policy.total() >= m.policy.max/2 {
+		m.tracking.Store(true)
 	}
 }
 
