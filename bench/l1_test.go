@@ -75,6 +75,24 @@ var l1Impls = []l1Impl{
 			return v, nil
 		}
 	}},
+	// otter with an expiry per entry, as alova's L1 keeps one: each read
+	// then reads the clock (time.Since), as alova's does.
+	{"otter-ttl", func(b *testing.B, keys []string, val []byte) getter {
+		c := otter.Must(&otter.Options[string, []byte]{
+			MaximumSize:      capacity,
+			ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
+		})
+		for _, k := range keys {
+			c.Set(k, val)
+		}
+		return func(_ context.Context, key string) ([]byte, error) {
+			v, ok := c.GetIfPresent(key)
+			if !ok {
+				return nil, cache.ErrMiss
+			}
+			return v, nil
+		}
+	}},
 	{"go-redis-cache", func(b *testing.B, keys []string, val []byte) getter {
 		c := rediscache.New(&rediscache.Options{LocalCache: rediscache.NewTinyLFU(capacity, time.Hour)})
 		for _, k := range keys {

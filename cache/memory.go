@@ -4,12 +4,12 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 var _ Local = (*MemoryStore)(nil)
@@ -92,6 +92,11 @@ type MemoryStore struct {
 	seed    maphash.Seed
 	idx     sync.Map // key → *memEntry; changed only under mu
 	reads   []readStripe
+	// tracking is set once the store has held half its capacity: until
+	// then nothing is evicted soon, so hits are not recorded (as Caffeine
+	// and otter start their sketch), and a hit costs a lookup and a clock
+	// read only.
+	tracking atomic.Bool
 	// now is the clock; tests replace it.
 	now func() int64
 
@@ -110,15 +115,17 @@ type MemoryStore struct {
 // The item, key, expiry, weight and hash never change once stored: a new
 // Set of its key stores a new entry.
 type memEntry struct {
+	// node must stay first (see entryOf). Its links and queue are guarded
+	// by MemoryStore.mu.
+	node
 	Item
-	key    string
-	exp    int64 // expiry on the monotonic clock, in ns
-	weight uint64
-	hash   uint64
-	// Guarded by MemoryStore.mu.
-	prev, next *memEntry
-	queue      uint8
+	key string
+	exp int64 // expiry on the monotonic clock, in ns
 }
+
+// entryOf returns the entry whose place in the policy n is. n must be the
+// node of a memEntry, not one of the miniature simulations'.
+func entryOf(n *node) *memEntry { return (*memEntry)(unsafe.Pointer(n)) }
 
 // readStripe is one lossy buffer of recent hits. A reader adds to the slot
 // its count points at, overwriting what a drain has not taken yet; every
@@ -156,7 +163,7 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		now:      monotonic,
 		sketch:   newSketch(opts.MaxEntries),
 	}
-	m.policy.init(uint64(opts.MaxEntries)*slots, m.sketch, m.drop)
+	m.policy.init(uint64(opts.MaxEntries)*slots, m.sketch, func(n *node) { m.drop(entryOf(n)) })
 	m.adapt.init(opts.MaxEntries, m.sketch)
 	m.adaptTo(m.adapt.choice)
 	return m
@@ -196,20 +203,34 @@ func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
 		m.mu.Unlock()
 		return Item{}, 0, false
 	}
-	m.record(e)
+	if m.tracking.Load() {
+		m.record(e)
+	}
 	return e.Item, time.Duration(e.exp - now), true
 }
 
 // record notes a hit of e for the policy, draining the buffers now and
 // then.
 func (m *MemoryStore) record(e *memEntry) {
-	s := &m.reads[rand.Uint32()&uint32(len(m.reads)-1)]
+	s := &m.reads[stripeHint()&uintptr(len(m.reads)-1)]
 	n := s.n.Add(1)
 	s.slot[n&15].Store(e)
 	if n&15 == 0 && m.mu.TryLock() {
 		m.drainStripe(s)
 		m.mu.Unlock()
 	}
+}
+
+// stripeHint returns a number that tells goroutines apart, mostly: a hash
+// of the address of the caller's stack. Goroutines that read at the same
+// time thus write to different stripes, and one goroutine keeps writing to
+// the same one (whose cache line stays in its core's cache), where a random
+// stripe per read would bounce every stripe between the cores. Two
+// goroutines may share a stripe, and a goroutine whose stack moves changes
+// stripe: either costs speed only.
+func stripeHint() uintptr {
+	var probe byte
+	return (uintptr(unsafe.Pointer(&probe)) >> 12) * 0x9e3779b1 >> 16
 }
 
 // drainReads hands all the buffered hits to the policy. The caller holds
@@ -229,7 +250,7 @@ func (m *MemoryStore) drainStripe(s *readStripe) {
 		}
 		if e := s.slot[j].Swap(nil); e != nil && e.queue != qNone {
 			m.sketch.increment(e.hash)
-			m.policy.touch(e)
+			m.policy.touch(&e.node)
 			m.adaptTo(m.adapt.access(e.hash))
 		}
 	}
@@ -254,7 +275,7 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		m.Delete(key)
 		return
 	}
-	e := &memEntry{Item: it, key: key, exp: m.now() + int64(ttl), weight: m.weigh(size), hash: maphash.String(m.seed, key)}
+	e := &memEntry{node: node{weight: m.weigh(size), hash: maphash.String(m.seed, key)}, Item: it, key: key, exp: m.now() + int64(ttl)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.drainReads()
@@ -276,9 +297,12 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 	if v, ok := m.idx.Swap(key, e); ok {
 		old := v.(*memEntry)
 		m.unindex(old)
-		m.policy.replace(old, e)
+		m.policy.replace(&old.node, &e.node)
 	} else {
-		m.policy.add(e)
+		m.policy.add(&e.node)
+	}
+	if !m.tracking.Load() && m.policy.total() >= m.policy.max/2 {
+		m.tracking.Store(true)
 	}
 }
 
@@ -286,7 +310,7 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 // holds mu.
 func (m *MemoryStore) remove(e *memEntry) {
 	if e.queue != qNone {
-		m.policy.remove(e)
+		m.policy.remove(&e.node)
 		m.drop(e)
 	}
 }
@@ -369,8 +393,8 @@ func (m *MemoryStore) Purge() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, q := range []uint8{qWindow, qProbation, qProtected} {
-		for e := m.policy.q[q].back(); e != nil; e = m.policy.q[q].back() {
-			m.remove(e)
+		for n := m.policy.q[q].back(); n != nil; n = m.policy.q[q].back() {
+			m.remove(entryOf(n))
 		}
 	}
 }

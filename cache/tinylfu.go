@@ -8,24 +8,34 @@ const (
 	qProtected
 )
 
+// node is an entry's place in the policy: the store's entries embed one
+// (first, so that entryOf finds the entry), the miniature simulations hold
+// bare ones.
+type node struct {
+	prev, next *node
+	hash       uint64
+	weight     uint64
+	queue      uint8
+}
+
 // lruList is an intrusive doubly linked list of entries, most recent first.
-type lruList struct{ root memEntry }
+type lruList struct{ root node }
 
 func (l *lruList) init() { l.root.next, l.root.prev = &l.root, &l.root }
 
-func (l *lruList) pushFront(e *memEntry) {
+func (l *lruList) pushFront(e *node) {
 	e.prev, e.next = &l.root, l.root.next
 	e.next.prev = e
 	l.root.next = e
 }
 
-func (l *lruList) remove(e *memEntry) {
+func (l *lruList) remove(e *node) {
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
 }
 
 // back returns the least recent entry, or nil.
-func (l *lruList) back() *memEntry {
+func (l *lruList) back() *node {
 	if l.root.prev == &l.root {
 		return nil
 	}
@@ -53,10 +63,10 @@ type tinyLFU struct {
 	sketch *sketch
 	// evicted is called with each entry the policy evicts, once it has
 	// left the lists.
-	evicted func(*memEntry)
+	evicted func(*node)
 }
 
-func (p *tinyLFU) init(max uint64, s *sketch, evicted func(*memEntry)) {
+func (p *tinyLFU) init(max uint64, s *sketch, evicted func(*node)) {
 	for i := range p.q {
 		p.q[i].init()
 	}
@@ -74,27 +84,27 @@ func (p *tinyLFU) setWindow(w uint64) {
 
 func (p *tinyLFU) total() uint64 { return p.w[qWindow] + p.w[qProbation] + p.w[qProtected] }
 
-func (p *tinyLFU) link(e *memEntry, q uint8) {
+func (p *tinyLFU) link(e *node, q uint8) {
 	e.queue = q
 	p.q[q].pushFront(e)
 	p.w[q] += e.weight
 }
 
-func (p *tinyLFU) unlink(e *memEntry) {
+func (p *tinyLFU) unlink(e *node) {
 	p.q[e.queue].remove(e)
 	p.w[e.queue] -= e.weight
 	e.queue = qNone
 }
 
 // add inserts e into the window, then evicts what exceeds the bounds.
-func (p *tinyLFU) add(e *memEntry) {
+func (p *tinyLFU) add(e *node) {
 	p.link(e, qWindow)
 	p.evict()
 }
 
 // replace puts e in old's place (a new version of the same key keeps the
 // standing the key earned), then evicts what exceeds the bounds.
-func (p *tinyLFU) replace(old, e *memEntry) {
+func (p *tinyLFU) replace(old, e *node) {
 	q := old.queue
 	p.unlink(old)
 	p.link(e, q)
@@ -103,14 +113,14 @@ func (p *tinyLFU) replace(old, e *memEntry) {
 }
 
 // remove takes e out of the policy, if it is in it.
-func (p *tinyLFU) remove(e *memEntry) {
+func (p *tinyLFU) remove(e *node) {
 	if e.queue != qNone {
 		p.unlink(e)
 	}
 }
 
 // touch records a read of e: a read in probation promotes it to protected.
-func (p *tinyLFU) touch(e *memEntry) {
+func (p *tinyLFU) touch(e *node) {
 	switch q := e.queue; q {
 	case qWindow, qProtected:
 		p.q[q].remove(e)
@@ -164,7 +174,7 @@ func (p *tinyLFU) evict() {
 	}
 }
 
-func (p *tinyLFU) drop(e *memEntry) {
+func (p *tinyLFU) drop(e *node) {
 	p.unlink(e)
 	p.evicted(e)
 }
@@ -200,12 +210,16 @@ type adapter struct {
 // miniSim is one scaled-down copy of the policy, holding keys only.
 type miniSim struct {
 	p    tinyLFU
-	held map[uint64]*memEntry
+	held map[uint64]*node
 	hits int
 }
 
 // adapterSample is the capacity of the miniature simulations, in entries
-// (fewer if the store holds fewer).
+// (fewer if the store holds fewer). 2,048 (a store of up to 2,048 entries
+// simulated whole) did not hold the rows 512 misses: over three runs,
+// zipf-drift at 10k scored −0.002 to −0.011 against LRU (512: −0.001 to
+// −0.016) and moving-hot-slow −0.005 to −0.008 (512: −0.003 to −0.009),
+// for 76 more bytes per entry.
 const adapterSample = 512
 
 func (a *adapter) init(entries int, s *sketch) {
@@ -215,8 +229,8 @@ func (a *adapter) init(entries int, s *sketch) {
 	a.period = 4 * size
 	for i := range a.sims {
 		sim := &a.sims[i]
-		sim.held = make(map[uint64]*memEntry, size)
-		sim.p.init(uint64(size), s, func(e *memEntry) { delete(sim.held, e.hash) })
+		sim.held = make(map[uint64]*node, size)
+		sim.p.init(uint64(size), s, func(e *node) { delete(sim.held, e.hash) })
 		sim.p.setWindow(max(1, uint64(settings[i].window*float64(size)+0.5)))
 		sim.p.margin = settings[i].margin
 	}
@@ -235,7 +249,7 @@ func (a *adapter) access(h uint64) int {
 			sim.p.touch(e)
 			continue
 		}
-		e := &memEntry{hash: h, weight: 1}
+		e := &node{hash: h, weight: 1}
 		sim.held[h] = e
 		sim.p.add(e)
 	}
@@ -257,6 +271,7 @@ func (a *adapter) access(h uint64) int {
 	if best == a.choice {
 		return -1
 	}
+
 	a.choice = best
 	return best
 }
