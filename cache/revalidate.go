@@ -50,7 +50,7 @@ func (o LoadOptions) loadCtx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, prevKey{}, o.prev)
 }
 
-// loaded counts what a loader said of its answer e (revalidated, not
+// counted counts what a loader said of its answer e (revalidated, not
 // modified) and keeps the stale-if-error state of key: a reload that failed
 // with an error that allows a stale answer marks key failing, a successful
 // one clears it.
