@@ -262,3 +262,49 @@ func TestCacheL2DoesNotAllocate(t *testing.T) {
 		t.Errorf("CacheL2 hook allocates %v times per call, want 0", n)
 	}
 }
+
+// TestRevalidationMetrics: a forced send of an answer with an ETag that
+// the downstream answers 304 counts a revalidation, a 304 and the body's
+// bytes; a read of an expired answer while the downstream fails counts a
+// stale-if-error answer.
+func TestRevalidationMetrics(t *testing.T) {
+	otl, collect, _ := setup(t)
+	tiers := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{}), nil, cache.TieredOptions{NoJitter: true})
+	defer tiers.Close()
+	if _, err := otl.ObserveCache("api", tiers); err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("ETag", `"1"`)
+		if r.Header.Get("If-None-Match") == `"1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"42"}`))
+	}))
+	defer srv.Close()
+	api := client.New(client.Options{BaseURL: srv.URL, Cache: tiers})
+	pol := client.CacheFor(50 * time.Millisecond).StaleIfError(time.Minute)
+	ctx := context.Background()
+	for _, force := range []bool{false, true} {
+		if _, err := api.Get("/p").Cache(pol).Force(force).Send(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing.Store(true)
+	time.Sleep(60 * time.Millisecond)
+	if resp, err := api.Get("/p").Cache(pol).Send(ctx); err != nil || resp.String() != `{"id":"42"}` {
+		t.Fatalf("send while failing = %v, %v; want the kept answer", resp, err)
+	}
+	expect(t, collect(), map[string]float64{
+		"alova.cache.revalidations{alova.cache.name=api}":  1,
+		"alova.cache.not_modified{alova.cache.name=api}":   1,
+		"alova.cache.bytes_saved{alova.cache.name=api}":    11,
+		"alova.cache.stale_if_error{alova.cache.name=api}": 1,
+	})
+}

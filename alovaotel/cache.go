@@ -26,6 +26,8 @@ type cacheInstruments struct {
 	softTimeouts, hardTimeouts                    metric.Int64ObservableCounter
 	recoveryQueued, recoveryReplayed              metric.Int64ObservableCounter
 	recoveryDropped                               metric.Int64ObservableCounter
+	revalidations, notModified, bytesSaved        metric.Int64ObservableCounter
+	staleIfError                                  metric.Int64ObservableCounter
 	coolingDown, recoveryPending                  metric.Int64ObservableGauge
 	l2Duration                                    metric.Float64Histogram
 }
@@ -56,7 +58,13 @@ func (in *Instrumentation) initCache() error {
 	c.recoveryQueued = counter("alova.cache.recovery.queued", "Invalidations queued because L2 failed, to be replayed when it is back.")
 	c.recoveryReplayed = counter("alova.cache.recovery.replayed", "Queued invalidations carried out once L2 was back.")
 	c.recoveryDropped = counter("alova.cache.recovery.dropped", "Invalidations refused because the recovery queue was full.")
+	c.revalidations = counter("alova.cache.revalidations", "Reloads that asked the origin whether the value they reloaded was still current (HTTP conditional requests).")
+	c.notModified = counter("alova.cache.not_modified", "Revalidations the origin answered with not modified (HTTP 304): the value was renewed without being sent again.")
 	var err error
+	c.bytesSaved, err = m.Int64ObservableCounter("alova.cache.bytes_saved", metric.WithUnit("By"),
+		metric.WithDescription("Bytes the origin did not send because it answered not modified (the bodies of the 304s)."))
+	errs = append(errs, err)
+	c.staleIfError = counter("alova.cache.stale_if_error", "Reads answered with the kept value because its reloads failed (stale-if-error).")
 	c.coolingDown, err = m.Int64ObservableGauge("alova.cache.l2.cooling_down",
 		metric.WithDescription("1 while L2 is skipped after repeated failures (the breaker is open), else 0."))
 	errs = append(errs, err)
@@ -98,6 +106,8 @@ func (in *Instrumentation) ObserveCache(name string, t *cache.Tiered) (metric.Re
 			{c.softTimeouts, s.SoftTimeouts}, {c.hardTimeouts, s.HardTimeouts},
 			{c.recoveryQueued, s.RecoveryQueued}, {c.recoveryReplayed, s.RecoveryReplayed},
 			{c.recoveryDropped, s.RecoveryDropped},
+			{c.revalidations, s.Revalidations}, {c.notModified, s.NotModified},
+			{c.bytesSaved, s.BytesSaved}, {c.staleIfError, s.StaleIfErrorHits},
 		} {
 			o.ObserveInt64(v.i, int64(v.n), base)
 		}
@@ -111,6 +121,7 @@ func (in *Instrumentation) ObserveCache(name string, t *cache.Tiered) (metric.Re
 	}, c.hits, c.misses, c.negative, c.stale, c.loads, c.loadErrors, c.coalesced,
 		c.l2Errors, c.l2Skipped, c.lockWaits, c.lockTakeovers, c.refreshes, c.invalidations,
 		c.softTimeouts, c.hardTimeouts, c.recoveryQueued, c.recoveryReplayed, c.recoveryDropped,
+		c.revalidations, c.notModified, c.bytesSaved, c.staleIfError,
 		c.coolingDown, c.recoveryPending)
 }
 

@@ -35,6 +35,11 @@
 //	alova.cache.l2.cooling_down            gauge: 1 while L2 is skipped
 //	alova.cache.lock.waits, alova.cache.lock.takeovers
 //	alova.cache.refreshes, alova.cache.invalidations
+//	alova.cache.revalidations              reloads that asked the origin conditionally
+//	alova.cache.not_modified               of which it answered 304
+//	alova.cache.bytes_saved (By)           body bytes the 304s did not send
+//	alova.cache.stale_if_error             reads answered with the kept value
+//	                                       because its reloads failed
 //	alova.cache.l2.duration (s)            histogram by alova.cache.op and
 //	                                       alova.cache.outcome (hit, miss, ok, error)
 //	alova.client.retries                   sends made after a failed attempt

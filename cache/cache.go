@@ -75,6 +75,18 @@ type Entry struct {
 	// [TieredOptions].L1MaxTTL, the shorter wins. Zero: no cap of its own.
 	L1TTL time.Duration
 
+	// Revalidated says the loader asked the origin whether the value it
+	// was reloading (see [Previous]) is still current, as an HTTP
+	// conditional request does; it counts in [Stats].Revalidations.
+	// NotModified says the origin answered that it is (an HTTP 304): Value
+	// is that value, renewed for TTL (also a revalidation); it counts in
+	// Stats.NotModified. Saved is what the origin did not send because of
+	// it (for HTTP, the body's length), added to Stats.BytesSaved. The
+	// entry is written as any other: both tiers, and every instance's L1
+	// drops its copy. Default false, 0: a plain load.
+	Revalidated, NotModified bool
+	Saved                    int64
+
 	// stale is how long the entry is kept past its TTL (after the jitter):
 	// LoadOptions.StaleFor and the fail-safe window of a soft timeout.
 	stale time.Duration

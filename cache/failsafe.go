@@ -15,18 +15,18 @@ const defaultFailSafeFor = time.Hour
 func (o LoadOptions) keep() time.Duration {
 	switch {
 	case o.SoftTimeout <= 0:
-		return 0
+		return o.StaleIfError // revalidate.go
 	case o.FailSafeFor > 0:
-		return o.FailSafeFor
+		return max(o.FailSafeFor, o.StaleIfError)
 	}
-	return defaultFailSafeFor
+	return max(defaultFailSafeFor, o.StaleIfError)
 }
 
 // failSafe reports whether an entry with left to live (< 0: forever) is past
 // its TTL and StaleFor under o, and kept only as the last good value for a
 // soft timeout: a read reloads it, waiting at most SoftTimeout.
 func (o LoadOptions) failSafe(left time.Duration) bool {
-	return o.SoftTimeout > 0 && left >= 0 && left <= o.keep()
+	return (o.SoftTimeout > 0 || o.StaleIfError > 0) && left >= 0 && left <= o.keep()
 }
 
 // refreshKey is the flight key of the reloads of an entry the tiers still
@@ -49,8 +49,12 @@ func refreshKey(key string, opts LoadOptions) string {
 func (t *Tiered) softLoad(ctx context.Context, key string, stale Value, tier Tier, load Loader, opts LoadOptions) (Value, Tier, error) {
 	wait, fkey := opts.HardTimeout, flightKey(key, opts)
 	if tier != TierNone {
+		if opts.StaleIfError > 0 && t.staleIfFailing(ctx, key, stale, load, opts) { // revalidate.go
+			return stale, tier, nil
+		}
 		wait, fkey = opts.SoftTimeout, refreshKey(key, opts)
 		opts.refreshing, opts.Force = true, false
+		opts = opts.withPrevious(key, stale)
 	}
 	run := func(ctx context.Context) (loaded, error) {
 		if opts.NoShare && !opts.refreshing {
@@ -87,8 +91,16 @@ func (t *Tiered) softLoad(ctx context.Context, key string, stale Value, tier Tie
 	case r := <-done:
 		if tier != TierNone && (r.err != nil || r.res.tier == TierNone) {
 			// The reload failed or found nothing fresher: the last good
-			// value is the answer (the next read tries again).
+			// value is the answer (the next read tries again), unless
+			// StaleOnError refuses the error.
+			if r.err != nil && !opts.staleOn(r.err) {
+				return Value{}, TierOrigin, r.err
+			}
 			t.stats.staleHits.Add(1)
+			if r.err != nil && opts.StaleIfError > 0 {
+				t.stats.staleIfError.Add(1)
+			}
+			opts.onStale(r.err)
 			return stale, tier, nil
 		}
 		return r.res.value, r.res.tier, r.err
@@ -96,6 +108,7 @@ func (t *Tiered) softLoad(ctx context.Context, key string, stale Value, tier Tie
 		if tier != TierNone {
 			t.stats.softTimeouts.Add(1)
 			t.stats.staleHits.Add(1)
+			opts.onStale(fmt.Errorf("cache: reload ran past the soft timeout (%v): %w", wait, context.DeadlineExceeded))
 			return stale, tier, nil
 		}
 		t.stats.hardTimeouts.Add(1)

@@ -74,6 +74,12 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 			return v, tier, err
 		}
 	}
+	if opts.Force && t.l1 != nil && opts.Mode != ModeL2 {
+		// A forced load revalidates the L1 copy, if any (revalidate.go).
+		if it, ok := t.l1.Get(key); ok && it.Err == nil {
+			opts = opts.withPrevious(key, it.Value)
+		}
+	}
 	if opts.HardTimeout > 0 { // failsafe.go
 		return t.softLoad(ctx, key, Value{}, TierNone, load, opts)
 	}
@@ -223,7 +229,8 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 		}
 	}
 	t.stats.loads.Add(1)
-	e, err := load(ctx)
+	e, err := load(opts.loadCtx(ctx))
+	t.counted(key, e, err, opts) // revalidate.go
 	if err != nil {
 		t.stats.loadErrors.Add(1)
 		var neg *negative

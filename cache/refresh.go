@@ -23,7 +23,7 @@ var _ LocalTTL = (*MemoryStore)(nil)
 
 // refreshes reports whether o reloads entries in the background.
 func (o LoadOptions) refreshes() bool {
-	return o.RefreshBefore > 0 || o.StaleFor > 0 || o.SoftTimeout > 0
+	return o.RefreshBefore > 0 || o.StaleFor > 0 || o.SoftTimeout > 0 || o.StaleIfError > 0
 }
 
 // background is the state of a [Tiered]'s background work: its refreshes,
@@ -42,6 +42,9 @@ type background struct {
 	// yield); guarded by mu.
 	yielded map[string]time.Time
 	batches map[string]*batchCall // batch.go, guarded by mu
+	// failing holds the keys whose last reload failed under StaleIfError
+	// (revalidate.go); guarded by mu.
+	failing map[string]failure
 }
 
 // close cancels the background refreshes and waits for them to end.
@@ -74,7 +77,7 @@ func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts 
 			if opts.failSafe(left) { // failsafe.go
 				return t.softLoad(ctx, key, it.Value, TierL1, load, opts)
 			}
-			t.checkFresh(ctx, key, left, load, opts)
+			t.checkFresh(ctx, key, it.Value, left, load, opts)
 			return it.Value, TierL1, nil
 		}
 		t.stats.l1Misses.Add(1)
@@ -84,7 +87,7 @@ func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts 
 			if opts.failSafe(left) {
 				return t.softLoad(ctx, key, v, TierL2, load, opts)
 			}
-			t.checkFresh(ctx, key, left, load, opts)
+			t.checkFresh(ctx, key, v, left, load, opts)
 			return v, TierL2, nil
 		} else if ctx.Err() != nil {
 			return Value{}, TierNone, ctx.Err()
@@ -93,9 +96,9 @@ func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts 
 	return Value{}, TierNone, nil
 }
 
-// checkFresh starts a background reload of key when an entry with left to
-// live (< 0: forever) is due for one under opts.
-func (t *Tiered) checkFresh(ctx context.Context, key string, left time.Duration, load Loader, opts LoadOptions) {
+// checkFresh starts a background reload of key when an entry (v) with left
+// to live (< 0: forever) is due for one under opts.
+func (t *Tiered) checkFresh(ctx context.Context, key string, v Value, left time.Duration, load Loader, opts LoadOptions) {
 	if left < 0 {
 		return
 	}
@@ -104,15 +107,15 @@ func (t *Tiered) checkFresh(ctx context.Context, key string, left time.Duration,
 		t.stats.staleHits.Add(1)
 	}
 	if fresh <= opts.RefreshBefore {
-		t.refreshAsync(ctx, key, load, opts)
+		t.refreshAsync(ctx, key, v, load, opts)
 	}
 }
 
-// refreshAsync reloads key in the background, unless a reload of key is
+// refreshAsync reloads key, whose entry holds prev, in the background, unless a reload of key is
 // running already, MaxRefreshes are, or the Tiered is closed. The reload's
 // context carries ctx's values, not its cancellation, and is cancelled by
 // Close.
-func (t *Tiered) refreshAsync(ctx context.Context, key string, load Loader, opts LoadOptions) {
+func (t *Tiered) refreshAsync(ctx context.Context, key string, prev Value, load Loader, opts LoadOptions) {
 	b := &t.bg
 	b.mu.Lock()
 	if b.closed {
@@ -167,7 +170,7 @@ func (t *Tiered) refreshAsync(ctx context.Context, key string, load Loader, opts
 		defer cancel()
 		stop := context.AfterFunc(life, cancel)
 		defer stop()
-		t.refresh(rctx, key, load, opts)
+		t.refresh(rctx, key, load, opts.withPrevious(key, prev))
 	}()
 }
 
@@ -177,7 +180,12 @@ func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts Load
 	if t.l2 != nil && opts.Mode == ModeAll {
 		if v, left, err := t.l2Get(ctx, key); err == nil && !opts.due(left) {
 			t.fillL1(key, v, left, opts.L1TTL)
+			if opts.StaleIfError > 0 {
+				t.bg.recovered(key) // revalidate.go: another instance reloaded it
+			}
 			return
+		} else if err == nil {
+			opts = opts.withPrevious(key, v) // the newest copy, to revalidate
 		}
 	}
 	opts.refreshing, opts.Force = true, false

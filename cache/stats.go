@@ -59,6 +59,16 @@ type Stats struct {
 	// RecoveryPending is how many wait now.
 	RecoveryQueued, RecoveryReplayed, RecoveryDropped, RecoveryPending uint64
 
+	// Revalidations counts the loads that asked the origin whether the
+	// value they reloaded was still current ([Entry].Revalidated);
+	// NotModified those it answered that it was (an HTTP 304), and
+	// BytesSaved what the origin did not send for them ([Entry].Saved).
+	Revalidations, NotModified, BytesSaved uint64
+	// StaleIfErrorHits counts the reads answered with the kept value because
+	// its reloads failed ([LoadOptions].StaleIfError); they are also
+	// counted in StaleHits.
+	StaleIfErrorHits uint64
+
 	// L2CoolingDown is true while the Tiered skips L2: after
 	// [TieredOptions].L2Failures consecutive failures, L2 is left alone for
 	// L2Cooldown, then probed by one call. It is false without an L2.
@@ -84,6 +94,8 @@ type counters struct {
 	recoveryQueued             padded // recovery.go
 	recoveryReplayed           padded
 	recoveryDropped            padded
+	revalidations, notModified padded // revalidate.go
+	bytesSaved, staleIfError   padded
 }
 
 // cacheLine is the size the counters are padded to.
@@ -143,5 +155,10 @@ func (c *counters) snapshot() Stats {
 		RecoveryQueued:   c.recoveryQueued.Load(),
 		RecoveryReplayed: c.recoveryReplayed.Load(),
 		RecoveryDropped:  c.recoveryDropped.Load(),
+
+		Revalidations:    c.revalidations.Load(),
+		NotModified:      c.notModified.Load(),
+		BytesSaved:       c.bytesSaved.Load(),
+		StaleIfErrorHits: c.staleIfError.Load(),
 	}
 }

@@ -172,8 +172,36 @@ type LoadOptions struct {
 	// hour; it is ignored without a SoftTimeout.
 	FailSafeFor time.Duration
 
+	// StaleIfError turns on stale-if-error: each entry this load writes is
+	// kept StaleIfError past its TTL (and StaleFor), as with FailSafeFor
+	// (the longer of the two wins), and a read of such an entry reloads it;
+	// when the reload fails with an error StaleOnError accepts, the read
+	// answers the kept value (its Tier names the tier that held it; it
+	// counts in [Stats].StaleHits and StaleIfErrorHits, and OnStale is told).
+	// While the reloads of the key fail, its reads answer the kept value at
+	// once, without waiting, and one background reload a second (per key,
+	// per process) tries again; the first that succeeds ends it. It works
+	// with SoftTimeout (a reload slower than it answers the kept value too)
+	// and under the lease (LockWait). Every load of the key must use the
+	// same StaleIfError. Zero (the default) keeps nothing for it.
+	StaleIfError time.Duration
+	// StaleOnError reports whether a reload that failed with err may answer
+	// the kept value (StaleIfError, SoftTimeout); an error it refuses is
+	// returned to the reader. It is called on the goroutine of the load and
+	// must be safe for concurrent use. Nil (the default): every error may.
+	StaleOnError func(err error) bool
+	// OnStale, when set, is called on the reading goroutine before GetOrLoad
+	// returns a kept value past its TTL and StaleFor (SoftTimeout,
+	// StaleIfError), with the reason: the reload's error, one wrapping
+	// context.DeadlineExceeded for a soft timeout, or nil when a reload
+	// found nothing fresher. Default nil.
+	OnStale func(err error)
+
 	// refreshing marks the load of a background refresh.
 	refreshing bool
+	// prev is the value a reload hands its loader (see Previous); nil on a
+	// cold miss.
+	prev *previous
 }
 
 // Tiered is the read path L1 ([Local]) → L2 ([Shared]) → origin ([Loader]),

@@ -50,6 +50,9 @@ type policyMore struct {
 	refreshBefore, staleFor, lockWait time.Duration
 	// Timeouts: soft and hard timeouts of reloads.
 	softTimeout, hardTimeout time.Duration
+	// StaleIfError and NoRevalidate (revalidate.go).
+	staleIfError time.Duration
+	noRevalidate bool
 }
 
 // noMore is the policyMore of a Policy without one.

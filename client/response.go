@@ -47,7 +47,10 @@ func (r *Response) StatusCode() int { return r.status }
 // Source says where the answer came from: cache.TierL1, cache.TierL2, or
 // cache.TierOrigin for a network answer (its String is "L1", "L2" or "MISS",
 // e.g. for an X-Cache header). An answer made with [NewResponse] (by a hook
-// or a [CacheControlled] function) has cache.TierNone.
+// or a [CacheControlled] function) has cache.TierNone. A cached answer
+// given past its time because the reload failed or was slow
+// ([Policy.StaleIfError], [Policy.Timeouts]) carries a Warning header:
+// `111 - "Revalidation Failed"` or `110 - "Response is Stale"`.
 func (r *Response) Source() cache.Tier { return r.source }
 
 // Header returns the first value of the response header key, as

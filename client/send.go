@@ -204,7 +204,8 @@ func (r *request) loadOptions() cache.LoadOptions {
 	x := r.pol.more()
 	return cache.LoadOptions{Mode: r.pol.mode, Force: r.force, NoShare: !r.shares, L1TTL: r.pol.l1d,
 		RefreshBefore: x.refreshBefore, StaleFor: x.staleFor, LockWait: x.lockWait,
-		SoftTimeout: x.softTimeout, HardTimeout: x.hardTimeout}
+		SoftTimeout: x.softTimeout, HardTimeout: x.hardTimeout,
+		StaleIfError: x.staleIfError, StaleOnError: staleable}
 }
 
 // readL1 answers r from its L1 entry. hit is false when L1 has no entry,
@@ -232,8 +233,14 @@ func (r *request) loadCached(ctx context.Context, opts cache.LoadOptions) (*Resp
 	// cache drops (Set-Cookie) and needs no decoding. Atomic: a background
 	// refresh (Policy.RefreshAhead) may run the loader after Send returned.
 	var own atomic.Pointer[Response]
+	// warn is the Warning of a kept answer (revalidate.go).
+	var warn atomic.Pointer[[]string]
+	if opts.SoftTimeout > 0 || opts.StaleIfError > 0 {
+		opts.OnStale = func(err error) { w := staleWarning(err); warn.Store(&w) }
+	}
 	load := func(ctx context.Context) (cache.Entry, error) {
-		resp, err := r.fetch(ctx)
+		prev := r.previous(ctx) // revalidate.go
+		resp, how, err := r.fetchIf(ctx, prev)
 		if err != nil {
 			if ttl := pol.errorTTL(err); ttl > 0 {
 				return cache.Entry{}, cache.Negative(err, ttl)
@@ -241,7 +248,11 @@ func (r *request) loadCached(ctx context.Context, opts cache.LoadOptions) (*Resp
 			return cache.Entry{}, err
 		}
 		own.Store(resp)
-		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.more().version))}
+		e := cache.Entry{Value: cache.StringValue(encodeEntry(resp, pol.more().version)),
+			Revalidated: how != plainFetch, NotModified: how == notModified}
+		if how == notModified {
+			e.Saved = int64(len(resp.body))
+		}
 		if ttl := pol.ttl(r, resp); ttl > 0 && resp.body != "" && storable(resp, pol) {
 			e.TTL, e.Tags = ttl, r.tags()
 		}
@@ -267,6 +278,8 @@ func (r *request) loadCached(ctx context.Context, opts cache.LoadOptions) (*Resp
 		if err == nil {
 			if tier == cache.TierOrigin {
 				tier = cache.TierNone
+			} else if w := warn.Load(); w != nil {
+				resp = resp.warned(*w)
 			}
 			return resp, tier, nil
 		}
@@ -317,6 +330,13 @@ func decodeL1(v cache.Value, pol Policy) (*Response, error) {
 // fetch makes the downstream call of r (detached), runs OnSuccess and the
 // transform, and fires hitSource invalidation.
 func (r *request) fetch(ctx context.Context) (*Response, error) {
+	resp, _, err := r.fetchIf(ctx, nil)
+	return resp, err
+}
+
+// fetchIf is fetch, asking the downstream whether prev (when not nil) is
+// still current: a 304 answers prev renewed (revalidate.go), as is.
+func (r *request) fetchIf(ctx context.Context, prev *Response) (*Response, revalidation, error) {
 	s := r.c.s
 	timeout := r.timeout
 	if timeout <= 0 {
@@ -333,7 +353,7 @@ func (r *request) fetch(ctx context.Context) (*Response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, r.verb, r.url, body)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", r.verb, redact(r.url), err)
+		return nil, plainFetch, fmt.Errorf("client: %s %s: %w", r.verb, redact(r.url), err)
 	}
 	if len(r.header) > 0 {
 		req.Header = r.header.Clone()
@@ -343,26 +363,33 @@ func (r *request) fetch(ctx context.Context) (*Response, error) {
 			req.Header[name] = vs
 		}
 	}
+	how := plainFetch
+	if prev != nil && conditional(req.Header, prev) { // revalidate.go
+		how = revalidated
+	}
 	hr, err := s.hc.Do(req)
 	if err != nil {
-		return nil, err // a *url.Error: it names the method and the URL, redacted
+		return nil, plainFetch, err // a *url.Error: it names the method and the URL, redacted
 	}
 	defer hr.Body.Close()
+	if how == revalidated && hr.StatusCode == http.StatusNotModified {
+		return renewed(prev, hr.Header), notModified, nil
+	}
 	data, err := io.ReadAll(io.LimitReader(hr.Body, s.maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: read body: %w", r.verb, redact(r.url), err)
+		return nil, plainFetch, fmt.Errorf("client: %s %s: read body: %w", r.verb, redact(r.url), err)
 	}
 	if int64(len(data)) > s.maxBody {
-		return nil, fmt.Errorf("client: %s %s: %w (limit %d bytes)", r.verb, redact(r.url), ErrBodyTooLarge, s.maxBody)
+		return nil, plainFetch, fmt.Errorf("client: %s %s: %w (limit %d bytes)", r.verb, redact(r.url), ErrBodyTooLarge, s.maxBody)
 	}
 	if hr.StatusCode < 200 || hr.StatusCode > 299 {
-		return nil, &HTTPError{Method: r.verb, URL: r.url, StatusCode: hr.StatusCode, Header: hr.Header, Body: data}
+		return nil, plainFetch, &HTTPError{Method: r.verb, URL: r.url, StatusCode: hr.StatusCode, Header: hr.Header, Body: data}
 	}
 	resp := &Response{status: hr.StatusCode, header: hr.Header, body: string(data), source: cache.TierOrigin}
 	if s.onSuccess != nil {
 		got, err := s.onSuccess(ctx, r.method(), resp)
 		if err != nil {
-			return nil, err
+			return nil, plainFetch, err
 		}
 		if got != nil {
 			resp = got
@@ -371,7 +398,7 @@ func (r *request) fetch(ctx context.Context) (*Response, error) {
 	if fn := r.transform; fn != nil {
 		got, err := fn(ctx, resp)
 		if err != nil {
-			return nil, err
+			return nil, plainFetch, err
 		}
 		if got != nil {
 			resp = got
@@ -381,7 +408,7 @@ func (r *request) fetch(ctx context.Context) (*Response, error) {
 	if r.isSource() {
 		r.hitSources(ctx)
 	}
-	return resp, nil
+	return resp, how, nil
 }
 
 // transformedVerb marks the key of a method with a transform: verbs never

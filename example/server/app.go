@@ -136,6 +136,7 @@ func (a *app) Handler() http.Handler {
 		if a.demo != nil {
 			r.Get("/demo/outbox", a.demo.handleOutbox)
 			r.Get("/demo/stats", a.demo.handleStats)
+			r.Post("/demo/down", a.demo.handleDown)
 		}
 	})
 	return r

@@ -37,6 +37,8 @@ type config struct {
 	LockWait       time.Duration // -lock-wait: distributed single-flight of products; 0 = off
 	SoftTimeout    time.Duration // -soft-timeout: wait for a product reload before the last good answer; 0 = off
 	HardTimeout    time.Duration // -hard-timeout: wait for a product load with no last good answer; 0 = off
+	Revalidate     bool          // -revalidate: product reloads ask the downstream with the ETag (304s)
+	StaleIfError   time.Duration // -stale-if-error: answer the kept product while the downstream fails; 0 = off
 	Telemetry      bool          // -telemetry: OpenTelemetry metrics at /metrics (telemetry.go)
 	TraceStdout    bool          // -trace-stdout: spans printed to stderr as JSON
 	WriteTimeout   time.Duration // -write-timeout, of each write to a client
@@ -108,6 +110,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.LockWait, "lock-wait", 2*time.Second, "instances sharing the Redis make one downstream call for a product they all miss; the others wait up to this long for it (0 turns it off)")
 	fs.DurationVar(&c.SoftTimeout, "soft-timeout", 0, "when a cached product has expired, wait at most this long for the downstream, then answer the last good product (kept an hour past -cache-ttl) while the call goes on in the background (0 turns it off)")
 	fs.DurationVar(&c.HardTimeout, "hard-timeout", 0, "wait at most this long for the downstream when there is no last good product to answer, then 504 while the call goes on in the background (0: up to the retries and -timeout)")
+	fs.BoolVar(&c.Revalidate, "revalidate", true, "a product reload sends the cached product's ETag (If-None-Match), and a 304 renews it without the downstream sending it again; -revalidate=false fetches it whole")
+	fs.DurationVar(&c.StaleIfError, "stale-if-error", 10*time.Minute, "keep each product this long past -cache-ttl, and answer it (with a Warning header) while the downstream fails (5xx, timeout, refused), retrying it once a second in the background (0 turns it off)")
 	fs.BoolVar(&c.Telemetry, "telemetry", true, "OpenTelemetry metrics of the cache, client, captcha and limiter, served in Prometheus text format at the admin route GET /metrics; -telemetry=false turns them off and the route away")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", false, "with -telemetry: trace every request and its downstream sends, and print the spans to stderr as JSON (a demo of the spans; use an OTLP exporter in production)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "time each write of an answer may take (a client that does not read blocks it); past it the connection is closed. It bounds each write, not the handler: a slow answer is not cut off")
@@ -171,6 +175,7 @@ func (c config) validate() error {
 		{"-lock-wait", c.LockWait >= 0},
 		{"-soft-timeout", c.SoftTimeout >= 0},
 		{"-hard-timeout", c.HardTimeout >= 0},
+		{"-stale-if-error", c.StaleIfError >= 0},
 		{"-write-timeout", c.WriteTimeout > 0},
 		{"-conns-per-ip", c.ConnsPerIP > 0},
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,12 +24,15 @@ import (
 // on a loopback listener of its own so that the server reaches it over HTTP
 // exactly as it would reach a real one.
 //
-//	GET  /products/{id}  a product, after the configured latency; ids starting
-//	                     with "missing" answer 404
+//	GET  /products/{id}  a product, after the configured latency, with an
+//	                     ETag: If-None-Match with it answers 304 without a
+//	                     body; ids starting with "missing" answer 404
 //	POST /sms/send       {"to": key, "code": code}: the SMS/e-mail gateway;
 //	                     remembers the last code delivered to each key
 //
-// Both answer 503 for the configured fraction of calls, spread evenly.
+// Both answer 503 for the configured fraction of calls, spread evenly;
+// products answer 503 every time while the demo is switched down (the
+// admin route POST /demo/down).
 type demo struct {
 	latency  time.Duration
 	failRate float64
@@ -36,6 +41,9 @@ type demo struct {
 	products   atomic.Int64 // product calls received
 	deliveries atomic.Int64 // codes delivered (answered 200)
 	cancelled  atomic.Int64 // product calls whose caller went away before the answer
+	bodyBytes  atomic.Int64 // product body bytes sent
+	notMod     atomic.Int64 // product calls answered 304
+	down       atomic.Bool  // products answer 503
 
 	mu      sync.Mutex
 	failAcc map[string]float64 // per endpoint, see fail
@@ -120,7 +128,7 @@ func (d *demo) product(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if d.fail("products") {
+	if d.down.Load() || d.fail("products") {
 		writeError(w, http.StatusServiceUnavailable, "demo_failure")
 		return
 	}
@@ -131,7 +139,33 @@ func (d *demo) product(w http.ResponseWriter, r *http.Request) {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	middleware.WriteJSON(w, http.StatusOK, product{ID: id, Name: "Product " + id, Price: 100 + int(h.Sum32()%10_000)})
+	body, _ := json.Marshal(product{ID: id, Name: "Product " + id, Price: 100 + int(h.Sum32()%10_000)})
+	h.Reset()
+	h.Write(body)
+	etag := fmt.Sprintf(`"%08x"`, h.Sum32())
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		d.notMod.Add(1)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	n, _ := w.Write(body)
+	d.bodyBytes.Add(int64(n))
+}
+
+// handleDown serves POST /demo/down?on=true|false on the main server: it
+// switches the demo's products down (503) or back up, to watch the cache
+// answer kept products meanwhile (-stale-if-error).
+func (d *demo) handleDown(w http.ResponseWriter, r *http.Request) {
+	on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_on")
+		return
+	}
+	d.down.Store(on)
+	d.log.Warn("demo downstream: products switched", "down", on)
+	middleware.WriteJSON(w, http.StatusOK, map[string]bool{"down": on})
 }
 
 func (d *demo) sms(w http.ResponseWriter, r *http.Request) {
@@ -186,13 +220,17 @@ func (d *demo) handleOutbox(w http.ResponseWriter, r *http.Request) {
 
 // demoStats is the body of GET /demo/stats.
 type demoStats struct {
-	Products   int64 `json:"products"`   // product calls received, failed ones included
-	Deliveries int64 `json:"deliveries"` // codes delivered
-	Cancelled  int64 `json:"cancelled"`  // product calls abandoned by the caller
+	Products   int64 `json:"products"`     // product calls received, failed ones included
+	Deliveries int64 `json:"deliveries"`   // codes delivered
+	Cancelled  int64 `json:"cancelled"`    // product calls abandoned by the caller
+	BodyBytes  int64 `json:"body_bytes"`   // product body bytes sent
+	NotMod     int64 `json:"not_modified"` // product calls answered 304
+	Down       bool  `json:"down"`         // products switched down (POST /demo/down)
 }
 
 // handleStats serves GET /demo/stats on the main server.
 func (d *demo) handleStats(w http.ResponseWriter, _ *http.Request) {
 	middleware.WriteJSON(w, http.StatusOK, demoStats{Products: d.products.Load(),
-		Deliveries: d.deliveries.Load(), Cancelled: d.cancelled.Load()})
+		Deliveries: d.deliveries.Load(), Cancelled: d.cancelled.Load(),
+		BodyBytes: d.bodyBytes.Load(), NotMod: d.notMod.Load(), Down: d.down.Load()})
 }

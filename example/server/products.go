@@ -38,13 +38,18 @@ func (a *app) productMethod(c *client.Client, id string) *client.Method {
 
 // productPolicy is the cache policy of products: -cache-ttl, refreshed in
 // its last fifth with -refresh-ahead, one call across instances with
-// -lock-wait, the last good answer after -soft-timeout.
+// -lock-wait, the last good answer after -soft-timeout or while the
+// downstream fails (-stale-if-error), reloads revalidated with the
+// product's ETag unless -revalidate=false.
 func productPolicy(cfg config) client.Policy {
 	p := client.CacheFor(cfg.CacheTTL)
 	if cfg.RefreshAhead {
 		p = p.RefreshAhead(cfg.CacheTTL/5, 0)
 	}
-	return p.Lock(cfg.LockWait).Timeouts(cfg.SoftTimeout, cfg.HardTimeout)
+	if !cfg.Revalidate {
+		p = p.NoRevalidate()
+	}
+	return p.Lock(cfg.LockWait).Timeouts(cfg.SoftTimeout, cfg.HardTimeout).StaleIfError(cfg.StaleIfError)
 }
 
 // The header values of a product answer, made once: Header.Set would
@@ -63,7 +68,8 @@ func init() {
 
 // getProduct serves GET /api/products/{id}: the downstream product through the
 // request-scoped client (cached in L1 and L2, retried on failure), with
-// X-Cache saying which tier answered: L1, L2 or MISS.
+// X-Cache saying which tier answered: L1, L2 or MISS, and the Warning of a
+// product answered past its time because the downstream failed or was slow.
 func (a *app) getProduct(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !validID(id) {
@@ -79,6 +85,9 @@ func (a *app) getProduct(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["X-Cache"] = xCache[resp.Source()]
+	if warn := resp.Header("Warning"); warn != "" {
+		h["Warning"] = []string{warn}
+	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = resp.WriteTo(w)
 }
@@ -133,6 +142,14 @@ type cacheStats struct {
 	Redis         redisStats `json:"redis"`
 	Recovery      recovery   `json:"recovery"`
 	Stale         staleStats `json:"stale"`
+	Revalidation  revalStats `json:"revalidation"`
+}
+
+// revalStats counts the product reloads that sent the cached ETag.
+type revalStats struct {
+	Sent        uint64 `json:"sent"`         // conditional reloads
+	NotModified uint64 `json:"not_modified"` // answered 304
+	BytesSaved  uint64 `json:"bytes_saved"`  // body bytes the 304s did not send
 }
 
 // recovery counts the invalidations made while Redis was unreachable.
@@ -148,6 +165,7 @@ type staleStats struct {
 	Hits         uint64 `json:"hits"`          // answers past their TTL
 	SoftTimeouts uint64 `json:"soft_timeouts"` // of which the downstream ran past -soft-timeout
 	HardTimeouts uint64 `json:"hard_timeouts"` // loads given up after -hard-timeout
+	IfError      uint64 `json:"if_error"`      // answers kept because the downstream failed (-stale-if-error)
 }
 
 type l1Stats struct {
@@ -177,7 +195,8 @@ func (a *app) debugCache(w http.ResponseWriter, r *http.Request) {
 		Invalidations: s.Invalidations,
 		Redis:         redisStats{Kind: a.redis.Kind},
 		Recovery:      recovery{Pending: s.RecoveryPending, Queued: s.RecoveryQueued, Replayed: s.RecoveryReplayed, Dropped: s.RecoveryDropped},
-		Stale:         staleStats{Hits: s.StaleHits, SoftTimeouts: s.SoftTimeouts, HardTimeouts: s.HardTimeouts},
+		Stale:         staleStats{Hits: s.StaleHits, SoftTimeouts: s.SoftTimeouts, HardTimeouts: s.HardTimeouts, IfError: s.StaleIfErrorHits},
+		Revalidation:  revalStats{Sent: s.Revalidations, NotModified: s.NotModified, BytesSaved: s.BytesSaved},
 	}
 	if a.redis.embedded != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
