@@ -16,7 +16,8 @@ import (
 // stayed in memory.
 func TestEmbeddedRedisExpiresKeys(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, "", "-ip-limit", "3", "-ip-window", "2s", "-cache-ttl", "1s", "-demo-latency", "0s")
+	// -stale-if-error 0: products keep no stale copy past their 1 s TTL.
+	srv := startServer(t, "", "-ip-limit", "3", "-ip-window", "2s", "-cache-ttl", "1s", "-demo-latency", "0s", "-stale-if-error", "0")
 	if !strings.Contains(srv.Log(), "demo only") {
 		t.Errorf("the log does not say the embedded Redis is for demos only:\n%s", srv.Log())
 	}
