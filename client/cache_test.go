@@ -475,6 +475,10 @@ func TestCacheBrokenTiers(t *testing.T) {
 	d := newCounting(t)
 	tr := cache.NewTiered(nil, cache.NewRedisStore(rdb, cache.RedisOptions{KeyPrefix: "p:", Timeout: 2 * time.Second}), cache.TieredOptions{
 		Logger: slog.New(slog.DiscardHandler)})
+	// Closed with the test: once its Redis is gone, the hitSource
+	// invalidations of other tests (every client's cache by default) queue
+	// on it, and its replay goroutine runs until Close.
+	t.Cleanup(func() { _ = tr.Close() })
 	var cacheErrs atomic.Int64
 	api := client.New(client.Options{BaseURL: d.URL, Cache: tr,
 		OnCacheError: func(ctx context.Context, err error) { cacheErrs.Add(1) }})
