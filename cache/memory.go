@@ -4,12 +4,12 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 var _ Local = (*MemoryStore)(nil)
@@ -115,8 +115,8 @@ type MemoryStore struct {
 // The item, key, expiry, weight and hash never change once stored: a new
 // Set of its key stores a new entry.
 type memEntry struct {
-	// node must stay first (see entryOf). Its links and queue are guarded
-	// by MemoryStore.mu.
+	// node's links and queue are guarded by MemoryStore.mu; its entry
+	// points back here.
 	node
 	Item
 	key string
@@ -125,7 +125,7 @@ type memEntry struct {
 
 // entryOf returns the entry whose place in the policy n is. n must be the
 // node of a memEntry, not one of the miniature simulations'.
-func entryOf(n *node) *memEntry { return (*memEntry)(unsafe.Pointer(n)) }
+func entryOf(n *node) *memEntry { return n.entry }
 
 // readStripe is one lossy buffer of recent hits. A reader adds to the slot
 // its count points at, overwriting what a drain has not taken yet; every
@@ -212,25 +212,13 @@ func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
 // record notes a hit of e for the policy, draining the buffers now and
 // then.
 func (m *MemoryStore) record(e *memEntry) {
-	s := &m.reads[stripeHint()&uintptr(len(m.reads)-1)]
+	s := &m.reads[rand.Uint32()&uint32(len(m.reads)-1)]
 	n := s.n.Add(1)
 	s.slot[n&15].Store(e)
 	if n&15 == 0 && m.mu.TryLock() {
 		m.drainStripe(s)
 		m.mu.Unlock()
 	}
-}
-
-// stripeHint returns a number that tells goroutines apart, mostly: a hash
-// of the address of the caller's stack. Goroutines that read at the same
-// time thus write to different stripes, and one goroutine keeps writing to
-// the same one (whose cache line stays in its core's cache), where a random
-// stripe per read would bounce every stripe between the cores. Two
-// goroutines may share a stripe, and a goroutine whose stack moves changes
-// stripe: either costs speed only.
-func stripeHint() uintptr {
-	var probe byte
-	return (uintptr(unsafe.Pointer(&probe)) >> 12) * 0x9e3779b1 >> 16
 }
 
 // drainReads hands all the buffered hits to the policy. The caller holds
@@ -276,6 +264,7 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		return
 	}
 	e := &memEntry{node: node{weight: m.weigh(size), hash: maphash.String(m.seed, key)}, Item: it, key: key, exp: m.now() + int64(ttl)}
+	e.entry = e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.drainReads()

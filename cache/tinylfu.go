@@ -9,10 +9,11 @@ const (
 )
 
 // node is an entry's place in the policy: the store's entries embed one
-// (first, so that entryOf finds the entry), the miniature simulations hold
-// bare ones.
+// and point it back at themselves (entry), the miniature simulations hold
+// bare ones (entry nil).
 type node struct {
 	prev, next *node
+	entry      *memEntry
 	hash       uint64
 	weight     uint64
 	queue      uint8
