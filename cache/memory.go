@@ -77,9 +77,9 @@ type MemoryOptions struct {
 // Values are immutable ([Value]), so a hit hands out the stored value itself,
 // without a copy: Get returns the Item given to Set, unchanged.
 //
-// Reads take no lock: the index is a [sync.Map], and a hit is recorded in a
-// lossy striped buffer that the policy drains in batches (under load, some
-// reads go unrecorded; they still hit). Writes take one lock. A read
+// Reads take no store lock: the index is sharded behind read locks, and a
+// hit is recorded in a lossy striped buffer that the policy drains in
+// batches (under load, some reads go unrecorded; they still hit). Writes take one lock. A read
 // concurrent with a Set of the same key finds the entry before the Set or
 // after it, never a miss in between. It is safe for concurrent use.
 type MemoryStore struct {
@@ -90,7 +90,7 @@ type MemoryStore struct {
 	perByte uint64
 	budget  uint64 // MaxBytes
 	seed    maphash.Seed
-	idx     sync.Map // key → *memEntry; changed only under mu
+	idx     *index // key → *memEntry; changed only under mu
 	reads   []readStripe
 	// tracking is set once the store has held half its capacity: until
 	// then nothing is evicted soon, so hits are not recorded (as Caffeine
@@ -159,6 +159,7 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		perByte:  uint64(opts.MaxEntries) * slots,
 		budget:   uint64(opts.MaxBytes),
 		seed:     maphash.MakeSeed(),
+		idx:      newIndex(),
 		reads:    make([]readStripe, 1<<bits.Len(uint(4*runtime.GOMAXPROCS(0)-1))),
 		now:      monotonic,
 		sketch:   newSketch(opts.MaxEntries),
@@ -191,11 +192,10 @@ func (m *MemoryStore) Get(key string) (Item, bool) {
 // GetTTL returns the live item under key and the time it has left before
 // it expires. An expired entry found here is removed.
 func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
-	v, ok := m.idx.Load(key)
+	e, ok := m.idx.load(key)
 	if !ok {
 		return Item{}, 0, false
 	}
-	e := v.(*memEntry)
 	now := m.now()
 	if e.exp <= now {
 		m.mu.Lock()
@@ -283,8 +283,7 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 	}
 	m.sketch.increment(e.hash)
 	m.adaptTo(m.adapt.access(e.hash))
-	if v, ok := m.idx.Swap(key, e); ok {
-		old := v.(*memEntry)
+	if old, ok := m.idx.swap(key, e); ok {
 		m.unindex(old)
 		m.policy.replace(&old.node, &e.node)
 	} else {
@@ -307,7 +306,7 @@ func (m *MemoryStore) remove(e *memEntry) {
 // drop removes e, which has left the policy, from the index, the tags and
 // the counts. The caller holds mu.
 func (m *MemoryStore) drop(e *memEntry) {
-	m.idx.CompareAndDelete(e.key, e)
+	m.idx.compareAndDelete(e.key, e)
 	m.unindex(e)
 }
 
@@ -331,8 +330,8 @@ func (m *MemoryStore) Delete(keys ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range keys {
-		if v, ok := m.idx.Load(k); ok {
-			m.remove(v.(*memEntry))
+		if e, ok := m.idx.load(k); ok {
+			m.remove(e)
 		}
 	}
 }

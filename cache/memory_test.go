@@ -46,18 +46,18 @@ func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Ta
 // lookup returns the entry under key, live or not, or nil, without
 // counting a read.
 func (m *MemoryStore) lookup(key string) *memEntry {
-	v, ok := m.idx.Load(key)
+	e, ok := m.idx.load(key)
 	if !ok {
 		return nil
 	}
-	return v.(*memEntry)
+	return e
 }
 
 // all returns every entry the store holds, live or not, by key.
 func (m *MemoryStore) all() map[string]*memEntry {
 	held := map[string]*memEntry{}
-	m.idx.Range(func(k, v any) bool {
-		held[k.(string)] = v.(*memEntry)
+	m.idx.each(func(k string, e *memEntry) bool {
+		held[k] = e
 		return true
 	})
 	return held
