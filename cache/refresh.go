@@ -196,22 +196,33 @@ func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts Load
 	}()
 	// One flight with the reloads of soft timeouts (failsafe.go), run here
 	// with ctx: Close cancels it and waits.
-	_, _, _ = t.flight.DoHere(ctx, refreshKey(key, opts), func(context.Context) (loaded, error) {
+	_, err, _ := t.flight.DoHere(ctx, refreshKey(key, opts), func(context.Context) (loaded, error) {
 		return t.fill(ctx, key, load, opts)
 	})
+	if err != nil && ctx.Err() == nil {
+		// The loader failed (the downstream is down, say): the entry is
+		// still served, and the next refresh waits, so that the reads of a
+		// due entry do not each send a reload to a failing downstream.
+		t.bg.yield(key, refreshBackoff)
+	}
 }
+
+// refreshBackoff is how long, after a background refresh whose loader
+// failed, no new refresh of the key starts.
+const refreshBackoff = time.Second
 
 // maxYielded bounds the keys a [Tiered] remembers as yielded to another
 // instance's lease.
 const maxYielded = 1024
 
-// yield records that the refresh of key waited for another instance's
-// lease for wait and gave up, its entry still due: the next reads of the
-// entry serve it as it is and start no refresh of it for another wait, by
-// when the holder has written or its lease has run out (half of wait). So
-// a slow holder costs one waiting refresh per wait, not one per read.
-// With maxYielded keys remembered (and none past its time), it remembers
-// nothing more.
+// yield records that the refresh of key gave up, its entry still due: it
+// waited for another instance's lease for wait in vain, or its loader
+// failed (wait refreshBackoff). The next reads of the entry serve it as it
+// is and start no refresh of it for another wait, by when the holder has
+// written or its lease has run out (half of wait), or the downstream may be
+// back. So a slow holder or a failing downstream costs one refresh per
+// wait, not one per read. With maxYielded keys remembered (and none past
+// its time), it remembers nothing more.
 func (b *background) yield(key string, wait time.Duration) {
 	now := time.Now()
 	b.mu.Lock()

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -439,5 +440,52 @@ func TestRefreshYieldsToHeldLease(t *testing.T) {
 			read()
 			return a.Stats().Refreshes == 2
 		})
+	})
+}
+
+// TestRefreshBacksOffWhenTheLoaderFails: a refresh whose loader fails (the
+// downstream is down) holds off the next refresh of that key for a second,
+// so the reads of a due entry do not each start a reload against a failing
+// downstream; the entry is served meanwhile, and refreshes resume.
+func TestRefreshBacksOffWhenTheLoaderFails(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), nil, TieredOptions{NoJitter: true})
+		defer tr.Close()
+		var calls atomic.Int64
+		var down atomic.Bool
+		load := func(context.Context) (Entry, error) {
+			calls.Add(1)
+			if down.Load() {
+				return Entry{}, errors.New("downstream down")
+			}
+			return Entry{Value: StringValue("v"), TTL: time.Minute}, nil
+		}
+		opts := LoadOptions{RefreshBefore: time.Hour} // every hit is due
+		if _, _, err := tr.GetOrLoad(ctx, "k", load, opts); err != nil {
+			t.Fatal(err)
+		}
+		down.Store(true)
+		// 50 reads over 500 ms, each due for a refresh.
+		for range 50 {
+			if v, _, err := tr.GetOrLoad(ctx, "k", load, opts); err != nil || v.String() != "v" {
+				t.Fatalf("a read while the refreshes fail = %q, %v; want the cached v", v.String(), err)
+			}
+			synctest.Wait()
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("loader calls = %d after 50 due reads in 500 ms with the downstream failing, want 2 (the load, one failed refresh, then a 1 s back-off)", n)
+		}
+		time.Sleep(time.Second)
+		down.Store(false)
+		if _, _, err := tr.GetOrLoad(ctx, "k", load, opts); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := calls.Load(); n != 3 {
+			t.Fatalf("loader calls = %d after the back-off, want 3 (refreshes resume)", n)
+		}
 	})
 }

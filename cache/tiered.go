@@ -121,8 +121,11 @@ type LoadOptions struct {
 	// takes: readers arriving after the expiry and before the reload ends
 	// wait for it. The loader then runs after GetOrLoad has returned, on a
 	// goroutine of the Tiered, with a context that carries the caller's
-	// values but not its cancellation, cancelled by Close. Zero (the
-	// default) reloads nothing ahead of time.
+	// values but not its cancellation, cancelled by Close. A reload whose
+	// loader fails starts no other reload of the key for a second (the
+	// entry is served meanwhile), so that a failing origin gets one call a
+	// second per key, not one per read. Zero (the default) reloads nothing
+	// ahead of time.
 	RefreshBefore time.Duration
 	// StaleFor keeps every entry this load writes StaleFor longer than its
 	// TTL, and answers a hit on an entry past its TTL (but within StaleFor)
