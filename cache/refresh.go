@@ -203,13 +203,9 @@ func (t *Tiered) refresh(ctx context.Context, key string, load Loader, opts Load
 		// The loader failed (the downstream is down, say): the entry is
 		// still served, and the next refresh waits, so that the reads of a
 		// due entry do not each send a reload to a failing downstream.
-		t.bg.yield(key, refreshBackoff)
+		t.bg.yield(key, staleRetry)
 	}
 }
-
-// refreshBackoff is how long, after a background refresh whose loader
-// failed, no new refresh of the key starts.
-const refreshBackoff = time.Second
 
 // maxYielded bounds the keys a [Tiered] remembers as yielded to another
 // instance's lease.
@@ -217,7 +213,7 @@ const maxYielded = 1024
 
 // yield records that the refresh of key gave up, its entry still due: it
 // waited for another instance's lease for wait in vain, or its loader
-// failed (wait refreshBackoff). The next reads of the entry serve it as it
+// failed (wait staleRetry). The next reads of the entry serve it as it
 // is and start no refresh of it for another wait, by when the holder has
 // written or its lease has run out (half of wait), or the downstream may be
 // back. So a slow holder or a failing downstream costs one refresh per

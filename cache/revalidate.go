@@ -87,7 +87,8 @@ func (o LoadOptions) onStale(err error) {
 }
 
 // staleRetry is how often, at most, the reload of a key whose last reload
-// failed is tried again under [LoadOptions].StaleIfError.
+// failed is tried again: under [LoadOptions].StaleIfError, and by
+// refresh-ahead (see Tiered.refresh).
 const staleRetry = time.Second
 
 // failure is the stale-if-error state of a key whose reload failed.
@@ -131,19 +132,19 @@ func (b *background) recovered(key string) {
 // failed reports whether the last reload of key failed (ok) and with what;
 // retry says it is time for another (at most one per staleRetry: the next
 // one is not due before staleRetry).
-func (b *background) failed(key string) (err error, retry, ok bool) {
+func (b *background) failed(key string) (retry, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f, ok := b.failing[key]
 	if !ok {
-		return nil, false, false
+		return false, false, nil
 	}
 	if now := time.Now(); !now.Before(f.until) {
 		f.until = now.Add(staleRetry)
 		b.failing[key] = f
 		retry = true
 	}
-	return f.err, retry, true
+	return retry, true, f.err
 }
 
 // staleIfFailing answers a read of key, whose stale value (from tier) is
@@ -151,7 +152,7 @@ func (b *background) failed(key string) (err error, retry, ok bool) {
 // the stale value at once, and one background reload per staleRetry. ok is
 // false when the last reload of key did not fail.
 func (t *Tiered) staleIfFailing(ctx context.Context, key string, stale Value, load Loader, opts LoadOptions) (ok bool) {
-	err, retry, ok := t.bg.failed(key)
+	retry, ok, err := t.bg.failed(key)
 	if !ok {
 		return false
 	}
