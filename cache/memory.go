@@ -4,12 +4,12 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"math/rand/v2"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/puzpuzpuz/xsync/v4"
 )
 
 var _ Local = (*MemoryStore)(nil)
@@ -77,11 +77,14 @@ type MemoryOptions struct {
 // Values are immutable ([Value]), so a hit hands out the stored value itself,
 // without a copy: Get returns the Item given to Set, unchanged.
 //
-// Reads take no store lock: the index is sharded behind read locks, and a
-// hit is recorded in a lossy striped buffer that the policy drains in
-// batches (under load, some reads go unrecorded; they still hit). Writes take one lock. A read
-// concurrent with a Set of the same key finds the entry before the Set or
-// after it, never a miss in between. It is safe for concurrent use.
+// Reads take no lock and write no memory another processor reads: the
+// index is a concurrent hash table whose lookups only read
+// (github.com/puzpuzpuz/xsync), and a hit is noted in a small buffer of the
+// processor's own that the policy takes in batches of 16, when its lock is
+// free (under load, some reads go unrecorded; they still hit). Writes take
+// one lock. A read concurrent with a Set of the same key finds the entry
+// before the Set or after it, never a miss in between. It is safe for
+// concurrent use.
 type MemoryStore struct {
 	maxEntry int64
 	// slots is the weight of one entry's share; perByte the weight of a
@@ -90,8 +93,11 @@ type MemoryStore struct {
 	perByte uint64
 	budget  uint64 // MaxBytes
 	seed    maphash.Seed
-	idx     *index // key → *memEntry; changed only under mu
-	reads   []readStripe
+	idx     *xsync.Map[string, *memEntry] // changed only under mu
+	// reads holds *readBuffer: a sync.Pool hands a goroutine the buffer
+	// of the processor it runs on, so readers on different processors
+	// write to different memory.
+	reads sync.Pool
 	// tracking is set once the store has held half its capacity: until
 	// then nothing is evicted soon, so hits are not recorded (as Caffeine
 	// and otter start their sketch), and a hit costs a lookup and a clock
@@ -111,29 +117,29 @@ type MemoryStore struct {
 	bytes  int64
 }
 
-// memEntry is one stored item and its expiry, and its place in the policy.
-// The item, key, expiry, weight and hash never change once stored: a new
-// Set of its key stores a new entry.
+// memEntry is one stored item and its expiry. It never changes once
+// stored (a new Set of its key stores a new entry), so readers on any
+// processor share its memory without writing it.
 type memEntry struct {
-	// node's links and queue are guarded by MemoryStore.mu; its entry
-	// points back here.
-	node
 	Item
 	key string
 	exp int64 // expiry on the monotonic clock, in ns
+	// place is the entry's place in the policy, guarded by
+	// MemoryStore.mu; its entry points back here. It is allocated apart,
+	// so that moving it in the policy's lists does not write the memory
+	// the entry's readers read.
+	place *node
 }
 
 // entryOf returns the entry whose place in the policy n is. n must be the
 // node of a memEntry, not one of the miniature simulations'.
 func entryOf(n *node) *memEntry { return n.entry }
 
-// readStripe is one lossy buffer of recent hits. A reader adds to the slot
-// its count points at, overwriting what a drain has not taken yet; every
-// 16th read of a stripe drains all of them, if the lock is free.
-type readStripe struct {
-	n    atomic.Uint32
-	slot [16]atomic.Pointer[memEntry]
-	_    [60]byte
+// readBuffer is a lossy buffer of recent hits, owned by whoever took it
+// from MemoryStore.reads until it is put back.
+type readBuffer struct {
+	n    int
+	slot [16]*memEntry
 }
 
 // NewMemoryStore returns an empty in-process tier. It panics if an option is
@@ -159,11 +165,11 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		perByte:  uint64(opts.MaxEntries) * slots,
 		budget:   uint64(opts.MaxBytes),
 		seed:     maphash.MakeSeed(),
-		idx:      newIndex(),
-		reads:    make([]readStripe, 1<<bits.Len(uint(4*runtime.GOMAXPROCS(0)-1))),
+		idx:      xsync.NewMap[string, *memEntry](),
 		now:      monotonic,
 		sketch:   newSketch(opts.MaxEntries),
 	}
+	m.reads.New = func() any { return new(readBuffer) }
 	m.policy.init(uint64(opts.MaxEntries)*slots, m.sketch, func(n *node) { m.drop(entryOf(n)) })
 	m.adapt.init(opts.MaxEntries, m.sketch)
 	m.adaptTo(m.adapt.choice)
@@ -192,7 +198,7 @@ func (m *MemoryStore) Get(key string) (Item, bool) {
 // GetTTL returns the live item under key and the time it has left before
 // it expires. An expired entry found here is removed.
 func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
-	e, ok := m.idx.load(key)
+	e, ok := m.idx.Load(key)
 	if !ok {
 		return Item{}, 0, false
 	}
@@ -209,39 +215,34 @@ func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
 	return e.Item, time.Duration(e.exp - now), true
 }
 
-// record notes a hit of e for the policy, draining the buffers now and
-// then.
+// record notes a hit of e for the policy in the buffer of the processor
+// it runs on. A full buffer is handed to the policy if its lock is free;
+// if not, the hit goes unrecorded and the next one tries again.
 func (m *MemoryStore) record(e *memEntry) {
-	s := &m.reads[rand.Uint32()&uint32(len(m.reads)-1)]
-	n := s.n.Add(1)
-	s.slot[n&15].Store(e)
-	if n&15 == 0 && m.mu.TryLock() {
-		m.drainStripe(s)
+	b := m.reads.Get().(*readBuffer)
+	if b.n < len(b.slot) {
+		b.slot[b.n] = e
+		b.n++
+	}
+	if b.n == len(b.slot) && m.mu.TryLock() {
+		m.drain(b)
 		m.mu.Unlock()
 	}
+	m.reads.Put(b)
 }
 
-// drainReads hands all the buffered hits to the policy. The caller holds
-// mu.
-func (m *MemoryStore) drainReads() {
-	for i := range m.reads {
-		m.drainStripe(&m.reads[i])
-	}
-}
-
-// drainStripe hands the hits buffered in s to the policy. The caller holds
-// mu.
-func (m *MemoryStore) drainStripe(s *readStripe) {
-	for j := range s.slot {
-		if s.slot[j].Load() == nil {
-			continue
-		}
-		if e := s.slot[j].Swap(nil); e != nil && e.queue != qNone {
-			m.sketch.increment(e.hash)
-			m.policy.touch(&e.node)
-			m.adaptTo(m.adapt.access(e.hash))
+// drain hands the hits buffered in b to the policy and empties it. The
+// caller holds mu.
+func (m *MemoryStore) drain(b *readBuffer) {
+	for i, e := range b.slot[:b.n] {
+		b.slot[i] = nil
+		if n := e.place; n.queue != qNone {
+			m.sketch.increment(n.hash)
+			m.policy.touch(n)
+			m.adaptTo(m.adapt.access(n.hash))
 		}
 	}
+	b.n = 0
 }
 
 // adaptTo sets the policy to settings[i], unless i < 0. The caller holds
@@ -263,11 +264,16 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		m.Delete(key)
 		return
 	}
-	e := &memEntry{node: node{weight: m.weigh(size), hash: maphash.String(m.seed, key)}, Item: it, key: key, exp: m.now() + int64(ttl)}
-	e.entry = e
+	n := &node{weight: m.weigh(size), hash: maphash.String(m.seed, key)}
+	e := &memEntry{Item: it, key: key, exp: m.now() + int64(ttl), place: n}
+	n.entry = e
+	// The hits this processor buffered go first, so that a goroutine's
+	// reads and writes reach the policy in order.
+	b := m.reads.Get().(*readBuffer)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.drainReads()
+	m.drain(b)
+	m.reads.Put(b)
 	m.n++
 	m.bytes += size
 	for _, tag := range it.Tags {
@@ -281,13 +287,13 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 		}
 		keys[key] = e
 	}
-	m.sketch.increment(e.hash)
-	m.adaptTo(m.adapt.access(e.hash))
-	if old, ok := m.idx.swap(key, e); ok {
+	m.sketch.increment(n.hash)
+	m.adaptTo(m.adapt.access(n.hash))
+	if old, ok := m.idx.LoadAndStore(key, e); ok {
 		m.unindex(old)
-		m.policy.replace(&old.node, &e.node)
+		m.policy.replace(old.place, n)
 	} else {
-		m.policy.add(&e.node)
+		m.policy.add(n)
 	}
 	if !m.tracking.Load() && m.policy.total() >= m.policy.max/2 {
 		m.tracking.Store(true)
@@ -297,8 +303,8 @@ func (m *MemoryStore) Set(key string, it Item, ttl time.Duration) {
 // remove takes e out of the store, unless it has left already. The caller
 // holds mu.
 func (m *MemoryStore) remove(e *memEntry) {
-	if e.queue != qNone {
-		m.policy.remove(&e.node)
+	if e.place.queue != qNone {
+		m.policy.remove(e.place)
 		m.drop(e)
 	}
 }
@@ -306,7 +312,12 @@ func (m *MemoryStore) remove(e *memEntry) {
 // drop removes e, which has left the policy, from the index, the tags and
 // the counts. The caller holds mu.
 func (m *MemoryStore) drop(e *memEntry) {
-	m.idx.compareAndDelete(e.key, e)
+	m.idx.Compute(e.key, func(held *memEntry, ok bool) (*memEntry, xsync.ComputeOp) {
+		if held == e {
+			return nil, xsync.DeleteOp
+		}
+		return held, xsync.CancelOp
+	})
 	m.unindex(e)
 }
 
@@ -330,7 +341,7 @@ func (m *MemoryStore) Delete(keys ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range keys {
-		if e, ok := m.idx.load(k); ok {
+		if e, ok := m.idx.Load(k); ok {
 			m.remove(e)
 		}
 	}

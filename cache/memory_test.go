@@ -46,7 +46,7 @@ func item(s string, tags ...string) Item { return Item{Value: StringValue(s), Ta
 // lookup returns the entry under key, live or not, or nil, without
 // counting a read.
 func (m *MemoryStore) lookup(key string) *memEntry {
-	e, ok := m.idx.load(key)
+	e, ok := m.idx.Load(key)
 	if !ok {
 		return nil
 	}
@@ -56,7 +56,7 @@ func (m *MemoryStore) lookup(key string) *memEntry {
 // all returns every entry the store holds, live or not, by key.
 func (m *MemoryStore) all() map[string]*memEntry {
 	held := map[string]*memEntry{}
-	m.idx.each(func(k string, e *memEntry) bool {
+	m.idx.Range(func(k string, e *memEntry) bool {
 		held[k] = e
 		return true
 	})

@@ -136,7 +136,7 @@ func (t *Tiered) GetL1(key string, opts LoadOptions) (v Value, hit bool, err err
 
 // countL1Hit counts a hit of the L1 item it, as every read path does.
 func (t *Tiered) countL1Hit(it Item) {
-	t.stats.l1Hits.Add(1)
+	t.stats.l1Hits.Inc()
 	if it.Err != nil {
 		t.stats.negativeHits.Add(1)
 	}

@@ -1,8 +1,9 @@
 package cache
 
 import (
-	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/puzpuzpuz/xsync/v4"
 )
 
 // Stats is a snapshot of a [Tiered]'s counters, all counted since it was
@@ -77,10 +78,11 @@ type Stats struct {
 
 // counters are the live counters behind [Stats]. Each sits on a cache line
 // of its own, so that counting one never invalidates another in the other
-// cores' caches; l1Hits, which every parallel L1 hit adds to, is striped
-// besides (see striped).
+// cores' caches; l1Hits, which every parallel L1 hit adds to, is an
+// xsync.Counter besides: a stripe per processor, so that hits on different
+// cores write different lines.
 type counters struct {
-	l1Hits                     striped
+	l1Hits                     *xsync.Counter // made by NewTiered
 	l1Misses, l2Hits           padded
 	l2Misses, loads            padded
 	loadErrors, sharedLoads    padded
@@ -107,32 +109,9 @@ type padded struct {
 	_ [cacheLine - 8]byte
 }
 
-// stripes is the number of stripes of a striped counter, a power of two.
-const stripes = 8
-
-// striped is a counter spread over stripes on cache lines of their own: an
-// Add picks one at random (rand's per-thread generator, a few ns), so that
-// goroutines counting at once on different cores rarely write the same
-// line. Load sums them.
-type striped struct {
-	s [stripes]padded
-}
-
-// Add adds n to the counter.
-func (c *striped) Add(n uint64) { c.s[rand.Uint32()&(stripes-1)].Add(n) }
-
-// Load returns the counter's value.
-func (c *striped) Load() uint64 {
-	var sum uint64
-	for i := range c.s {
-		sum += c.s[i].Load()
-	}
-	return sum
-}
-
 func (c *counters) snapshot() Stats {
 	return Stats{
-		L1Hits:        c.l1Hits.Load(),
+		L1Hits:        uint64(c.l1Hits.Value()),
 		L1Misses:      c.l1Misses.Load(),
 		L2Hits:        c.l2Hits.Load(),
 		L2Misses:      c.l2Misses.Load(),

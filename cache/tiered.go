@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/puzpuzpuz/xsync/v4"
+
 	"github.com/alovago/alova/internal/flight"
 )
 
@@ -295,6 +297,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 		announce: l2 != nil && !opts.NoInvalidation,
 		brk:      breaker{threshold: int32(min(opts.L2Failures, 1<<30)), cooldown: int64(opts.L2Cooldown)},
 	}
+	t.stats.l1Hits = xsync.NewCounter()
 	if l1 != nil && l2 != nil && !opts.NoInvalidation {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.stopFeed = cancel
