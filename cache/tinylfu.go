@@ -169,7 +169,13 @@ func (p *tinyLFU) demote() {
 
 // evict moves the window's overflow to probation, each entry admitted only
 // if it is more frequent than the victim it would evict, then evicts the
-// least recent entries until the total is within max.
+// least recent entries until the total is within max. A victim in
+// probation that wins against a candidate moves to probation's front, so
+// that the next candidate meets another victim: without it, one entry
+// read often long ago (a hot key that has gone cold: its count stays high
+// until the sketch halves) turns away every candidate until the sketch
+// ages, while the entries behind it, perhaps read less often than the
+// candidates, are never weighed.
 func (p *tinyLFU) evict() {
 	for p.w[qWindow] > p.window {
 		c := p.q[qWindow].back()
@@ -184,6 +190,9 @@ func (p *tinyLFU) evict() {
 		}
 		if v != nil && p.sketch.estimate(c.hash) > p.sketch.estimate(v.hash)+p.margin {
 			c = v
+		} else if v != nil && v.queue == qProbation {
+			p.q[qProbation].remove(v)
+			p.q[qProbation].pushFront(v)
 		}
 		p.drop(c)
 	}
@@ -221,15 +230,24 @@ var settings = [...]setting{{0.01, 0}, {0.01, 1}, {0.1, 0}, {0.3, 0}, {0.6, 0}, 
 // (Waldspurger et al., "Cache Modeling and Optimization using Miniature
 // Simulations", USENIX ATC 2017): a sample of the keys, chosen by hash, is
 // replayed against small copies of the policy, one per setting in
-// settings, each scaled down by the sampling rate. The window of the
-// copy with the most hits over the last few periods (hits decay by half
-// each period) is the one to use. It is not safe for concurrent use.
+// settings, each scaled down by the sampling rate. Hits decay by half each
+// period. The store keeps its setting until another copy has hit
+// significantly more than the current one: by more than twice the square
+// root of the reads on which the two disagreed (one hit, the other missed),
+// a sign test at about 2 standard deviations. Copies that hit within noise
+// of each other thus do not toggle the store's setting on sampling noise,
+// and a copy that pulls ahead clearly (a hot set has moved, a loop has
+// begun) takes over within a fraction of a period, as the choice is
+// checked 64 times a period. It is not safe for concurrent use.
 type adapter struct {
 	sims      [len(settings)]miniSim
 	threshold uint64 // a key is sampled if its sampling hash is below
 	seen      int
 	period    int
 	choice    int
+	// split[i][j] counts the sampled reads on which copy i hit and copy j
+	// missed, decaying with the hits.
+	split [len(settings)][len(settings)]int32
 }
 
 // miniSim is one scaled-down copy of the policy, holding keys only.
@@ -247,11 +265,16 @@ type miniSim struct {
 // for 76 more bytes per entry.
 const adapterSample = 512
 
+// adapterChecks is how many times a period the adapter compares the
+// copies.
+const adapterChecks = 64
+
 func (a *adapter) init(entries int, s *sketch) {
 	rate := min(1, max(float64(adapterSample)/float64(entries), 1.0/64))
 	size := max(1, int(float64(entries)*rate+0.5))
 	a.threshold = uint64(rate * (1 << 32))
 	a.period = 4 * size
+	a.choice = 1
 	for i := range a.sims {
 		sim := &a.sims[i]
 		sim.held = make(map[uint64]*node, size)
@@ -267,10 +290,12 @@ func (a *adapter) access(h uint64) int {
 	if (h*0x94d049bb133111eb)>>32 >= a.threshold {
 		return -1
 	}
+	var hit [len(settings)]bool
 	for i := range a.sims {
 		sim := &a.sims[i]
 		if e := sim.held[h]; e != nil {
 			sim.hits++
+			hit[i] = true
 			sim.p.touch(e)
 			continue
 		}
@@ -278,25 +303,40 @@ func (a *adapter) access(h uint64) int {
 		sim.held[h] = e
 		sim.p.add(e)
 	}
-	if a.seen++; a.seen%(a.period/4) != 0 {
+	for i := range hit {
+		if hit[i] {
+			for j := range hit {
+				if !hit[j] {
+					a.split[i][j]++
+				}
+			}
+		}
+	}
+	if a.seen++; a.seen%max(1, a.period/adapterChecks) != 0 {
 		return -1
 	}
-	best := a.choice
+	c := a.choice
+	best, lead := c, 0
 	for i := range a.sims {
-		if a.sims[i].hits > a.sims[best].hits {
-			best = i
+		// lead is hits[i] − hits[c]; split[i][c] + split[c][i] the reads
+		// on which they disagreed.
+		l := a.sims[i].hits - a.sims[c].hits
+		if l > lead && l*l > 4*int(a.split[i][c]+a.split[c][i]) {
+			best, lead = i, l
 		}
 	}
 	if a.seen >= a.period {
 		a.seen = 0
 		for i := range a.sims {
 			a.sims[i].hits /= 2
+			for j := range a.split[i] {
+				a.split[i][j] /= 2
+			}
 		}
 	}
-	if best == a.choice {
+	if best == c {
 		return -1
 	}
-
 	a.choice = best
 	return best
 }

@@ -19,6 +19,7 @@ import (
 	"container/heap"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"strconv"
@@ -52,6 +53,10 @@ var traces = []trace{
 	{"moving-hot-slow", func(c int) []uint64 { return movingHot(c, 20*c) }},
 	{"zipf-drift", zipfDrift},
 	{"phases", phases},
+	// Shapes added as a check against tuning to the rows above: the policy
+	// changes of round 4 were measured on the rows above only.
+	{"drift-slow-0.8", driftSlow},
+	{"scan+drift", scanDrift},
 }
 
 // zipf draws n reads over keys [0, keys) with exponent s.
@@ -161,6 +166,49 @@ func zipfDrift(c int) []uint64 {
 		out[i] = z.Uint64() + uint64(i/(2*c)*(c/10))
 	}
 	return out
+}
+
+// driftSlow draws from a Zipf s=0.8 over 50×capacity keys whose ranking
+// slides by capacity/50 keys every 5×capacity reads: a flatter, slower
+// drift than zipfDrift's. 500,000 reads.
+func driftSlow(c int) []uint64 {
+	rng := rand.New(rand.NewSource(10))
+	out := make([]uint64, 500_000)
+	for i := range out {
+		out[i] = zipfLike(rng, 0.8, 50*c) + uint64(i/(5*c)*max(1, c/50))
+	}
+	return out
+}
+
+// zipfLike draws a key in [0, n) with probability proportional to
+// 1/(k+1)^s, for s < 1 (rand.Zipf needs s > 1), by inverting the
+// continuous approximation of the distribution.
+func zipfLike(rng *rand.Rand, s float64, n int) uint64 {
+	u := rng.Float64()
+	// CDF(x) ∝ (x+1)^(1−s) − 1 on [0, n).
+	top := math.Pow(float64(n)+1, 1-s) - 1
+	x := math.Pow(u*top+1, 1/(1-s)) - 1
+	return uint64(min(max(x, 0), float64(n-1)))
+}
+
+// scanDrift is zipfDrift with scans: every 50,000 reads a scan of
+// capacity keys never read before, interleaved one for one with the
+// drifting reads. 500,000 reads.
+func scanDrift(c int) []uint64 {
+	base := zipfDrift(c)
+	out := make([]uint64, 0, len(base))
+	next := uint64(1 << 42)
+	for i, k := range base {
+		if len(out) >= len(base) {
+			break
+		}
+		if i%50_000 < 2*c && i%2 == 1 && i >= 50_000 {
+			out = append(out, next)
+			next++
+		}
+		out = append(out, k)
+	}
+	return out[:min(len(out), len(base))]
 }
 
 // phases chains 100,000 reads of each of six shapes, as a day's traffic
