@@ -55,8 +55,9 @@ type MemoryOptions struct {
 // (a hot set that moves, reads that come back soon or never), the window
 // grows, up to plain LRU: the store replays a sample of the keys against
 // small copies of the policy with windows of 1 %, 10 %, 30 %, 60 % and 100 %
-// of its capacity, and uses the window of the copy that hit most lately. A
-// Set may thus store nothing lasting: the newcomer itself can be the entry
+// of its capacity, and moves to the window of a copy that lately hit
+// significantly more often than the copy of its current one. A Set may
+// thus store nothing lasting: the newcomer itself can be the entry
 // evicted.
 //
 // An expired entry is never returned; it is removed when a read finds it,
