@@ -37,18 +37,22 @@ const (
 
 // zipfKeys is a pre-generated sequence of keys drawn from numKeys with a Zipf
 // law (s = 1.1, v = 1), so that the loop picks a key by indexing only.
-var zipfKeys, allKeys = func() ([]string, []string) {
-	all := make([]string, numKeys)
+var zipfKeys, allKeys = zipfTrace(numKeys, 1.1, 1<<16, 1)
+
+// zipfTrace returns n reads drawn from keys keys by a Zipf law of exponent
+// s (v = 1) from a fixed seed, and the keys.
+func zipfTrace(keys int, s float64, n int, seed uint64) (seq, all []string) {
+	all = make([]string, keys)
 	for i := range all {
 		all[i] = "GET /products/" + strconv.Itoa(i)
 	}
-	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, numKeys-1)
-	seq := make([]string, 1<<16)
+	z := rand.NewZipf(rand.New(rand.NewPCG(seed, seed+1)), s, 1, uint64(keys)-1)
+	seq = make([]string, n)
 	for i := range seq {
 		seq[i] = all[z.Uint64()]
 	}
 	return seq, all
-}()
+}
 
 const zipfMask = 1<<16 - 1
 

@@ -60,61 +60,22 @@ var l1Impls = []l1Impl{
 			return view(it.Value), nil
 		}
 	}},
-	// The engine of alova's L1, raw: otter v2 bounded by entry count, no
-	// expiry, no tags (the floor the store's own work adds to).
-	{"otter", func(b *testing.B, keys []string, val []byte) getter {
-		c := otter.Must(&otter.Options[string, []byte]{MaximumSize: capacity})
-		for _, k := range keys {
-			c.Set(k, val)
-		}
-		return func(_ context.Context, key string) ([]byte, error) {
-			v, ok := c.GetIfPresent(key)
-			if !ok {
-				return nil, cache.ErrMiss
-			}
-			return v, nil
-		}
-	}},
+	// otter v2 raw: bounded by entry count, no expiry, no tags.
+	{"otter", otterL1(otter.Options[string, []byte]{})},
 	// otter with an expiry per entry, as alova's L1 keeps one: each read
 	// then reads the clock (time.Since), as alova's does.
-	{"otter-ttl", func(b *testing.B, keys []string, val []byte) getter {
-		c := otter.Must(&otter.Options[string, []byte]{
-			MaximumSize:      capacity,
-			ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
-		})
-		for _, k := range keys {
-			c.Set(k, val)
-		}
-		return func(_ context.Context, key string) ([]byte, error) {
-			v, ok := c.GetIfPresent(key)
-			if !ok {
-				return nil, cache.ErrMiss
-			}
-			return v, nil
-		}
-	}},
+	{"otter-ttl", otterL1(otter.Options[string, []byte]{
+		ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
+	})},
 	// otter-ttl whose maintenance runs on the calling goroutine, as the
 	// hit-ratio simulator (hitratio/) runs it: every hit reaches the policy,
 	// as in alova's store. With the default executor (a goroutine per
 	// drain), a saturated benchmark drops nearly all of otter's hits: in a
 	// profile of otter-ttl on Zipf parallel, draining takes no sample.
-	{"otter-ttl-sync", func(b *testing.B, keys []string, val []byte) getter {
-		c := otter.Must(&otter.Options[string, []byte]{
-			MaximumSize:      capacity,
-			ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
-			Executor:         func(fn func()) { fn() },
-		})
-		for _, k := range keys {
-			c.Set(k, val)
-		}
-		return func(_ context.Context, key string) ([]byte, error) {
-			v, ok := c.GetIfPresent(key)
-			if !ok {
-				return nil, cache.ErrMiss
-			}
-			return v, nil
-		}
-	}},
+	{"otter-ttl-sync", otterL1(otter.Options[string, []byte]{
+		ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
+		Executor:         func(fn func()) { fn() },
+	})},
 	{"go-redis-cache", func(b *testing.B, keys []string, val []byte) getter {
 		c := rediscache.New(&rediscache.Options{LocalCache: rediscache.NewTinyLFU(capacity, time.Hour)})
 		for _, k := range keys {
@@ -296,4 +257,23 @@ func BenchmarkL1HitZipfParallel(b *testing.B) {
 func view(v cache.Value) []byte {
 	s := v.String()
 	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// otterL1 is the setup of an otter v2 cache with opts, sized to capacity.
+func otterL1(opts otter.Options[string, []byte]) func(b *testing.B, keys []string, val []byte) getter {
+	return func(b *testing.B, keys []string, val []byte) getter {
+		o := opts
+		o.MaximumSize = capacity
+		c := otter.Must(&o)
+		for _, k := range keys {
+			c.Set(k, val)
+		}
+		return func(_ context.Context, key string) ([]byte, error) {
+			v, ok := c.GetIfPresent(key)
+			if !ok {
+				return nil, cache.ErrMiss
+			}
+			return v, nil
+		}
+	}
 }

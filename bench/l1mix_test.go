@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,15 +23,7 @@ const (
 )
 
 var mixTrace = sync.OnceValue(func() []string {
-	keys := make([]string, mixKeys)
-	for i := range keys {
-		keys[i] = "GET /products/" + strconv.Itoa(i)
-	}
-	z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.001, 1, mixKeys-1)
-	seq := make([]string, 1<<20)
-	for i := range seq {
-		seq[i] = keys[z.Uint64()]
-	}
+	seq, _ := zipfTrace(mixKeys, 1.001, 1<<20, 3)
 	return seq
 })
 
