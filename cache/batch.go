@@ -58,7 +58,7 @@ func (t *Tiered) GetOrLoadBatch(ctx context.Context, keys []string, load BatchLo
 		}
 		seen[k] = true
 		if !opts.Force {
-			v, tier, err := t.read(ctx, k, opts.Mode, opts.L1TTL)
+			v, tier, _, err := t.read(ctx, k, opts.Mode, opts.L1TTL, 0)
 			if tier == TierNone && err != nil {
 				return out, err // ctx ended
 			}

@@ -43,6 +43,7 @@ type redisStore struct {
 	rdb     redis.UniversalClient
 	bound   redisop.Bound
 	prefix  string
+	topo    topology  // which keys a script may touch together (redis_lock.go)
 	tags    *tagIndex // the tag index, in tags.go
 	channel string    // the invalidation channel
 
@@ -95,7 +96,11 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) Shared {
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = defaultKeyPrefix
 	}
-	return &redisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,
+	topo := topologyOf(rdb)
+	if topo == topoCluster {
+		slotTags() // made once per process, here rather than in a read
+	}
+	return &redisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix, topo: topo,
 		tags: newTagIndex(opts.KeyPrefix), channel: opts.KeyPrefix + "{tags}:invalidate"}
 }
 
@@ -112,18 +117,28 @@ func (r *redisStore) Get(ctx context.Context, key string) (Value, time.Duration,
 		}
 		return Value{}, 0, fmt.Errorf("cache: redis get: %w", err)
 	}
+	if v, left, ok := liveL2(b); ok {
+		return v, left, nil
+	}
+	return Value{}, 0, ErrMiss
+}
+
+// liveL2 decodes b, a value read from Redis, into the entry and its time
+// left (< 0: no expiry); ok is false when b is not an entry the cache wrote
+// or its time is up (Redis evicts it at the same moment).
+func liveL2(b string) (v Value, left time.Duration, ok bool) {
 	v, exp, ok := decodeL2(b)
 	if !ok {
-		return Value{}, 0, ErrMiss
+		return Value{}, 0, false
 	}
 	if exp == 0 {
-		return v, -1, nil
+		return v, -1, true
 	}
-	left := time.Duration(exp-time.Now().UnixMilli()) * time.Millisecond
+	left = time.Duration(exp-time.Now().UnixMilli()) * time.Millisecond
 	if left <= 0 {
-		return Value{}, 0, ErrMiss // Redis evicts it at the same moment
+		return Value{}, 0, false
 	}
-	return v, left, nil
+	return v, left, true
 }
 
 // getArgs are the arguments of redisGet.

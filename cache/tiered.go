@@ -217,6 +217,7 @@ type LoadOptions struct {
 type Tiered struct {
 	l1   Local
 	l2   Shared
+	lr   leaseReader // l2, when it reads and leases in one step (lockflight.go)
 	opts TieredOptions
 	log  *slog.Logger
 	id   string // this instance, in the invalidations it publishes
@@ -295,6 +296,7 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 		announce: l2 != nil && !opts.NoInvalidation,
 		brk:      breaker{threshold: int32(min(opts.L2Failures, 1<<30)), cooldown: int64(opts.L2Cooldown)},
 	}
+	t.lr, _ = l2.(leaseReader)
 	if l1 != nil && l2 != nil && !opts.NoInvalidation {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.stopFeed = cancel
