@@ -2,11 +2,15 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alovago/alova/internal/testredis"
+	"github.com/redis/go-redis/v9"
 )
 
 // instances returns n Tiereds on b under prefix p, as n processes sharing
@@ -268,4 +272,246 @@ func TestLockCountsOneMissPerTier(t *testing.T) {
 			t.Errorf("after 10 reads of a cold key: L1 misses, L2 misses, L1 hits, L2 hits, loads = %v, want %v", got, want)
 		}
 	})
+}
+
+// leaseTiered returns a Tiered on b under prefix p, without the feed, whose
+// store's round trips rt counts.
+func leaseTiered(t *testing.T, b *backend, p string) (*Tiered, *testredis.RoundTrips) {
+	t.Helper()
+	r, rt := countedStore(t, b, p)
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), r, TieredOptions{NoInvalidation: true})
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr, rt
+}
+
+// TestLockColdMissRoundTrips: under the lease, a cold miss is three round
+// trips (read-or-lease, write, release) and counts one L1 and one L2 miss;
+// a read that finds the key in L2 is one round trip; without the lease a
+// cold miss is two (read, write).
+func TestLockColdMissRoundTrips(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr, rt := leaseTiered(t, b, p)
+		opts := LoadOptions{LockWait: 2 * time.Second}
+		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute, Tags: []string{"t"}}}
+		if _, _, err := tr.GetOrLoad(ctx, "warm", ld.load, opts); err != nil { // loads the scripts
+			t.Fatal(err)
+		}
+		before := tr.Stats()
+		start := rt.N()
+		if v, tier, err := tr.GetOrLoad(ctx, "cold", ld.load, opts); err != nil || tier != TierOrigin || v.String() != "v" {
+			t.Fatalf("GetOrLoad(cold) = %q, %v, %v; want v from the origin", v, tier, err)
+		}
+		if n := rt.N() - start; n != 3 {
+			t.Errorf("a cold miss under the lease = %d round trips, want 3 (read-or-lease, write, release)", n)
+		}
+		s := tr.Stats()
+		if got, want := [4]uint64{s.L1Misses - before.L1Misses, s.L2Misses - before.L2Misses, s.Loads - before.Loads, s.L2Errors},
+			[4]uint64{1, 1, 1, 0}; got != want {
+			t.Errorf("a cold miss counts L1 misses, L2 misses, loads, L2 errors = %v, want %v", got, want)
+		}
+		if rel, err := l2Store(t, tr).TryLock(ctx, "cold", time.Second); err != nil || rel == nil {
+			t.Errorf("the lease is still held after the load: TryLock = %v, %v", rel != nil, err)
+		} else {
+			_ = rel(ctx)
+		}
+
+		// Another instance reads it from L2: one round trip, no load.
+		other, ort := leaseTiered(t, b, p)
+		start = ort.N()
+		if v, tier, err := other.GetOrLoad(ctx, "cold", ld.load, opts); err != nil || tier != TierL2 || v.String() != "v" {
+			t.Fatalf("other GetOrLoad(cold) = %q, %v, %v; want v from L2", v, tier, err)
+		}
+		if n := ort.N() - start; n != 1 {
+			t.Errorf("an L2 hit under the lease = %d round trips, want 1", n)
+		}
+		if s := other.Stats(); s.L2Hits != 1 || s.L2Misses != 0 || s.Loads != 0 {
+			t.Errorf("other: L2 hits %d, misses %d, loads %d; want 1, 0, 0", s.L2Hits, s.L2Misses, s.Loads)
+		}
+
+		start = rt.N()
+		if _, tier, err := tr.GetOrLoad(ctx, "plain", ld.load, LoadOptions{}); err != nil || tier != TierOrigin {
+			t.Fatalf("GetOrLoad(plain) = %v, %v", tier, err)
+		}
+		if n := rt.N() - start; n != 2 {
+			t.Errorf("a cold miss without the lease = %d round trips, want 2 (read, write)", n)
+		}
+	})
+}
+
+// TestLockWaiterSeesHolderWrite: a reader that finds the lease held waits;
+// the holder writes and releases; the reader's next try (one call) reads the
+// write: no load, the value from L2, one wait counted and no takeover.
+func TestLockWaiterSeesHolderWrite(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		trs := instances(t, b, p, 2, TieredOptions{})
+		holder, reader := trs[0], trs[1]
+		rel, err := l2Store(t, holder).TryLock(ctx, "k", time.Minute)
+		if err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		ld := &counter{entry: Entry{Value: StringValue("mine"), TTL: time.Minute}}
+		type answer struct {
+			v    Value
+			tier Tier
+			err  error
+		}
+		got := make(chan answer, 1)
+		go func() {
+			v, tier, err := reader.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: 5 * time.Second})
+			got <- answer{v, tier, err}
+		}()
+		eventually(t, 5*time.Second, "the reader to wait for the lease", func() bool { return reader.Stats().LockWaits == 1 })
+		if err := holder.Set(ctx, "k", Entry{Value: StringValue("theirs"), TTL: time.Minute}, ModeAll); err != nil {
+			t.Fatal(err)
+		}
+		_ = rel(ctx)
+		a := <-got
+		if a.err != nil || a.tier != TierL2 || a.v.String() != "theirs" {
+			t.Fatalf("reader GetOrLoad = %q, %v, %v; want theirs from L2", a.v, a.tier, a.err)
+		}
+		if s := reader.Stats(); ld.calls.Load() != 0 || s.LockTakeovers != 0 || s.L2Misses != 1 {
+			t.Errorf("reader: loads %d, takeovers %d, L2 misses %d; want 0, 0, 1", ld.calls.Load(), s.LockTakeovers, s.L2Misses)
+		}
+	})
+}
+
+// TestLockReadLeaseReleased: a reader whose read took the lease and who
+// leaves before any load starts releases it at once: another instance
+// takes it without waiting for it to expire.
+func TestLockReadLeaseReleased(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		p := b.prefix(t)
+		r, _ := countedStore(t, b, p)
+		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), r, TieredOptions{NoInvalidation: true})
+		t.Cleanup(func() { _ = tr.Close() })
+		_, _, _, _ = r.getOrLock(context.Background(), "warm", time.Millisecond) // loads the script
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// The caller leaves as the read-or-lease answers.
+		r.rdb.AddHook(afterCmd{name: "evalsha", fn: cancel})
+		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
+		if _, _, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: time.Minute}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("GetOrLoad = %v, want context.Canceled", err)
+		}
+		if rel, err := newRedis(b.rdb, RedisOptions{KeyPrefix: p}).TryLock(context.Background(), "k", time.Second); err != nil || rel == nil {
+			t.Errorf("the lease the read took is still held: TryLock = %v, %v", rel != nil, err)
+		}
+		if ld.calls.Load() != 0 {
+			t.Errorf("loads = %d, want 0", ld.calls.Load())
+		}
+		tr.bg.mu.Lock()
+		defer tr.bg.mu.Unlock()
+		if len(tr.bg.leases) != 0 {
+			t.Errorf("%d leases kept after the read, want 0", len(tr.bg.leases))
+		}
+	})
+}
+
+// afterCmd is a go-redis hook that calls fn after each command named name.
+type afterCmd struct {
+	name string
+	fn   func()
+}
+
+func (h afterCmd) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h afterCmd) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if cmd.Name() == h.name {
+			h.fn()
+		}
+		return err
+	}
+}
+
+func (h afterCmd) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestLockHiddenKey: a key whose invalidation waits for L2 (the recovery
+// queue) is not answered by the old value L2 still has: the read takes the
+// lease only, and the load runs under it.
+func TestLockHiddenKey(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		r := newRedis(b.rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
+		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), failDeletes{r},
+			TieredOptions{NoInvalidation: true, Logger: quiet})
+		t.Cleanup(func() { _ = tr.Close() })
+		if err := tr.Set(ctx, "k", Entry{Value: StringValue("old"), TTL: time.Minute}, ModeAll); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Delete(ctx, "k"); err != nil {
+			t.Fatalf("Delete with L2 deletes failing = %v, want nil (queued)", err)
+		}
+		ld := &counter{entry: Entry{Value: StringValue("new"), TTL: time.Minute}}
+		if v, tier, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: 2 * time.Second}); err != nil || tier != TierOrigin || v.String() != "new" {
+			t.Fatalf("GetOrLoad of a hidden key = %q, %v, %v; want new from the origin", v, tier, err)
+		}
+		if s := tr.Stats(); ld.calls.Load() != 1 || s.L2Misses != 1 || s.LockWaits != 0 {
+			t.Errorf("loads %d, L2 misses %d, lock waits %d; want 1, 1, 0", ld.calls.Load(), s.L2Misses, s.LockWaits)
+		}
+	})
+}
+
+// failDeletes is a Redis store whose deletes fail, as when L2 is down.
+type failDeletes struct{ *redisStore }
+
+func (f failDeletes) Delete(context.Context, []string, *Invalidation) error {
+	return errors.New("connection refused")
+}
+
+// TestLockOtherLocker: a Shared tier that implements Locker but not the
+// one-step read (any store but the Redis one) keeps the two-call path: one
+// load across instances.
+func TestLockOtherLocker(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		p := b.prefix(t)
+		var calls atomic.Int64
+		load := func(ctx context.Context) (Entry, error) {
+			calls.Add(1)
+			time.Sleep(30 * time.Millisecond)
+			return Entry{Value: StringValue("v"), TTL: time.Minute}, nil
+		}
+		var trs []*Tiered
+		for range 3 {
+			r := newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout})
+			tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), plainLocker{r, r}, TieredOptions{NoInvalidation: true})
+			t.Cleanup(func() { _ = tr.Close() })
+			if tr.lr != nil {
+				t.Fatal("plainLocker reads in one step")
+			}
+			trs = append(trs, tr)
+		}
+		var wg sync.WaitGroup
+		for _, tr := range trs {
+			for range 20 {
+				wg.Go(func() {
+					if v, _, err := tr.GetOrLoad(context.Background(), "k", load, LoadOptions{LockWait: 2 * time.Second}); err != nil || v.String() != "v" {
+						t.Errorf("GetOrLoad = %q, %v", v, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Errorf("loader calls = %d, want 1", n)
+		}
+	})
+}
+
+// plainLocker is a Shared tier and a Locker, and nothing more.
+type plainLocker struct {
+	Shared
+	Locker
 }
