@@ -58,7 +58,7 @@ func (t *Tiered) GetOrLoadBatch(ctx context.Context, keys []string, load BatchLo
 		}
 		seen[k] = true
 		if !opts.Force {
-			v, tier, _, err := t.read(ctx, k, opts.Mode, opts.L1TTL, 0)
+			v, tier, err := t.read(ctx, k, opts.Mode, opts.L1TTL)
 			if tier == TierNone && err != nil {
 				return out, err // ctx ended
 			}

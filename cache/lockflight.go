@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -21,24 +20,17 @@ type Locker interface {
 
 // leaseReader is implemented by a [Shared] tier that reads a key and, on a
 // miss, tries to take its lease, as one step: [NewRedisStore] does it in
-// one round trip (one script). It is Get followed by [Locker].TryLock with
-// nothing in between, no part of the contract of Shared or Locker: a
-// Locker without it gives the same answers with more round trips.
+// one round trip (one script). It answers as TryLock then Get would, but
+// takes no lease where there is a value. It is no part of the contract of
+// Shared or Locker: a Locker without it gives the same answers with one
+// more round trip per try (lockOrWait).
 type leaseReader interface {
 	Locker
 	// getOrLock returns the value under key and its time left, as Get
 	// does. On a miss it returns an error wrapping ErrMiss and, when it
-	// took the lease named key for ttl (at a moment when the value was
-	// absent and no other holder had the lease), the func that releases
-	// it, as TryLock does; nil when another holder has it.
+	// took the lease named key for ttl (finding no value), the func that
+	// releases it, as TryLock does; nil when another holder has it.
 	getOrLock(ctx context.Context, key string, ttl time.Duration) (Value, time.Duration, func(context.Context) error, error)
-}
-
-// heldLease is a lease that a read of L2 took on its miss (getOrLock),
-// waiting for the load of its key to take it over (takeLease), or for the
-// reader to release it when no load did (dropLease).
-type heldLease struct {
-	unlock func(context.Context) error
 }
 
 // Poll bounds of a lease waiter: it re-reads L2 every LockWait/8, within
@@ -47,17 +39,6 @@ const (
 	minLeasePoll = 10 * time.Millisecond
 	maxLeasePoll = 100 * time.Millisecond
 )
-
-// leaseFor returns how long the lease lasts that a read with opts takes on
-// an L2 miss, together with the read (getOrLock), or 0 when the read takes
-// none: the shared tier cannot, or the load that follows the miss does not
-// run under the lease. It is half of LockWait (see lockOrWait).
-func (t *Tiered) leaseFor(opts LoadOptions) time.Duration {
-	if t.lr == nil || opts.LockWait <= 0 || opts.Force || opts.Mode != ModeAll || opts.refreshing {
-		return 0
-	}
-	return max(opts.LockWait/2, time.Millisecond)
-}
 
 // lockOrWait is the distributed single-flight around one load of key, run
 // inside its (in-process) flight. It returns:
@@ -70,21 +51,18 @@ func (t *Tiered) leaseFor(opts LoadOptions) time.Duration {
 //   - neither: load without the lease (the shared tier cannot lock or
 //     fails, or the wait ran past LockWait).
 //
-// The lease the read that missed took (leaseFor) is this load's at once.
-// Otherwise, on a shared tier that reads and leases in one step, each try
-// is one call that re-reads the key and takes the lease if it is free; on
-// another Locker (and for a refresh, which has the entry and must take the
-// lease all the same) a try takes the lease, then re-reads the key.
+// Each try re-reads key (the holder before us may have written) and takes
+// the lease if it is free. On a shared tier that does both in one call
+// (leaseReader: the Redis store, one script) a try is that call; on
+// another [Locker], and for a refresh (which has the entry, due, and must
+// take the lease all the same), a try takes the lease, then reads.
 func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (unlock func(), res loaded, done bool, err error) {
 	lk, ok := t.l2.(Locker)
 	if !ok || t.l2 == nil || opts.Mode != ModeAll {
 		return nil, loaded{}, false, nil
 	}
-	if h := t.bg.takeLease(key); h != nil {
-		// The read found no value and took the lease in the same step.
-		return t.releaser(ctx, h.unlock), loaded{}, false, nil
-	}
-	oneStep := t.lr != nil && !opts.refreshing
+	lr, oneStep := lk.(leaseReader)
+	oneStep = oneStep && !opts.refreshing
 	lease := max(opts.LockWait/2, time.Millisecond)
 	poll := min(max(opts.LockWait/8, minLeasePoll), maxLeasePoll)
 	deadline := time.NewTimer(opts.LockWait)
@@ -95,13 +73,9 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		var rel func(context.Context) error
 		var err error
 		if oneStep {
-			var r l2Value
-			if r, rel, err = t.l2Lease(ctx, key, lease); err == nil {
-				t.fillL1(key, r.v, r.ttl, opts.L1TTL)
-				return nil, loaded{value: r.v, tier: TierL2}, true, nil
-			}
-			if errors.Is(err, ErrMiss) {
-				err = nil
+			var found bool
+			if res, found, rel, err = t.readOrLease(ctx, lr, key, lease, opts); found {
+				return nil, res, true, nil
 			}
 		} else {
 			rel, err = l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
@@ -117,8 +91,7 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		if rel != nil {
 			unlock := t.releaser(ctx, rel)
 			// The holder before us may have written and released between
-			// our L2 miss and our lease: read once more (getOrLock took
-			// the lease only where there was no value).
+			// our L2 miss and our lease: read once more.
 			if !oneStep {
 				if res, ok := t.written(ctx, key, opts); ok {
 					unlock()
@@ -146,18 +119,17 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		case <-tick.C:
 		case <-deadline.C:
 			// The holder is slow or gone: load by ourselves, once more
-			// checking that it has not just written (and, in one step,
-			// taking the lease if it has run out). A refresh leaves it to
-			// a read of its entry, which still answers, after another
-			// LockWait (see yield): by then the holder's lease (half of
-			// LockWait) has run out.
+			// checking that it has not just written (in one call, taking
+			// the lease if it has run out). A refresh leaves it to a read
+			// of its entry, which still answers, after another LockWait
+			// (see yield): by then the holder's lease (half of LockWait)
+			// has run out.
 			if oneStep {
-				r, rel, err := t.l2Lease(ctx, key, lease)
-				if err == nil {
-					t.fillL1(key, r.v, r.ttl, opts.L1TTL)
-					return nil, loaded{value: r.v, tier: TierL2}, true, nil
-				}
-				if ctx.Err() != nil {
+				res, found, rel, err := t.readOrLease(ctx, lr, key, lease, opts)
+				switch {
+				case found:
+					return nil, res, true, nil
+				case err != nil && ctx.Err() != nil:
 					return nil, loaded{}, true, ctx.Err()
 				}
 				t.stats.lockTakeovers.Add(1)
@@ -176,7 +148,7 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 			t.stats.lockTakeovers.Add(1)
 			return nil, loaded{}, false, nil
 		}
-		if !oneStep { // in one step, the next try re-reads
+		if !oneStep { // in one step, the next try reads
 			if res, ok := t.written(ctx, key, opts); ok {
 				return nil, res, true, nil
 			}
@@ -208,101 +180,36 @@ func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loa
 	return loaded{value: v, tier: TierL2}, true
 }
 
-// l2Lease is l2Reread that, on a miss, tries to take key's lease for ttl in
-// the same step (getOrLock): rel releases the lease it took. A key whose
-// invalidation waits for L2 (recovery.go) reads as a miss, so only the lease
-// is tried. Like l2Reread it counts no hit or miss, and failures count as
-// L2 errors.
-func (t *Tiered) l2Lease(ctx context.Context, key string, ttl time.Duration) (r l2Value, rel func(context.Context) error, err error) {
+// readOrLease is written in one call that, on a miss, also tries to take
+// key's lease for ttl (leaseReader.getOrLock): found, res is the value
+// another instance wrote (it fills L1); else rel releases the lease the
+// call took, or, nil, another holder has it. A key whose
+// invalidation waits for L2 (recovery.go) reads as a miss, so only the
+// lease is tried. Like written it counts no L2 hit or miss; failures count
+// as L2 errors.
+func (t *Tiered) readOrLease(ctx context.Context, lr leaseReader, key string, ttl time.Duration, opts LoadOptions) (res loaded, found bool, rel func(context.Context) error, err error) {
 	if t.rq.hides(key) {
 		rel, err = l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
-			return t.lr.TryLock(ctx, key, ttl)
+			return lr.TryLock(ctx, key, ttl)
 		})
-		if err != nil {
-			return l2Value{}, nil, err
-		}
-		return l2Value{}, rel, ErrMiss
+		return loaded{}, false, rel, err
 	}
 	type got struct {
 		r   l2Value
 		rel func(context.Context) error
 	}
 	g, err := l2call(t, ctx, "get or lock", func(ctx context.Context) (got, error) {
-		v, left, rel, err := t.lr.getOrLock(ctx, key, ttl)
-		return got{l2Value{v: v, ttl: left}, rel}, err
+		v, left, rel, err := lr.getOrLock(ctx, key, ttl)
+		return got{l2Value{v, left}, rel}, err
 	})
-	return g.r, g.rel, err
-}
-
-// l2GetOrLease is l2Get that, on a miss, tries to take key's lease for ttl
-// in the same step (l2Lease). A lease it took is kept for the load of key
-// (takeLease) and returned, for the reader to drop (dropLease).
-func (t *Tiered) l2GetOrLease(ctx context.Context, key string, ttl time.Duration) (l2Value, error) {
-	r, rel, err := t.l2Lease(ctx, key, ttl)
 	switch {
 	case err == nil:
-		t.stats.l2Hits.Add(1)
+		t.fillL1(key, g.r.v, g.r.ttl, opts.L1TTL)
+		return loaded{value: g.r.v, tier: TierL2}, true, nil, nil
 	case errors.Is(err, ErrMiss):
-		t.stats.l2Misses.Add(1)
+		return loaded{}, false, g.rel, nil
 	}
-	if rel != nil {
-		r.held = t.bg.keepLease(key, rel)
-	}
-	return r, err
-}
-
-// dropLease releases h, a lease the read of key took, unless the load of
-// key has taken it over: the reader calls it once it is done with key.
-func (t *Tiered) dropLease(ctx context.Context, key string, h *heldLease) {
-	if h == nil || !t.bg.forgetLease(key, h) {
-		return
-	}
-	t.releaser(ctx, h.unlock)()
-}
-
-// keepLease keeps the lease that unlock releases for the load of key, and
-// returns it.
-func (b *background) keepLease(key string, unlock func(context.Context) error) *heldLease {
-	h := &heldLease{unlock: unlock}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.leases == nil {
-		b.leases = make(map[string]*heldLease)
-	}
-	b.leases[strings.Clone(key)] = h
-	return h
-}
-
-// takeLease returns the lease kept for the load of key, if any, and forgets
-// it: it is the caller's to release.
-func (b *background) takeLease(key string) *heldLease {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	h, ok := b.leases[key]
-	if ok {
-		delete(b.leases, key)
-	}
-	return h
-}
-
-// holdsLease reports whether a lease is kept for the load of key.
-func (b *background) holdsLease(key string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ok := b.leases[key]
-	return ok
-}
-
-// forgetLease forgets h, kept for key, and reports whether it was still
-// kept (no load has taken it).
-func (b *background) forgetLease(key string, h *heldLease) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.leases[key] != h {
-		return false
-	}
-	delete(b.leases, key)
-	return true
+	return loaded{}, false, nil, err
 }
 
 // waitFor returns a channel closed when an invalidation from another

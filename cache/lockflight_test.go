@@ -284,10 +284,10 @@ func leaseTiered(t *testing.T, b *backend, p string) (*Tiered, *testredis.RoundT
 	return tr, rt
 }
 
-// TestLockColdMissRoundTrips: under the lease, a cold miss is three round
-// trips (read-or-lease, write, release) and counts one L1 and one L2 miss;
-// a read that finds the key in L2 is one round trip; without the lease a
-// cold miss is two (read, write).
+// TestLockColdMissRoundTrips: under the lease, a cold miss is four round
+// trips (read, read-or-lease, write, release) and counts one L1 and one L2
+// miss; a read that finds the key in L2 is one round trip (a GET); without
+// the lease a cold miss is two (read, write).
 func TestLockColdMissRoundTrips(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -304,8 +304,8 @@ func TestLockColdMissRoundTrips(t *testing.T) {
 		if v, tier, err := tr.GetOrLoad(ctx, "cold", ld.load, opts); err != nil || tier != TierOrigin || v.String() != "v" {
 			t.Fatalf("GetOrLoad(cold) = %q, %v, %v; want v from the origin", v, tier, err)
 		}
-		if n := rt.N() - start; n != 3 {
-			t.Errorf("a cold miss under the lease = %d round trips, want 3 (read-or-lease, write, release)", n)
+		if n := rt.N() - start; n != 4 {
+			t.Errorf("a cold miss under the lease = %d round trips, want 4 (read, read-or-lease, write, release)", n)
 		}
 		s := tr.Stats()
 		if got, want := [4]uint64{s.L1Misses - before.L1Misses, s.L2Misses - before.L2Misses, s.Loads - before.Loads, s.L2Errors},
@@ -341,17 +341,23 @@ func TestLockColdMissRoundTrips(t *testing.T) {
 	})
 }
 
-// TestLockWaiterSeesHolderWrite: a reader that finds the lease held waits;
-// the holder writes and releases; the reader's next try (one call) reads the
-// write: no load, the value from L2, one wait counted and no takeover.
+// TestLockWaiterSeesHolderWrite: a reader that finds the lease held waits,
+// polling (no feed) with one call per try; the holder writes and releases;
+// the reader's next try reads the write: no load, the value from L2, one
+// L2 miss, one wait counted and no takeover.
 func TestLockWaiterSeesHolderWrite(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		p := b.prefix(t)
-		trs := instances(t, b, p, 2, TieredOptions{})
-		holder, reader := trs[0], trs[1]
-		rel, err := l2Store(t, holder).TryLock(ctx, "k", time.Minute)
+		holder := newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout})
+		r, _ := countedStore(t, b, p)
+		_, _, _, _ = r.getOrLock(ctx, "warm", time.Millisecond) // loads the script
+		sent := &cmdLog{}
+		r.rdb.AddHook(sent)
+		reader := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), r, TieredOptions{NoInvalidation: true})
+		t.Cleanup(func() { _ = reader.Close() })
+		rel, err := holder.TryLock(ctx, "k", time.Minute)
 		if err != nil || rel == nil {
 			t.Fatalf("TryLock = %v, %v", rel != nil, err)
 		}
@@ -366,8 +372,9 @@ func TestLockWaiterSeesHolderWrite(t *testing.T) {
 			v, tier, err := reader.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: 5 * time.Second})
 			got <- answer{v, tier, err}
 		}()
-		eventually(t, 5*time.Second, "the reader to wait for the lease", func() bool { return reader.Stats().LockWaits == 1 })
-		if err := holder.Set(ctx, "k", Entry{Value: StringValue("theirs"), TTL: time.Minute}, ModeAll); err != nil {
+		// The first try and two polls.
+		eventually(t, 5*time.Second, "the reader to poll twice", func() bool { return len(sent.names()) >= 4 })
+		if err := holder.Set(ctx, "k", StringValue("theirs"), time.Minute, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		_ = rel(ctx)
@@ -375,70 +382,54 @@ func TestLockWaiterSeesHolderWrite(t *testing.T) {
 		if a.err != nil || a.tier != TierL2 || a.v.String() != "theirs" {
 			t.Fatalf("reader GetOrLoad = %q, %v, %v; want theirs from L2", a.v, a.tier, a.err)
 		}
-		if s := reader.Stats(); ld.calls.Load() != 0 || s.LockTakeovers != 0 || s.L2Misses != 1 {
-			t.Errorf("reader: loads %d, takeovers %d, L2 misses %d; want 0, 0, 1", ld.calls.Load(), s.LockTakeovers, s.L2Misses)
+		if s := reader.Stats(); ld.calls.Load() != 0 || s.LockWaits != 1 || s.LockTakeovers != 0 || s.L2Misses != 1 || s.L2Hits != 0 {
+			t.Errorf("reader: loads %d, waits %d, takeovers %d, L2 misses %d, L2 hits %d; want 0, 1, 0, 1, 0",
+				ld.calls.Load(), s.LockWaits, s.LockTakeovers, s.L2Misses, s.L2Hits)
+		}
+		names := sent.names()
+		if names[0] != "get" {
+			t.Errorf("the reader's first command = %q, want get", names[0])
+		}
+		for i, n := range names[1:] {
+			if n != "evalsha" {
+				t.Errorf("the reader's try %d = %q, want evalsha (read-or-lease, one call): %q", i+1, n, names)
+				break
+			}
 		}
 	})
 }
 
-// TestLockReadLeaseReleased: a reader whose read took the lease and who
-// leaves before any load starts releases it at once: another instance
-// takes it without waiting for it to expire.
-func TestLockReadLeaseReleased(t *testing.T) {
-	t.Parallel()
-	eachBackend(t, func(t *testing.T, b *backend) {
-		p := b.prefix(t)
-		r, _ := countedStore(t, b, p)
-		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), r, TieredOptions{NoInvalidation: true})
-		t.Cleanup(func() { _ = tr.Close() })
-		_, _, _, _ = r.getOrLock(context.Background(), "warm", time.Millisecond) // loads the script
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		// The caller leaves as the read-or-lease answers.
-		r.rdb.AddHook(afterCmd{name: "evalsha", fn: cancel})
-		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute}}
-		if _, _, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: time.Minute}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("GetOrLoad = %v, want context.Canceled", err)
-		}
-		if rel, err := newRedis(b.rdb, RedisOptions{KeyPrefix: p}).TryLock(context.Background(), "k", time.Second); err != nil || rel == nil {
-			t.Errorf("the lease the read took is still held: TryLock = %v, %v", rel != nil, err)
-		}
-		if ld.calls.Load() != 0 {
-			t.Errorf("loads = %d, want 0", ld.calls.Load())
-		}
-		tr.bg.mu.Lock()
-		defer tr.bg.mu.Unlock()
-		if len(tr.bg.leases) != 0 {
-			t.Errorf("%d leases kept after the read, want 0", len(tr.bg.leases))
-		}
-	})
+// cmdLog is a go-redis hook that records the names of the commands sent.
+type cmdLog struct {
+	mu  sync.Mutex
+	cmd []string
 }
 
-// afterCmd is a go-redis hook that calls fn after each command named name.
-type afterCmd struct {
-	name string
-	fn   func()
+func (h *cmdLog) names() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.cmd...)
 }
 
-func (h afterCmd) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h afterCmd) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		if cmd.Name() == h.name {
-			h.fn()
-		}
-		return err
+		h.mu.Lock()
+		h.cmd = append(h.cmd, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
 	}
 }
 
-func (h afterCmd) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
 
 // TestLockHiddenKey: a key whose invalidation waits for L2 (the recovery
-// queue) is not answered by the old value L2 still has: the read takes the
-// lease only, and the load runs under it.
+// queue) is not answered by the old value L2 still has, neither by the read
+// nor by the try for the lease, which takes the lease only: the load runs
+// under it.
 func TestLockHiddenKey(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -488,7 +479,7 @@ func TestLockOtherLocker(t *testing.T) {
 			r := newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout})
 			tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), plainLocker{r, r}, TieredOptions{NoInvalidation: true})
 			t.Cleanup(func() { _ = tr.Close() })
-			if tr.lr != nil {
+			if _, ok := tr.l2.(leaseReader); ok {
 				t.Fatal("plainLocker reads in one step")
 			}
 			trs = append(trs, tr)

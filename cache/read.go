@@ -17,9 +17,6 @@ type loaded struct {
 type l2Value struct {
 	v   Value
 	ttl time.Duration
-	// held is the lease the read took on its miss (l2GetOrLease), for the
-	// reader that started it only.
-	held *heldLease
 }
 
 // Negative marks a loader error as cacheable for ttl (negative caching): the
@@ -68,24 +65,14 @@ func (t *Tiered) GetOrLoad(ctx context.Context, key string, load Loader, opts Lo
 	if load == nil {
 		panic("cache: GetOrLoad: nil loader")
 	}
-	var held *heldLease // the lease the read took on its L2 miss (lockflight.go)
 	if !opts.Force && opts.refreshes() {
-		v, tier, h, err := t.readRefresh(ctx, key, load, opts)
-		if tier != TierNone || err != nil {
+		if v, tier, err := t.readRefresh(ctx, key, load, opts); tier != TierNone || err != nil {
 			return v, tier, err
 		}
-		held = h
 	} else if !opts.Force {
-		v, tier, h, err := t.read(ctx, key, opts.Mode, opts.L1TTL, t.leaseFor(opts))
-		if tier != TierNone || err != nil {
+		if v, tier, err := t.read(ctx, key, opts.Mode, opts.L1TTL); tier != TierNone || err != nil {
 			return v, tier, err
 		}
-		held = h
-	}
-	if held != nil {
-		// The load takes it over; when none did (the caller left first, or
-		// a load that ended meanwhile answered), it is released here.
-		defer t.dropLease(ctx, key, held)
 	}
 	if opts.Force && t.l1 != nil && opts.Mode != ModeL2 {
 		// A forced load revalidates the L1 copy, if any (revalidate.go).
@@ -171,7 +158,7 @@ func (t *Tiered) setL1(key string, it Item, ttl time.Duration) {
 // GetOrLoad. L2 failures count as misses. A negative entry returns its
 // cached error with TierL1.
 func (t *Tiered) Get(ctx context.Context, key string, mode Mode) (Value, Tier, error) {
-	v, tier, _, err := t.read(ctx, key, mode, 0, 0)
+	v, tier, err := t.read(ctx, key, mode, 0)
 	if tier == TierNone && err == nil {
 		err = ErrMiss
 	}
@@ -180,33 +167,26 @@ func (t *Tiered) Get(ctx context.Context, key string, mode Mode) (Value, Tier, e
 
 // read looks key up in L1 (unless ModeL2), then (unless ModeL1) L2; an L2
 // hit fills L1 (ModeAll only), capped by l1TTL if > 0. TierNone with a nil
-// error is a miss; an error with TierNone is the caller's ctx ending. With
-// lease > 0 (leaseFor) the L2 read also takes the key's lease on a miss,
-// for lease long, and returns it, held for the load (see readL2).
-func (t *Tiered) read(ctx context.Context, key string, mode Mode, l1TTL, lease time.Duration) (Value, Tier, *heldLease, error) {
+// error is a miss; an error with TierNone is the caller's ctx ending.
+func (t *Tiered) read(ctx context.Context, key string, mode Mode, l1TTL time.Duration) (Value, Tier, error) {
 	if mode == ModeL2 {
-		v, tier, err := t.readL2Only(ctx, key)
-		return v, tier, nil, err
+		return t.readL2Only(ctx, key)
 	}
 	if t.l1 != nil {
 		if it, ok := t.l1.Get(key); ok {
 			t.countL1Hit(it)
-			return it.Value, TierL1, nil, it.Err
+			return it.Value, TierL1, it.Err
 		}
 		t.stats.l1Misses.Add(1)
 	}
 	if t.l2 != nil && mode == ModeAll {
-		v, _, held, err := t.readL2(ctx, key, l1TTL, lease)
-		if err == nil {
-			return v, TierL2, nil, nil
+		if v, _, err := t.readL2(ctx, key, l1TTL); err == nil {
+			return v, TierL2, nil
+		} else if ctx.Err() != nil {
+			return Value{}, TierNone, ctx.Err()
 		}
-		if ctx.Err() != nil {
-			t.dropLease(ctx, key, held)
-			return Value{}, TierNone, nil, ctx.Err()
-		}
-		return Value{}, TierNone, held, nil
 	}
-	return Value{}, TierNone, nil, nil
+	return Value{}, TierNone, nil
 }
 
 // flightKey separates the flights of one key that must not share an answer:
@@ -229,8 +209,7 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 			if it, ok := t.l1.Get(key); ok {
 				return loaded{value: it.Value, tier: TierL1}, it.Err
 			}
-		} else if t.l2 != nil && opts.Mode != ModeL1 && !t.bg.holdsLease(key) {
-			// (A lease the read took says L2 had nothing when it did.)
+		} else if t.l2 != nil && opts.Mode != ModeL1 {
 			if v, _, err := t.l2Reread(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
@@ -285,30 +264,15 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 // started it (bounded by the store's timeout): a hit costs one round trip
 // and no hand-off to another goroutine. Any error means "not from L2".
 // The L1 copy is capped by the l1TTL of the reader that started the read.
-//
-// With lease > 0 the read that a reader starts also takes the key's lease
-// on a miss, in the same round trip (l2GetOrLease): the load of the key
-// then runs under it (lockOrWait), and the reader, to whom readL2 returns
-// it, releases it if no load did (dropLease). Readers that join the read
-// get no lease.
-func (t *Tiered) readL2(ctx context.Context, key string, l1TTL, lease time.Duration) (Value, time.Duration, *heldLease, error) {
-	r, err, shared := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
-		var r l2Value
-		var err error
-		if lease > 0 {
-			r, err = t.l2GetOrLease(fctx, key, lease)
-		} else {
-			r.v, r.ttl, err = t.l2Get(fctx, key)
-		}
+func (t *Tiered) readL2(ctx context.Context, key string, l1TTL time.Duration) (Value, time.Duration, error) {
+	r, err, _ := t.l2flight.DoHere(ctx, key, func(fctx context.Context) (l2Value, error) {
+		v, ttl, err := t.l2Get(fctx, key)
 		if err == nil {
-			t.fillL1(key, r.v, r.ttl, l1TTL)
+			t.fillL1(key, v, ttl, l1TTL)
 		}
-		return r, err
+		return l2Value{v, ttl}, err
 	})
-	if shared {
-		r.held = nil
-	}
-	return r.v, r.ttl, r.held, err
+	return r.v, r.ttl, err
 }
 
 // l2Get reads key from L2 through the guard, counting the outcome as the
@@ -334,7 +298,7 @@ func (t *Tiered) l2Reread(ctx context.Context, key string) (Value, time.Duration
 	}
 	r, err := l2call(t, ctx, "get", func(ctx context.Context) (l2Value, error) {
 		v, ttl, err := t.l2.Get(ctx, key)
-		return l2Value{v: v, ttl: ttl}, err
+		return l2Value{v, ttl}, err
 	})
 	return r.v, r.ttl, err
 }

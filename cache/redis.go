@@ -83,11 +83,10 @@ type redisStore struct {
 // channel P+"{tags}:invalidate". Keys of your own that begin with "{tags"
 // are therefore reserved. The lease of k ([Locker]) lives at P+"~lock:"+k;
 // on a Cluster, when P+k has no hash tag, at P+"~lock:{t}"+k, where t is a
-// short base-36 name that hashes to the slot of P+k, so that the read of a
-// miss under [LoadOptions].LockWait reads the value and takes the lease in
-// one script (one round trip). A prefix with a "{" that makes no hash tag
-// leaves them in different slots: that read is then a GET, the lease and a
-// GET again.
+// short base-36 name that hashes to the slot of P+k, so that after a miss
+// under [LoadOptions].LockWait one script reads the value again and takes
+// the lease (one round trip). A prefix with a "{" that makes no hash tag
+// leaves them in different slots: that step is then the lease and a GET.
 //
 // The store is safe for concurrent use, and also implements [Locker]. It
 // does not own the client: closing the client is the caller's business.

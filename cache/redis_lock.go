@@ -130,9 +130,8 @@ func (r *redisStore) unlocker(name, token string) func(context.Context) error {
 
 // getOrLock is Get and, on a miss, TryLock, as one step (see leaseReader):
 // one round trip (getOrLockScript, EVALSHA, or EVAL the first time a server
-// sees it) where the value and the lease share a node (leaseName); else a
-// GET, then the lease, then a GET again (a holder may have written and
-// released between the first two).
+// sees it) where the value and the lease share a node (leaseName); else two
+// (getThenLock).
 func (r *redisStore) getOrLock(ctx context.Context, key string, ttl time.Duration) (Value, time.Duration, func(context.Context) error, error) {
 	vk := r.prefix + key
 	name, together := r.leaseName(key, vk)
@@ -168,24 +167,23 @@ func (r *redisStore) getOrLock(ctx context.Context, key string, ttl time.Duratio
 	return Value{}, 0, nil, fmt.Errorf("cache: redis get or lock: unexpected reply %T", res)
 }
 
-// getThenLock is getOrLock in three round trips, for a value and a lease
-// that one script cannot touch together.
+// getThenLock is getOrLock in two round trips, for a value and a lease that
+// one script cannot touch together: the lease, then a GET. The GET comes
+// last so that a holder that wrote and released just before is seen; it
+// runs whether or not the lease was taken, so that a waiter sees the
+// holder's write while the holder still has the lease.
 func (r *redisStore) getThenLock(ctx context.Context, key, name string, ttl time.Duration) (Value, time.Duration, func(context.Context) error, error) {
-	if v, left, err := r.Get(ctx, key); !errors.Is(err, ErrMiss) {
-		return v, left, nil, err
-	}
 	unlock, err := r.tryLock(ctx, name, ttl)
 	if err != nil {
 		return Value{}, 0, nil, err
 	}
-	if unlock == nil {
-		return Value{}, 0, nil, ErrMiss
-	}
 	v, left, err := r.Get(ctx, key)
-	if !errors.Is(err, ErrMiss) {
+	if errors.Is(err, ErrMiss) {
+		return Value{}, 0, unlock, err
+	}
+	if unlock != nil {
 		// Written meanwhile, or Redis failing: either way not ours to load.
 		_ = unlock(context.WithoutCancel(ctx))
-		return v, left, nil, err
 	}
-	return Value{}, 0, unlock, ErrMiss
+	return v, left, nil, err
 }

@@ -164,8 +164,9 @@ func TestGetOrLock(t *testing.T) {
 }
 
 // TestGetThenLock: where one script cannot touch the value and the lease
-// (getThenLock), a holder that wrote and released between the GET and the
-// lease is seen by the GET after it: no lease, the value.
+// (getThenLock), a holder that wrote and released just before the lease is
+// seen by the GET after it: the value, and the lease released; a holder's
+// write is seen while it still holds the lease; a cold key gets the lease.
 func TestGetThenLock(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -184,6 +185,15 @@ func TestGetThenLock(t *testing.T) {
 		if n := b.direct.Exists(ctx, name).Val(); n != 0 {
 			t.Errorf("the lease is still held after the value was found")
 		}
+		held, err := r.TryLock(ctx, "k", time.Minute)
+		if err != nil || held == nil {
+			t.Fatalf("TryLock(k) = %v, %v", held != nil, err)
+		}
+		v, _, unlock, err = r.getThenLock(ctx, "k", name, time.Minute)
+		if err != nil || unlock != nil || v.String() != "theirs" {
+			t.Fatalf("getThenLock while held = %q, lease %v, %v; want their value, no lease", v, unlock != nil, err)
+		}
+		_ = held(ctx)
 		_, _, unlock, err = r.getThenLock(ctx, "cold", p+lockInfix+"cold", time.Minute)
 		if !errors.Is(err, ErrMiss) || unlock == nil {
 			t.Fatalf("getThenLock(cold) = lease %v, %v; want ErrMiss and the lease", unlock != nil, err)

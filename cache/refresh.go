@@ -37,7 +37,6 @@ type background struct {
 	wg      sync.WaitGroup
 
 	waiters map[string]chan struct{} // lockflight.go, guarded by mu
-	leases  map[string]*heldLease    // lockflight.go, guarded by mu
 	// yielded holds the keys whose refresh gave up waiting for another
 	// instance's lease, and until when no new refresh of them starts (see
 	// yield); guarded by mu.
@@ -67,41 +66,34 @@ func (o LoadOptions) due(left time.Duration) bool {
 
 // readRefresh is read for a load with RefreshBefore or StaleFor: a hit
 // whose fresh time left is RefreshBefore or less (or gone: a stale hit)
-// starts a background reload. A miss returns the lease its L2 read took,
-// as read does.
-func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts LoadOptions) (Value, Tier, *heldLease, error) {
+// starts a background reload.
+func (t *Tiered) readRefresh(ctx context.Context, key string, load Loader, opts LoadOptions) (Value, Tier, error) {
 	if lt, ok := t.l1.(LocalTTL); ok && t.l1 != nil {
 		if it, left, ok := lt.GetTTL(key); ok {
 			t.countL1Hit(it)
 			if it.Err != nil {
-				return it.Value, TierL1, nil, it.Err
+				return it.Value, TierL1, it.Err
 			}
 			if opts.failSafe(left) { // failsafe.go
-				v, tier, err := t.softLoad(ctx, key, it.Value, TierL1, load, opts)
-				return v, tier, nil, err
+				return t.softLoad(ctx, key, it.Value, TierL1, load, opts)
 			}
 			t.checkFresh(ctx, key, it.Value, left, load, opts)
-			return it.Value, TierL1, nil, nil
+			return it.Value, TierL1, nil
 		}
 		t.stats.l1Misses.Add(1)
 	}
 	if t.l2 != nil && opts.Mode == ModeAll {
-		v, left, held, err := t.readL2(ctx, key, opts.L1TTL, t.leaseFor(opts))
-		if err == nil {
+		if v, left, err := t.readL2(ctx, key, opts.L1TTL); err == nil {
 			if opts.failSafe(left) {
-				v, tier, err := t.softLoad(ctx, key, v, TierL2, load, opts)
-				return v, tier, nil, err
+				return t.softLoad(ctx, key, v, TierL2, load, opts)
 			}
 			t.checkFresh(ctx, key, v, left, load, opts)
-			return v, TierL2, nil, nil
+			return v, TierL2, nil
+		} else if ctx.Err() != nil {
+			return Value{}, TierNone, ctx.Err()
 		}
-		if ctx.Err() != nil {
-			t.dropLease(ctx, key, held)
-			return Value{}, TierNone, nil, ctx.Err()
-		}
-		return Value{}, TierNone, held, nil
 	}
-	return Value{}, TierNone, nil, nil
+	return Value{}, TierNone, nil
 }
 
 // checkFresh starts a background reload of key when an entry (v) with left

@@ -138,9 +138,9 @@ type LoadOptions struct {
 	// implements [Locker] (redisStore does): on a miss, one instance takes
 	// a short lease on the key and calls the loader; the others wait for
 	// its L2 write, woken by the invalidation feed or a poll, for at most
-	// LockWait, then load by themselves. On the Redis store the L2 read
-	// that misses takes the lease in the same round trip, and each try of
-	// a waiter is one round trip too. The lease lasts LockWait/2, so
+	// LockWait, then load by themselves. On the Redis store, reading the
+	// key once more after the miss and taking the lease is one round trip,
+	// and so is each try of a waiter. The lease lasts LockWait/2, so
 	// when its holder dies a waiter takes over within the bound. A
 	// background refresh (RefreshBefore, StaleFor) that finds the lease
 	// taken waits the same way for the holder's write, while the entry it
@@ -219,7 +219,6 @@ type LoadOptions struct {
 type Tiered struct {
 	l1   Local
 	l2   Shared
-	lr   leaseReader // l2, when it reads and leases in one step (lockflight.go)
 	opts TieredOptions
 	log  *slog.Logger
 	id   string // this instance, in the invalidations it publishes
@@ -298,7 +297,6 @@ func NewTiered(l1 Local, l2 Shared, opts TieredOptions) *Tiered {
 		announce: l2 != nil && !opts.NoInvalidation,
 		brk:      breaker{threshold: int32(min(opts.L2Failures, 1<<30)), cooldown: int64(opts.L2Cooldown)},
 	}
-	t.lr, _ = l2.(leaseReader)
 	if l1 != nil && l2 != nil && !opts.NoInvalidation {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.stopFeed = cancel
