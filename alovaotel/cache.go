@@ -126,18 +126,18 @@ func (in *Instrumentation) ObserveCache(name string, t *cache.Tiered) (metric.Re
 }
 
 // l2Ops are the ops a Tiered reports (see [cache.L2Call]).
-var l2Ops = []string{"get", "set", "delete", "delete tags", "known tags", "publish", "lock", "unlock"}
+var l2Ops = []string{"get", "set", "delete", "delete tags", "known tags", "publish", "lock", "unlock", "get or lock"}
 
 // CacheL2 returns the [cache.TieredOptions].OnL2Call hook of the Tiered
 // observed as name: it records alova.cache.l2.duration by op and outcome
-// (hit or miss for a get, ok, or error). The attribute sets are built once,
-// here, so a call records without allocating.
+// (hit or miss for a get or a get or lock, ok, or error). The attribute
+// sets are built once, here, so a call records without allocating.
 func (in *Instrumentation) CacheL2(name string) func(context.Context, cache.L2Call) {
 	opts := make(map[string]*[3][]metric.RecordOption, len(l2Ops))
 	mk := func(op string) *[3][]metric.RecordOption {
 		var o [3][]metric.RecordOption
 		for i, outcome := range []string{"ok", "miss", "error"} {
-			if i == 0 && op == "get" {
+			if i == 0 && (op == "get" || op == "get or lock") {
 				outcome = "hit"
 			}
 			o[i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(CacheNameKey.String(name), CacheOpKey.String(op), CacheOutcomeKey.String(outcome)))}

@@ -164,3 +164,68 @@ func BenchmarkTieredMiss(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTieredMissLease is BenchmarkTieredMiss under the cross-instance
+// lease (LockWait), on a client of its own whose round trips it reports
+// (roundtrips/op): the read, the lease, the write and the release. The
+// L2hit case reads an entry another instance wrote, with the same options
+// (L1 off): the read of a key that is there.
+func BenchmarkTieredMissLease(b *testing.B) {
+	clients := map[string]func(b *testing.B) *redis.Options{
+		"miniredis": func(b *testing.B) *redis.Options { mr, _ := testredis.Mini(b); return &redis.Options{Addr: mr.Addr()} },
+	}
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		clients["real"] = func(b *testing.B) *redis.Options {
+			testredis.Real(b)
+			opt, err := redis.ParseURL(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opt.ContextTimeoutEnabled = true
+			return opt
+		}
+	}
+	opts := LoadOptions{LockWait: 2 * time.Second}
+	counted := func(b *testing.B, open func(b *testing.B) *redis.Options) (*redis.Client, *testredis.RoundTrips, string) {
+		rdb := redis.NewClient(open(b))
+		b.Cleanup(func() { _ = rdb.Close() })
+		rt := &testredis.RoundTrips{}
+		rdb.AddHook(rt)
+		return rdb, rt, testredis.Prefix(b, rdb)
+	}
+	for name, open := range clients {
+		b.Run("miss/"+name, func(b *testing.B) {
+			rdb, rt, prefix := counted(b, open)
+			tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}),
+				newRedis(rdb, RedisOptions{KeyPrefix: prefix, Timeout: time.Second}), TieredOptions{NoInvalidation: true})
+			defer tr.Close()
+			ctx := context.Background()
+			_, _, _ = tr.GetOrLoad(ctx, "warm", trivialLoad, opts) // loads the scripts
+			b.ReportAllocs()
+			start, i := rt.N(), 0
+			for b.Loop() {
+				i++
+				if _, tier, err := tr.GetOrLoad(ctx, "m"+strconv.Itoa(i), trivialLoad, opts); tier != TierOrigin || err != nil {
+					b.Fatal(tier, err)
+				}
+			}
+			b.ReportMetric(float64(rt.N()-start)/float64(i), "roundtrips/op")
+		})
+		b.Run("L2hit/"+name, func(b *testing.B) {
+			rdb, rt, prefix := counted(b, open)
+			tr := NewTiered(nil, newRedis(rdb, RedisOptions{KeyPrefix: prefix, Timeout: time.Second}), TieredOptions{NoInvalidation: true})
+			defer tr.Close()
+			ctx := context.Background()
+			_, _, _ = tr.GetOrLoad(ctx, "hit", trivialLoad, opts)
+			b.ReportAllocs()
+			start, i := rt.N(), 0
+			for b.Loop() {
+				i++
+				if _, tier, err := tr.GetOrLoad(ctx, "hit", trivialLoad, opts); tier != TierL2 || err != nil {
+					b.Fatal(tier, err)
+				}
+			}
+			b.ReportMetric(float64(rt.N()-start)/float64(i), "roundtrips/op")
+		})
+	}
+}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -15,6 +16,21 @@ type Locker interface {
 	// nothing once the lease has expired or passed to another holder);
 	// when another holder has it, it returns nil and no error.
 	TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, err error)
+}
+
+// leaseReader is implemented by a [Shared] tier that reads a key and, on a
+// miss, tries to take its lease, as one step: [NewRedisStore] does it in
+// one round trip (one script). It answers as TryLock then Get would, but
+// takes no lease where there is a value. It is no part of the contract of
+// Shared or Locker: a Locker without it gives the same answers with one
+// more round trip per try (lockOrWait).
+type leaseReader interface {
+	Locker
+	// getOrLock returns the value under key and its time left, as Get
+	// does. On a miss it returns an error wrapping ErrMiss and, when it
+	// took the lease named key for ttl (finding no value), the func that
+	// releases it, as TryLock does; nil when another holder has it.
+	getOrLock(ctx context.Context, key string, ttl time.Duration) (Value, time.Duration, func(context.Context) error, error)
 }
 
 // Poll bounds of a lease waiter: it re-reads L2 every LockWait/8, within
@@ -34,11 +50,19 @@ const (
 //     nothing;
 //   - neither: load without the lease (the shared tier cannot lock or
 //     fails, or the wait ran past LockWait).
+//
+// Each try re-reads key (the holder before us may have written) and takes
+// the lease if it is free. On a shared tier that does both in one call
+// (leaseReader: the Redis store, one script) a try is that call; on
+// another [Locker], and for a refresh (which has the entry, due, and must
+// take the lease all the same), a try takes the lease, then reads.
 func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (unlock func(), res loaded, done bool, err error) {
 	lk, ok := t.l2.(Locker)
 	if !ok || t.l2 == nil || opts.Mode != ModeAll {
 		return nil, loaded{}, false, nil
 	}
+	lr, oneStep := lk.(leaseReader)
+	oneStep = oneStep && !opts.refreshing
 	lease := max(opts.LockWait/2, time.Millisecond)
 	poll := min(max(opts.LockWait/8, minLeasePoll), maxLeasePoll)
 	deadline := time.NewTimer(opts.LockWait)
@@ -46,9 +70,18 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for waited := false; ; waited = true {
-		rel, err := l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
-			return lk.TryLock(ctx, key, lease)
-		})
+		var rel func(context.Context) error
+		var err error
+		if oneStep {
+			var found bool
+			if res, found, rel, err = t.readOrLease(ctx, lr, key, lease, opts); found {
+				return nil, res, true, nil
+			}
+		} else {
+			rel, err = l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
+				return lk.TryLock(ctx, key, lease)
+			})
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, loaded{}, true, ctx.Err()
@@ -56,17 +89,14 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 			return nil, loaded{}, false, nil // L2 fails: load without it
 		}
 		if rel != nil {
-			unlock := func() {
-				uctx := context.WithoutCancel(ctx)
-				_, _ = l2call(t, uctx, "unlock", func(ctx context.Context) (struct{}, error) {
-					return struct{}{}, rel(ctx)
-				})
-			}
+			unlock := t.releaser(ctx, rel)
 			// The holder before us may have written and released between
 			// our L2 miss and our lease: read once more.
-			if res, ok := t.written(ctx, key, opts); ok {
-				unlock()
-				return nil, res, true, nil
+			if !oneStep {
+				if res, ok := t.written(ctx, key, opts); ok {
+					unlock()
+					return nil, res, true, nil
+				}
 			}
 			if waited {
 				t.stats.lockTakeovers.Add(1)
@@ -89,10 +119,25 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 		case <-tick.C:
 		case <-deadline.C:
 			// The holder is slow or gone: load by ourselves, once more
-			// checking that it has not just written. A refresh leaves it
-			// to a read of its entry, which still answers, after another
-			// LockWait (see yield): by then the holder's lease (half of
-			// LockWait) has run out.
+			// checking that it has not just written (in one call, taking
+			// the lease if it has run out). A refresh leaves it to a read
+			// of its entry, which still answers, after another LockWait
+			// (see yield): by then the holder's lease (half of LockWait)
+			// has run out.
+			if oneStep {
+				res, found, rel, err := t.readOrLease(ctx, lr, key, lease, opts)
+				switch {
+				case found:
+					return nil, res, true, nil
+				case err != nil && ctx.Err() != nil:
+					return nil, loaded{}, true, ctx.Err()
+				}
+				t.stats.lockTakeovers.Add(1)
+				if rel != nil {
+					return t.releaser(ctx, rel), loaded{}, false, nil
+				}
+				return nil, loaded{}, false, nil
+			}
 			if res, ok := t.written(ctx, key, opts); ok {
 				return nil, res, true, nil
 			}
@@ -103,9 +148,22 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 			t.stats.lockTakeovers.Add(1)
 			return nil, loaded{}, false, nil
 		}
-		if res, ok := t.written(ctx, key, opts); ok {
-			return nil, res, true, nil
+		if !oneStep { // in one step, the next try reads
+			if res, ok := t.written(ctx, key, opts); ok {
+				return nil, res, true, nil
+			}
 		}
+	}
+}
+
+// releaser returns the func that releases a lease through rel, through the
+// guard, with ctx's values but not its cancellation.
+func (t *Tiered) releaser(ctx context.Context, rel func(context.Context) error) func() {
+	return func() {
+		uctx := context.WithoutCancel(ctx)
+		_, _ = l2call(t, uctx, "unlock", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, rel(ctx)
+		})
 	}
 }
 
@@ -120,6 +178,38 @@ func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loa
 	}
 	t.fillL1(key, v, left, opts.L1TTL)
 	return loaded{value: v, tier: TierL2}, true
+}
+
+// readOrLease is written in one call that, on a miss, also tries to take
+// key's lease for ttl (leaseReader.getOrLock): found, res is the value
+// another instance wrote (it fills L1); else rel releases the lease the
+// call took, or, nil, another holder has it. A key whose
+// invalidation waits for L2 (recovery.go) reads as a miss, so only the
+// lease is tried. Like written it counts no L2 hit or miss; failures count
+// as L2 errors.
+func (t *Tiered) readOrLease(ctx context.Context, lr leaseReader, key string, ttl time.Duration, opts LoadOptions) (res loaded, found bool, rel func(context.Context) error, err error) {
+	if t.rq.hides(key) {
+		rel, err = l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
+			return lr.TryLock(ctx, key, ttl)
+		})
+		return loaded{}, false, rel, err
+	}
+	type got struct {
+		r   l2Value
+		rel func(context.Context) error
+	}
+	g, err := l2call(t, ctx, "get or lock", func(ctx context.Context) (got, error) {
+		v, left, rel, err := lr.getOrLock(ctx, key, ttl)
+		return got{l2Value{v, left}, rel}, err
+	})
+	switch {
+	case err == nil:
+		t.fillL1(key, g.r.v, g.r.ttl, opts.L1TTL)
+		return loaded{value: g.r.v, tier: TierL2}, true, nil, nil
+	case errors.Is(err, ErrMiss):
+		return loaded{}, false, g.rel, nil
+	}
+	return loaded{}, false, nil, err
 }
 
 // waitFor returns a channel closed when an invalidation from another

@@ -2,11 +2,15 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alovago/alova/internal/testredis"
+	"github.com/redis/go-redis/v9"
 )
 
 // instances returns n Tiereds on b under prefix p, as n processes sharing
@@ -268,4 +272,237 @@ func TestLockCountsOneMissPerTier(t *testing.T) {
 			t.Errorf("after 10 reads of a cold key: L1 misses, L2 misses, L1 hits, L2 hits, loads = %v, want %v", got, want)
 		}
 	})
+}
+
+// leaseTiered returns a Tiered on b under prefix p, without the feed, whose
+// store's round trips rt counts.
+func leaseTiered(t *testing.T, b *backend, p string) (*Tiered, *testredis.RoundTrips) {
+	t.Helper()
+	r, rt := countedStore(t, b, p)
+	tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 1000}), r, TieredOptions{NoInvalidation: true})
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr, rt
+}
+
+// TestLockColdMissRoundTrips: under the lease, a cold miss is four round
+// trips (read, read-or-lease, write, release) and counts one L1 and one L2
+// miss; a read that finds the key in L2 is one round trip (a GET); without
+// the lease a cold miss is two (read, write).
+func TestLockColdMissRoundTrips(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		tr, rt := leaseTiered(t, b, p)
+		opts := LoadOptions{LockWait: 2 * time.Second}
+		ld := &counter{entry: Entry{Value: StringValue("v"), TTL: time.Minute, Tags: []string{"t"}}}
+		if _, _, err := tr.GetOrLoad(ctx, "warm", ld.load, opts); err != nil { // loads the scripts
+			t.Fatal(err)
+		}
+		before := tr.Stats()
+		start := rt.N()
+		if v, tier, err := tr.GetOrLoad(ctx, "cold", ld.load, opts); err != nil || tier != TierOrigin || v.String() != "v" {
+			t.Fatalf("GetOrLoad(cold) = %q, %v, %v; want v from the origin", v, tier, err)
+		}
+		if n := rt.N() - start; n != 4 {
+			t.Errorf("a cold miss under the lease = %d round trips, want 4 (read, read-or-lease, write, release)", n)
+		}
+		s := tr.Stats()
+		if got, want := [4]uint64{s.L1Misses - before.L1Misses, s.L2Misses - before.L2Misses, s.Loads - before.Loads, s.L2Errors},
+			[4]uint64{1, 1, 1, 0}; got != want {
+			t.Errorf("a cold miss counts L1 misses, L2 misses, loads, L2 errors = %v, want %v", got, want)
+		}
+		if rel, err := l2Store(t, tr).TryLock(ctx, "cold", time.Second); err != nil || rel == nil {
+			t.Errorf("the lease is still held after the load: TryLock = %v, %v", rel != nil, err)
+		} else {
+			_ = rel(ctx)
+		}
+
+		// Another instance reads it from L2: one round trip, no load.
+		other, ort := leaseTiered(t, b, p)
+		start = ort.N()
+		if v, tier, err := other.GetOrLoad(ctx, "cold", ld.load, opts); err != nil || tier != TierL2 || v.String() != "v" {
+			t.Fatalf("other GetOrLoad(cold) = %q, %v, %v; want v from L2", v, tier, err)
+		}
+		if n := ort.N() - start; n != 1 {
+			t.Errorf("an L2 hit under the lease = %d round trips, want 1", n)
+		}
+		if s := other.Stats(); s.L2Hits != 1 || s.L2Misses != 0 || s.Loads != 0 {
+			t.Errorf("other: L2 hits %d, misses %d, loads %d; want 1, 0, 0", s.L2Hits, s.L2Misses, s.Loads)
+		}
+
+		start = rt.N()
+		if _, tier, err := tr.GetOrLoad(ctx, "plain", ld.load, LoadOptions{}); err != nil || tier != TierOrigin {
+			t.Fatalf("GetOrLoad(plain) = %v, %v", tier, err)
+		}
+		if n := rt.N() - start; n != 2 {
+			t.Errorf("a cold miss without the lease = %d round trips, want 2 (read, write)", n)
+		}
+	})
+}
+
+// TestLockWaiterSeesHolderWrite: a reader that finds the lease held waits,
+// polling (no feed) with one call per try; the holder writes and releases;
+// the reader's next try reads the write: no load, the value from L2, one
+// L2 miss, one wait counted and no takeover.
+func TestLockWaiterSeesHolderWrite(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		p := b.prefix(t)
+		holder := newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout})
+		r, _ := countedStore(t, b, p)
+		_, _, _, _ = r.getOrLock(ctx, "warm", time.Millisecond) // loads the script
+		sent := &cmdLog{}
+		r.rdb.AddHook(sent)
+		reader := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), r, TieredOptions{NoInvalidation: true})
+		t.Cleanup(func() { _ = reader.Close() })
+		rel, err := holder.TryLock(ctx, "k", time.Minute)
+		if err != nil || rel == nil {
+			t.Fatalf("TryLock = %v, %v", rel != nil, err)
+		}
+		ld := &counter{entry: Entry{Value: StringValue("mine"), TTL: time.Minute}}
+		type answer struct {
+			v    Value
+			tier Tier
+			err  error
+		}
+		got := make(chan answer, 1)
+		go func() {
+			v, tier, err := reader.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: 5 * time.Second})
+			got <- answer{v, tier, err}
+		}()
+		// The first try and two polls.
+		eventually(t, 5*time.Second, "the reader to poll twice", func() bool { return len(sent.names()) >= 4 })
+		if err := holder.Set(ctx, "k", StringValue("theirs"), time.Minute, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		_ = rel(ctx)
+		a := <-got
+		if a.err != nil || a.tier != TierL2 || a.v.String() != "theirs" {
+			t.Fatalf("reader GetOrLoad = %q, %v, %v; want theirs from L2", a.v, a.tier, a.err)
+		}
+		if s := reader.Stats(); ld.calls.Load() != 0 || s.LockWaits != 1 || s.LockTakeovers != 0 || s.L2Misses != 1 || s.L2Hits != 0 {
+			t.Errorf("reader: loads %d, waits %d, takeovers %d, L2 misses %d, L2 hits %d; want 0, 1, 0, 1, 0",
+				ld.calls.Load(), s.LockWaits, s.LockTakeovers, s.L2Misses, s.L2Hits)
+		}
+		names := sent.names()
+		if names[0] != "get" {
+			t.Errorf("the reader's first command = %q, want get", names[0])
+		}
+		for i, n := range names[1:] {
+			if n != "evalsha" {
+				t.Errorf("the reader's try %d = %q, want evalsha (read-or-lease, one call): %q", i+1, n, names)
+				break
+			}
+		}
+	})
+}
+
+// cmdLog is a go-redis hook that records the names of the commands sent.
+type cmdLog struct {
+	mu  sync.Mutex
+	cmd []string
+}
+
+func (h *cmdLog) names() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.cmd...)
+}
+
+func (h *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.mu.Lock()
+		h.cmd = append(h.cmd, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (h *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestLockHiddenKey: a key whose invalidation waits for L2 (the recovery
+// queue) is not answered by the old value L2 still has, neither by the read
+// nor by the try for the lease, which takes the lease only: the load runs
+// under it.
+func TestLockHiddenKey(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		r := newRedis(b.rdb, RedisOptions{KeyPrefix: b.prefix(t), Timeout: testL2Timeout})
+		tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), failDeletes{r},
+			TieredOptions{NoInvalidation: true, Logger: quiet})
+		t.Cleanup(func() { _ = tr.Close() })
+		if err := tr.Set(ctx, "k", Entry{Value: StringValue("old"), TTL: time.Minute}, ModeAll); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Delete(ctx, "k"); err != nil {
+			t.Fatalf("Delete with L2 deletes failing = %v, want nil (queued)", err)
+		}
+		ld := &counter{entry: Entry{Value: StringValue("new"), TTL: time.Minute}}
+		if v, tier, err := tr.GetOrLoad(ctx, "k", ld.load, LoadOptions{LockWait: 2 * time.Second}); err != nil || tier != TierOrigin || v.String() != "new" {
+			t.Fatalf("GetOrLoad of a hidden key = %q, %v, %v; want new from the origin", v, tier, err)
+		}
+		if s := tr.Stats(); ld.calls.Load() != 1 || s.L2Misses != 1 || s.LockWaits != 0 {
+			t.Errorf("loads %d, L2 misses %d, lock waits %d; want 1, 1, 0", ld.calls.Load(), s.L2Misses, s.LockWaits)
+		}
+	})
+}
+
+// failDeletes is a Redis store whose deletes fail, as when L2 is down.
+type failDeletes struct{ *redisStore }
+
+func (f failDeletes) Delete(context.Context, []string, *Invalidation) error {
+	return errors.New("connection refused")
+}
+
+// TestLockOtherLocker: a Shared tier that implements Locker but not the
+// one-step read (any store but the Redis one) keeps the two-call path: one
+// load across instances.
+func TestLockOtherLocker(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b *backend) {
+		p := b.prefix(t)
+		var calls atomic.Int64
+		load := func(ctx context.Context) (Entry, error) {
+			calls.Add(1)
+			time.Sleep(30 * time.Millisecond)
+			return Entry{Value: StringValue("v"), TTL: time.Minute}, nil
+		}
+		var trs []*Tiered
+		for range 3 {
+			r := newRedis(b.rdb, RedisOptions{KeyPrefix: p, Timeout: testL2Timeout})
+			tr := NewTiered(NewMemoryStore(MemoryOptions{MaxEntries: 10}), plainLocker{r, r}, TieredOptions{NoInvalidation: true})
+			t.Cleanup(func() { _ = tr.Close() })
+			if _, ok := tr.l2.(leaseReader); ok {
+				t.Fatal("plainLocker reads in one step")
+			}
+			trs = append(trs, tr)
+		}
+		var wg sync.WaitGroup
+		for _, tr := range trs {
+			for range 20 {
+				wg.Go(func() {
+					if v, _, err := tr.GetOrLoad(context.Background(), "k", load, LoadOptions{LockWait: 2 * time.Second}); err != nil || v.String() != "v" {
+						t.Errorf("GetOrLoad = %q, %v", v, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Errorf("loader calls = %d, want 1", n)
+		}
+	})
+}
+
+// plainLocker is a Shared tier and a Locker, and nothing more.
+type plainLocker struct {
+	Shared
+	Locker
 }

@@ -43,6 +43,7 @@ type redisStore struct {
 	rdb     redis.UniversalClient
 	bound   redisop.Bound
 	prefix  string
+	topo    topology  // which keys a script may touch together (redis_lock.go)
 	tags    *tagIndex // the tag index, in tags.go
 	channel string    // the invalidation channel
 
@@ -80,7 +81,12 @@ type redisStore struct {
 // of names (hitSource patterns), and P+"{tags:NN}:x:…" briefly holds a very
 // large tag set while it is being emptied. Invalidations travel on the
 // channel P+"{tags}:invalidate". Keys of your own that begin with "{tags"
-// are therefore reserved.
+// are therefore reserved. The lease of k ([Locker]) lives at P+"~lock:"+k;
+// on a Cluster, when P+k has no hash tag, at P+"~lock:{t}"+k, where t is a
+// short base-36 name that hashes to the slot of P+k, so that after a miss
+// under [LoadOptions].LockWait one script reads the value again and takes
+// the lease (one round trip). A prefix with a "{" that makes no hash tag
+// leaves them in different slots: that step is then the lease and a GET.
 //
 // The store is safe for concurrent use, and also implements [Locker]. It
 // does not own the client: closing the client is the caller's business.
@@ -95,7 +101,11 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) Shared {
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = defaultKeyPrefix
 	}
-	return &redisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix,
+	topo := topologyOf(rdb)
+	if topo == topoCluster {
+		slotTags() // made once per process, here rather than in a read
+	}
+	return &redisStore{rdb: rdb, bound: redisop.New(rdb, opts.Timeout), prefix: opts.KeyPrefix, topo: topo,
 		tags: newTagIndex(opts.KeyPrefix), channel: opts.KeyPrefix + "{tags}:invalidate"}
 }
 
@@ -112,18 +122,28 @@ func (r *redisStore) Get(ctx context.Context, key string) (Value, time.Duration,
 		}
 		return Value{}, 0, fmt.Errorf("cache: redis get: %w", err)
 	}
+	if v, left, ok := liveL2(b); ok {
+		return v, left, nil
+	}
+	return Value{}, 0, ErrMiss
+}
+
+// liveL2 decodes b, a value read from Redis, into the entry and its time
+// left (< 0: no expiry); ok is false when b is not an entry the cache wrote
+// or its time is up (Redis evicts it at the same moment).
+func liveL2(b string) (v Value, left time.Duration, ok bool) {
 	v, exp, ok := decodeL2(b)
 	if !ok {
-		return Value{}, 0, ErrMiss
+		return Value{}, 0, false
 	}
 	if exp == 0 {
-		return v, -1, nil
+		return v, -1, true
 	}
-	left := time.Duration(exp-time.Now().UnixMilli()) * time.Millisecond
+	left = time.Duration(exp-time.Now().UnixMilli()) * time.Millisecond
 	if left <= 0 {
-		return Value{}, 0, ErrMiss // Redis evicts it at the same moment
+		return Value{}, 0, false
 	}
-	return v, left, nil
+	return v, left, true
 }
 
 // getArgs are the arguments of redisGet.

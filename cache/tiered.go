@@ -140,7 +140,9 @@ type LoadOptions struct {
 	// implements [Locker] (redisStore does): on a miss, one instance takes
 	// a short lease on the key and calls the loader; the others wait for
 	// its L2 write, woken by the invalidation feed or a poll, for at most
-	// LockWait, then load by themselves. The lease lasts LockWait/2, so
+	// LockWait, then load by themselves. On the Redis store, reading the
+	// key once more after the miss and taking the lease is one round trip,
+	// and so is each try of a waiter. The lease lasts LockWait/2, so
 	// when its holder dies a waiter takes over within the bound. A
 	// background refresh (RefreshBefore, StaleFor) that finds the lease
 	// taken waits the same way for the holder's write, while the entry it

@@ -199,6 +199,48 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("cache lease round trips", func(t *testing.T) {
+		// A cold miss under the lease: the GET that misses, then one script
+		// that reads again and takes the lease (its two keys share a slot),
+		// the write and the release: four round trips. A prefix that opens
+		// a "{" it does not close keeps them apart: GET, lease, GET, write,
+		// release.
+		counted := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		defer counted.Close()
+		rt := &testredis.RoundTrips{}
+		counted.AddHook(rt)
+		load := func(context.Context) (cache.Entry, error) {
+			return cache.Entry{Value: cache.StringValue("v"), TTL: time.Minute}, nil
+		}
+		opts := cache.LoadOptions{LockWait: 2 * time.Second}
+		for _, tc := range []struct {
+			prefix string
+			want   int64
+		}{{prefix + "rt:", 4}, {prefix + "rt{x:", 5}} {
+			tr := cache.NewTiered(cache.NewMemoryStore(cache.MemoryOptions{MaxEntries: 100}),
+				cache.NewRedisStore(counted, cache.RedisOptions{KeyPrefix: tc.prefix, Timeout: storeTimeout}), cache.TieredOptions{NoInvalidation: true})
+			defer tr.Close()
+			// Cold misses on enough keys to bring the scripts to every master.
+			for i := range 30 {
+				if _, _, err := tr.GetOrLoad(ctx, fmt.Sprintf("warm:%d", i), load, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, key := range []string{"product:1", "product:2", "{user:7}:cart", "a{b"} {
+				start := rt.N()
+				if _, tier, err := tr.GetOrLoad(ctx, key, load, opts); err != nil || tier != cache.TierOrigin {
+					t.Fatalf("%s%s: GetOrLoad = %v, %v; want a load", tc.prefix, key, tier, err)
+				}
+				if n := rt.N() - start; n != tc.want {
+					t.Errorf("%s%s: a cold miss under the lease = %d round trips, want %d", tc.prefix, key, n, tc.want)
+				}
+			}
+			if s := tr.Stats(); s.L2Errors != 0 || s.L2Misses != 34 || s.Loads != 34 {
+				t.Errorf("%s: L2 errors %d, L2 misses %d, loads %d; want 0, 34, 34", tc.prefix, s.L2Errors, s.L2Misses, s.Loads)
+			}
+		}
+	})
+
 	t.Run("captcha", func(t *testing.T) {
 		p1 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:", Timeout: storeTimeout}), captcha.Options{})
 		p2 := captcha.NewProvider(captcha.NewRedisStore(cc, captcha.RedisOptions{KeyPrefix: prefix + "captcha:", Timeout: storeTimeout}), captcha.Options{})
