@@ -156,6 +156,17 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 	}
 }
 
+// readsOnLease reports whether a load with opts reads L2 in its first try
+// for the lease (lockOrWait, one read-or-lease call), so that it need not
+// read L2 before it.
+func (t *Tiered) readsOnLease(opts LoadOptions) bool {
+	if opts.LockWait <= 0 || opts.Force || opts.refreshing || opts.Mode != ModeAll {
+		return false
+	}
+	_, ok := t.l2.(leaseReader)
+	return ok
+}
+
 // releaser returns the func that releases a lease through rel, through the
 // guard, with ctx's values but not its cancellation.
 func (t *Tiered) releaser(ctx context.Context, rel func(context.Context) error) func() {

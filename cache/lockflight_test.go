@@ -338,6 +338,26 @@ func TestLockColdMissRoundTrips(t *testing.T) {
 		if n := rt.N() - start; n != 2 {
 			t.Errorf("a cold miss without the lease = %d round trips, want 2 (read, write)", n)
 		}
+
+		// A Tiered without L1 checks L2 again before it loads (a flight may
+		// have just filled it); under the lease the read-or-lease call is
+		// that check: still four round trips, one L2 miss counted.
+		r2, rt2 := countedStore(t, b, p)
+		l2only := NewTiered(nil, r2, TieredOptions{NoInvalidation: true})
+		t.Cleanup(func() { _ = l2only.Close() })
+		if _, _, err := l2only.GetOrLoad(ctx, "warm2", ld.load, opts); err != nil { // loads the scripts
+			t.Fatal(err)
+		}
+		start = rt2.N()
+		if _, tier, err := l2only.GetOrLoad(ctx, "cold2", ld.load, opts); err != nil || tier != TierOrigin {
+			t.Fatalf("L2-only GetOrLoad(cold2) = %v, %v", tier, err)
+		}
+		if n := rt2.N() - start; n != 4 {
+			t.Errorf("a cold miss under the lease without L1 = %d round trips, want 4 (read, read-or-lease, write, release)", n)
+		}
+		if s := l2only.Stats(); s.L2Misses != 2 || s.L2Hits != 0 {
+			t.Errorf("L2-only: L2 misses %d, hits %d after two cold reads; want 2, 0", s.L2Misses, s.L2Hits)
+		}
 	})
 }
 

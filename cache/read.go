@@ -204,12 +204,13 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 	if !opts.Force && !opts.refreshing {
 		// A flight that ended between this caller's misses and the start of
 		// this one has filled the tiers: don't fetch again. L1 tells when
-		// there is one; an L2-only Tiered (or read) asks L2 once more.
+		// there is one; an L2-only Tiered (or read) asks L2 once more,
+		// unless the lease's first try (a read-or-lease call) is about to.
 		if t.l1 != nil && opts.Mode != ModeL2 {
 			if it, ok := t.l1.Get(key); ok {
 				return loaded{value: it.Value, tier: TierL1}, it.Err
 			}
-		} else if t.l2 != nil && opts.Mode != ModeL1 {
+		} else if t.l2 != nil && opts.Mode != ModeL1 && !t.readsOnLease(opts) {
 			if v, _, err := t.l2Reread(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
