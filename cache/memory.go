@@ -218,16 +218,19 @@ func (m *MemoryStore) GetTTL(key string) (Item, time.Duration, bool) {
 
 // record notes a hit of e for the policy in the buffer of the processor
 // it runs on. A full buffer is handed to the policy if its lock is free;
-// if not, the hit goes unrecorded and the next one tries again.
+// if not, its hits go unrecorded (as Caffeine drops reads under load):
+// waiting, or trying the lock again on every later hit, would make the
+// readers queue on the one lock.
 func (m *MemoryStore) record(e *memEntry) {
 	b := m.reads.Get().(*readBuffer)
-	if b.n < len(b.slot) {
-		b.slot[b.n] = e
-		b.n++
-	}
-	if b.n == len(b.slot) && m.mu.TryLock() {
-		m.drain(b)
-		m.mu.Unlock()
+	b.slot[b.n] = e
+	if b.n++; b.n == len(b.slot) {
+		if m.mu.TryLock() {
+			m.drain(b)
+			m.mu.Unlock()
+		} else {
+			b.n = 0 // the policy is busy: these hits go unrecorded
+		}
 	}
 	m.reads.Put(b)
 }
