@@ -78,14 +78,13 @@ type MemoryOptions struct {
 // Values are immutable ([Value]), so a hit hands out the stored value itself,
 // without a copy: Get returns the Item given to Set, unchanged.
 //
-// Reads take no lock and write no memory another processor reads: the
-// index is a concurrent hash table whose lookups only read
-// (github.com/puzpuzpuz/xsync), and a hit is noted in a small buffer of the
-// processor's own that the policy takes in batches of 16, when its lock is
-// free (under load, some reads go unrecorded; they still hit). Writes take
-// one lock. A read concurrent with a Set of the same key finds the entry
-// before the Set or after it, never a miss in between. It is safe for
-// concurrent use.
+// Reads do not wait for a lock: the index is a concurrent hash table whose
+// lookups only read (github.com/puzpuzpuz/xsync), and a hit is noted in a
+// small buffer of the processor's own, which every 16th hit hands to the
+// policy if its lock is free (under load, some hits go unrecorded; they
+// still hit). Writes take the lock. A read concurrent with a Set of the
+// same key finds the entry before the Set or after it, never a miss in
+// between. It is safe for concurrent use.
 type MemoryStore struct {
 	maxEntry int64
 	// slots is the weight of one entry's share; perByte the weight of a
