@@ -61,8 +61,8 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 	if !ok || t.l2 == nil || opts.Mode != ModeAll {
 		return nil, loaded{}, false, nil
 	}
-	lr, oneStep := lk.(leaseReader)
-	oneStep = oneStep && !opts.refreshing
+	lr := t.oneStep(opts)
+	oneStep := lr != nil
 	lease := max(opts.LockWait/2, time.Millisecond)
 	poll := min(max(opts.LockWait/8, minLeasePoll), maxLeasePoll)
 	deadline := time.NewTimer(opts.LockWait)
@@ -78,9 +78,7 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 				return nil, res, true, nil
 			}
 		} else {
-			rel, err = l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
-				return lk.TryLock(ctx, key, lease)
-			})
+			rel, err = t.tryLease(ctx, lk, key, lease)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -156,15 +154,24 @@ func (t *Tiered) lockOrWait(ctx context.Context, key string, opts LoadOptions) (
 	}
 }
 
-// readsOnLease reports whether a load with opts reads L2 in its first try
-// for the lease (lockOrWait, one read-or-lease call), so that it need not
-// read L2 before it.
-func (t *Tiered) readsOnLease(opts LoadOptions) bool {
+// oneStep returns the shared tier as a leaseReader when a load with opts
+// takes the lease in one read-or-lease call per try (lockOrWait), so that
+// its first try also reads L2 and fill need not read it before; nil when
+// the load takes no lease, is a refresh (which has the entry and must take
+// the lease all the same), or the tier cannot.
+func (t *Tiered) oneStep(opts LoadOptions) leaseReader {
 	if opts.LockWait <= 0 || opts.Force || opts.refreshing || opts.Mode != ModeAll {
-		return false
+		return nil
 	}
-	_, ok := t.l2.(leaseReader)
-	return ok
+	lr, _ := t.l2.(leaseReader)
+	return lr
+}
+
+// tryLease is lk.TryLock of key's lease for ttl, through the guard.
+func (t *Tiered) tryLease(ctx context.Context, lk Locker, key string, ttl time.Duration) (func(context.Context) error, error) {
+	return l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
+		return lk.TryLock(ctx, key, ttl)
+	})
 }
 
 // releaser returns the func that releases a lease through rel, through the
@@ -200,9 +207,7 @@ func (t *Tiered) written(ctx context.Context, key string, opts LoadOptions) (loa
 // as L2 errors.
 func (t *Tiered) readOrLease(ctx context.Context, lr leaseReader, key string, ttl time.Duration, opts LoadOptions) (res loaded, found bool, rel func(context.Context) error, err error) {
 	if t.rq.hides(key) {
-		rel, err = l2call(t, ctx, "lock", func(ctx context.Context) (func(context.Context) error, error) {
-			return lr.TryLock(ctx, key, ttl)
-		})
+		rel, err = t.tryLease(ctx, lr, key, ttl)
 		return loaded{}, false, rel, err
 	}
 	type got struct {

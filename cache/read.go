@@ -210,7 +210,7 @@ func (t *Tiered) fill(ctx context.Context, key string, load Loader, opts LoadOpt
 			if it, ok := t.l1.Get(key); ok {
 				return loaded{value: it.Value, tier: TierL1}, it.Err
 			}
-		} else if t.l2 != nil && opts.Mode != ModeL1 && !t.readsOnLease(opts) {
+		} else if t.l2 != nil && opts.Mode != ModeL1 && t.oneStep(opts) == nil {
 			if v, _, err := t.l2Reread(ctx, key); err == nil {
 				return loaded{value: v, tier: TierL2}, nil
 			}
